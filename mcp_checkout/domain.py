@@ -1,0 +1,202 @@
+"""Pure types and rules: money, states and transitions, fingerprints, cursors. No I/O."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from mcp_checkout.errors import InsufficientStock, InvalidCursor, InvalidInput, InvalidState
+
+MAX_QUANTITY = 999
+MAX_CART_LINES = 100
+
+
+# ---------------------------------------------------------------- money
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in integer minor units (cents) of an ISO-4217 currency."""
+
+    amount: int
+    currency: str
+
+    def __add__(self, other: Money) -> Money:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot add {other.currency} to {self.currency}")
+        return Money(self.amount + other.amount, self.currency)
+
+    def times(self, quantity: int) -> Money:
+        return Money(self.amount * quantity, self.currency)
+
+    def display(self) -> str:
+        return f"{self.amount // 100}.{self.amount % 100:02d} {self.currency}"
+
+
+def money_sum(amounts: Iterable[Money], currency: str) -> Money:
+    total = Money(0, currency)
+    for amount in amounts:
+        total = total + amount
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    sku: str
+    title: str
+    unit_price: Money
+    quantity: int
+
+    @property
+    def line_total(self) -> Money:
+        return self.unit_price.times(self.quantity)
+
+
+def check_quantity(quantity: int) -> int:
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(f"quantity must be between 1 and {MAX_QUANTITY}; got {quantity}.")
+    return quantity
+
+
+def ensure_available(sku: str, requested: int, available: int) -> None:
+    if requested > available:
+        left = max(available, 0)
+        raise InsufficientStock(
+            f"Only {left} of SKU {sku} left ({requested} requested). "
+            "Lower the quantity with update_cart_item, or remove the item with remove_from_cart.",
+            details={"sku": sku, "available": left, "requested": requested},
+            next_actions=["update_cart_item", "remove_from_cart", "search_catalog"],
+        )
+
+
+# ---------------------------------------------------------------- states
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+class Actor(StrEnum):
+    AGENT = "agent"
+    BUYER = "buyer"
+    MERCHANT = "merchant"
+    SYSTEM = "system"
+
+
+class StockState(StrEnum):
+    """What an order holds of its SKUs' stock."""
+
+    RESERVED = "reserved"
+    COMMITTED = "committed"
+    RELEASED = "released"
+
+
+ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELED, OrderStatus.EXPIRED}),
+    OrderStatus.PAID: frozenset({OrderStatus.FULFILLED, OrderStatus.REFUNDED}),
+    OrderStatus.FULFILLED: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.CANCELED: frozenset(),
+    OrderStatus.EXPIRED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
+}
+
+STOCK_EFFECT: Mapping[OrderStatus, StockState] = {
+    OrderStatus.PAID: StockState.COMMITTED,
+    OrderStatus.CANCELED: StockState.RELEASED,
+    OrderStatus.EXPIRED: StockState.RELEASED,
+}
+
+
+def check_transition(order_ref: str, current: OrderStatus, target: OrderStatus) -> None:
+    if target not in ORDER_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(ORDER_TRANSITIONS[current])) or "none (final state)"
+        raise InvalidState(
+            f"Order {order_ref} is {current.value}; it cannot become {target.value}. "
+            f"Allowed from {current.value}: {allowed}. Call get_order to see its history.",
+            details={"order_id": order_ref, "status": current.value, "requested": target.value},
+            next_actions=["get_order"],
+        )
+
+
+# ---------------------------------------------------------------- fingerprints
+def _canonical(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput("numbers must be finite")
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    raise TypeError(f"not JSON data: {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no whitespace, and integral floats written as integers."""
+    return json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(request: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical request, ACP semantics: key order ignored, ``1.0 == 1``,
+    ``null`` differs from an absent key, array order matters."""
+    return hashlib.sha256(canonical_json(request).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- cursors
+def encode_cursor(kind: str, position: int, scope: str) -> str:
+    raw = canonical_json({"k": kind, "p": position, "s": scope[:16]}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str, scope: str) -> int:
+    """Return the position stored in a cursor made by :func:`encode_cursor` for the same query."""
+    bad = InvalidCursor(
+        "The cursor is not valid for this query. Repeat the same call without cursor to start over, "
+        "and pass back next_cursor exactly as it was returned.",
+        next_actions=[kind],
+    )
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise bad from None
+    if not isinstance(data, dict) or data.get("k") != kind or data.get("s") != scope[:16]:
+        raise bad
+    position = data.get("p")
+    if not isinstance(position, int) or isinstance(position, bool) or position < 0 or position > 100_000:
+        raise bad
+    return position
+
+
+# ---------------------------------------------------------------- ids and time
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+TokenSource = Callable[[int], str]
+
+
+def new_id(prefix: str, token: TokenSource = secrets.token_hex) -> str:
+    return f"{prefix}_{token(12)}"
+
+
+def order_number(sequence: int) -> str:
+    return f"MC-{sequence:06d}"

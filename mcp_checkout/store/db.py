@@ -1,0 +1,214 @@
+"""Engine factory and the transaction runner.
+
+Repositories are plain synchronous SQLAlchemy Core code. A whole transaction runs in one go:
+on SQLite in one worker thread (one thread hop per transaction instead of one per statement,
+which is what caps aiosqlite near 400 order transactions/s); on PostgreSQL through asyncpg via
+``AsyncConnection.run_sync`` (greenlet bridge, no threads). Services only ever see
+:meth:`Database.write` and :meth:`Database.read`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from mcp_checkout.errors import StorageBusy, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Dialect = Literal["sqlite", "postgresql"]
+WRITE_OPTION = "mcp_checkout_write"
+_BUSY_ATTEMPTS = 4
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URL spellings merchants paste and pick the drivers this store runs on."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database backend {backend!r}: use sqlite:/// or postgresql+asyncpg://")
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred BEGIN that reads and then writes fails with "database is locked" under
+        # concurrency; a write transaction takes the write lock up front instead.
+        write = bool(conn.get_execution_options().get(WRITE_OPTION))
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _is_busy(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in ("40001", "40P01"):  # serialization failure, deadlock
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+class Database:
+    """One database, SQLite or PostgreSQL, and the way to run a transaction on it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        busy_timeout_ms: int = 10_000,
+    ) -> None:
+        self.url = normalise_url(url)
+        backend = make_url(self.url).get_backend_name()
+        self.dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
+        self._sync_engine: Engine | None = None
+        self._async_engine: AsyncEngine | None = None
+        self._sqlite_write_lock = threading.Lock()
+        if self.dialect == "sqlite":
+            database = make_url(self.url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            )
+            _configure_sqlite(engine, busy_timeout_ms)
+            self._sync_engine = engine
+        else:
+            self._async_engine = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False
+            )
+
+    @property
+    def sync_engine(self) -> Engine:
+        """The engine behind SQLite transactions (also used by bulk import and migrations)."""
+        if self._sync_engine is None:
+            raise RuntimeError("sync engine exists only for SQLite")
+        return self._sync_engine
+
+    @property
+    def async_engine(self) -> AsyncEngine:
+        if self._async_engine is None:
+            raise RuntimeError("async engine exists only for PostgreSQL")
+        return self._async_engine
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction; commit if it returns, roll back if it raises."""
+        return await self._run(work, write=True)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one read transaction (a consistent snapshot)."""
+        return await self._run(work, write=False)
+
+    async def run_on_connection(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` with a connection and no transaction of ours (migrations, bulk loads)."""
+        if self._sync_engine is not None:
+            engine = self._sync_engine
+
+            def in_thread() -> T:
+                with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+                    return work(conn)
+
+            return await anyio.to_thread.run_sync(in_thread)
+        async with self.async_engine.connect() as aconn:
+            return await aconn.run_sync(work)
+
+    async def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        for attempt in range(1, _BUSY_ATTEMPTS + 1):
+            try:
+                if self._sync_engine is not None:
+                    return await anyio.to_thread.run_sync(self._sqlite_transaction, work, write)
+                async with self.async_engine.connect() as aconn:
+                    return await aconn.run_sync(_transaction, work)
+            except IntegrityError:
+                raise  # a broken invariant, not an outage: reported as internal_error upstream
+            except DBAPIError as exc:
+                if _is_busy(exc) and attempt < _BUSY_ATTEMPTS:
+                    await anyio.sleep(random.uniform(0.01, 0.05) * attempt)
+                    continue
+                raise _storage_error(exc) from None
+            except OSError as exc:  # connection refused, socket closed
+                log.warning("database unreachable: %s", type(exc).__name__)
+                raise StorageUnavailable(
+                    "The order database is unreachable; nothing was changed. Retry in a few seconds.",
+                    retry_after_seconds=2,
+                ) from None
+        raise AssertionError("unreachable")
+
+    def _sqlite_transaction(self, work: Callable[[Connection], T], write: bool) -> T:
+        engine = self.sync_engine
+        if not write:
+            with engine.connect() as conn, conn.begin():
+                return work(conn)
+        # One writer at a time inside this process: threads queue on a lock instead of spinning in
+        # SQLite's busy handler (which sleeps up to 100 ms a try). Other processes still meet
+        # BEGIN IMMEDIATE and busy_timeout.
+        with self._sqlite_write_lock:
+            started = time.perf_counter()
+            with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn, conn.begin():
+                result = work(conn)
+            elapsed = time.perf_counter() - started
+            if elapsed > 1.0:
+                log.warning("slow write transaction: %.2fs", elapsed)
+            return result
+
+    async def dispose(self) -> None:
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+
+
+def _transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
+    with conn.begin():
+        return work(conn)
+
+
+def _storage_error(exc: DBAPIError) -> StorageUnavailable | StorageBusy:
+    kind = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+    # Never log the statement or its parameters: they can carry buyer data.
+    log.error("storage failure: %s: %s", kind, str(exc.orig).splitlines()[0][:200] if exc.orig else "")
+    if _is_busy(exc):
+        return StorageBusy(
+            "The order database is busy; nothing was changed. Retry the same call in a second "
+            "(reuse the same idempotency_key).",
+            retry_after_seconds=1,
+        )
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return StorageUnavailable(
+            "The order database is unavailable; nothing was changed. Retry in a few seconds "
+            "(reuse the same idempotency_key).",
+            retry_after_seconds=2,
+        )
+    return StorageUnavailable(
+        "The order database rejected the request; nothing was changed. Retry later, and tell the "
+        "merchant if it keeps failing (run `mcp-checkout doctor`).",
+        retry_after_seconds=5,
+    )

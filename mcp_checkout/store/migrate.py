@@ -1,0 +1,57 @@
+"""Apply Alembic migrations programmatically (``mcp-checkout migrate`` and server start)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+from mcp_checkout.store.db import Database
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_PG_MIGRATION_LOCK = 0x6D63705F636B  # any constant: serialises concurrent server starts
+
+
+def _config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        with connection.begin():
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        try:
+            command.upgrade(_config(connection), "head")
+            connection.commit()
+        finally:
+            with connection.begin():
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        return
+    command.upgrade(_config(connection), "head")
+    connection.commit()
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade(db: Database) -> None:
+    """Bring the schema to the newest revision. Safe to run from several processes at once."""
+    await db.run_on_connection(_upgrade)
+
+
+async def current_revision(db: Database) -> str | None:
+    return await db.run_on_connection(_current)

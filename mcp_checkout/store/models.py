@@ -1,0 +1,180 @@
+"""Table definitions (SQLAlchemy Core). Schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BigInteger with an Integer variant keeps SQLite's INTEGER PRIMARY KEY rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Timestamp = UtcDateTime()
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("external_id", String(128), nullable=True, index=True),
+    Column("name", String(300), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("category", String(120), nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+skus = Table(
+    "skus",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sku", String(64), nullable=False, unique=True),
+    Column("product_id", String(40), ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(300), nullable=False, default=""),
+    Column("title", String(600), nullable=False),
+    Column("category", String(120), nullable=False, default=""),
+    Column("category_key", String(120), nullable=False, default="", index=True),
+    Column("search_text", Text, nullable=False, default=""),
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("stock_on_hand", Integer, nullable=False, default=0),
+    Column("reserved", Integer, nullable=False, default=0),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    CheckConstraint("price_minor >= 0", name="price_not_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+    CheckConstraint("stock_on_hand >= reserved", name="no_oversell"),
+)
+
+carts = Table(
+    "carts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("principal_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("order_id", String(40), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+cart_items = Table(
+    "cart_items",
+    metadata,
+    Column("cart_id", String(40), ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True),
+    Column("sku", String(64), ForeignKey("skus.sku"), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("added_at", Timestamp, nullable=False),
+    CheckConstraint("quantity between 1 and 999", name="quantity_range"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("number", String(20), nullable=True, unique=True),
+    Column("cart_id", String(40), nullable=True, unique=True),
+    Column("principal_id", String(64), nullable=False),
+    Column("client_name", String(200), nullable=False, default=""),
+    Column("status", String(20), nullable=False),
+    Column("stock_state", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("subtotal_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("email", String(254), nullable=True),
+    Column("merchant_reference_id", String(128), nullable=True, index=True),
+    Column("shipping_address", JSON, nullable=True),
+    Column("request_fingerprint", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    CheckConstraint("total_minor >= 0", name="total_not_negative"),
+)
+Index("ix_orders_status_expires_at", orders.c.status, orders.c.expires_at)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("title", String(600), nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("line_total_minor", BigInteger, nullable=False),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("from_status", String(20), nullable=True),
+    Column("to_status", String(20), nullable=False),
+    Column("actor", String(20), nullable=False),
+    Column("principal_id", String(64), nullable=True),
+    Column("reason", String(500), nullable=True),
+    Column("at", Timestamp, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("principal_id", String(64), nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("claim_token", String(40), nullable=False),
+    Column("locked_until", Timestamp, nullable=False),
+    Column("resource_id", String(40), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False, index=True),
+    UniqueConstraint("principal_id", "operation", "key", name="uq_idempotency_scope_key"),
+)

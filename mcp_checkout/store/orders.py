@@ -1,0 +1,110 @@
+"""Order SQL: orders, their lines and their status history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from mcp_checkout.store.models import order_events, order_items, orders
+
+
+def insert_order(conn: Connection, values: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
+    """Insert an order and its lines; return its human number (from the row's sequence)."""
+    seq = conn.execute(insert(orders).values(**values).returning(orders.c.seq)).scalar_one()
+    number = f"MC-{seq:06d}"
+    conn.execute(update(orders).where(orders.c.seq == seq).values(number=number))
+    conn.execute(insert(order_items), [{"order_id": values["id"], **line} for line in lines])
+    return number
+
+
+def add_event(
+    conn: Connection,
+    order_id: str,
+    from_status: str | None,
+    to_status: str,
+    actor: str,
+    principal_id: str | None,
+    reason: str | None,
+    at: datetime,
+) -> None:
+    conn.execute(
+        insert(order_events).values(
+            order_id=order_id,
+            from_status=from_status,
+            to_status=to_status,
+            actor=actor,
+            principal_id=principal_id,
+            reason=reason,
+            at=at,
+        )
+    )
+
+
+def get(conn: Connection, order_id: str) -> RowMapping | None:
+    return conn.execute(select(orders).where(orders.c.id == order_id)).mappings().first()
+
+
+def get_by_number(conn: Connection, number: str) -> RowMapping | None:
+    return conn.execute(select(orders).where(orders.c.number == number)).mappings().first()
+
+
+def get_by_cart(conn: Connection, cart_id: str) -> RowMapping | None:
+    return conn.execute(select(orders).where(orders.c.cart_id == cart_id)).mappings().first()
+
+
+def items(conn: Connection, order_id: str) -> Sequence[RowMapping]:
+    query = select(order_items).where(order_items.c.order_id == order_id).order_by(order_items.c.line_no)
+    return conn.execute(query).mappings().all()
+
+
+def events(conn: Connection, order_id: str) -> Sequence[RowMapping]:
+    query = select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.id)
+    return conn.execute(query).mappings().all()
+
+
+def by_reference(conn: Connection, reference: str, limit: int) -> Sequence[RowMapping]:
+    query = (
+        select(orders)
+        .where(orders.c.merchant_reference_id == reference)
+        .order_by(orders.c.created_at.desc(), orders.c.seq.desc())
+        .limit(limit)
+    )
+    return conn.execute(query).mappings().all()
+
+
+def set_status(
+    conn: Connection, order_id: str, expected: str, target: str, stock_state: str, now: datetime
+) -> bool:
+    """Move an order from ``expected`` to ``target``; False if it was no longer ``expected``."""
+    result = conn.execute(
+        update(orders)
+        .where(orders.c.id == order_id, orders.c.status == expected)
+        .values(status=target, stock_state=stock_state, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def due_for_expiry(conn: Connection, now: datetime, limit: int) -> Sequence[str]:
+    query = (
+        select(orders.c.id)
+        .where(orders.c.status == "pending_payment", orders.c.expires_at <= now)
+        .order_by(orders.c.expires_at)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars().all())
+
+
+def reserved_quantities_of_open_orders(conn: Connection) -> dict[str, int]:
+    """Per SKU, the units that orders still holding a reservation hold (for consistency checks)."""
+    query = (
+        select(order_items.c.sku, order_items.c.quantity)
+        .join_from(order_items, orders, orders.c.id == order_items.c.order_id)
+        .where(orders.c.stock_state == "reserved")
+    )
+    totals: dict[str, int] = {}
+    for sku, quantity in conn.execute(query).all():
+        totals[sku] = totals.get(sku, 0) + quantity
+    return totals
