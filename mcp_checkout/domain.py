@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from mcp_checkout.errors import InsufficientStock, InvalidCursor, InvalidInput, InvalidState
 
@@ -200,3 +200,20 @@ def new_id(prefix: str, token: TokenSource = secrets.token_hex) -> str:
 
 def order_number(sequence: int) -> str:
     return f"MC-{sequence:06d}"
+
+
+# ---------------------------------------------------------------- callers
+PrincipalKind = Literal["buyer", "merchant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key or the local stdio user, and the MCP client it uses."""
+
+    id: str
+    kind: PrincipalKind
+    client: str = "unknown"
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.MERCHANT if self.kind == "merchant" else Actor.AGENT

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, bindparam, func, select, text, update
+from sqlalchemy import Connection, Float, Integer, RowMapping, and_, bindparam, column, func, select, text, update
 
 from mcp_checkout.store.models import products, skus
 
@@ -137,7 +137,7 @@ def _search_sqlite(
     ranked = text(
         "SELECT rowid AS sku_rowid, bm25(sku_fts, 10.0, 8.0, 4.0, 1.0) AS score "
         "FROM sku_fts WHERE sku_fts MATCH :match"
-    ).columns().subquery("hits")
+    ).columns(column("sku_rowid", Integer), column("score", Float)).subquery("hits")
     query = (
         select(*SKU_COLUMNS, ranked.c.score)
         .join_from(ranked, skus, skus.c.id == ranked.c.sku_rowid)

@@ -43,8 +43,11 @@ def add_event(
     )
 
 
-def get(conn: Connection, order_id: str) -> RowMapping | None:
-    return conn.execute(select(orders).where(orders.c.id == order_id)).mappings().first()
+def get(conn: Connection, order_id: str, *, for_update: bool = False) -> RowMapping | None:
+    query = select(orders).where(orders.c.id == order_id)
+    if for_update:
+        query = query.with_for_update()  # PostgreSQL row lock; SQLite already holds the write lock
+    return conn.execute(query).mappings().first()
 
 
 def get_by_number(conn: Connection, number: str) -> RowMapping | None:

@@ -1,0 +1,103 @@
+"""build_server(settings): the only place tools, resources and prompts are registered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult
+from mcp_types import InputRequiredResult
+from pydantic import ValidationError
+
+from mcp_checkout import __version__
+from mcp_checkout.config import Settings
+from mcp_checkout.domain import Principal
+from mcp_checkout.errors import CheckoutError, InvalidInput
+from mcp_checkout.prompts import checkout as checkout_prompts
+from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.store import migrate
+from mcp_checkout.tools import carts, catalog, orders, resources
+from mcp_checkout.tools.context import AppState
+from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+mcp-checkout sells from this merchant's catalog. Typical flow: search_catalog → get_product →
+create_cart → add_to_cart → get_cart → create_order (with an idempotency_key you keep and reuse
+on retries) → get_order. Prices are integer minor units. Errors start with [code] and say what
+to do next; errors marked retryable can be retried with the same arguments."""
+
+
+class CheckoutMCPServer(MCPServer[AppState]):
+    """MCPServer whose tool errors always read ``[code] message`` and never leak internals."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, CheckoutError):
+                return error_result(cause)
+            if isinstance(cause, ValidationError):
+                return invalid_arguments(name, cause)
+            if cause is None and type(exc) is ToolError:  # unknown tool and the like: the SDK's own words
+                return error_result(InvalidInput(f"{exc}. Call tools/list to see the available tools."))
+            return unexpected(name, cause or exc)
+
+
+def build_server(
+    settings: Settings,
+    *,
+    services_factory: Any = None,
+) -> CheckoutMCPServer:
+    """Build a server for ``settings``. Nothing touches the database until a session starts."""
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        built: Services = (services_factory or build_services)(settings)
+        await migrate.upgrade(built.db)
+        local = Principal(id=settings.local_principal_id, kind=settings.local_principal_kind)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_sweep_forever, built, settings.sweep_interval_seconds)
+            try:
+                yield AppState(services=built, local_principal=local)
+            finally:
+                tasks.cancel_scope.cancel()
+                await built.close()
+
+    server = CheckoutMCPServer(
+        "mcp-checkout",
+        title="Checkout",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+    catalog.register(server)
+    carts.register(server)
+    orders.register(server)
+    resources.register(server)
+    checkout_prompts.register(server)
+    return server
+
+
+async def _sweep_forever(services: Services, interval: float) -> None:
+    """Expire unpaid orders (releasing stock) and purge old idempotency keys, forever."""
+    while True:
+        try:
+            expired = await services.orders.expire_due()
+            purged = await services.orders.purge_idempotency_keys()
+            if expired or purged:
+                log.info("sweep: expired %d unpaid orders, purged %d idempotency keys", expired, purged)
+        except CheckoutError as exc:
+            log.warning("sweep skipped: %s", exc.code)
+        await anyio.sleep(interval)

@@ -1,0 +1,158 @@
+"""Cart use cases. Totals always come from current catalog prices in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, RowMapping
+
+from mcp_checkout import domain
+from mcp_checkout.domain import Clock, Money, Principal
+from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, InvalidInput, SkuNotFound
+from mcp_checkout.service.views import CartLineOut, CartOut, MoneyOut
+from mcp_checkout.store import carts as cart_store
+from mcp_checkout.store import catalog as catalog_store
+from mcp_checkout.store.db import Database
+
+
+def cart_not_found(cart_id: str) -> CartNotFound:
+    return CartNotFound(
+        f"No cart {cart_id!r}. Start one with create_cart and use the cart_id it returns.",
+        details={"cart_id": cart_id},
+        next_actions=["create_cart"],
+    )
+
+
+def sku_not_found(sku: str) -> SkuNotFound:
+    return SkuNotFound(
+        f"No SKU {sku!r} in the catalog. Find the right SKU with search_catalog or get_product.",
+        details={"sku": sku},
+        next_actions=["search_catalog", "get_product"],
+    )
+
+
+def load_open_cart(conn: Connection, cart_id: str) -> RowMapping:
+    cart = cart_store.get(conn, cart_id)
+    if cart is None:
+        raise cart_not_found(cart_id)
+    if cart["status"] != "open":
+        raise CartNotOpen(
+            f"Cart {cart_id} was already turned into order {cart['order_id']} and can no longer change. "
+            "Use get_order for that order, or create_cart for a new purchase.",
+            details={"cart_id": cart_id, "order_id": cart["order_id"]},
+            next_actions=["get_order", "create_cart"],
+        )
+    return cart
+
+
+def priced_lines(rows: Sequence[RowMapping]) -> list[domain.PricedLine]:
+    return [
+        domain.PricedLine(row["sku"], row["title"], Money(row["price_minor"], row["currency"]), row["quantity"])
+        for row in rows
+    ]
+
+
+def cart_view(conn: Connection, cart: RowMapping) -> CartOut:
+    rows = cart_store.lines(conn, cart["id"])
+    lines = priced_lines(rows)
+    subtotal = domain.money_sum((line.line_total for line in lines), cart["currency"])
+    return CartOut(
+        cart_id=cart["id"],
+        status=cart["status"],
+        currency=cart["currency"],
+        lines=[
+            CartLineOut(
+                sku=line.sku,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=MoneyOut.of(line.unit_price),
+                line_total=MoneyOut.of(line.line_total),
+                available=max(row["stock_on_hand"] - row["reserved"], 0),
+            )
+            for line, row in zip(lines, rows, strict=True)
+        ],
+        item_count=sum(line.quantity for line in lines),
+        subtotal=MoneyOut.of(subtotal),
+        total=MoneyOut.of(subtotal),
+        order_id=cart["order_id"],
+    )
+
+
+class CartService:
+    def __init__(self, db: Database, clock: Clock, default_currency: str) -> None:
+        self._db = db
+        self._clock = clock
+        self._default_currency = default_currency
+
+    async def create(self, principal: Principal, currency: str | None = None) -> CartOut:
+        cart_id = domain.new_id("cart")
+        code = (currency or self._default_currency).upper()
+        now = self._clock()
+
+        def run(conn: Connection) -> CartOut:
+            cart_store.create(conn, cart_id, principal.id, code, now)
+            cart = cart_store.get(conn, cart_id)
+            assert cart is not None
+            return cart_view(conn, cart)
+
+        return await self._db.write(run)
+
+    async def get(self, cart_id: str) -> CartOut:
+        def run(conn: Connection) -> CartOut:
+            cart = cart_store.get(conn, cart_id)
+            if cart is None:
+                raise cart_not_found(cart_id)
+            return cart_view(conn, cart)
+
+        return await self._db.read(run)
+
+    async def add(self, cart_id: str, sku: str, quantity: int) -> CartOut:
+        """Add ``quantity`` units on top of what the cart already holds of ``sku``."""
+        return await self._change(cart_id, sku, quantity, relative=True)
+
+    async def set_quantity(self, cart_id: str, sku: str, quantity: int) -> CartOut:
+        """Make the cart hold exactly ``quantity`` units of ``sku``."""
+        return await self._change(cart_id, sku, quantity, relative=False)
+
+    async def _change(self, cart_id: str, sku: str, quantity: int, *, relative: bool) -> CartOut:
+        domain.check_quantity(quantity)
+        now = self._clock()
+
+        def run(conn: Connection) -> CartOut:
+            cart = load_open_cart(conn, cart_id)
+            row = catalog_store.get_skus(conn, [sku]).get(sku)
+            if row is None:
+                raise sku_not_found(sku)
+            if row["currency"] != cart["currency"]:
+                raise CurrencyMismatch(
+                    f"SKU {sku} is priced in {row['currency']} but cart {cart_id} is in {cart['currency']}. "
+                    f"Start a {row['currency']} cart with create_cart(currency='{row['currency']}').",
+                    details={"sku": sku, "sku_currency": row["currency"], "cart_currency": cart["currency"]},
+                    next_actions=["create_cart"],
+                )
+            current = cart_store.get_quantity(conn, cart_id, sku) or 0
+            if current == 0 and cart_store.line_count(conn, cart_id) >= domain.MAX_CART_LINES:
+                raise InvalidInput(f"A cart holds at most {domain.MAX_CART_LINES} different SKUs.")
+            target = current + quantity if relative else quantity
+            if target > domain.MAX_QUANTITY:
+                raise InvalidInput(
+                    f"The cart would hold {target} of {sku}; the most per SKU is {domain.MAX_QUANTITY}. "
+                    f"It holds {current} now: use update_cart_item to set an exact quantity.",
+                    details={"sku": sku, "in_cart": current, "requested": target},
+                    next_actions=["update_cart_item"],
+                )
+            domain.ensure_available(sku, target, row["stock_on_hand"] - row["reserved"])
+            cart_store.set_quantity(conn, cart_id, sku, target, now)
+            return cart_view(conn, cart)
+
+        return await self._db.write(run)
+
+    async def remove(self, cart_id: str, sku: str) -> CartOut:
+        now = self._clock()
+
+        def run(conn: Connection) -> CartOut:
+            cart = load_open_cart(conn, cart_id)
+            cart_store.remove(conn, cart_id, sku, now)
+            return cart_view(conn, cart)
+
+        return await self._db.write(run)

@@ -1,0 +1,146 @@
+"""Catalog use cases: search and product look-ups."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, RowMapping
+
+from mcp_checkout import domain
+from mcp_checkout.domain import Money
+from mcp_checkout.errors import InvalidInput, ProductNotFound, SkuNotFound
+from mcp_checkout.service.views import MoneyOut, ProductOut, SearchHit, SearchResult, SkuOut
+from mcp_checkout.store import catalog as catalog_store
+from mcp_checkout.store.db import Database
+
+MAX_TERMS = 8
+MAX_TERM_LENGTH = 40
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def search_terms(query: str) -> list[str]:
+    """The words of a free-text query, lower-cased; operators, quotes and symbols are dropped."""
+    normalised = unicodedata.normalize("NFKC", query).lower()
+    terms: list[str] = []
+    for word in _WORD.findall(normalised):
+        word = word.strip("_")[:MAX_TERM_LENGTH]
+        if word and word not in terms:
+            terms.append(word)
+    return terms[:MAX_TERMS]
+
+
+def category_key(category: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", category).lower().split())
+
+
+def sku_out(row: RowMapping) -> SkuOut:
+    available = max(row["stock_on_hand"] - row["reserved"], 0)
+    return SkuOut(
+        sku=row["sku"],
+        name=row["name"],
+        title=row["title"],
+        price=MoneyOut.of(Money(row["price_minor"], row["currency"])),
+        available=available,
+        in_stock=available > 0,
+    )
+
+
+def _hit(row: RowMapping) -> SearchHit:
+    available = max(row["stock_on_hand"] - row["reserved"], 0)
+    return SearchHit(
+        sku=row["sku"],
+        product_id=row["product_id"],
+        title=row["title"],
+        category=row["category"],
+        price=MoneyOut.of(Money(row["price_minor"], row["currency"])),
+        available=available,
+        in_stock=available > 0,
+    )
+
+
+class CatalogService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def search(
+        self,
+        query: str,
+        *,
+        category: str | None = None,
+        min_price: int | None = None,
+        max_price: int | None = None,
+        in_stock_only: bool = False,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> SearchResult:
+        if min_price is not None and max_price is not None and min_price > max_price:
+            raise InvalidInput(
+                f"min_price ({min_price}) is above max_price ({max_price}). Swap them or drop one.",
+                details={"min_price": min_price, "max_price": max_price},
+            )
+        terms = search_terms(query)
+        filters = catalog_store.SearchFilters(
+            category_key=category_key(category) if category else None,
+            min_price=min_price,
+            max_price=max_price,
+            in_stock_only=in_stock_only,
+        )
+        scope = domain.fingerprint(
+            {"t": terms, "c": filters.category_key, "lo": min_price, "hi": max_price, "s": in_stock_only}
+        )
+        offset = domain.decode_cursor(cursor, "search_catalog", scope) if cursor else 0
+        if not terms and query.strip():
+            rows: Sequence[RowMapping] = []  # only symbols or emoji: nothing can match
+        else:
+
+            def run(conn: Connection) -> Sequence[RowMapping]:
+                return catalog_store.search(conn, terms, filters, limit + 1, offset)
+
+            rows = await self._db.read(run)
+        has_more = len(rows) > limit
+        return SearchResult(
+            query=query,
+            terms=terms,
+            items=[_hit(row) for row in rows[:limit]],
+            next_cursor=domain.encode_cursor("search_catalog", offset + limit, scope) if has_more else None,
+        )
+
+    async def get_product(self, *, product_id: str | None = None, sku: str | None = None) -> ProductOut:
+        if (product_id is None) == (sku is None):
+            raise InvalidInput(
+                "Pass exactly one of product_id or sku (both come from search_catalog results).",
+                next_actions=["search_catalog"],
+            )
+
+        def run(conn: Connection) -> ProductOut:
+            pid = product_id
+            if pid is None:
+                assert sku is not None
+                found = catalog_store.get_skus(conn, [sku]).get(sku)
+                if found is None:
+                    raise SkuNotFound(
+                        f"No SKU {sku!r} in the catalog. Find SKUs with search_catalog.",
+                        details={"sku": sku},
+                        next_actions=["search_catalog"],
+                    )
+                pid = found["product_id"]
+            product = catalog_store.get_product(conn, pid)
+            if product is None:
+                raise ProductNotFound(
+                    f"No product {pid!r}. Find products with search_catalog.",
+                    details={"product_id": pid},
+                    next_actions=["search_catalog"],
+                )
+            variants = catalog_store.skus_of_product(conn, pid)
+            return ProductOut(
+                product_id=product["id"],
+                external_id=product["external_id"],
+                name=product["name"],
+                description=product["description"],
+                category=product["category"],
+                variants=[sku_out(row) for row in variants],
+            )
+
+        return await self._db.read(run)

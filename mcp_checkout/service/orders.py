@@ -1,0 +1,429 @@
+"""Order use cases: exactly-once creation, look-ups, cancellation and expiry."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping
+
+from mcp_checkout import domain
+from mcp_checkout.domain import Actor, Clock, Money, OrderStatus, Principal, StockState
+from mcp_checkout.errors import (
+    CartAlreadyOrdered,
+    CartEmpty,
+    CheckoutError,
+    CurrencyMismatch,
+    IdempotencyConflict,
+    IdempotencyInFlight,
+    InvalidInput,
+    OrderNotFound,
+)
+from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found
+from mcp_checkout.service.views import (
+    CreatedBy,
+    MoneyOut,
+    OrderLineOut,
+    OrderLookup,
+    OrderOut,
+    ShippingAddressOut,
+    StatusChange,
+)
+from mcp_checkout.store import carts as cart_store
+from mcp_checkout.store import catalog as catalog_store
+from mcp_checkout.store import idempotency as idempotency_store
+from mcp_checkout.store import orders as order_store
+from mcp_checkout.store.db import Database
+
+log = logging.getLogger(__name__)
+
+CREATE_ORDER = "create_order"
+LOOKUP_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class CreateOrder:
+    """A create_order request. ``request`` is the caller's payload without the key, as sent,
+    for the fingerprint (so ``null`` and an absent field stay different)."""
+
+    idempotency_key: str
+    request: Mapping[str, Any]
+    cart_id: str | None = None
+    items: Sequence[tuple[str, int]] | None = None
+    email: str | None = None
+    merchant_reference_id: str | None = None
+    shipping_address: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    record_id: int
+    token: str
+
+
+@dataclass(frozen=True)
+class _Replay:
+    order_id: str
+
+
+def order_not_found(order_id: str) -> OrderNotFound:
+    return OrderNotFound(
+        f"No order {order_id!r}. Order ids look like ord_…; find orders by your reference with lookup_orders.",
+        details={"order_id": order_id},
+        next_actions=["lookup_orders"],
+    )
+
+
+def order_view(conn: Connection, order: RowMapping) -> OrderOut:
+    currency = order["currency"]
+    items = order_store.items(conn, order["id"])
+    history = order_store.events(conn, order["id"])
+    status = OrderStatus(order["status"])
+    address = order["shipping_address"]
+    return OrderOut(
+        order_id=order["id"],
+        number=order["number"],
+        status=status.value,
+        currency=currency,
+        lines=[
+            OrderLineOut(
+                sku=item["sku"],
+                title=item["title"],
+                quantity=item["quantity"],
+                unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
+                line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
+            )
+            for item in items
+        ],
+        subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
+        total=MoneyOut.of(Money(order["total_minor"], currency)),
+        email=order["email"],
+        merchant_reference_id=order["merchant_reference_id"],
+        shipping_address=ShippingAddressOut.model_validate(address) if address else None,
+        cart_id=order["cart_id"],
+        stock=order["stock_state"],
+        created_at=order["created_at"],
+        updated_at=order["updated_at"],
+        expires_at=order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
+        created_by=CreatedBy(principal_id=order["principal_id"], client=order["client_name"]),
+        status_history=[
+            StatusChange(
+                from_status=event["from_status"],
+                to_status=event["to_status"],
+                at=event["at"],
+                actor=event["actor"],
+                reason=event["reason"],
+            )
+            for event in history
+        ],
+    )
+
+
+def visible_order(conn: Connection, principal: Principal, order_id: str, *, lock: bool = False) -> RowMapping:
+    """The order, if this caller may see it (buyers see their own; merchants see all)."""
+    order = order_store.get(conn, order_id, for_update=lock)
+    if order is None or (principal.kind != "merchant" and order["principal_id"] != principal.id):
+        raise order_not_found(order_id)
+    return order
+
+
+def transition(
+    conn: Connection,
+    order: RowMapping,
+    target: OrderStatus,
+    *,
+    actor: Actor,
+    principal_id: str | None,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    """Apply one legal status change, its stock effect and its history entry."""
+    current = OrderStatus(order["status"])
+    domain.check_transition(order["id"], current, target)
+    stock_state = StockState(order["stock_state"])
+    effect = domain.STOCK_EFFECT.get(target)
+    if effect is not None and stock_state is StockState.RESERVED:
+        quantities = _quantities(order_store.items(conn, order["id"]))
+        if effect is StockState.RELEASED:
+            catalog_store.release_stock(conn, quantities, now)
+        else:
+            catalog_store.commit_stock(conn, quantities, now)
+        stock_state = effect
+    if not order_store.set_status(conn, order["id"], current.value, target.value, stock_state.value, now):
+        raise IdempotencyInFlight(
+            f"Order {order['id']} changed while this call ran. Call get_order and try again.",
+            retry_after_seconds=1,
+        )
+    order_store.add_event(conn, order["id"], current.value, target.value, actor.value, principal_id, reason, now)
+
+
+def _quantities(items: Sequence[RowMapping]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for item in items:
+        totals[item["sku"]] = totals.get(item["sku"], 0) + item["quantity"]
+    return dict(sorted(totals.items()))
+
+
+class OrderService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        order_ttl: timedelta,
+        idempotency_retention: timedelta,
+        idempotency_lease: timedelta,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._order_ttl = order_ttl
+        self._retention = idempotency_retention
+        self._lease = idempotency_lease
+
+    # ------------------------------------------------------------ create
+    async def create(self, principal: Principal, cmd: CreateOrder) -> OrderOut:
+        if (cmd.cart_id is None) == (cmd.items is None):
+            raise InvalidInput(
+                "Pass exactly one of cart_id (an order from a cart) or items (a direct order).",
+                next_actions=["create_cart", "get_cart"],
+            )
+        fingerprint = domain.fingerprint(cmd.request)
+        claim = await self._db.write(lambda conn: self._claim(conn, principal, cmd.idempotency_key, fingerprint))
+        if isinstance(claim, _Replay):
+            return (await self.get(principal, claim.order_id)).as_replay()
+        try:
+            return await self._db.write(lambda conn: self._place(conn, principal, cmd, fingerprint, claim))
+        except CheckoutError:
+            await self._release(claim)
+            raise
+
+    def _claim(self, conn: Connection, principal: Principal, key: str, fingerprint: str) -> _Claim | _Replay:
+        now = self._clock()
+        token = secrets.token_hex(16)
+        if idempotency_store.try_insert_claim(
+            conn,
+            principal_id=principal.id,
+            operation=CREATE_ORDER,
+            key=key,
+            fingerprint=fingerprint,
+            claim_token=token,
+            locked_until=now + self._lease,
+            now=now,
+            expires_at=now + self._retention,
+        ):
+            record = idempotency_store.get(conn, principal.id, CREATE_ORDER, key)
+            assert record is not None
+            return _Claim(record["id"], token)
+        record = idempotency_store.get(conn, principal.id, CREATE_ORDER, key)
+        if record is None:  # purged between the two statements: treat as busy
+            raise IdempotencyInFlight("The idempotency key is being recycled; retry in a second.", retry_after_seconds=1)
+        if record["fingerprint"] != fingerprint:
+            raise IdempotencyConflict(
+                f"idempotency_key {key!r} was already used for a different create_order request. "
+                "Reuse a key only to retry the very same order; use a new key for a new order. "
+                + (f"That key created order {record['resource_id']}." if record["resource_id"] else ""),
+                details={"idempotency_key": key, "order_id": record["resource_id"]},
+                next_actions=["get_order", "create_order"],
+            )
+        if record["status"] == "completed":
+            return _Replay(record["resource_id"])
+        if record["locked_until"] > now:
+            wait = max(1, int((record["locked_until"] - now).total_seconds() + 0.999))
+            raise IdempotencyInFlight(
+                f"An identical create_order with idempotency_key {key!r} is still running. Wait about "
+                f"{min(wait, 5)}s and retry with the same key and arguments to get its result.",
+                details={"idempotency_key": key},
+                retry_after_seconds=min(wait, 5),
+            )
+        # The attempt that held this key died without finishing: take it over.
+        if not idempotency_store.take_over(conn, record["id"], record["claim_token"], token, now + self._lease):
+            raise IdempotencyInFlight("Another retry took this key first; retry in a second.", retry_after_seconds=1)
+        return _Claim(record["id"], token)
+
+    async def _release(self, claim: _Claim) -> None:
+        try:
+            await self._db.write(lambda conn: idempotency_store.release(conn, claim.record_id, claim.token))
+        except CheckoutError:
+            log.warning("could not release an idempotency claim; it frees itself when its lease ends")
+
+    def _place(
+        self, conn: Connection, principal: Principal, cmd: CreateOrder, fingerprint: str, claim: _Claim
+    ) -> OrderOut:
+        now = self._clock()
+        order_id = domain.new_id("ord")
+        if cmd.cart_id is not None:
+            cart = cart_store.get(conn, cmd.cart_id)
+            if cart is None or (principal.kind != "merchant" and cart["principal_id"] != principal.id):
+                raise cart_not_found(cmd.cart_id)
+            # Claim the cart first: a conditional update that only one order can win.
+            if not cart_store.mark_ordered(conn, cmd.cart_id, order_id, now):
+                return self._existing_cart_order(conn, cmd.cart_id, fingerprint, claim)
+            lines = priced_lines(cart_store.lines(conn, cmd.cart_id))
+            currency = cart["currency"]
+            if not lines:
+                raise CartEmpty(
+                    f"Cart {cmd.cart_id} is empty. Add items with add_to_cart, then call create_order again.",
+                    details={"cart_id": cmd.cart_id},
+                    next_actions=["add_to_cart"],
+                )
+        else:
+            assert cmd.items is not None
+            lines, currency = self._direct_lines(conn, cmd.items)
+
+        for line in sorted(lines, key=lambda item: item.sku):  # one lock order everywhere: no deadlocks
+            if not catalog_store.reserve_stock(conn, line.sku, line.quantity, now):
+                row = catalog_store.get_skus(conn, [line.sku]).get(line.sku)
+                available = (row["stock_on_hand"] - row["reserved"]) if row else 0
+                domain.ensure_available(line.sku, line.quantity, available)
+                raise AssertionError("reservation failed with stock available")
+        subtotal = domain.money_sum((line.line_total for line in lines), currency)
+        order_store.insert_order(
+            conn,
+            {
+                "id": order_id,
+                "cart_id": cmd.cart_id,
+                "principal_id": principal.id,
+                "client_name": principal.client[:200],
+                "status": OrderStatus.PENDING_PAYMENT.value,
+                "stock_state": StockState.RESERVED.value,
+                "currency": currency,
+                "subtotal_minor": subtotal.amount,
+                "total_minor": subtotal.amount,
+                "email": cmd.email,
+                "merchant_reference_id": cmd.merchant_reference_id,
+                "shipping_address": dict(cmd.shipping_address) if cmd.shipping_address else None,
+                "request_fingerprint": fingerprint,
+                "created_at": now,
+                "updated_at": now,
+                "expires_at": now + self._order_ttl,
+            },
+            [
+                {
+                    "line_no": number,
+                    "sku": line.sku,
+                    "title": line.title,
+                    "unit_price_minor": line.unit_price.amount,
+                    "quantity": line.quantity,
+                    "line_total_minor": line.line_total.amount,
+                }
+                for number, line in enumerate(lines, start=1)
+            ],
+        )
+        order_store.add_event(
+            conn, order_id, None, OrderStatus.PENDING_PAYMENT.value, principal.actor.value, principal.id,
+            "created with create_order", now,
+        )  # fmt: skip
+        self._complete(conn, claim, order_id)
+        order = order_store.get(conn, order_id)
+        assert order is not None
+        return order_view(conn, order)
+
+    def _complete(self, conn: Connection, claim: _Claim, order_id: str) -> None:
+        if not idempotency_store.complete(conn, claim.record_id, claim.token, order_id):
+            raise IdempotencyInFlight(
+                "This call's hold on its idempotency key ran out and another retry took over; "
+                "retry with the same key to get the order.",
+                retry_after_seconds=1,
+            )
+
+    def _existing_cart_order(self, conn: Connection, cart_id: str, fingerprint: str, claim: _Claim) -> OrderOut:
+        order = order_store.get_by_cart(conn, cart_id)
+        if order is None:
+            raise cart_not_found(cart_id)
+        if order["request_fingerprint"] != fingerprint:
+            raise CartAlreadyOrdered(
+                f"Cart {cart_id} was already ordered as {order['id']} ({order['number']}) with different "
+                "details. Use get_order for that order, or create_cart for a new purchase.",
+                details={"cart_id": cart_id, "order_id": order["id"], "number": order["number"]},
+                next_actions=["get_order", "create_cart"],
+            )
+        self._complete(conn, claim, order["id"])
+        return order_view(conn, order).as_replay()
+
+    def _direct_lines(self, conn: Connection, items: Sequence[tuple[str, int]]) -> tuple[list[domain.PricedLine], str]:
+        if not items:
+            raise InvalidInput("items must hold at least one {sku, quantity}.")
+        codes = [sku for sku, _ in items]
+        if len(set(codes)) != len(codes):
+            raise InvalidInput("Each SKU may appear once in items; add the quantities together.")
+        found = catalog_store.get_skus(conn, codes)
+        lines: list[domain.PricedLine] = []
+        for sku, quantity in items:
+            domain.check_quantity(quantity)
+            row = found.get(sku)
+            if row is None:
+                raise sku_not_found(sku)
+            lines.append(domain.PricedLine(sku, row["title"], Money(row["price_minor"], row["currency"]), quantity))
+        currencies = sorted({line.unit_price.currency for line in lines})
+        if len(currencies) > 1:
+            raise CurrencyMismatch(
+                f"These SKUs are priced in different currencies ({', '.join(currencies)}); one order has one "
+                "currency. Order them separately.",
+                details={"currencies": currencies},
+            )
+        return lines, currencies[0]
+
+    # ------------------------------------------------------------ reads
+    async def get(self, principal: Principal, order_id: str) -> OrderOut:
+        now = self._clock()
+        view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
+        if view.status == OrderStatus.PENDING_PAYMENT and view.expires_at is not None and view.expires_at <= now:
+            await self.expire_due()
+            view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
+        return view
+
+    async def lookup(self, principal: Principal, reference: str, *, allow_missing: bool) -> OrderLookup:
+        def run(conn: Connection) -> list[OrderOut]:
+            rows = order_store.by_reference(conn, reference, LOOKUP_LIMIT)
+            mine = [row for row in rows if principal.kind == "merchant" or row["principal_id"] == principal.id]
+            return [order_view(conn, row) for row in mine]
+
+        found = await self._db.read(run)
+        if not found and not allow_missing:
+            raise OrderNotFound(
+                f"No order has merchant_reference_id {reference!r}. Check the reference, or call lookup_orders "
+                "with allow_missing=true to get status 'not_found' instead of an error.",
+                details={"merchant_reference_id": reference},
+                next_actions=["lookup_orders"],
+            )
+        return OrderLookup(status="found" if found else "not_found", merchant_reference_id=reference, orders=found)
+
+    # ------------------------------------------------------------ changes
+    async def cancel(self, principal: Principal, order_id: str, reason: str | None) -> OrderOut:
+        def run(conn: Connection) -> OrderOut:
+            order = visible_order(conn, principal, order_id, lock=True)
+            if order["status"] != OrderStatus.CANCELED.value:
+                transition(
+                    conn, order, OrderStatus.CANCELED, actor=principal.actor, principal_id=principal.id,
+                    reason=reason or "canceled with cancel_order", now=self._clock(),
+                )  # fmt: skip
+                order = visible_order(conn, principal, order_id)
+            return order_view(conn, order)
+
+        return await self._db.write(run)
+
+    async def expire_due(self, batch: int = 200) -> int:
+        """Expire unpaid orders whose time is up, releasing their stock. Returns how many."""
+        now = self._clock()
+
+        def run(conn: Connection) -> int:
+            expired = 0
+            for order_id in order_store.due_for_expiry(conn, now, batch):
+                order = order_store.get(conn, order_id, for_update=True)
+                if order is not None and order["status"] == OrderStatus.PENDING_PAYMENT.value:
+                    transition(
+                        conn, order, OrderStatus.EXPIRED, actor=Actor.SYSTEM, principal_id=None,
+                        reason="unpaid when its payment window closed", now=now,
+                    )  # fmt: skip
+                    expired += 1
+            return expired
+
+        return await self._db.write(run)
+
+    async def purge_idempotency_keys(self) -> int:
+        now = self._clock()
+        return await self._db.write(lambda conn: idempotency_store.purge_expired(conn, now))

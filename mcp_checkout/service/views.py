@@ -1,0 +1,165 @@
+"""What services return: pydantic models that tools hand to clients as structured content."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_checkout.domain import Money
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MoneyOut(Out):
+    amount: int = Field(description="Integer minor units (cents for USD/EUR).")
+    currency: str = Field(description="ISO-4217 code.")
+    display: str = Field(description="Human-readable, e.g. '12.50 USD'.")
+
+    @classmethod
+    def of(cls, money: Money) -> MoneyOut:
+        return cls(amount=money.amount, currency=money.currency, display=money.display())
+
+
+class SkuOut(Out):
+    sku: str
+    name: str = Field(description="Variant name, e.g. 'Large / Blue'; empty for a single-variant product.")
+    title: str = Field(description="Product name plus variant, as shown to buyers.")
+    price: MoneyOut
+    available: int = Field(description="Units that can be ordered now (stock on hand minus reservations).")
+    in_stock: bool
+
+
+class SearchHit(Out):
+    sku: str
+    product_id: str
+    title: str
+    category: str
+    price: MoneyOut
+    available: int
+    in_stock: bool
+
+
+class SearchResult(Out):
+    query: str
+    terms: list[str] = Field(description="The words actually searched for, after cleaning the query.")
+    items: list[SearchHit]
+    next_cursor: str | None = Field(description="Pass to search_catalog as cursor for the next page; null at the end.")
+
+
+class ProductOut(Out):
+    product_id: str
+    external_id: str | None
+    name: str
+    description: str
+    category: str
+    variants: list[SkuOut]
+
+
+class CartLineOut(Out):
+    sku: str
+    title: str
+    quantity: int
+    unit_price: MoneyOut
+    line_total: MoneyOut
+    available: int = Field(description="Units available right now; below quantity means create_order would fail.")
+
+
+class CartOut(Out):
+    cart_id: str
+    status: Literal["open", "ordered"]
+    currency: str
+    lines: list[CartLineOut]
+    item_count: int
+    subtotal: MoneyOut
+    total: MoneyOut
+    order_id: str | None = Field(description="The order this cart became, once ordered.")
+
+
+class OrderLineOut(Out):
+    sku: str
+    title: str
+    quantity: int
+    unit_price: MoneyOut
+    line_total: MoneyOut
+
+
+class StatusChange(Out):
+    from_status: str | None
+    to_status: str
+    at: datetime
+    actor: Literal["agent", "buyer", "merchant", "system"]
+    reason: str | None
+
+
+class CreatedBy(Out):
+    principal_id: str
+    client: str = Field(description="The MCP client that created the order, as it named itself.")
+
+
+class ShippingAddressOut(Out):
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    region: str | None = None
+    postal_code: str
+    country: str
+
+
+class OrderOut(Out):
+    order_id: str
+    number: str = Field(description="Human order number, e.g. MC-000123, for buyers and support.")
+    status: Literal["pending_payment", "paid", "fulfilled", "canceled", "expired", "refunded"]
+    currency: str
+    lines: list[OrderLineOut]
+    subtotal: MoneyOut
+    total: MoneyOut
+    email: str | None
+    merchant_reference_id: str | None
+    shipping_address: ShippingAddressOut | None
+    cart_id: str | None
+    stock: Literal["reserved", "committed", "released"] = Field(
+        description="reserved: held for this order; committed: sold; released: back on sale."
+    )
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = Field(description="When an unpaid order expires and releases its stock.")
+    created_by: CreatedBy
+    status_history: list[StatusChange]
+    replayed: bool = Field(
+        default=False,
+        description="True when this call did not create anything: the order already existed for this "
+        "idempotency_key or cart, and this is it (in its current state).",
+    )
+
+    def as_replay(self) -> OrderOut:
+        return self.model_copy(update={"replayed": True})
+
+
+class OrderLookup(Out):
+    status: Literal["found", "not_found"]
+    merchant_reference_id: str
+    orders: list[OrderOut] = Field(description="Latest first.")
+
+
+class ImportIssue(Out):
+    line: int
+    sku: str | None
+    reason: str
+
+
+class ImportReport(Out):
+    rows_read: int
+    created: int
+    updated: int
+    skipped: int
+    problems: list[ImportIssue]
+    dry_run: bool = False
+
+
+def jsonable(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

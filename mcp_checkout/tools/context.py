@@ -1,0 +1,49 @@
+"""What a tool needs from the request: the services and who is calling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
+
+from mcp.server.mcpserver import Context
+
+from mcp_checkout.domain import Principal
+from mcp_checkout.service.container import Services
+
+
+@dataclass(frozen=True)
+class AppState:
+    services: Services
+    local_principal: Principal
+
+
+def app_state(ctx: Context[Any]) -> AppState:
+    state = ctx.request_context.lifespan_context
+    if not isinstance(state, AppState):
+        raise RuntimeError("server lifespan did not provide AppState")
+    return state
+
+
+def services(ctx: Context[Any]) -> Services:
+    return app_state(ctx).services
+
+
+def client_name(ctx: Context[Any]) -> str:
+    params = ctx.request_context.session.client_params
+    info = getattr(params, "client_info", None)
+    if info is None:
+        return "unknown"
+    return f"{info.name}/{info.version}"[:200]
+
+
+def principal(ctx: Context[Any]) -> Principal:
+    local = app_state(ctx).local_principal
+    return Principal(id=local.id, kind=local.kind, client=client_name(ctx))
+
+
+def raw_arguments(ctx: Context[Any]) -> dict[str, Any]:
+    """The tool arguments exactly as the client sent them (for request fingerprints)."""
+    params = ctx.request_context.params or {}
+    arguments = params.get("arguments") if isinstance(params, Mapping) else None
+    return dict(arguments) if isinstance(arguments, dict) else {}

@@ -1,0 +1,93 @@
+"""Order tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+
+from mcp_checkout.service.orders import CreateOrder
+from mcp_checkout.service.views import OrderLookup, OrderOut
+from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, OVERWRITES, READ_ONLY
+from mcp_checkout.tools.context import principal, raw_arguments, services
+from mcp_checkout.tools.types import (
+    CartId,
+    Email,
+    IdempotencyKey,
+    LineInput,
+    MerchantReference,
+    OrderId,
+    Reason,
+    ShippingAddress,
+)
+
+
+def register(server: MCPServer[Any]) -> None:
+    @server.tool(title="Create an order (exactly once)", annotations=CREATES_IDEMPOTENT)
+    async def create_order(
+        ctx: Context[Any],
+        idempotency_key: IdempotencyKey,
+        cart_id: CartId | None = None,
+        items: list[LineInput] | None = None,
+        email: Email | None = None,
+        merchant_reference_id: MerchantReference | None = None,
+        shipping_address: ShippingAddress | None = None,
+    ) -> OrderOut:
+        """Turn a cart (cart_id) or a list of items into an order, exactly once, and reserve its stock.
+
+        idempotency_key: make one up for THIS order (e.g. a UUID) and keep it. If the call times
+        out or fails with a retryable error, retry with the SAME key and the SAME arguments: you get
+        the same order back with `replayed: true`, never a second order. Do NOT invent a new key
+        for a retry - a new key means a new order (a cart still becomes at most one order).
+        Pass exactly one of cart_id or items (≤100 lines of {sku, quantity}).
+        Returns the order: `order_id`, human `number` (MC-…), status `pending_payment`, lines and
+        totals computed by the server from catalog prices, and `expires_at` (unpaid orders expire
+        and release their stock).
+        Errors: `insufficient_stock` (lower the quantity with update_cart_item), `cart_empty`,
+        `idempotency_conflict` (that key was used for a different order: use a new key only if this
+        really is a new order), `idempotency_in_flight` (the same call is still running: wait and
+        retry with the same key), `cart_already_ordered` (the cart is already order X: get_order).
+        """
+        request = raw_arguments(ctx)
+        request.pop("idempotency_key", None)
+        command = CreateOrder(
+            idempotency_key=idempotency_key,
+            request=request,
+            cart_id=cart_id,
+            items=[(line.sku, line.quantity) for line in items] if items is not None else None,
+            email=email.strip().lower() if email else None,
+            merchant_reference_id=merchant_reference_id,
+            shipping_address=shipping_address.model_dump() if shipping_address else None,
+        )
+        return await services(ctx).orders.create(principal(ctx), command)
+
+    @server.tool(title="Get an order", annotations=READ_ONLY)
+    async def get_order(ctx: Context[Any], order_id: OrderId) -> OrderOut:
+        """Get an order's current status, lines, totals and full status history (who changed what, when).
+
+        Status is one of pending_payment, paid, fulfilled, canceled, expired, refunded.
+        `order_not_found`: check the id, or find it by reference with lookup_orders.
+        """
+        return await services(ctx).orders.get(principal(ctx), order_id)
+
+    @server.tool(title="Find orders by reference", annotations=READ_ONLY)
+    async def lookup_orders(
+        ctx: Context[Any], merchant_reference_id: MerchantReference, allow_missing: bool = False
+    ) -> OrderLookup:
+        """Find orders by the merchant_reference_id given to create_order, latest first (at most 20).
+
+        Use it to check whether an order for a purchase already exists before creating one, or to
+        follow up later. With allow_missing=true a miss answers status "not_found" instead of the
+        error `order_not_found`.
+        """
+        return await services(ctx).orders.lookup(principal(ctx), merchant_reference_id, allow_missing=allow_missing)
+
+    @server.tool(title="Cancel an order", annotations=OVERWRITES)
+    async def cancel_order(ctx: Context[Any], order_id: OrderId, reason: Reason | None = None) -> OrderOut:
+        """Cancel an unpaid order and put its reserved stock back on sale. Safe to retry.
+
+        Only `pending_payment` orders can be canceled; canceling a canceled order returns it
+        unchanged. `invalid_state`: the order is paid, expired or refunded (the message says which).
+        """
+        return await services(ctx).orders.cancel(principal(ctx), order_id, reason)
