@@ -217,3 +217,28 @@ class Principal:
     @property
     def actor(self) -> Actor:
         return Actor.MERCHANT if self.kind == "merchant" else Actor.AGENT
+
+
+# ---------------------------------------------------------------- catalog rows
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """One SKU of a catalog, as imported (CSV, upsert_product, seed data)."""
+
+    product_name: str
+    sku: str
+    price_minor: int
+    currency: str
+    stock: int
+    description: str = ""
+    external_id: str | None = None
+    sku_name: str = ""
+    category: str = ""
+
+    @property
+    def product_key(self) -> str:
+        """Rows of one product share its external id or, lacking one, its name."""
+        return f"ext:{self.external_id}" if self.external_id else f"name:{' '.join(self.product_name.lower().split())}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.product_name} - {self.sku_name}" if self.sku_name else self.product_name

@@ -72,7 +72,8 @@ def build_server(
                 yield AppState(services=built, local_principal=local)
             finally:
                 tasks.cancel_scope.cancel()
-                await built.close()
+                with anyio.CancelScope(shield=True):
+                    await built.close()
 
     server = CheckoutMCPServer(
         "mcp-checkout",

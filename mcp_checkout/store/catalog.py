@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Float, Integer, RowMapping, and_, bindparam, column, func, select, text, update
+from sqlalchemy import Connection, Float, Integer, RowMapping, and_, bindparam, column, func, literal_column, select, text, update
 
 from mcp_checkout.store.models import products, skus
 
@@ -153,7 +153,7 @@ def _search_postgresql(
     conn: Connection, terms: Sequence[str], where: list[Any], limit: int, offset: int
 ) -> Sequence[RowMapping]:
     tsquery = func.to_tsquery("english", bindparam("tsq"))
-    vector = text("skus.search_vector")
+    vector = literal_column("skus.search_vector")
     score = func.ts_rank_cd(vector, tsquery, 1).label("score")
     query = (
         select(*SKU_COLUMNS, score)

@@ -1,0 +1,145 @@
+"""Shared fixtures: a fresh migrated database per test, on SQLite files and on real PostgreSQL.
+
+PostgreSQL: the server at MCP_CHECKOUT_TEST_PG_URL (default postgres@127.0.0.1:5432/test). The test
+run creates its own database beside ``test`` and drops it at the end; each test gets empty tables.
+If PostgreSQL is unreachable the PostgreSQL tests FAIL (they never skip silently); set
+MCP_CHECKOUT_TEST_BACKENDS=sqlite to run only the SQLite half on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from sqlalchemy.engine import make_url
+
+from mcp_checkout.config import Settings
+from mcp_checkout.domain import CatalogRow, utc_now
+from mcp_checkout.server import build_server
+from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.store import migrate
+from mcp_checkout.store.catalog_write import upsert_catalog
+from mcp_checkout.store.db import Database
+
+PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+BACKENDS = [b.strip() for b in os.environ.get("MCP_CHECKOUT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+TABLES = ("order_events", "order_items", "orders", "cart_items", "carts", "idempotency_keys", "skus", "products")
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A migrated database of this test run's own on the local PostgreSQL."""
+    name = f"mcp_checkout_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r}); start it or set MCP_CHECKOUT_TEST_BACKENDS=sqlite")
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    async def prepare() -> None:
+        db = Database(url)
+        await migrate.upgrade(db)
+        await db.dispose()
+
+    asyncio.run(prepare())
+    yield url
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file, copied for each test (faster than migrating every time)."""
+    path = tmp_path_factory.mktemp("template") / "checkout.db"
+
+    async def prepare() -> None:
+        db = Database(f"sqlite:///{path}")
+        await migrate.upgrade(db)
+        await db.dispose()
+
+    asyncio.run(prepare())
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated database for one test."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "checkout.db"
+        shutil.copyfile(template, target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("pg_url")
+    asyncio.run(_pg_admin_on(url, f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return url
+
+
+async def _pg_admin_on(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=database_url, sweep_interval_seconds=3600)
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    built = build_services(settings)
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+def server(settings: Settings) -> Any:
+    return build_server(settings)
+
+
+SMALL_CATALOG = [
+    CatalogRow("Stoneware Coffee Mug", "MUG-01", 1800, "USD", 10, "A 12 oz stoneware mug, dishwasher safe.", None, "", "Kitchen"),
+    CatalogRow("Enamel Camp Mug", "MUG-02", 1450, "USD", 2, "Speckled enamel mug for camping trips.", None, "", "Outdoors"),
+    CatalogRow("Merino Wool Socks", "SOCK-M-GRY", 2200, "USD", 50, "Warm merino hiking socks.", "P-SOCK", "M / Grey", "Apparel"),
+    CatalogRow("Merino Wool Socks", "SOCK-L-GRY", 2200, "USD", 0, "Warm merino hiking socks.", "P-SOCK", "L / Grey", "Apparel"),
+    CatalogRow("Linen Tea Towel", "TOWEL-EU", 900, "EUR", 30, "Stonewashed linen tea towel.", None, "", "Kitchen"),
+]
+
+
+async def seed_catalog(services: Services, rows: list[CatalogRow] | None = None) -> None:
+    now = utc_now()
+    await services.db.write(lambda conn: upsert_catalog(conn, rows or SMALL_CATALOG, now))
+
+
+@pytest.fixture
+async def seeded(settings: Settings) -> AsyncIterator[Services]:
+    """Services over a database holding SMALL_CATALOG."""
+    built = build_services(settings)
+    await seed_catalog(built)
+    yield built
+    await built.close()
