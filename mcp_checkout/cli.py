@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,21 +66,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return anyio.run(run_demo, _settings(args))
 
 
-def claude_desktop_config(settings: Settings) -> dict[str, Any]:
-    """The ``mcpServers`` entry for this install, with absolute paths."""
-    executable = shutil.which("mcp-checkout") or str(Path(sys.executable).with_name("mcp-checkout"))
-    return {
-        "mcpServers": {
-            "checkout": {
-                "command": str(Path(executable).resolve()),
-                "args": ["serve"],
-                "env": {"MCP_CHECKOUT_DATA_DIR": str(settings.data_dir.resolve())},
-            }
-        }
-    }
-
-
 def _cmd_claude_config(args: argparse.Namespace) -> int:
+    from mcp_checkout.install import claude_desktop_config
+
     print(json.dumps(claude_desktop_config(_settings(args)), indent=2))
     return 0
 

@@ -371,7 +371,7 @@ class OrderService:
     async def get(self, principal: Principal, order_id: str) -> OrderOut:
         now = self._clock()
         view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
-        if view.status == OrderStatus.PENDING_PAYMENT and view.expires_at is not None and view.expires_at <= now:
+        if view.status == OrderStatus.PENDING_PAYMENT.value and view.expires_at is not None and view.expires_at <= now:
             await self.expire_due()
             view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
         return view

@@ -32,7 +32,6 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 
-
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
 

@@ -78,9 +78,7 @@ def by_reference(conn: Connection, reference: str, limit: int) -> Sequence[RowMa
     return conn.execute(query).mappings().all()
 
 
-def set_status(
-    conn: Connection, order_id: str, expected: str, target: str, stock_state: str, now: datetime
-) -> bool:
+def set_status(conn: Connection, order_id: str, expected: str, target: str, stock_state: str, now: datetime) -> bool:
     """Move an order from ``expected`` to ``target``; False if it was no longer ``expected``."""
     result = conn.execute(
         update(orders)

@@ -38,7 +38,8 @@ def invalid_arguments(tool: str, exc: ValidationError) -> CallToolResult:
     summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
     return error_result(
         InvalidInput(
-            f"Invalid arguments for {tool}: {summary}. Fix these arguments (see the tool's input schema) and call again.",
+            f"Invalid arguments for {tool}: {summary}. "
+            "Fix these arguments (see the tool's input schema) and call again.",
             details={"tool": tool, "problems": problems[:20]},
         )
     )

@@ -20,7 +20,9 @@ IdempotencyKey = Annotated[
         "the same order after a timeout or error; use a new key only for a genuinely new order.",
     ),
 ]
-CartId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^cart_[A-Za-z0-9]+$", description="From create_cart.")]
+CartId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^cart_[A-Za-z0-9]+$", description="From create_cart.")
+]
 OrderId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^ord_[A-Za-z0-9]+$", description="From create_order (ord_…).")
 ]

@@ -9,9 +9,7 @@ from mcp_checkout.store.models import metadata
 
 connection: Connection | None = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError(
-        "run migrations with `mcp-checkout migrate`, which supplies the connection"
-    )
+    raise RuntimeError("run migrations with `mcp-checkout migrate`, which supplies the connection")
 
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():

@@ -5,9 +5,8 @@ Revises:
 Create Date: 2026-11-25
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0001"
 down_revision = None
@@ -47,14 +46,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
-        sa.UniqueConstraint(
-            "principal_id", "operation", "key", name="uq_idempotency_scope_key"
-        ),
+        sa.UniqueConstraint("principal_id", "operation", "key", name="uq_idempotency_scope_key"),
     )
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"], unique=False)
 
     op.create_table(
         "orders",
@@ -81,9 +76,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint(
-            "total_minor >= 0", name=op.f("ck_orders_total_not_negative")
-        ),
+        sa.CheckConstraint("total_minor >= 0", name=op.f("ck_orders_total_not_negative")),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_orders")),
         sa.UniqueConstraint("cart_id", name=op.f("uq_orders_cart_id")),
         sa.UniqueConstraint("id", name=op.f("uq_orders_id")),
@@ -95,9 +88,7 @@ def upgrade() -> None:
             ["merchant_reference_id"],
             unique=False,
         )
-        batch_op.create_index(
-            "ix_orders_status_expires_at", ["status", "expires_at"], unique=False
-        )
+        batch_op.create_index("ix_orders_status_expires_at", ["status", "expires_at"], unique=False)
 
     op.create_table(
         "products",
@@ -111,9 +102,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
     )
     with op.batch_alter_table("products", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_products_external_id"), ["external_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_products_external_id"), ["external_id"], unique=False)
 
     op.create_table(
         "order_events",
@@ -139,9 +128,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_events")),
     )
     with op.batch_alter_table("order_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_order_events_order_id"), ["order_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_order_events_order_id"), ["order_id"], unique=False)
 
     op.create_table(
         "order_items",
@@ -183,9 +170,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("price_minor >= 0", name=op.f("ck_skus_price_not_negative")),
         sa.CheckConstraint("reserved >= 0", name=op.f("ck_skus_reserved_not_negative")),
-        sa.CheckConstraint(
-            "stock_on_hand >= reserved", name=op.f("ck_skus_no_oversell")
-        ),
+        sa.CheckConstraint("stock_on_hand >= reserved", name=op.f("ck_skus_no_oversell")),
         sa.ForeignKeyConstraint(
             ["product_id"],
             ["products.id"],
@@ -196,12 +181,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("sku", name=op.f("uq_skus_sku")),
     )
     with op.batch_alter_table("skus", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_skus_category_key"), ["category_key"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_skus_product_id"), ["product_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_skus_category_key"), ["category_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_skus_product_id"), ["product_id"], unique=False)
 
     op.create_table(
         "cart_items",
@@ -209,18 +190,14 @@ def upgrade() -> None:
         sa.Column("sku", sa.String(length=64), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint(
-            "quantity between 1 and 999", name=op.f("ck_cart_items_quantity_range")
-        ),
+        sa.CheckConstraint("quantity between 1 and 999", name=op.f("ck_cart_items_quantity_range")),
         sa.ForeignKeyConstraint(
             ["cart_id"],
             ["carts.id"],
             name=op.f("fk_cart_items_cart_id_carts"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["sku"], ["skus.sku"], name=op.f("fk_cart_items_sku_skus")
-        ),
+        sa.ForeignKeyConstraint(["sku"], ["skus.sku"], name=op.f("fk_cart_items_sku_skus")),
         sa.PrimaryKeyConstraint("cart_id", "sku", name=op.f("pk_cart_items")),
     )
 
@@ -254,9 +231,7 @@ POSTGRESQL_SEARCH = [
 
 
 def _create_search_index() -> None:
-    statements = (
-        SQLITE_SEARCH if op.get_bind().dialect.name == "sqlite" else POSTGRESQL_SEARCH
-    )
+    statements = SQLITE_SEARCH if op.get_bind().dialect.name == "sqlite" else POSTGRESQL_SEARCH
     for statement in statements:
         op.execute(statement)
 

@@ -1,0 +1,142 @@
+"""``mcp-checkout demo``: a scripted agent session through a real MCP client over stdio.
+
+It prepares the embedded SQLite store (migrate + demo catalog), starts ``mcp-checkout serve`` as a
+subprocess exactly as Claude Desktop would, and plays the agent's part, printing a transcript.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+from rich.console import Console
+from rich.panel import Panel
+
+from mcp_checkout.config import Settings
+from mcp_checkout.domain import utc_now
+from mcp_checkout.install import claude_desktop_config
+from mcp_checkout.service.container import open_database
+from mcp_checkout.store import migrate
+from mcp_checkout.store.demo_catalog import seed_demo_catalog
+
+console = Console(highlight=False)
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+async def _prepare(settings: Settings) -> None:
+    db = open_database(settings)
+    try:
+        await migrate.upgrade(db)
+        counts = await seed_demo_catalog(db, utc_now())
+        console.print(
+            f"[dim]database {settings.resolved_database_url()} ready; demo catalog: "
+            f"{counts.created} SKUs added, {counts.updated} refreshed[/dim]"
+        )
+    finally:
+        await db.dispose()
+
+
+def _server_parameters(settings: Settings) -> StdioServerParameters:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MCP_CHECKOUT_")}
+    env["MCP_CHECKOUT_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        env["MCP_CHECKOUT_DATABASE_URL"] = settings.database_url
+    env["MCP_CHECKOUT_LOG_LEVEL"] = "WARNING"
+    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_checkout.cli", "serve"], env=env)
+
+
+async def _call(client: Client, tool: str, arguments: dict[str, Any], note: str) -> dict[str, Any]:
+    console.print(f"\n[bold cyan]agent →[/bold cyan] {tool}({json.dumps(arguments)})  [dim]{note}[/dim]")
+    result = await client.call_tool(tool, arguments)
+    if result.is_error or result.structured_content is None:
+        text = result.content[0].text if result.content and hasattr(result.content[0], "text") else "?"
+        console.print(f"[bold red]server ✗[/bold red] {text}")
+        raise DemoFailed(f"{tool} failed")
+    return dict(result.structured_content)
+
+
+def _say(text: str) -> None:
+    console.print(f"[bold green]server ✓[/bold green] {text}")
+
+
+async def run_demo(settings: Settings) -> int:
+    console.print(Panel.fit("mcp-checkout demo: an agent sells from the demo catalog over MCP (stdio)"))
+    await _prepare(settings)
+    run_tag = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        async with Client(_server_parameters(settings), mode="legacy") as client:
+            tools = (await client.list_tools()).tools
+            console.print("\n[bold cyan]agent →[/bold cyan] tools/list")
+            _say(f"{len(tools)} tools: {', '.join(tool.name for tool in tools)}")
+
+            hits = await _call(
+                client, "search_catalog", {"query": "coffee mug", "limit": 5}, "find what the buyer wants"
+            )
+            for item in hits["items"]:
+                price, left = item["price"]["display"], item["available"]
+                _say(f"{item['sku']:<16} {item['title'][:48]:<48} {price:>12}  {left} left")
+            if not hits["items"]:
+                raise DemoFailed("the demo catalog has no coffee mugs")
+            sku = next((i["sku"] for i in hits["items"] if i["available"] >= 2), hits["items"][0]["sku"])
+
+            product = await _call(client, "get_product", {"sku": sku}, "check the variant")
+            _say(f"{product['name']} — {len(product['variants'])} variant(s); {product['description'][:70]}…")
+
+            cart = await _call(client, "create_cart", {}, "one cart per purchase")
+            cart_id = cart["cart_id"]
+            _say(f"cart {cart_id}")
+            cart = await _call(client, "add_to_cart", {"cart_id": cart_id, "sku": sku, "quantity": 2}, "two of them")
+            _say(f"{cart['item_count']} items, total {cart['total']['display']} (computed by the server)")
+
+            order_args = {
+                "idempotency_key": f"demo-order-{uuid.uuid4()}",
+                "cart_id": cart_id,
+                "email": "buyer@example.com",
+                "merchant_reference_id": f"demo-{run_tag}",
+            }
+            order = await _call(client, "create_order", order_args, "exactly once, with an idempotency key")
+            _say(f"order {order['number']} ({order['order_id']}) {order['status']}, total {order['total']['display']}")
+
+            again = await _call(client, "create_order", order_args, "the agent retries after a 'timeout'")
+            if again["order_id"] != order["order_id"] or again["replayed"] is not True:
+                raise DemoFailed("the retry created a second order")
+            _say(f"replayed: {again['replayed']} → the same order {again['number']}, no duplicate")
+
+            fetched = await _call(client, "get_order", {"order_id": order["order_id"]}, "check on it later")
+            history = ", ".join(f"{h['to_status']} by {h['actor']}" for h in fetched["status_history"])
+            _say(f"{fetched['number']} is {fetched['status']}; stock {fetched['stock']}; history: {history}")
+
+            found = await _call(
+                client, "lookup_orders", {"merchant_reference_id": order_args["merchant_reference_id"]}, "by reference"
+            )
+            _say(f"{found['status']}: {[o['number'] for o in found['orders']]}")
+    except DemoFailed as exc:
+        console.print(f"\n[bold red]demo failed:[/bold red] {exc}")
+        return 1
+    _print_next_steps(settings)
+    return 0
+
+
+def _print_next_steps(settings: Settings) -> None:
+    data_dir = settings.data_dir.resolve()
+    config = json.dumps(claude_desktop_config(settings), indent=2)
+    console.print(
+        Panel(
+            "[bold]Connect Claude Desktop[/bold]: merge this into claude_desktop_config.json "
+            "(or run `.venv/bin/mcp-checkout claude-config`), then restart Claude Desktop:\n\n"
+            f"{config}\n\n"
+            "[bold]Poke it in the MCP Inspector[/bold] (Node 20):\n"
+            f"  npx -y @modelcontextprotocol/inspector@2.12.0 --cli {sys.executable} -m mcp_checkout.cli "
+            f"--data-dir {data_dir} serve --method tools/list\n\n"
+            "[bold]Import your own catalog[/bold]:  .venv/bin/mcp-checkout import-catalog catalog.csv",
+            title="next steps",
+        )
+    )
