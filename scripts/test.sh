@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every check and the whole test suite. Starts what the tests need that the machine may not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+
+ensure_postgresql
+
+echo "== ruff"; .venv/bin/ruff check mcp_checkout tests bench; .venv/bin/ruff format --check mcp_checkout tests bench
+echo "== mypy --strict"; .venv/bin/mypy
+echo "== import layers"; .venv/bin/lint-imports --no-cache
+echo "== pytest"; .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
