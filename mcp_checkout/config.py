@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PrincipalKind = Literal["buyer", "merchant"]
@@ -39,10 +39,35 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # The buyer-facing checkout page (served beside stdio MCP, or with --http).
+    public_base_url: str | None = Field(
+        default=None, description="Base URL buyers reach the checkout page at; default http://<web_host>:<web_port>."
+    )
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8765, ge=0, le=65535)
+    serve_checkout_page: bool = Field(default=True, description="stdio serve also serves the checkout page.")
+    link_ttl_minutes: int = Field(default=24 * 60, ge=5, le=10080)
+
+    # Payments: without a Stripe secret key everything runs on the offline gateway.
+    stripe_secret_key: SecretStr | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = Field(default=None, description="Only for tests against a local fake Stripe.")
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
+
     @field_validator("default_currency", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    def resolved_public_base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
+    @property
+    def payment_mode(self) -> Literal["offline", "stripe_test", "stripe_live"]:
+        if self.stripe_secret_key is None:
+            return "offline"
+        return "stripe_live" if self.stripe_secret_key.get_secret_value().startswith("sk_live_") else "stripe_test"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

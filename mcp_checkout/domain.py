@@ -117,6 +117,26 @@ STOCK_EFFECT: Mapping[OrderStatus, StockState] = {
 }
 
 
+class LinkStatus(StrEnum):
+    ACTIVE = "active"
+    IN_SESSION = "in_session"
+    CONSUMED = "consumed"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class SessionStatus(StrEnum):
+    OPEN = "open"
+    PAYMENT_PENDING = "payment_pending"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+
+LIVE_LINK_STATES = frozenset({LinkStatus.ACTIVE, LinkStatus.IN_SESSION})
+MIN_LINK_TTL_MINUTES = 5
+MAX_LINK_TTL_MINUTES = 10080
+
+
 def check_transition(order_ref: str, current: OrderStatus, target: OrderStatus) -> None:
     if target not in ORDER_TRANSITIONS[current]:
         allowed = ", ".join(sorted(ORDER_TRANSITIONS[current])) or "none (final state)"

@@ -145,6 +145,62 @@ class CatalogImportInvalid(CheckoutError):
     who_fixes = "merchant"
 
 
+class LinkNotFound(NotFound):
+    code = "link_not_found"
+
+
+class LinkExpired(CheckoutError):
+    code = "link_expired"
+    who_fixes = "agent"
+    http_status = 410
+
+
+class LinkConsumed(CheckoutError):
+    code = "link_consumed"
+    http_status = 410
+
+
+class LinkRevoked(CheckoutError):
+    code = "link_revoked"
+    http_status = 410
+
+
+class EmailMismatch(CheckoutError):
+    code = "email_mismatch"
+    who_fixes = "buyer"
+    http_status = 403
+
+
+class CsrfRejected(CheckoutError):
+    code = "csrf_rejected"
+    who_fixes = "buyer"
+    http_status = 403
+
+
+class PaymentGatewayError(CheckoutError):
+    code = "payment_gateway_error"
+    retryable = True
+    who_fixes = "retry"
+    http_status = 502
+
+
+class PaymentNotStarted(CheckoutError):
+    code = "payment_not_started"
+    http_status = 409
+
+
+class RefundTooLarge(CheckoutError):
+    code = "refund_too_large"
+    who_fixes = "merchant"
+    http_status = 409
+
+
+class WebhookRejected(CheckoutError):
+    code = "webhook_rejected"
+    who_fixes = "operator"
+    http_status = 400
+
+
 class InternalError(CheckoutError):
     code = "internal_error"
     retryable = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -14,6 +15,14 @@ from mcp_checkout.store.db import Database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x6D63705F636B  # any constant: serialises concurrent server starts
+
+
+SEARCH_OBJECTS = ("sku_fts", "search_vector", "ix_skus_search_vector")
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Leave the full-text search objects (raw DDL in revision 0001) out of autogenerate."""
+    return not (name is not None and name.startswith(SEARCH_OBJECTS))
 
 
 def _config(connection: Connection) -> Config:

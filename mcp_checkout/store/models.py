@@ -177,3 +177,103 @@ idempotency_keys = Table(
     Column("expires_at", Timestamp, nullable=False, index=True),
     UniqueConstraint("principal_id", "operation", "key", name="uq_idempotency_scope_key"),
 )
+
+checkout_links = Table(
+    "checkout_links",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_hint", String(12), nullable=False),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("principal_id", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("email_lock", String(254), nullable=True),
+    Column("merchant_reference_id", String(128), nullable=True, index=True),
+    Column("success_url", String(2048), nullable=True),
+    Column("cancel_url", String(2048), nullable=True),
+    Column("replaced_by", String(40), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
+checkout_sessions = Table(
+    "checkout_sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("link_id", String(40), ForeignKey("checkout_links.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("gateway", String(20), nullable=False),
+    Column("intent_id", String(255), nullable=True, unique=True),
+    Column("status", String(40), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_received_minor", BigInteger, nullable=False, default=0),
+    Column("refunded_minor", BigInteger, nullable=False, default=0),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("order_id", "attempt", name="uq_payments_order_attempt"),
+    CheckConstraint("refunded_minor <= amount_received_minor", name="refund_within_received"),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("payment_id", Id, ForeignKey("payments.id"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("gateway_refund_id", String(255), nullable=True, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("amount_minor > 0", name="positive"),
+)
+
+gateway_events = Table(
+    "gateway_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("intent_id", String(255), nullable=True),
+    Column("outcome", String(200), nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+)
+
+order_issues = Table(
+    "order_issues",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("code", String(64), nullable=False),
+    Column("message", String(500), nullable=False),
+    Column("at", Timestamp, nullable=False),
+)
+
+offline_intents = Table(
+    "offline_intents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("status", String(40), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_received_minor", BigInteger, nullable=False, default=0),
+    Column("amount_refunded_minor", BigInteger, nullable=False, default=0),
+    Column("metadata", JSON, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
