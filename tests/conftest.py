@@ -143,3 +143,128 @@ async def seeded(settings: Settings) -> AsyncIterator[Services]:
     await seed_catalog(built)
     yield built
     await built.close()
+
+
+# ---------------------------------------------------------------- shared by the contract, error, concurrency,
+# property, expiry and crash suites (fixtures only; nothing above changes behaviour)
+class FakeClock:
+    """A clock a test moves by hand: ``build_services(settings, clock=fake_clock)``."""
+
+    def __init__(self, start: Any = None) -> None:
+        self.now = start or utc_now()
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.now = self.now + timedelta(**delta)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+class DbFacts:
+    """What the database holds, read with SQLAlchemy through ``Database.read`` (never through the services)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def stock(self) -> dict[str, tuple[int, int]]:
+        """SKU → (stock_on_hand, reserved)."""
+        from sqlalchemy import select
+
+        from mcp_checkout.store.models import skus
+
+        rows = await self.db.read(lambda c: c.execute(select(skus.c.sku, skus.c.stock_on_hand, skus.c.reserved)).all())
+        return {sku: (on_hand, reserved) for sku, on_hand, reserved in rows}
+
+    async def orders(self) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from mcp_checkout.store.models import orders
+
+        rows = await self.db.read(lambda c: c.execute(select(orders).order_by(orders.c.seq)).mappings().all())
+        return [dict(row) for row in rows]
+
+    async def order_items(self) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from mcp_checkout.store.models import order_items
+
+        rows = await self.db.read(lambda c: c.execute(select(order_items)).mappings().all())
+        return [dict(row) for row in rows]
+
+    async def order_events(self, order_id: str) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from mcp_checkout.store.models import order_events
+
+        query = select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.id)
+        rows = await self.db.read(lambda c: c.execute(query).mappings().all())
+        return [dict(row) for row in rows]
+
+    async def idempotency_rows(self) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from mcp_checkout.store.models import idempotency_keys
+
+        rows = await self.db.read(lambda c: c.execute(select(idempotency_keys)).mappings().all())
+        return [dict(row) for row in rows]
+
+    async def reserved_by_orders(self) -> dict[str, int]:
+        """Per SKU, the units held by orders whose stock_state is still 'reserved'."""
+        from mcp_checkout.store import orders as order_store
+
+        return await self.db.read(order_store.reserved_quantities_of_open_orders)
+
+    async def assert_stock_consistent(self) -> None:
+        """reserved == what reserved orders hold; 0 <= reserved <= stock_on_hand for every SKU."""
+        stock = await self.stock()
+        held = await self.reserved_by_orders()
+        for sku, (on_hand, reserved) in stock.items():
+            assert 0 <= reserved <= on_hand, f"{sku}: on_hand={on_hand} reserved={reserved}"
+            assert reserved == held.get(sku, 0), f"{sku}: reserved={reserved} but open orders hold {held.get(sku, 0)}"
+        assert set(held) <= set(stock)
+
+
+@pytest.fixture
+def db_facts() -> type[DbFacts]:
+    """``db_facts(services.db)`` → a :class:`DbFacts` reader."""
+    return DbFacts
+
+
+@pytest.fixture
+def small_catalog() -> list[CatalogRow]:
+    return list(SMALL_CATALOG)
+
+
+@pytest.fixture
+def prepare_database() -> Any:
+    """``await prepare_database(url, rows)``: migrate the database at ``url`` and load ``rows`` (for subprocess tests)."""
+
+    async def prepare(url: str, rows: list[CatalogRow]) -> None:
+        db = Database(url)
+        try:
+            await migrate.upgrade(db)
+            now = utc_now()
+            await db.write(lambda conn: upsert_catalog(conn, rows, now))
+        finally:
+            await db.dispose()
+
+    return prepare
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """An empty (unmigrated) PostgreSQL database of this test's own, dropped afterwards."""
+    name = f"mcp_checkout_fresh_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r})")
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
