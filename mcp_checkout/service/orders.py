@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,18 +25,23 @@ from mcp_checkout.errors import (
 )
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found
 from mcp_checkout.service.views import (
+    CheckoutState,
     CreatedBy,
     MoneyOut,
     OrderLineOut,
+    OrderIssue,
     OrderLookup,
     OrderOut,
+    PaymentState,
     ShippingAddressOut,
     StatusChange,
 )
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
+from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import idempotency as idempotency_store
 from mcp_checkout.store import orders as order_store
+from mcp_checkout.store import payments as payment_store
 from mcp_checkout.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,10 @@ class CreateOrder:
     email: str | None = None
     merchant_reference_id: str | None = None
     shipping_address: Mapping[str, Any] | None = None
+    operation: str = CREATE_ORDER
+
+
+AfterPlace = Callable[[Connection, RowMapping], None]
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,12 @@ def order_view(conn: Connection, order: RowMapping) -> OrderOut:
         updated_at=order["updated_at"],
         expires_at=order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
         created_by=CreatedBy(principal_id=order["principal_id"], client=order["client_name"]),
+        checkout=_checkout_state(conn, order["id"]),
+        payment=_payment_state(conn, order["id"]),
+        issues=[
+            OrderIssue(code=issue["code"], message=issue["message"], at=issue["at"])
+            for issue in payment_store.issues_of_order(conn, order["id"])
+        ],
         status_history=[
             StatusChange(
                 from_status=event["from_status"],
@@ -120,6 +135,37 @@ def order_view(conn: Connection, order: RowMapping) -> OrderOut:
             )
             for event in history
         ],
+    )
+
+
+def _checkout_state(conn: Connection, order_id: str) -> CheckoutState | None:
+    links = checkout_store.links_of_order(conn, order_id)
+    if not links:
+        return None
+    link = links[0]
+    session = checkout_store.session_of_link(conn, link["id"])
+    return CheckoutState(
+        link_id=link["id"],
+        link_status=link["status"],
+        session_status=session["status"] if session else None,
+        merchant_reference_id=link["merchant_reference_id"],
+        expires_at=link["expires_at"],
+    )
+
+
+def _payment_state(conn: Connection, order_id: str) -> PaymentState | None:
+    payment = payment_store.latest_payment(conn, order_id)
+    if payment is None:
+        return None
+    currency = payment["currency"]
+    return PaymentState(
+        gateway=payment["gateway"],
+        intent_id=payment["intent_id"],
+        status=payment["status"],
+        attempt=payment["attempt"],
+        amount_received=MoneyOut.of(Money(payment["amount_received_minor"], currency)),
+        refunded=MoneyOut.of(Money(payment["refunded_minor"], currency)),
+        last_error=payment["last_error"],
     )
 
 
@@ -159,6 +205,19 @@ def transition(
             retry_after_seconds=1,
         )
     order_store.add_event(conn, order["id"], current.value, target.value, actor.value, principal_id, reason, now)
+    _settle_checkout(conn, order["id"], target, now)
+
+
+def _settle_checkout(conn: Connection, order_id: str, target: OrderStatus, now: datetime) -> None:
+    """Links and sessions follow their order: paid consumes them, cancel/expiry closes them."""
+    live_links = [state.value for state in domain.LIVE_LINK_STATES]
+    open_sessions = [domain.SessionStatus.OPEN.value, domain.SessionStatus.PAYMENT_PENDING.value]
+    if target is OrderStatus.PAID:
+        checkout_store.set_links_of_order(conn, order_id, live_links, domain.LinkStatus.CONSUMED.value, now)
+        checkout_store.set_sessions_of_order(conn, order_id, open_sessions, domain.SessionStatus.COMPLETED.value, now)
+    elif target in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
+        checkout_store.set_links_of_order(conn, order_id, live_links, domain.LinkStatus.EXPIRED.value, now)
+        checkout_store.set_sessions_of_order(conn, order_id, open_sessions, domain.SessionStatus.CANCELED.value, now)
 
 
 def _quantities(items: Sequence[RowMapping]) -> dict[str, int]:
@@ -185,29 +244,32 @@ class OrderService:
         self._lease = idempotency_lease
 
     # ------------------------------------------------------------ create
-    async def create(self, principal: Principal, cmd: CreateOrder) -> OrderOut:
+    async def create(self, principal: Principal, cmd: CreateOrder, *, also: AfterPlace | None = None) -> OrderOut:
+        """Create the order exactly once. ``also`` runs inside the order's own transaction when a new
+        order is placed (e.g. minting its checkout link), so both exist or neither does."""
         if (cmd.cart_id is None) == (cmd.items is None):
             raise InvalidInput(
                 "Pass exactly one of cart_id (an order from a cart) or items (a direct order).",
                 next_actions=["create_cart", "get_cart"],
             )
         fingerprint = domain.fingerprint(cmd.request)
-        claim = await self._db.write(lambda conn: self._claim(conn, principal, cmd.idempotency_key, fingerprint))
+        claim = await self._db.write(lambda conn: self._claim(conn, principal, cmd, fingerprint))
         if isinstance(claim, _Replay):
             return (await self.get(principal, claim.order_id)).as_replay()
         try:
-            return await self._db.write(lambda conn: self._place(conn, principal, cmd, fingerprint, claim))
+            return await self._db.write(lambda conn: self._place(conn, principal, cmd, fingerprint, claim, also))
         except CheckoutError:
             await self._release(claim)
             raise
 
-    def _claim(self, conn: Connection, principal: Principal, key: str, fingerprint: str) -> _Claim | _Replay:
+    def _claim(self, conn: Connection, principal: Principal, cmd: CreateOrder, fingerprint: str) -> _Claim | _Replay:
         now = self._clock()
+        key, operation = cmd.idempotency_key, cmd.operation
         token = secrets.token_hex(16)
         if idempotency_store.try_insert_claim(
             conn,
             principal_id=principal.id,
-            operation=CREATE_ORDER,
+            operation=operation,
             key=key,
             fingerprint=fingerprint,
             claim_token=token,
@@ -215,15 +277,17 @@ class OrderService:
             now=now,
             expires_at=now + self._retention,
         ):
-            record = idempotency_store.get(conn, principal.id, CREATE_ORDER, key)
+            record = idempotency_store.get(conn, principal.id, operation, key)
             assert record is not None
             return _Claim(record["id"], token)
-        record = idempotency_store.get(conn, principal.id, CREATE_ORDER, key)
+        record = idempotency_store.get(conn, principal.id, operation, key)
         if record is None:  # purged between the two statements: treat as busy
-            raise IdempotencyInFlight("The idempotency key is being recycled; retry in a second.", retry_after_seconds=1)
+            raise IdempotencyInFlight(
+                "The idempotency key is being recycled; retry in a second.", retry_after_seconds=1
+            )
         if record["fingerprint"] != fingerprint:
             raise IdempotencyConflict(
-                f"idempotency_key {key!r} was already used for a different create_order request. "
+                f"idempotency_key {key!r} was already used for a different {operation} request. "
                 "Reuse a key only to retry the very same order; use a new key for a new order. "
                 + (f"That key created order {record['resource_id']}." if record["resource_id"] else ""),
                 details={"idempotency_key": key, "order_id": record["resource_id"]},
@@ -234,7 +298,7 @@ class OrderService:
         if record["locked_until"] > now:
             wait = max(1, int((record["locked_until"] - now).total_seconds() + 0.999))
             raise IdempotencyInFlight(
-                f"An identical create_order with idempotency_key {key!r} is still running. Wait about "
+                f"An identical {operation} with idempotency_key {key!r} is still running. Wait about "
                 f"{min(wait, 5)}s and retry with the same key and arguments to get its result.",
                 details={"idempotency_key": key},
                 retry_after_seconds=min(wait, 5),
@@ -251,7 +315,13 @@ class OrderService:
             log.warning("could not release an idempotency claim; it frees itself when its lease ends")
 
     def _place(
-        self, conn: Connection, principal: Principal, cmd: CreateOrder, fingerprint: str, claim: _Claim
+        self,
+        conn: Connection,
+        principal: Principal,
+        cmd: CreateOrder,
+        fingerprint: str,
+        claim: _Claim,
+        also: AfterPlace | None,
     ) -> OrderOut:
         now = self._clock()
         order_id = domain.new_id("ord")
@@ -320,6 +390,8 @@ class OrderService:
         self._complete(conn, claim, order_id)
         order = order_store.get(conn, order_id)
         assert order is not None
+        if also is not None:
+            also(conn, order)
         return order_view(conn, order)
 
     def _complete(self, conn: Connection, claim: _Claim, order_id: str) -> None:
@@ -378,14 +450,22 @@ class OrderService:
 
     async def lookup(self, principal: Principal, reference: str, *, allow_missing: bool) -> OrderLookup:
         def run(conn: Connection) -> list[OrderOut]:
-            rows = order_store.by_reference(conn, reference, LOOKUP_LIMIT)
+            rows = list(order_store.by_reference(conn, reference, LOOKUP_LIMIT))
+            seen = {row["id"] for row in rows}
+            for order_id in checkout_store.order_ids_by_link_reference(conn, reference, LOOKUP_LIMIT):
+                linked = order_store.get(conn, order_id)
+                if linked is not None and order_id not in seen:
+                    rows.append(linked)
+                    seen.add(order_id)
+            rows.sort(key=lambda row: (row["created_at"], row["seq"]), reverse=True)
+            rows = rows[:LOOKUP_LIMIT]
             mine = [row for row in rows if principal.kind == "merchant" or row["principal_id"] == principal.id]
             return [order_view(conn, row) for row in mine]
 
         found = await self._db.read(run)
         if not found and not allow_missing:
             raise OrderNotFound(
-                f"No order has merchant_reference_id {reference!r}. Check the reference, or call lookup_orders "
+                f"No order or checkout link has merchant_reference_id {reference!r}. Check the reference, or call lookup_orders "
                 "with allow_missing=true to get status 'not_found' instead of an error.",
                 details={"merchant_reference_id": reference},
                 next_actions=["lookup_orders"],

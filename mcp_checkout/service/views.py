@@ -110,6 +110,30 @@ class ShippingAddressOut(Out):
     country: str
 
 
+class CheckoutState(Out):
+    link_id: str
+    link_status: Literal["active", "in_session", "consumed", "expired", "revoked"]
+    session_status: Literal["open", "payment_pending", "completed", "canceled"] | None
+    merchant_reference_id: str | None
+    expires_at: datetime
+
+
+class PaymentState(Out):
+    gateway: str
+    intent_id: str | None
+    status: str = Field(description="The gateway's state of the latest payment attempt.")
+    attempt: int
+    amount_received: MoneyOut
+    refunded: MoneyOut
+    last_error: str | None
+
+
+class OrderIssue(Out):
+    code: str
+    message: str
+    at: datetime
+
+
 class OrderOut(Out):
     order_id: str
     number: str = Field(description="Human order number, e.g. MC-000123, for buyers and support.")
@@ -130,6 +154,14 @@ class OrderOut(Out):
     expires_at: datetime | None = Field(description="When an unpaid order expires and releases its stock.")
     created_by: CreatedBy
     status_history: list[StatusChange]
+    checkout: CheckoutState | None = Field(
+        default=None, description="The newest checkout link for this order and its buyer session, if any."
+    )
+    payment: PaymentState | None = Field(default=None, description="The latest payment attempt, if any.")
+    issues: list[OrderIssue] = Field(
+        default_factory=list,
+        description="Problems the merchant should look at, e.g. a payment whose amount did not match the order.",
+    )
     replayed: bool = Field(
         default=False,
         description="True when this call did not create anything: the order already existed for this "
