@@ -25,11 +25,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from mcp_checkout.server import build_server
+    from mcp_checkout import hosting
 
     settings = _settings(args)
-    server = build_server(settings)
-    anyio.run(server.run_stdio_async)
+    if args.http:
+        settings = settings.model_copy(update={"web_host": args.host, "web_port": args.port})
+        anyio.run(hosting.serve_http, settings, args.host, args.port)
+    else:
+        anyio.run(hosting.serve_stdio, settings)
     return 0
 
 
@@ -53,11 +56,107 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_catalog(args: argparse.Namespace) -> int:
-    raise NotImplementedError("import-catalog")
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from mcp_checkout.domain import utc_now
+    from mcp_checkout.errors import CheckoutError
+    from mcp_checkout.service.catalog_import import CatalogImportService
+    from mcp_checkout.service.container import open_database
+    from mcp_checkout.service.views import ImportIssue, ImportReport
+    from mcp_checkout.store import migrate
+
+    settings = _settings(args)
+    path: Path = args.path
+    max_listed = 50
+    try:
+        large = path.stat().st_size >= 512 * 1024
+    except OSError:
+        large = False  # the service reports a missing or unreadable file
+    show_bar = large and sys.stderr.isatty()
+
+    async def run() -> ImportReport:
+        db = open_database(settings)
+        try:
+            await migrate.upgrade(db)
+            service = CatalogImportService(db, utc_now, settings.default_currency)
+            options: dict[str, Any] = {"skip_invalid": args.skip_invalid, "dry_run": args.dry_run}
+            if not show_bar:
+                return await service.import_path(path, **options)
+            columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+                task = bar.add_task(f"{'checking' if args.dry_run else 'importing'} {path.name}", total=None)
+
+                async def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                return await service.import_path(path, progress=progress, **options)
+        finally:
+            await db.dispose()
+
+    def show(problems: list[ImportIssue], total: int) -> None:
+        for issue in problems[:max_listed]:
+            where = f"line {issue.line}" + (f" (SKU {issue.sku})" if issue.sku else "")
+            print(f"  {where}: {issue.reason}", file=sys.stderr)
+        shown = min(len(problems), max_listed)
+        if total > shown:
+            print(f"  ... and {total - shown:,} more", file=sys.stderr)
+
+    try:
+        report = anyio.run(run)
+    except CheckoutError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        listed = [ImportIssue(**issue) for issue in exc.details.get("warnings", []) + exc.details.get("problems", [])]
+        if listed:
+            total = len(exc.details.get("warnings", [])) + int(exc.details.get("invalid_rows", 0))
+            print("Problems:", file=sys.stderr)
+            show(listed, total)
+        return 1
+
+    verb = "Checked (dry run, nothing was changed)" if report.dry_run else "Imported"
+    would = "would be " if report.dry_run else ""
+    print(
+        f"{verb} {path.name}: {report.rows_read:,} rows read; {report.created:,} SKUs {would}created, "
+        f"{report.updated:,} {would}updated, {report.skipped:,} invalid rows {would}skipped.",
+        file=sys.stderr,
+    )
+    if report.problems:
+        row_problems = sum(1 for issue in report.problems if not issue.reason.startswith("warning:"))
+        print("Problems:", file=sys.stderr)
+        show(report.problems, len(report.problems) - row_problems + report.skipped)
+    return 0
 
 
 def _cmd_seed_demo(args: argparse.Namespace) -> int:
-    raise NotImplementedError("seed-demo")
+    from mcp_checkout.domain import utc_now
+    from mcp_checkout.errors import CheckoutError
+    from mcp_checkout.service.container import open_database
+    from mcp_checkout.store import migrate
+    from mcp_checkout.store.catalog_write import UpsertCounts
+    from mcp_checkout.store.demo_catalog import DEMO_ROWS, seed_demo_catalog
+
+    settings = _settings(args)
+
+    async def run() -> UpsertCounts:
+        db = open_database(settings)
+        try:
+            await migrate.upgrade(db)
+            return await seed_demo_catalog(db, utc_now())
+        finally:
+            await db.dispose()
+
+    try:
+        counts = anyio.run(run)
+    except CheckoutError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    products = len({row.product_key for row in DEMO_ROWS})
+    print(
+        f"Demo catalog ready: {products} products, {len(DEMO_ROWS)} SKUs "
+        f"({counts.created} created, {counts.updated} updated).",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -79,9 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--database-url", help="SQLAlchemy URL (MCP_CHECKOUT_DATABASE_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("serve", help="serve MCP over stdio (for Claude Desktop and other MCP clients)").set_defaults(
-        handler=_cmd_serve
-    )
+    serve = commands.add_parser("serve", help="serve MCP over stdio (Claude Desktop) plus the checkout page")
+    serve.add_argument("--http", action="store_true", help="serve MCP over streamable HTTP at /mcp instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (with --http)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (with --http)")
+    serve.set_defaults(handler=_cmd_serve)
     commands.add_parser("migrate", help="create or upgrade the database schema").set_defaults(handler=_cmd_migrate)
 
     importer = commands.add_parser("import-catalog", help="import products and SKUs from a CSV file")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,8 +21,9 @@ from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, InvalidInput
 from mcp_checkout.prompts import checkout as checkout_prompts
 from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.service.maintenance import sweep_forever
 from mcp_checkout.store import migrate
-from mcp_checkout.tools import carts, catalog, orders, resources
+from mcp_checkout.tools import carts, catalog, checkout, orders, payments, resources
 from mcp_checkout.tools.context import AppState
 from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
 
@@ -57,17 +58,26 @@ class CheckoutMCPServer(MCPServer[AppState]):
 def build_server(
     settings: Settings,
     *,
-    services_factory: Any = None,
+    services: Services | None = None,
+    services_factory: Callable[[Settings], Services] | None = None,
 ) -> CheckoutMCPServer:
-    """Build a server for ``settings``. Nothing touches the database until a session starts."""
+    """Build a server for ``settings``. Nothing touches the database until a session starts.
+
+    With ``services`` the caller owns them (migrated, swept and closed by the caller, e.g. a process
+    that also serves the checkout page); otherwise each server lifespan builds, migrates, sweeps and
+    closes its own, from ``services_factory`` (tests inject clocks and gateways there).
+    """
+    local = Principal(id=settings.local_principal_id, kind=settings.local_principal_kind)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        built: Services = (services_factory or build_services)(settings)
+        if services is not None:
+            yield AppState(services=services, local_principal=local)
+            return
+        built = (services_factory or build_services)(settings)
         await migrate.upgrade(built.db)
-        local = Principal(id=settings.local_principal_id, kind=settings.local_principal_kind)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_sweep_forever, built, settings.sweep_interval_seconds)
+            tasks.start_soon(sweep_forever, built, settings.sweep_interval_seconds)
             try:
                 yield AppState(services=built, local_principal=local)
             finally:
@@ -86,19 +96,8 @@ def build_server(
     catalog.register(server)
     carts.register(server)
     orders.register(server)
+    checkout.register(server)
+    payments.register(server)
     resources.register(server)
     checkout_prompts.register(server)
     return server
-
-
-async def _sweep_forever(services: Services, interval: float) -> None:
-    """Expire unpaid orders (releasing stock) and purge old idempotency keys, forever."""
-    while True:
-        try:
-            expired = await services.orders.expire_due()
-            purged = await services.orders.purge_idempotency_keys()
-            if expired or purged:
-                log.info("sweep: expired %d unpaid orders, purged %d idempotency keys", expired, purged)
-        except CheckoutError as exc:
-            log.warning("sweep skipped: %s", exc.code)
-        await anyio.sleep(interval)

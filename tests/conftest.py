@@ -27,10 +27,11 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.store import migrate
 from mcp_checkout.store.catalog_write import upsert_catalog
 from mcp_checkout.store.db import Database
+from mcp_checkout.store.models import metadata
 
 PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("MCP_CHECKOUT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
-TABLES = ("order_events", "order_items", "orders", "cart_items", "carts", "idempotency_keys", "skus", "products")
+TABLES = tuple(table.name for table in metadata.sorted_tables)
 
 
 def _asyncpg_dsn(url: str) -> str:

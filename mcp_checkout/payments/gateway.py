@@ -51,8 +51,11 @@ class GatewayEvent:
 
 
 class PaymentGateway(Protocol):
-    name: Literal["stripe", "offline"]
-    publishable_key: str | None
+    @property
+    def name(self) -> Literal["stripe", "offline"]: ...
+
+    @property
+    def publishable_key(self) -> str | None: ...
 
     async def create_intent(
         self, *, amount: int, currency: str, metadata: Mapping[str, str], idempotency_key: str

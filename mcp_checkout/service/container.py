@@ -7,9 +7,14 @@ from datetime import timedelta
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import Clock, utc_now
+from mcp_checkout.payments.gateway import PaymentGateway
+from mcp_checkout.payments.offline import OfflineGateway
+from mcp_checkout.payments.stripe_gateway import StripeGateway
 from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
+from mcp_checkout.service.checkout import CheckoutService
 from mcp_checkout.service.orders import OrderService
+from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.store.db import Database
 
 
@@ -20,6 +25,8 @@ class Services:
     catalog: CatalogService
     carts: CartService
     orders: OrderService
+    payments: PaymentService
+    checkout: CheckoutService
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -34,18 +41,48 @@ def open_database(settings: Settings) -> Database:
     )
 
 
-def build_services(settings: Settings, db: Database | None = None, clock: Clock = utc_now) -> Services:
+def build_gateway(settings: Settings, db: Database, clock: Clock) -> PaymentGateway:
+    """Stripe when a secret key is configured; otherwise the offline gateway."""
+    if settings.stripe_secret_key is None:
+        return OfflineGateway(db, clock)
+    return StripeGateway(
+        settings.stripe_secret_key.get_secret_value(),
+        settings.stripe_publishable_key,
+        settings.stripe_webhook_secret.get_secret_value() if settings.stripe_webhook_secret else None,
+        api_base=settings.stripe_api_base,
+        max_network_retries=settings.stripe_max_network_retries,
+    )
+
+
+def build_services(
+    settings: Settings,
+    db: Database | None = None,
+    clock: Clock = utc_now,
+    gateway: PaymentGateway | None = None,
+) -> Services:
     db = db or open_database(settings)
+    orders = OrderService(
+        db,
+        clock,
+        order_ttl=timedelta(minutes=settings.order_ttl_minutes),
+        idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
+        idempotency_lease=timedelta(seconds=settings.idempotency_lease_seconds),
+    )
+    payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock))
     return Services(
         settings=settings,
         db=db,
         catalog=CatalogService(db),
         carts=CartService(db, clock, settings.default_currency),
-        orders=OrderService(
+        orders=orders,
+        payments=payments,
+        checkout=CheckoutService(
             db,
             clock,
-            order_ttl=timedelta(minutes=settings.order_ttl_minutes),
-            idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
-            idempotency_lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            orders=orders,
+            payments=payments,
+            public_base_url=settings.resolved_public_base_url(),
+            default_ttl=timedelta(minutes=settings.link_ttl_minutes),
+            merchant_name=settings.merchant_name,
         ),
     )

@@ -178,6 +178,74 @@ class OrderLookup(Out):
     orders: list[OrderOut] = Field(description="Latest first.")
 
 
+class PaymentHandoff(Out):
+    order_id: str
+    gateway: Literal["stripe", "offline"]
+    intent_id: str
+    attempt: int
+    status: str
+    amount: MoneyOut
+    client_secret: str | None = Field(
+        description="Give this to the buyer's payment UI (Stripe.js confirmPayment); never log it. Null offline."
+    )
+    publishable_key: str | None = Field(description="Stripe publishable key for the buyer's payment UI.")
+
+
+class SyncOut(Out):
+    gateway_status: str
+    outcome: str = Field(description="What the sync changed, e.g. 'order paid' or 'already paid'.")
+    order: OrderOut
+
+
+class RefundOut(Out):
+    refund_id: str
+    status: Literal["pending", "succeeded", "failed"]
+    amount: MoneyOut
+    replayed: bool
+    order: OrderOut
+
+
+class LinkOut(Out):
+    link_id: str
+    url: str | None = Field(
+        description="The buyer's checkout URL. Shown only when minted: on a replay it is null; call "
+        "regenerate_checkout_link for a fresh URL."
+    )
+    status: Literal["active", "in_session", "consumed", "expired", "revoked"]
+    order_id: str
+    order_number: str
+    total: MoneyOut
+    email_locked: bool
+    merchant_reference_id: str | None
+    success_url: str | None
+    cancel_url: str | None
+    expires_at: datetime
+    session_status: Literal["open", "payment_pending", "completed", "canceled"] | None
+    replaced_by: str | None = None
+    replayed: bool = False
+
+
+class CheckoutPage(Out):
+    """Everything the buyer's checkout page shows."""
+
+    merchant_name: str
+    order_id: str
+    order_number: str
+    lines: list[OrderLineOut]
+    subtotal: MoneyOut
+    total: MoneyOut
+    session_id: str
+    email_required: bool
+    gateway: Literal["stripe", "offline"]
+    test_mode: bool
+    client_secret: str | None
+    publishable_key: str | None
+    intent_status: str | None
+    expires_at: datetime
+    success_url: str | None
+    cancel_url: str | None
+
+
 class ImportIssue(Out):
     line: int
     sku: str | None

@@ -204,6 +204,7 @@ checkout_sessions = Table(
     Column("link_id", String(40), ForeignKey("checkout_links.id", ondelete="CASCADE"), nullable=False, unique=True),
     Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("status", String(20), nullable=False),
+    Column("email_verified_at", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )

@@ -73,3 +73,15 @@ class ShippingAddress(BaseModel):
     region: Annotated[str, Field(max_length=100)] | None = None
     postal_code: Annotated[str, Field(min_length=1, max_length=20)]
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO-3166 alpha-2, e.g. US.")]
+
+
+LinkId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^link_[A-Za-z0-9]+$", description="From create_checkout_link.")
+]
+HttpUrl = Annotated[
+    str, Field(min_length=8, max_length=2048, pattern=r"^https?://\S+$", description="An absolute http(s) URL.")
+]
+TtlMinutes = Annotated[int, Field(ge=5, le=10080, description="Link lifetime in minutes, 5-10080 (default 1 day).")]
+RefundAmount = Annotated[
+    int, Field(ge=1, le=10**12, description="Minor units to refund; omit to refund everything not yet refunded.")
+]

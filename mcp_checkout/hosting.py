@@ -1,0 +1,108 @@
+"""Running the server: stdio MCP with the checkout page beside it, or one HTTP app for both."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import uvicorn
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from mcp_checkout.config import Settings
+from mcp_checkout.server import CheckoutMCPServer, build_server
+from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.service.maintenance import sweep_forever
+from mcp_checkout.store import migrate
+from mcp_checkout.web.app import build_web_app, routes
+
+log = logging.getLogger(__name__)
+
+
+async def open_services(settings: Settings) -> Services:
+    services = build_services(settings)
+    await migrate.upgrade(services.db)
+    return services
+
+
+def _uvicorn(app: Starlette, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10
+    )
+    return uvicorn.Server(config)
+
+
+async def _serve_page(services: Services, settings: Settings) -> None:
+    server = _uvicorn(build_web_app(lambda: services), settings.web_host, settings.web_port)
+    try:
+        await server.serve()
+    except (OSError, SystemExit) as exc:  # uvicorn exits when the port is taken
+        log.error(
+            "checkout page not served on %s:%s (%s); set MCP_CHECKOUT_WEB_PORT to a free port",
+            settings.web_host, settings.web_port, type(exc).__name__,
+        )  # fmt: skip
+
+
+async def serve_stdio(settings: Settings) -> None:
+    """MCP over stdin/stdout for a desktop client, plus the checkout page on localhost."""
+    services = await open_services(settings)
+    server = build_server(settings, services=services)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
+            if settings.serve_checkout_page:
+                tasks.start_soon(_serve_page, services, settings)
+            await server.run_stdio_async()
+            tasks.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await services.close()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_http_app(
+    settings: Settings, services: Services, server: CheckoutMCPServer, host: str, port: int
+) -> Starlette:
+    """One ASGI app: checkout page, webhook and health routes, and MCP at /mcp (mounted last)."""
+    security = TransportSecuritySettings(
+        allowed_hosts=[f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", host, "localhost", "127.0.0.1"],
+        allowed_origins=[f"http://{host}:{port}", f"http://localhost:{port}", f"http://127.0.0.1:{port}"],
+    )
+    mcp_app = server.streamable_http_app(transport_security=security, host=host)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
+            async with server.session_manager.run():
+                yield
+            tasks.cancel_scope.cancel()
+
+    return Starlette(routes=[*routes(lambda: services), Mount("/", app=mcp_app)], lifespan=lifespan)
+
+
+async def serve_http(settings: Settings, host: str, port: int) -> None:
+    if not is_loopback(host):
+        raise SystemExit(
+            f"refusing to serve MCP over HTTP on {host}: API-key authentication is not set up yet, so the HTTP "
+            "transport only listens on loopback (127.0.0.1 / localhost)."
+        )
+    services = await open_services(settings)
+    server = build_server(settings, services=services)
+    try:
+        await _uvicorn(build_http_app(settings, services, server, host, port), host, port).serve()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await services.close()

@@ -1,0 +1,437 @@
+"""Checkout links and buyer sessions.
+
+A link's token has 256 random bits and only its SHA-256 is stored. The first open claims the link's
+one session with a conditional update; every later open resumes that session (and the order's one
+live PaymentIntent). Paid → 410 link_consumed; expired → 410 link_expired; replaced by
+regenerate_checkout_link → 410 link_revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, RowMapping
+
+from mcp_checkout import domain
+from mcp_checkout.domain import Actor, Clock, LinkStatus, Money, OrderStatus, Principal, SessionStatus
+from mcp_checkout.errors import (
+    EmailMismatch,
+    InvalidInput,
+    InvalidState,
+    LinkConsumed,
+    LinkExpired,
+    LinkNotFound,
+    LinkRevoked,
+)
+from mcp_checkout.payments.offline import OfflineGateway
+from mcp_checkout.service.orders import CreateOrder, OrderService, order_view, transition, visible_order
+from mcp_checkout.service.payments import PaymentService
+from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut
+from mcp_checkout.store import checkout as checkout_store
+from mcp_checkout.store import orders as order_store
+from mcp_checkout.store.db import Database
+
+CREATE_CHECKOUT_LINK = "create_checkout_link"
+PAYABLE = OrderStatus.PENDING_PAYMENT.value
+SETTLED = (OrderStatus.PAID.value, OrderStatus.FULFILLED.value, OrderStatus.REFUNDED.value)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_from(link_or_url: str) -> str | None:
+    """The token of a checkout URL (``…/checkout/<token>``), or None if it is not one."""
+    path = urlsplit(link_or_url).path.rstrip("/")
+    parts = path.split("/")
+    if len(parts) >= 2 and parts[-2] == "checkout" and 20 <= len(parts[-1]) <= 128:
+        return parts[-1]
+    return None
+
+
+def check_redirect_url(name: str, url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
+        raise InvalidInput(f"{name} must be an absolute http(s) URL of at most 2048 characters.")
+    return url
+
+
+@dataclass(frozen=True)
+class CreateLink:
+    order_id: str | None = None
+    sku: str | None = None
+    quantity: int | None = None
+    idempotency_key: str | None = None
+    email: str | None = None
+    merchant_reference_id: str | None = None
+    success_url: str | None = None
+    cancel_url: str | None = None
+    ttl_minutes: int | None = None
+    request: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What one open of a link found: the link, its session and its order."""
+
+    link: RowMapping
+    session: RowMapping
+    order: RowMapping
+
+
+def link_problem(link: RowMapping, order: RowMapping, now: datetime) -> Exception | None:
+    """Why this link can no longer be used, as the error the buyer should see (None: usable)."""
+    status = link["status"]
+    if status == LinkStatus.CONSUMED.value or order["status"] in SETTLED:
+        return LinkConsumed(
+            f"This checkout for order {order['number']} is already paid.",
+            details={"order_number": order["number"]},
+        )
+    if status == LinkStatus.REVOKED.value:
+        return LinkRevoked(
+            "This checkout link was replaced by a newer one. Use the latest link you were sent.",
+            next_actions=["regenerate_checkout_link"],
+        )
+    if status == LinkStatus.EXPIRED.value or link["expires_at"] <= now or order["status"] != PAYABLE:
+        return LinkExpired(
+            f"This checkout link has expired (order {order['number']} is {order['status']}). "
+            "Ask for a new link; an agent can call create_checkout_link or regenerate_checkout_link.",
+            details={"order_number": order["number"], "order_status": order["status"]},
+            next_actions=["create_checkout_link", "regenerate_checkout_link"],
+        )
+    return None
+
+
+class CheckoutService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        orders: OrderService,
+        payments: PaymentService,
+        public_base_url: str,
+        default_ttl: timedelta,
+        merchant_name: str,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._orders = orders
+        self._payments = payments
+        self._base = public_base_url.rstrip("/")
+        self._default_ttl = default_ttl
+        self.merchant_name = merchant_name
+
+    # ------------------------------------------------------------ agent side
+    async def create_link(self, principal: Principal, cmd: CreateLink) -> LinkOut:
+        if (cmd.order_id is None) == (cmd.sku is None):
+            raise InvalidInput("Pass exactly one of order_id, or sku with quantity (and an idempotency_key).")
+        success_url = check_redirect_url("success_url", cmd.success_url)
+        cancel_url = check_redirect_url("cancel_url", cmd.cancel_url)
+        ttl = timedelta(minutes=cmd.ttl_minutes) if cmd.ttl_minutes else self._default_ttl
+        token = secrets.token_urlsafe(32)
+        link_id = domain.new_id("link")
+
+        def mint(conn: Connection, order: RowMapping) -> None:
+            now = self._clock()
+            checkout_store.insert_link(
+                conn,
+                {
+                    "id": link_id,
+                    "token_hash": hash_token(token),
+                    "token_hint": token[:6],
+                    "order_id": order["id"],
+                    "principal_id": principal.id,
+                    "status": LinkStatus.ACTIVE.value,
+                    "email_lock": cmd.email.strip().lower() if cmd.email else None,
+                    "merchant_reference_id": cmd.merchant_reference_id,
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                    "created_at": now,
+                    "updated_at": now,
+                    "expires_at": min(now + ttl, order["expires_at"]) if order["status"] == PAYABLE else now + ttl,
+                },
+            )
+
+        if cmd.order_id is not None:
+
+            def for_order(conn: Connection) -> None:
+                order = visible_order(conn, principal, cmd.order_id or "", lock=True)
+                if order["status"] != PAYABLE:
+                    raise InvalidState(
+                        f"Order {order['id']} is {order['status']}; only pending_payment orders get checkout links.",
+                        details={"order_id": order["id"], "status": order["status"]},
+                        next_actions=["get_order"],
+                    )
+                mint(conn, order)
+
+            await self._db.write(for_order)
+            return await self._link_view(link_id, token)
+
+        if cmd.quantity is None or cmd.idempotency_key is None:
+            raise InvalidInput(
+                "With sku, also pass quantity and an idempotency_key (reuse the same key when you retry).",
+                next_actions=["create_checkout_link"],
+            )
+        request = dict(cmd.request or {})
+        order = await self._orders.create(
+            principal,
+            CreateOrder(
+                idempotency_key=cmd.idempotency_key,
+                request=request,
+                items=[(cmd.sku or "", cmd.quantity)],
+                email=cmd.email.strip().lower() if cmd.email else None,
+                merchant_reference_id=cmd.merchant_reference_id,
+                operation=CREATE_CHECKOUT_LINK,
+            ),
+            also=mint,
+        )
+        if not order.replayed:
+            return await self._link_view(link_id, token)
+        # A retry: the link was minted with the order; its URL was shown once and is not stored.
+        return (await self._first_link_of(order.order_id)).model_copy(update={"replayed": True})
+
+    async def regenerate(self, principal: Principal, link_id: str | None, url: str | None) -> LinkOut:
+        if (link_id is None) == (url is None):
+            raise InvalidInput("Pass exactly one of link_id or url.")
+        token = secrets.token_urlsafe(32)
+        new_id = domain.new_id("link")
+
+        def run(conn: Connection) -> None:
+            now = self._clock()
+            old: RowMapping | None
+            if link_id is not None:
+                old = checkout_store.link_by_id(conn, link_id, for_update=True)
+            else:
+                old_token = token_from(url or "")
+                old = checkout_store.link_by_hash(conn, hash_token(old_token), for_update=True) if old_token else None
+            if old is None:
+                raise LinkNotFound(
+                    "No such checkout link. Pass the link_id (or URL) returned by create_checkout_link.",
+                    next_actions=["create_checkout_link"],
+                )
+            order = visible_order(conn, principal, old["order_id"], lock=True)
+            problem = link_problem(old, order, now)
+            if isinstance(problem, LinkConsumed | LinkRevoked) or order["status"] != PAYABLE:
+                raise InvalidState(
+                    f"Link {old['id']} cannot be regenerated: "
+                    + (str(problem) if problem else f"order is {order['status']}")
+                    + (f" Its replacement is {old['replaced_by']}." if old["replaced_by"] else ""),
+                    details={"link_id": old["id"], "status": old["status"], "replaced_by": old["replaced_by"]},
+                    next_actions=["get_checkout_link", "create_checkout_link"],
+                )
+            values = dict(old)
+            values.update(
+                id=new_id,
+                token_hash=hash_token(token),
+                token_hint=token[:6],
+                status=old["status"] if old["status"] == LinkStatus.IN_SESSION.value else LinkStatus.ACTIVE.value,
+                replaced_by=None,
+                created_at=now,
+                updated_at=now,
+                expires_at=min(now + self._default_ttl, order["expires_at"]),
+            )
+            checkout_store.insert_link(conn, values)
+            checkout_store.move_session(conn, old["id"], new_id, now)
+            checkout_store.set_link_status(
+                conn, old["id"], [old["status"]], LinkStatus.REVOKED.value, now, replaced_by=new_id
+            )
+
+        await self._db.write(run)
+        return await self._link_view(new_id, token)
+
+    async def get_link(self, principal: Principal, link_id: str) -> LinkOut:
+        def run(conn: Connection) -> None:
+            link = checkout_store.link_by_id(conn, link_id)
+            if link is None:
+                raise LinkNotFound(f"No checkout link {link_id!r}.", next_actions=["create_checkout_link"])
+            visible_order(conn, principal, link["order_id"])
+
+        await self._db.read(run)
+        return await self._link_view(link_id, None)
+
+    async def _first_link_of(self, order_id: str) -> LinkOut:
+        links = await self._db.read(lambda conn: checkout_store.links_of_order(conn, order_id))
+        return await self._link_view(links[-1]["id"], None)
+
+    async def _link_view(self, link_id: str, token: str | None) -> LinkOut:
+        now = self._clock()
+
+        def run(conn: Connection) -> LinkOut:
+            link = checkout_store.link_by_id(conn, link_id)
+            assert link is not None
+            order = order_store.get(conn, link["order_id"])
+            assert order is not None
+            session = checkout_store.session_of_link(conn, link_id)
+            problem = link_problem(link, order, now)
+            status = link["status"]
+            if isinstance(problem, LinkExpired):
+                status = LinkStatus.EXPIRED.value
+            elif isinstance(problem, LinkConsumed):
+                status = LinkStatus.CONSUMED.value
+            return LinkOut(
+                link_id=link_id,
+                url=f"{self._base}/checkout/{token}" if token else None,
+                status=status,
+                order_id=order["id"],
+                order_number=order["number"],
+                total=MoneyOut.of(Money(order["total_minor"], order["currency"])),
+                email_locked=link["email_lock"] is not None,
+                merchant_reference_id=link["merchant_reference_id"],
+                success_url=link["success_url"],
+                cancel_url=link["cancel_url"],
+                expires_at=link["expires_at"],
+                session_status=session["status"] if session else None,
+                replaced_by=link["replaced_by"],
+            )
+
+        return await self._db.read(run)
+
+    # ------------------------------------------------------------ buyer side
+    async def _visit(self, token: str) -> Visit:
+        """Find the link and claim (first open) or resume (later opens) its one session."""
+
+        def run(conn: Connection) -> Visit:
+            now = self._clock()
+            link = checkout_store.link_by_hash(conn, hash_token(token), for_update=True)
+            if link is None:
+                raise LinkNotFound("This checkout link does not exist. Check that the whole link was copied.")
+            order = order_store.get(conn, link["order_id"], for_update=True)
+            assert order is not None
+            problem = link_problem(link, order, now)
+            if problem is not None:
+                raise problem
+            if link["status"] == LinkStatus.ACTIVE.value and checkout_store.set_link_status(
+                conn, link["id"], [LinkStatus.ACTIVE.value], LinkStatus.IN_SESSION.value, now
+            ):
+                checkout_store.insert_session(conn, domain.new_id("cs"), link["id"], order["id"], now)
+            session = checkout_store.session_of_link(conn, link["id"])
+            assert session is not None
+            return Visit(link=link, session=session, order=order)
+
+        return await self._db.write(run)
+
+    def _email_pending(self, visit: Visit) -> bool:
+        return visit.link["email_lock"] is not None and visit.session["email_verified_at"] is None
+
+    async def open(self, token: str) -> CheckoutPage:
+        visit = await self._visit(token)
+        client_secret: str | None = None
+        intent_status: str | None = None
+        if not self._email_pending(visit):
+            intent, _ = await self._payments.ensure_intent(visit.order["id"])
+            client_secret, intent_status = intent.client_secret, intent.status
+        return await self._page(visit, client_secret, intent_status)
+
+    async def _page(self, visit: Visit, client_secret: str | None, intent_status: str | None) -> CheckoutPage:
+        def run(conn: Connection) -> CheckoutPage:
+            order = order_store.get(conn, visit.order["id"])
+            assert order is not None
+            view = order_view(conn, order)
+            return CheckoutPage(
+                merchant_name=self.merchant_name,
+                order_id=view.order_id,
+                order_number=view.number,
+                lines=list(view.lines),
+                subtotal=view.subtotal,
+                total=view.total,
+                session_id=visit.session["id"],
+                email_required=self._email_pending(visit),
+                gateway=self._payments.gateway.name,
+                test_mode=self._payments.gateway.name == "offline",
+                client_secret=client_secret,
+                publishable_key=self._payments.gateway.publishable_key,
+                intent_status=intent_status,
+                expires_at=visit.link["expires_at"],
+                success_url=visit.link["success_url"],
+                cancel_url=visit.link["cancel_url"],
+            )
+
+        return await self._db.read(run)
+
+    async def verify_email(self, token: str, email: str) -> None:
+        visit = await self._visit(token)
+        locked = visit.link["email_lock"]
+        given = email.strip().lower()[:254]
+        if locked is not None and not hmac.compare_digest(given.encode(), str(locked).encode()):
+            raise EmailMismatch(
+                "This checkout is reserved for a different email address. Enter the email the link was sent to."
+            )
+        await self._db.write(lambda conn: checkout_store.mark_email_verified(conn, visit.session["id"], self._clock()))
+
+    async def pay_offline(self, token: str) -> str:
+        """The offline gateway's test payment, as the buyer's button triggers it. Returns where to go next."""
+        gateway = self._payments.gateway
+        if not isinstance(gateway, OfflineGateway):
+            raise InvalidState("This store takes real card payments; use the card form on the checkout page.")
+        visit = await self._visit(token)
+        if self._email_pending(visit):
+            raise EmailMismatch("Confirm your email address first.")
+        intent, _ = await self._payments.ensure_intent(visit.order["id"])
+        paid = await gateway.simulate_payment(intent.id)
+        await self._payments.apply_intent(paid, actor=Actor.BUYER, source="offline checkout page")
+        return self.after_payment_url(visit)
+
+    def after_payment_url(self, visit: Visit) -> str:
+        return str(visit.link["success_url"] or f"{self._base}/checkout/done/{visit.session['id']}")
+
+    async def return_from_gateway(self, token: str) -> tuple[bool, str]:
+        """Stripe's redirect after confirmPayment: ask the gateway, never the query string."""
+
+        def find(conn: Connection) -> Visit:
+            link = checkout_store.link_by_hash(conn, hash_token(token))
+            if link is None:
+                raise LinkNotFound("This checkout link does not exist.")
+            session = checkout_store.session_of_link(conn, link["id"])
+            order = order_store.get(conn, link["order_id"])
+            if session is None or order is None:
+                raise LinkNotFound("This checkout has no session yet; open the link first.")
+            return Visit(link=link, session=session, order=order)
+
+        visit = await self._db.read(find)
+        if visit.order["status"] == PAYABLE:
+            await self._payments.sync_order(visit.order["id"])
+        refreshed = await self._db.read(lambda conn: order_store.get(conn, visit.order["id"]))
+        paid = refreshed is not None and refreshed["status"] in SETTLED
+        return paid, self.after_payment_url(visit) if paid else f"{self._base}/checkout/{token}"
+
+    async def cancel(self, token: str) -> str:
+        visit = await self._visit(token)
+
+        def run(conn: Connection) -> None:
+            order = order_store.get(conn, visit.order["id"], for_update=True)
+            assert order is not None
+            if order["status"] == PAYABLE:
+                transition(
+                    conn, order, OrderStatus.CANCELED, actor=Actor.BUYER, principal_id=None,
+                    reason="the buyer canceled on the checkout page", now=self._clock(),
+                )  # fmt: skip
+
+        await self._db.write(run)
+        await self._payments.cancel_open_intent(visit.order["id"])
+        return str(visit.link["cancel_url"] or f"{self._base}/checkout/canceled/{visit.session['id']}")
+
+    async def session_outcome(self, session_id: str) -> tuple[str, str, str]:
+        """For the built-in done/canceled pages: (order number, order status, session status)."""
+
+        def run(conn: Connection) -> tuple[str, str, str]:
+            session = checkout_store.session_by_id(conn, session_id)
+            if session is None:
+                raise LinkNotFound("No such checkout.")
+            order = order_store.get(conn, session["order_id"])
+            assert order is not None
+            return order["number"], order["status"], session["status"]
+
+        return await self._db.read(run)
+
+
+__all__ = ["CREATE_CHECKOUT_LINK", "CheckoutService", "CreateLink", "SessionStatus"]

@@ -1,0 +1,29 @@
+"""Background upkeep every serving process runs: expire unpaid orders, purge old idempotency keys."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from mcp_checkout.errors import CheckoutError
+from mcp_checkout.service.container import Services
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_once(services: Services) -> tuple[int, int]:
+    expired = await services.orders.expire_due()
+    purged = await services.orders.purge_idempotency_keys()
+    if expired or purged:
+        log.info("sweep: expired %d unpaid orders, purged %d idempotency keys", expired, purged)
+    return expired, purged
+
+
+async def sweep_forever(services: Services, interval: float) -> None:
+    while True:
+        try:
+            await sweep_once(services)
+        except CheckoutError as exc:
+            log.warning("sweep skipped: %s", exc.code)
+        await anyio.sleep(interval)

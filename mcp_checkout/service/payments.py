@@ -1,0 +1,449 @@
+"""Payment use cases: the PaymentIntent handoff, gateway state, webhooks, sync and refunds.
+
+At most one live PaymentIntent per order: attempt N of an order is a database row (unique
+(order, attempt)) created before the gateway call, and the gateway call carries the idempotency key
+``mcpco:<order>:<attempt>``, so a retry or a crash between the call and the commit never makes a
+second intent. Amount and currency always come from the order row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, RowMapping
+
+from mcp_checkout.domain import Actor, Clock, Money, OrderStatus, Principal, SessionStatus
+from mcp_checkout.errors import (
+    CheckoutError,
+    Forbidden,
+    InvalidState,
+    PaymentNotStarted,
+    RefundTooLarge,
+)
+from mcp_checkout.payments.gateway import GatewayEvent, Intent, PaymentGateway
+from mcp_checkout.service.orders import order_view, transition, visible_order
+from mcp_checkout.service.views import MoneyOut, OrderOut, PaymentHandoff, RefundOut, SyncOut
+from mcp_checkout.store import checkout as checkout_store
+from mcp_checkout.store import orders as order_store
+from mcp_checkout.store import payments as payment_store
+from mcp_checkout.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# Gateway states in the order a payment moves through them; nothing moves a payment backwards
+# (a late `payment_failed` after `succeeded` is ignored), which makes out-of-order delivery safe.
+_RANK = {
+    "creating": 0,
+    "requires_payment_method": 1,
+    "requires_confirmation": 1,
+    "requires_action": 1,
+    "failed": 1,
+    "processing": 2,
+    "requires_capture": 2,
+    "amount_mismatch": 3,
+    "canceled": 3,
+    "succeeded": 4,
+}
+
+
+def intent_key(order_id: str, attempt: int) -> str:
+    return f"mcpco:{order_id}:{attempt}"
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    payment_id: int
+    attempt: int
+    intent_id: str | None
+    amount: int
+    currency: str
+    order_id: str
+    order_number: str
+
+
+class PaymentService:
+    def __init__(self, db: Database, clock: Clock, gateway: PaymentGateway) -> None:
+        self._db = db
+        self._clock = clock
+        self.gateway = gateway
+
+    # ------------------------------------------------------------ handoff
+    async def ensure_intent(self, order_id: str) -> tuple[Intent, int]:
+        """The order's live PaymentIntent, created on first need. Returns it and its attempt number."""
+        attempt = await self._db.write(lambda conn: self._current_attempt(conn, order_id))
+        if attempt.intent_id is not None:
+            intent = await self.gateway.retrieve_intent(attempt.intent_id)
+            if intent.status != "canceled":
+                return intent, attempt.attempt
+            # Canceled at the gateway (by the buyer or the dashboard): record it, then start attempt N+1.
+            await self.apply_intent(intent, actor=Actor.SYSTEM, source="handoff")
+            attempt = await self._db.write(lambda conn: self._current_attempt(conn, order_id))
+        intent = await self.gateway.create_intent(
+            amount=attempt.amount,
+            currency=attempt.currency,
+            metadata={"order_id": attempt.order_id, "attempt": str(attempt.attempt), "number": attempt.order_number},
+            idempotency_key=intent_key(attempt.order_id, attempt.attempt),
+        )
+        await self._db.write(lambda conn: self._record_intent(conn, attempt, intent))
+        return intent, attempt.attempt
+
+    def _current_attempt(self, conn: Connection, order_id: str) -> _Attempt:
+        order = order_store.get(conn, order_id, for_update=True)
+        if order is None:
+            raise InvalidState(f"Order {order_id} does not exist.")
+        if order["status"] != OrderStatus.PENDING_PAYMENT.value:
+            raise InvalidState(
+                f"Order {order_id} is {order['status']}; only pending_payment orders can be paid. "
+                "Call get_order to see what happened.",
+                details={"order_id": order_id, "status": order["status"]},
+                next_actions=["get_order"],
+            )
+        latest = payment_store.latest_payment(conn, order_id, for_update=True)
+        if latest is not None and latest["status"] not in ("canceled", "amount_mismatch"):
+            return _attempt_of(latest, order)
+        number = (latest["attempt"] + 1) if latest is not None else 1
+        now = self._clock()
+        payment_store.try_insert_payment(
+            conn,
+            {
+                "order_id": order_id,
+                "attempt": number,
+                "gateway": self.gateway.name,
+                "status": "creating",
+                "amount_minor": order["total_minor"],
+                "currency": order["currency"],
+                "amount_received_minor": 0,
+                "refunded_minor": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        row = payment_store.payment_by_attempt(conn, order_id, number)
+        assert row is not None
+        return _attempt_of(row, order)
+
+    def _record_intent(self, conn: Connection, attempt: _Attempt, intent: Intent) -> None:
+        row = payment_store.payment_by_attempt(conn, attempt.order_id, attempt.attempt)
+        if row is not None and row["intent_id"] is None:
+            status = intent.status if _RANK.get(intent.status, 0) >= _RANK.get(row["status"], 0) else row["status"]
+            payment_store.update_payment(conn, row["id"], self._clock(), intent_id=intent.id, status=status)
+
+    async def handoff(self, principal: Principal, order_id: str) -> PaymentHandoff:
+        await self._db.read(lambda conn: visible_order(conn, principal, order_id))
+        intent, attempt = await self.ensure_intent(order_id)
+        return PaymentHandoff(
+            order_id=order_id,
+            gateway=self.gateway.name,
+            intent_id=intent.id,
+            attempt=attempt,
+            status=intent.status,
+            amount=MoneyOut.of(Money(intent.amount, intent.currency)),
+            client_secret=intent.client_secret,
+            publishable_key=self.gateway.publishable_key,
+        )
+
+    # ------------------------------------------------------------ gateway state → order state
+    async def apply_intent(self, intent: Intent, *, actor: Actor, source: str) -> str:
+        """Bring the payment and its order in line with the gateway's view of an intent."""
+        return await self._db.write(lambda conn: self._apply(conn, intent, actor, source))
+
+    def _apply(self, conn: Connection, intent: Intent, actor: Actor, source: str) -> str:
+        now = self._clock()
+        payment = payment_store.payment_by_intent(conn, intent.id, for_update=True)
+        if payment is None:
+            payment = self._adopt(conn, intent)
+            if payment is None:
+                log.warning("%s: payment intent %s matches no order; ignored", source, intent.id[:14])
+                return "unknown_intent"
+        order = order_store.get(conn, payment["order_id"], for_update=True)
+        assert order is not None
+        current = payment["status"]
+        if _RANK.get(intent.status, 0) < _RANK.get(current, 0) and not (
+            current == "failed" and intent.status == "processing"
+        ):
+            return f"ignored {intent.status} after {current}"
+        if intent.status == "succeeded":
+            return self._succeeded(conn, order, payment, intent, actor, source, now)
+        updates: dict[str, object] = {"status": intent.status}
+        if intent.status == "requires_payment_method" and intent.last_error:
+            updates = {"status": "failed", "last_error": intent.last_error}
+        payment_store.update_payment(conn, payment["id"], now, **updates)
+        if intent.status == "processing":
+            checkout_store.set_sessions_of_order(
+                conn, order["id"], [SessionStatus.OPEN.value], SessionStatus.PAYMENT_PENDING.value, now
+            )
+        elif updates["status"] in ("failed", "canceled"):
+            checkout_store.set_sessions_of_order(
+                conn, order["id"], [SessionStatus.PAYMENT_PENDING.value], SessionStatus.OPEN.value, now
+            )
+        return f"payment {updates['status']}"
+
+    def _adopt(self, conn: Connection, intent: Intent) -> RowMapping | None:
+        """An event for an intent whose id we never recorded (the webhook beat our own commit, or we
+        crashed after the gateway call): find its attempt through the metadata we sent."""
+        order_id = intent.metadata.get("order_id")
+        attempt = intent.metadata.get("attempt", "")
+        if not order_id or not attempt.isdigit():
+            return None
+        row = payment_store.payment_by_attempt(conn, order_id, int(attempt))
+        if row is None or (row["intent_id"] not in (None, intent.id)):
+            return None
+        payment_store.update_payment(conn, row["id"], self._clock(), intent_id=intent.id)
+        return payment_store.payment_by_intent(conn, intent.id, for_update=True)
+
+    def _succeeded(
+        self,
+        conn: Connection,
+        order: RowMapping,
+        payment: RowMapping,
+        intent: Intent,
+        actor: Actor,
+        source: str,
+        now: datetime,
+    ) -> str:
+        expected = Money(order["total_minor"], order["currency"])
+        received = Money(intent.amount_received or intent.amount, intent.currency.upper())
+        if received != expected or intent.amount != expected.amount:
+            payment_store.update_payment(
+                conn, payment["id"], now, status="amount_mismatch", amount_received_minor=received.amount
+            )
+            payment_store.add_issue(
+                conn,
+                order["id"],
+                "amount_mismatch",
+                f"Payment {intent.id} succeeded for {received.display()} but the order is {expected.display()}; "
+                "the order was NOT marked paid. Check the payment in the gateway dashboard and refund or "
+                "reconcile it.",
+                now,
+            )
+            log.error("amount mismatch on order %s (%s)", order["id"], source)
+            return "amount_mismatch"
+        payment_store.update_payment(
+            conn, payment["id"], now, status="succeeded", amount_received_minor=received.amount
+        )
+        if order["status"] == OrderStatus.PENDING_PAYMENT.value:
+            transition(
+                conn, order, OrderStatus.PAID, actor=actor, principal_id=None,
+                reason=f"payment {intent.id} succeeded ({source})", now=now,
+            )  # fmt: skip
+            return "order paid"
+        if order["status"] in (OrderStatus.CANCELED.value, OrderStatus.EXPIRED.value):
+            payment_store.add_issue(
+                conn,
+                order["id"],
+                "paid_after_close",
+                f"Payment {intent.id} succeeded after the order was {order['status']} (its stock was released). "
+                "Refund it with refund_order or fulfil it by hand.",
+                now,
+            )
+            return "paid after close"
+        return "already paid"
+
+    # ------------------------------------------------------------ webhooks and sync
+    async def handle_webhook(self, payload: bytes, signature: str | None) -> str:
+        """Verify, deduplicate by event id, and apply one gateway event. Returns what happened."""
+        event = self.gateway.verify_webhook(payload, signature)
+        return await self._db.write(lambda conn: self._apply_event(conn, event))
+
+    def _apply_event(self, conn: Connection, event: GatewayEvent) -> str:
+        now = self._clock()
+        intent_id = event.intent.id if event.intent else event.charge_intent_id
+        if not payment_store.record_event_once(conn, event.id, event.type, intent_id, "received", now):
+            return "duplicate"
+        if event.intent is not None and event.type in (
+            "payment_intent.succeeded",
+            "payment_intent.payment_failed",
+            "payment_intent.canceled",
+            "payment_intent.processing",
+        ):
+            return self._apply(conn, event.intent, Actor.BUYER, f"webhook {event.type}")
+        if event.type == "charge.refunded" and event.charge_intent_id and event.amount_refunded is not None:
+            return self._refunded_at_gateway(conn, event.charge_intent_id, event.amount_refunded, now)
+        return "ignored"
+
+    def _refunded_at_gateway(self, conn: Connection, intent_id: str, amount_refunded: int, now: datetime) -> str:
+        payment = payment_store.payment_by_intent(conn, intent_id, for_update=True)
+        if payment is None:
+            return "unknown_intent"
+        refunded = min(max(payment["refunded_minor"], amount_refunded), payment["amount_received_minor"])
+        payment_store.update_payment(conn, payment["id"], now, refunded_minor=refunded)
+        self._maybe_fully_refunded(conn, payment["order_id"], refunded, payment["amount_received_minor"], now)
+        return f"refunded {refunded}"
+
+    def _maybe_fully_refunded(
+        self, conn: Connection, order_id: str, refunded: int, received: int, now: datetime
+    ) -> None:
+        order = order_store.get(conn, order_id, for_update=True)
+        if order is None or refunded < received or received == 0:
+            return
+        if order["status"] in (OrderStatus.PAID.value, OrderStatus.FULFILLED.value):
+            transition(
+                conn, order, OrderStatus.REFUNDED, actor=Actor.MERCHANT, principal_id=None,
+                reason="payment fully refunded", now=now,
+            )  # fmt: skip
+
+    async def sync(self, principal: Principal, order_id: str) -> SyncOut:
+        """Pull the latest intent's state from the gateway and apply it (for a missed webhook)."""
+        await self._db.read(lambda conn: visible_order(conn, principal, order_id))
+        status, outcome = await self.sync_order(order_id)
+        order = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
+        return SyncOut(gateway_status=status, outcome=outcome, order=order)
+
+    async def sync_order(self, order_id: str) -> tuple[str, str]:
+        payment = await self._db.read(lambda conn: payment_store.latest_payment(conn, order_id))
+        if payment is None or payment["intent_id"] is None:
+            raise PaymentNotStarted(
+                f"Order {order_id} has no payment yet. Share a checkout link (create_checkout_link) or call "
+                "create_payment_intent first.",
+                details={"order_id": order_id},
+                next_actions=["create_checkout_link", "create_payment_intent"],
+            )
+        intent = await self.gateway.retrieve_intent(payment["intent_id"])
+        outcome = await self.apply_intent(intent, actor=Actor.SYSTEM, source="sync_payment")
+        return intent.status, outcome
+
+    async def cancel_open_intent(self, order_id: str) -> None:
+        """Best effort: cancel the order's unpaid intent at the gateway so it cannot be paid later."""
+        payment = await self._db.read(lambda conn: payment_store.latest_payment(conn, order_id))
+        if payment is None or payment["intent_id"] is None or payment["status"] in ("succeeded", "canceled"):
+            return
+        try:
+            intent = await self.gateway.cancel_intent(
+                payment["intent_id"], idempotency_key=f"mcpco:cancel:{order_id}:{payment['attempt']}"
+            )
+        except CheckoutError as exc:
+            log.warning("could not cancel intent of order %s at the gateway: %s", order_id, exc.code)
+            return
+        await self.apply_intent(intent, actor=Actor.SYSTEM, source="cancel")
+
+    # ------------------------------------------------------------ refunds
+    async def refund(
+        self, principal: Principal, order_id: str, amount: int | None, reason: str | None, request_key: str
+    ) -> RefundOut:
+        if principal.kind != "merchant":
+            raise Forbidden("Only the merchant can refund orders.")
+        refund_id = "re_" + hashlib.sha256(f"{order_id}:{request_key}".encode()).hexdigest()[:24]
+        reserved = await self._db.write(lambda conn: self._reserve_refund(conn, order_id, amount, reason, refund_id))
+        if reserved.status == "succeeded":
+            return await self._refund_view(order_id, refund_id, replayed=True)
+        try:
+            made = await self.gateway.refund(
+                reserved.intent_id,
+                amount=reserved.amount,
+                idempotency_key=f"mcpco:refund:{order_id}:{request_key}",
+                reason=reason,
+            )
+        except Exception:
+            await self._db.write(lambda conn: self._fail_refund(conn, refund_id))
+            raise
+        await self._db.write(lambda conn: self._finish_refund(conn, refund_id, made.id))
+        return await self._refund_view(order_id, refund_id, replayed=reserved.existed)
+
+    def _reserve_refund(
+        self, conn: Connection, order_id: str, amount: int | None, reason: str | None, refund_id: str
+    ) -> _ReservedRefund:
+        existing = payment_store.refund_by_id(conn, refund_id)
+        order = order_store.get(conn, order_id, for_update=True)
+        if order is None:
+            raise InvalidState(f"No order {order_id!r}.", next_actions=["list_orders"])
+        payment = payment_store.latest_payment(conn, order_id, for_update=True)
+        if existing is not None:
+            assert payment is not None
+            return _ReservedRefund(existing["status"], payment["intent_id"], existing["amount_minor"], existed=True)
+        if payment is None or payment["status"] != "succeeded" or payment["intent_id"] is None:
+            raise InvalidState(
+                f"Order {order_id} is {order['status']} and has no captured payment to refund.",
+                details={"order_id": order_id, "status": order["status"]},
+                next_actions=["get_order", "sync_payment"],
+            )
+        remaining = payment["amount_received_minor"] - payment["refunded_minor"]
+        wanted = remaining if amount is None else amount
+        currency = payment["currency"]
+        if wanted <= 0 or wanted > remaining:
+            raise RefundTooLarge(
+                f"Order {order_id} can be refunded at most {Money(remaining, currency).display()} more "
+                f"(received {Money(payment['amount_received_minor'], currency).display()}, already refunded "
+                f"{Money(payment['refunded_minor'], currency).display()}). Lower the amount.",
+                details={"order_id": order_id, "refundable": remaining, "requested": wanted},
+            )
+        now = self._clock()
+        payment_store.add_refund(
+            conn,
+            {
+                "id": refund_id,
+                "order_id": order_id,
+                "payment_id": payment["id"],
+                "amount_minor": wanted,
+                "currency": currency,
+                "reason": reason,
+                "status": "pending",
+                "created_at": now,
+            },
+        )
+        payment_store.update_payment(conn, payment["id"], now, refunded_minor=payment["refunded_minor"] + wanted)
+        return _ReservedRefund("pending", payment["intent_id"], wanted, existed=False)
+
+    def _fail_refund(self, conn: Connection, refund_id: str) -> None:
+        refund = payment_store.refund_by_id(conn, refund_id)
+        if refund is None or refund["status"] != "pending":
+            return
+        now = self._clock()
+        payment_store.set_refund_status(conn, refund_id, "failed", None)
+        payment = payment_store.latest_payment(conn, refund["order_id"], for_update=True)
+        if payment is not None:
+            payment_store.update_payment(
+                conn, payment["id"], now, refunded_minor=max(payment["refunded_minor"] - refund["amount_minor"], 0)
+            )
+
+    def _finish_refund(self, conn: Connection, refund_id: str, gateway_refund_id: str) -> None:
+        refund = payment_store.refund_by_id(conn, refund_id)
+        assert refund is not None
+        if refund["status"] == "succeeded":
+            return
+        payment_store.set_refund_status(conn, refund_id, "succeeded", gateway_refund_id)
+        payment = payment_store.latest_payment(conn, refund["order_id"], for_update=True)
+        assert payment is not None
+        self._maybe_fully_refunded(
+            conn, refund["order_id"], payment["refunded_minor"], payment["amount_received_minor"], self._clock()
+        )
+
+    async def _refund_view(self, order_id: str, refund_id: str, *, replayed: bool) -> RefundOut:
+        def run(conn: Connection) -> RefundOut:
+            refund = payment_store.refund_by_id(conn, refund_id)
+            order = order_store.get(conn, order_id)
+            assert refund is not None and order is not None
+            return RefundOut(
+                refund_id=refund_id,
+                status=refund["status"],
+                amount=MoneyOut.of(Money(refund["amount_minor"], refund["currency"])),
+                replayed=replayed,
+                order=order_view(conn, order),
+            )
+
+        return await self._db.read(run)
+
+
+@dataclass(frozen=True)
+class _ReservedRefund:
+    status: str
+    intent_id: str
+    amount: int
+    existed: bool
+
+
+def _attempt_of(row: RowMapping, order: RowMapping) -> _Attempt:
+    return _Attempt(
+        payment_id=row["id"],
+        attempt=row["attempt"],
+        intent_id=row["intent_id"],
+        amount=order["total_minor"],
+        currency=order["currency"],
+        order_id=order["id"],
+        order_number=order["number"],
+    )
+
+
+__all__ = ["OrderOut", "PaymentService", "intent_key"]

@@ -1,0 +1,108 @@
+"""Checkout link and session SQL. Tokens are never stored: only their SHA-256."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from mcp_checkout.store.models import checkout_links, checkout_sessions
+
+
+def insert_link(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(insert(checkout_links).values(**values))
+
+
+def link_by_hash(conn: Connection, token_hash: str, *, for_update: bool = False) -> RowMapping | None:
+    query = select(checkout_links).where(checkout_links.c.token_hash == token_hash)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).mappings().first()
+
+
+def link_by_id(conn: Connection, link_id: str, *, for_update: bool = False) -> RowMapping | None:
+    query = select(checkout_links).where(checkout_links.c.id == link_id)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).mappings().first()
+
+
+def links_of_order(conn: Connection, order_id: str) -> Sequence[RowMapping]:
+    query = (
+        select(checkout_links)
+        .where(checkout_links.c.order_id == order_id)
+        .order_by(checkout_links.c.created_at.desc(), checkout_links.c.id)
+    )
+    return conn.execute(query).mappings().all()
+
+
+def order_ids_by_link_reference(conn: Connection, reference: str, limit: int) -> list[str]:
+    query = (
+        select(checkout_links.c.order_id)
+        .where(checkout_links.c.merchant_reference_id == reference)
+        .order_by(checkout_links.c.created_at.desc())
+        .limit(limit)
+    )
+    return list(dict.fromkeys(conn.execute(query).scalars().all()))
+
+
+def set_link_status(
+    conn: Connection, link_id: str, expected: Sequence[str], target: str, now: datetime, **extra: Any
+) -> bool:
+    """Conditional status change: only one caller can move a link out of ``expected``."""
+    result = conn.execute(
+        update(checkout_links)
+        .where(checkout_links.c.id == link_id, checkout_links.c.status.in_(list(expected)))
+        .values(status=target, updated_at=now, **extra)
+    )
+    return result.rowcount == 1
+
+
+def set_links_of_order(conn: Connection, order_id: str, expected: Sequence[str], target: str, now: datetime) -> None:
+    conn.execute(
+        update(checkout_links)
+        .where(checkout_links.c.order_id == order_id, checkout_links.c.status.in_(list(expected)))
+        .values(status=target, updated_at=now)
+    )
+
+
+def insert_session(conn: Connection, session_id: str, link_id: str, order_id: str, now: datetime) -> None:
+    conn.execute(
+        insert(checkout_sessions).values(
+            id=session_id, link_id=link_id, order_id=order_id, status="open", created_at=now, updated_at=now
+        )
+    )
+
+
+def session_of_link(conn: Connection, link_id: str) -> RowMapping | None:
+    query = select(checkout_sessions).where(checkout_sessions.c.link_id == link_id)
+    return conn.execute(query).mappings().first()
+
+
+def session_by_id(conn: Connection, session_id: str) -> RowMapping | None:
+    query = select(checkout_sessions).where(checkout_sessions.c.id == session_id)
+    return conn.execute(query).mappings().first()
+
+
+def move_session(conn: Connection, from_link: str, to_link: str, now: datetime) -> None:
+    conn.execute(
+        update(checkout_sessions)
+        .where(checkout_sessions.c.link_id == from_link)
+        .values(link_id=to_link, updated_at=now)
+    )
+
+
+def set_sessions_of_order(conn: Connection, order_id: str, expected: Sequence[str], target: str, now: datetime) -> None:
+    conn.execute(
+        update(checkout_sessions)
+        .where(checkout_sessions.c.order_id == order_id, checkout_sessions.c.status.in_(list(expected)))
+        .values(status=target, updated_at=now)
+    )
+
+
+def mark_email_verified(conn: Connection, session_id: str, now: datetime) -> None:
+    conn.execute(
+        update(checkout_sessions).where(checkout_sessions.c.id == session_id).values(email_verified_at=now, updated_at=now)
+    )

@@ -1,0 +1,94 @@
+"""Payment, refund, gateway-event and order-issue SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from mcp_checkout.store.models import gateway_events, order_issues, payments, refunds
+
+CLOSED_PAYMENT_STATES = ("canceled", "failed_final")
+
+
+def latest_payment(conn: Connection, order_id: str, *, for_update: bool = False) -> RowMapping | None:
+    query = select(payments).where(payments.c.order_id == order_id).order_by(payments.c.attempt.desc()).limit(1)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).mappings().first()
+
+
+def payment_by_intent(conn: Connection, intent_id: str, *, for_update: bool = False) -> RowMapping | None:
+    query = select(payments).where(payments.c.intent_id == intent_id)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).mappings().first()
+
+
+def payment_by_attempt(conn: Connection, order_id: str, attempt: int) -> RowMapping | None:
+    query = select(payments).where(payments.c.order_id == order_id, payments.c.attempt == attempt)
+    return conn.execute(query).mappings().first()
+
+
+def try_insert_payment(conn: Connection, values: Mapping[str, Any]) -> bool:
+    """Insert attempt N for an order; False if another caller inserted it first."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    statement = dialect_insert(payments).values(**values).on_conflict_do_nothing(index_elements=["order_id", "attempt"])
+    return conn.execute(statement).rowcount == 1
+
+
+def update_payment(conn: Connection, payment_id: int, now: datetime, **values: Any) -> None:
+    conn.execute(update(payments).where(payments.c.id == payment_id).values(updated_at=now, **values))
+
+
+def add_refund(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(insert(refunds).values(**values))
+
+
+def refunds_of_order(conn: Connection, order_id: str) -> Sequence[RowMapping]:
+    query = select(refunds).where(refunds.c.order_id == order_id).order_by(refunds.c.created_at)
+    return conn.execute(query).mappings().all()
+
+
+def refund_by_id(conn: Connection, refund_id: str) -> RowMapping | None:
+    return conn.execute(select(refunds).where(refunds.c.id == refund_id)).mappings().first()
+
+
+def refunded_total(conn: Connection, payment_id: int) -> int:
+    query = select(func.coalesce(func.sum(refunds.c.amount_minor), 0)).where(
+        refunds.c.payment_id == payment_id, refunds.c.status != "failed"
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def record_event_once(
+    conn: Connection, event_id: str, kind: str, intent_id: str | None, outcome: str, now: datetime
+) -> bool:
+    """Remember a gateway event id; False if it was already processed (a redelivery)."""
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    statement = (
+        dialect_insert(gateway_events)
+        .values(event_id=event_id, type=kind, intent_id=intent_id, outcome=outcome[:200], received_at=now)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    return conn.execute(statement).rowcount == 1
+
+
+def add_issue(conn: Connection, order_id: str, code: str, message: str, now: datetime) -> None:
+    conn.execute(insert(order_issues).values(order_id=order_id, code=code, message=message[:500], at=now))
+
+
+def issues_of_order(conn: Connection, order_id: str) -> Sequence[RowMapping]:
+    query = select(order_issues).where(order_issues.c.order_id == order_id).order_by(order_issues.c.id)
+    return conn.execute(query).mappings().all()
+
+
+def set_refund_status(conn: Connection, refund_id: str, status: str, gateway_refund_id: str | None) -> None:
+    values: dict[str, Any] = {"status": status}
+    if gateway_refund_id is not None:
+        values["gateway_refund_id"] = gateway_refund_id
+    conn.execute(update(refunds).where(refunds.c.id == refund_id).values(**values))

@@ -1,0 +1,75 @@
+"""Checkout-link tools: get a human buyer to a payment page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+
+from mcp_checkout.service.checkout import CreateLink
+from mcp_checkout.service.views import LinkOut
+from mcp_checkout.tools.annotations import CREATES, READ_ONLY
+from mcp_checkout.tools.context import principal, raw_arguments, services
+from mcp_checkout.tools.types import (
+    Email,
+    HttpUrl,
+    IdempotencyKey,
+    LinkId,
+    MerchantReference,
+    OrderId,
+    Quantity,
+    Sku,
+    TtlMinutes,
+)
+
+
+def register(server: MCPServer[Any]) -> None:
+    @server.tool(title="Create a checkout link", annotations=CREATES)
+    async def create_checkout_link(
+        ctx: Context[Any],
+        order_id: OrderId | None = None,
+        sku: Sku | None = None,
+        quantity: Quantity | None = None,
+        idempotency_key: IdempotencyKey | None = None,
+        email: Email | None = None,
+        merchant_reference_id: MerchantReference | None = None,
+        success_url: HttpUrl | None = None,
+        cancel_url: HttpUrl | None = None,
+        ttl_minutes: TtlMinutes | None = None,
+    ) -> LinkOut:
+        """Mint a single-use checkout URL for the human buyer to pay in a browser. Send them `url`.
+
+        Either for an existing unpaid order (order_id), or straight from one SKU (sku + quantity +
+        idempotency_key: creates the order and its link together, exactly once — reuse the same key
+        on retries). `email` locks the link to that buyer's email; `merchant_reference_id` lets you
+        find the order later with lookup_orders. The link stops working once paid (410), when it
+        expires, or when replaced by regenerate_checkout_link. The URL is shown only in this answer:
+        on a replay `url` is null — call regenerate_checkout_link for a fresh one.
+        Errors: `invalid_state` (the order is not pending_payment), `insufficient_stock`.
+        """
+        request = raw_arguments(ctx)
+        request.pop("idempotency_key", None)
+        command = CreateLink(
+            order_id=order_id, sku=sku, quantity=quantity, idempotency_key=idempotency_key, email=email,
+            merchant_reference_id=merchant_reference_id, success_url=success_url, cancel_url=cancel_url,
+            ttl_minutes=ttl_minutes, request=request,
+        )  # fmt: skip
+        return await services(ctx).checkout.create_link(principal(ctx), command)
+
+    @server.tool(title="Regenerate a checkout link", annotations=CREATES)
+    async def regenerate_checkout_link(
+        ctx: Context[Any], link_id: LinkId | None = None, url: HttpUrl | None = None
+    ) -> LinkOut:
+        """Replace a checkout link with a new URL for the same order (the old URL then answers 410
+        link_revoked). Use it when the buyer lost the link, it expired, or a retry lost the URL.
+        An open buyer session and its payment carry over. Pass link_id or the old url.
+        `invalid_state`: the order is already paid, canceled or expired — create a new order instead.
+        """
+        return await services(ctx).checkout.regenerate(principal(ctx), link_id, url)
+
+    @server.tool(title="Get a checkout link", annotations=READ_ONLY)
+    async def get_checkout_link(ctx: Context[Any], link_id: LinkId) -> LinkOut:
+        """A checkout link's state: active (not opened yet), in_session (the buyer opened it),
+        consumed (paid), expired or revoked; and its buyer session's state. The URL is not shown again."""
+        return await services(ctx).checkout.get_link(principal(ctx), link_id)

@@ -1,0 +1,211 @@
+"""The buyer-facing web app: checkout page, Stripe return and webhook, health.
+
+Routes are thin: read the request, call a service, render. ``CheckoutError`` becomes a status code
+and a page (or JSON when the client asks for it) in one place: :func:`_error_response`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mcp_checkout.errors import CheckoutError, CsrfRejected, InternalError
+from mcp_checkout.service.container import Services
+
+log = logging.getLogger(__name__)
+
+CSRF_COOKIE = "mcpco_csrf"
+MAX_FORM_BYTES = 16_384
+MAX_WEBHOOK_BYTES = 1_000_000
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(["html"]),
+    auto_reload=False,
+)
+
+ServicesProvider = Callable[[], Services]
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _security_headers(response: Response, nonce: str, redirect_origins: list[str]) -> Response:
+    form_targets = " ".join(["'self'", *redirect_origins])
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}' https://js.stripe.com; "
+        "frame-src https://js.stripe.com https://hooks.stripe.com; "
+        "connect-src 'self' https://api.stripe.com; "
+        "img-src 'self' data: https://*.stripe.com; "
+        "style-src 'self' 'unsafe-inline'; "
+        f"form-action {form_targets}; base-uri 'none'; frame-ancestors 'none'"
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _origin(url: str | None) -> list[str]:
+    if not url:
+        return []
+    parts = urlsplit(url)
+    return [f"{parts.scheme}://{parts.netloc}"]
+
+
+def _render(name: str, status: int = 200, redirect_origins: list[str] | None = None, **context: Any) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)
+    html = _templates.get_template(name).render(nonce=nonce, **context)
+    return _security_headers(HTMLResponse(html, status_code=status), nonce, redirect_origins or [])  # type: ignore[return-value]
+
+
+def _error_response(request: Request, error: CheckoutError) -> Response:
+    if _wants_json(request):
+        body = {"error": error.code, "message": error.message, "details": error.details}
+        return JSONResponse(body, status_code=error.http_status, headers={"Cache-Control": "no-store"})
+    return _render("message.html", status=error.http_status, title=_TITLES.get(error.code, "Checkout"), error=error)
+
+
+_TITLES = {
+    "link_consumed": "Already paid",
+    "link_expired": "This link has expired",
+    "link_revoked": "This link was replaced",
+    "link_not_found": "Checkout not found",
+    "email_mismatch": "Email does not match",
+    "csrf_rejected": "Please reload the page",
+}
+
+
+def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except CheckoutError as error:
+            return _error_response(request, error)
+        except Exception:
+            request_id = uuid.uuid4().hex[:12]
+            log.exception(
+                "internal error on %s %s [request %s]", request.method, request.url.path.split("/")[1], request_id
+            )
+            return _error_response(
+                request,
+                InternalError(f"Something went wrong (request {request_id}). Nothing was charged; try again."),
+            )
+
+    return endpoint
+
+
+async def _form(request: Request) -> dict[str, str]:
+    length = int(request.headers.get("content-length") or 0)
+    if length > MAX_FORM_BYTES:
+        raise CsrfRejected("The form was too large. Reload the page and try again.")
+    form = await request.form(max_files=0, max_fields=10)
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    sent = values.get("csrf", "")
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
+        raise CsrfRejected("This form expired. Reload the checkout page and try again.")
+    return values
+
+
+def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/checkout", max_age=86_400)
+    return response
+
+
+def routes(get_services: ServicesProvider) -> list[BaseRoute]:
+    """The web routes, for mounting beside the MCP app. ``get_services`` gives the running services."""
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def checkout_page(request: Request) -> Response:
+        token = request.path_params["token"]
+        page = await get_services().checkout.open(token)
+        if _wants_json(request):
+            return JSONResponse(page.model_dump(mode="json", exclude={"client_secret"}))
+        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        response = _render(
+            "checkout.html",
+            redirect_origins=_origin(page.success_url) + _origin(page.cancel_url),
+            page=page,
+            token=token,
+            csrf=csrf,
+            error=request.query_params.get("error") == "payment",
+            return_url=f"{get_services().settings.resolved_public_base_url()}/checkout/{token}/return",
+        )
+        return _with_csrf(response, csrf)
+
+    async def verify_email(request: Request) -> Response:
+        token = request.path_params["token"]
+        form = await _form(request)
+        await get_services().checkout.verify_email(token, form.get("email", ""))
+        return RedirectResponse(f"/checkout/{token}", status_code=303)
+
+    async def pay(request: Request) -> Response:
+        token = request.path_params["token"]
+        await _form(request)
+        target = await get_services().checkout.pay_offline(token)
+        if _wants_json(request):
+            return JSONResponse({"status": "paid", "redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    async def stripe_return(request: Request) -> Response:
+        paid, target = await get_services().checkout.return_from_gateway(request.path_params["token"])
+        return RedirectResponse(target if paid else f"{target}?error=payment", status_code=303)
+
+    async def cancel(request: Request) -> Response:
+        token = request.path_params["token"]
+        await _form(request)
+        return RedirectResponse(await get_services().checkout.cancel(token), status_code=303)
+
+    async def outcome(request: Request) -> Response:
+        number, order_status, session_status = await get_services().checkout.session_outcome(
+            request.path_params["session_id"]
+        )
+        canceled = request.url.path.startswith("/checkout/canceled/")
+        return _render(
+            "outcome.html",
+            merchant=get_services().settings.merchant_name,
+            number=number,
+            order_status=order_status,
+            session_status=session_status,
+            canceled=canceled,
+        )
+
+    async def stripe_webhook(request: Request) -> Response:
+        if int(request.headers.get("content-length") or 0) > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"error": "webhook_rejected", "message": "payload too large"}, status_code=413)
+        payload = await request.body()
+        outcome = await get_services().payments.handle_webhook(payload, request.headers.get("stripe-signature"))
+        return JSONResponse({"received": True, "outcome": outcome})
+
+    return [
+        Route("/healthz", _guarded(healthz), methods=["GET"]),
+        Route("/checkout/done/{session_id}", _guarded(outcome), methods=["GET"]),
+        Route("/checkout/canceled/{session_id}", _guarded(outcome), methods=["GET"]),
+        Route("/checkout/{token}", _guarded(checkout_page), methods=["GET"]),
+        Route("/checkout/{token}/email", _guarded(verify_email), methods=["POST"]),
+        Route("/checkout/{token}/pay", _guarded(pay), methods=["POST"]),
+        Route("/checkout/{token}/return", _guarded(stripe_return), methods=["GET"]),
+        Route("/checkout/{token}/cancel", _guarded(cancel), methods=["POST"]),
+        Route("/webhooks/stripe", _guarded(stripe_webhook), methods=["POST"]),
+    ]
+
+
+def build_web_app(get_services: ServicesProvider) -> Starlette:
+    return Starlette(routes=routes(get_services))
