@@ -178,7 +178,7 @@ async def test_tokens_are_stored_only_as_hashes(shop: Any) -> None:
 
 
 async def test_expired_link_and_unknown_token(shop: Any) -> None:
-    server, web, services = shop
+    server, web, _ = shop
     async with Client(server) as client:
         order = data(
             await client.call_tool(
