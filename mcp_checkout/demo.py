@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import sys
 import time
 import uuid
 from typing import Any
 
+import anyio
+import httpx
 from mcp import Client, StdioServerParameters
 from rich.console import Console
 from rich.panel import Panel
@@ -44,9 +48,16 @@ async def _prepare(settings: Settings) -> None:
         await db.dispose()
 
 
-def _server_parameters(settings: Settings) -> StdioServerParameters:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _server_parameters(settings: Settings, web_port: int) -> StdioServerParameters:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MCP_CHECKOUT_")}
     env["MCP_CHECKOUT_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["MCP_CHECKOUT_WEB_PORT"] = str(web_port)
     if settings.database_url:
         env["MCP_CHECKOUT_DATABASE_URL"] = settings.database_url
     env["MCP_CHECKOUT_LOG_LEVEL"] = "WARNING"
@@ -71,8 +82,9 @@ async def run_demo(settings: Settings) -> int:
     console.print(Panel.fit("mcp-checkout demo: an agent sells from the demo catalog over MCP (stdio)"))
     await _prepare(settings)
     run_tag = time.strftime("%Y%m%d-%H%M%S")
+    web_port = _free_port()
     try:
-        async with Client(_server_parameters(settings), mode="legacy") as client:
+        async with Client(_server_parameters(settings, web_port), mode="legacy") as client:
             tools = (await client.list_tools()).tools
             console.print("\n[bold cyan]agent →[/bold cyan] tools/list")
             _say(f"{len(tools)} tools: {', '.join(tool.name for tool in tools)}")
@@ -114,15 +126,63 @@ async def run_demo(settings: Settings) -> int:
             history = ", ".join(f"{h['to_status']} by {h['actor']}" for h in fetched["status_history"])
             _say(f"{fetched['number']} is {fetched['status']}; stock {fetched['stock']}; history: {history}")
 
-            found = await _call(
-                client, "lookup_orders", {"merchant_reference_id": order_args["merchant_reference_id"]}, "by reference"
+            link = await _call(
+                client,
+                "create_checkout_link",
+                {"order_id": order["order_id"], "merchant_reference_id": f"demo-link-{run_tag}"},
+                "a single-use link for the human buyer",
             )
-            _say(f"{found['status']}: {[o['number'] for o in found['orders']]}")
+            _say(f"link {link['link_id']} ({link['status']}) → {link['url']}")
+
+            console.print("\n[bold magenta]buyer →[/bold magenta] opens the link and presses the test-payment button")
+            await _buyer_pays(link["url"])
+
+            paid = await _call(client, "get_order", {"order_id": order["order_id"]}, "did the buyer pay?")
+            _say(f"{paid['number']} is {paid['status']}; stock {paid['stock']}; link {paid['checkout']['link_status']}")
+            if paid["status"] != "paid":
+                raise DemoFailed("the order is not paid after the buyer paid")
+
+            found = await _call(
+                client, "lookup_orders", {"merchant_reference_id": f"demo-link-{run_tag}"}, "by the link's reference"
+            )
+            _say(f"{found['status']}: {[(o['number'], o['status']) for o in found['orders']]}")
+
+            async with httpx.AsyncClient() as browser:
+                reopened = await browser.get(link["url"], headers={"accept": "application/json"})
+            console.print("\n[bold magenta]buyer →[/bold magenta] opens the link again")
+            body = reopened.json()
+            _say(f"HTTP {reopened.status_code} {body.get('error')}: {body.get('message')}")
     except DemoFailed as exc:
         console.print(f"\n[bold red]demo failed:[/bold red] {exc}")
         return 1
     _print_next_steps(settings)
     return 0
+
+
+async def _buyer_pays(url: str) -> None:
+    """What a buyer's browser does: load the page, submit its payment form (offline test payment)."""
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as browser:
+        page: httpx.Response | None = None
+        for _ in range(50):  # the page server starts beside the MCP server; give it a moment
+            try:
+                page = await browser.get(url)
+                break
+            except httpx.TransportError:
+                await anyio.sleep(0.2)
+        if page is None or page.status_code != 200:
+            raise DemoFailed(f"the checkout page did not load ({page.status_code if page else 'no answer'})")
+        total = re.search(r'data-testid="order-total">([^<]+)<', page.text)
+        console.print(f"[bold green]page ✓[/bold green] HTTP 200, total {total.group(1) if total else '?'}, test mode")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        if csrf is None:
+            raise DemoFailed("the checkout page has no payment form")
+        paid = await browser.post(f"{url}/pay", data={"csrf": csrf.group(1)})
+        if paid.status_code != 303:
+            raise DemoFailed(f"payment was refused: HTTP {paid.status_code}")
+        done = await browser.get(paid.headers["location"])
+        console.print(
+            f"[bold green]page ✓[/bold green] paid → redirected to {paid.headers['location']} ({done.status_code})"
+        )
 
 
 def _print_next_steps(settings: Settings) -> None:

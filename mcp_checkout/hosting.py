@@ -29,15 +29,21 @@ async def open_services(settings: Settings) -> Services:
     return services
 
 
-def _uvicorn(app: Starlette, host: str, port: int) -> uvicorn.Server:
+def _uvicorn(app: Starlette, host: str, port: int, *, lifespan: bool) -> uvicorn.Server:
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,  # request paths carry checkout tokens: never log them
+        lifespan="on" if lifespan else "off",
+        timeout_graceful_shutdown=10,
     )
     return uvicorn.Server(config)
 
 
 async def _serve_page(services: Services, settings: Settings) -> None:
-    server = _uvicorn(build_web_app(lambda: services), settings.web_host, settings.web_port)
+    server = _uvicorn(build_web_app(lambda: services), settings.web_host, settings.web_port, lifespan=False)
     try:
         await server.serve()
     except (OSError, SystemExit) as exc:  # uvicorn exits when the port is taken
@@ -102,7 +108,7 @@ async def serve_http(settings: Settings, host: str, port: int) -> None:
     services = await open_services(settings)
     server = build_server(settings, services=services)
     try:
-        await _uvicorn(build_http_app(settings, services, server, host, port), host, port).serve()
+        await _uvicorn(build_http_app(settings, services, server, host, port), host, port, lifespan=True).serve()
     finally:
         with anyio.CancelScope(shield=True):
             await services.close()
