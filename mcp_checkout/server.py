@@ -42,6 +42,8 @@ class CheckoutMCPServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        if (refused := self._refuse_arguments(name, arguments)) is not None:
+            return error_result(refused)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -53,6 +55,37 @@ class CheckoutMCPServer(MCPServer[AppState]):
             if cause is None and type(exc) is ToolError:  # unknown tool and the like: the SDK's own words
                 return error_result(InvalidInput(f"{exc}. Call tools/list to see the available tools."))
             return unexpected(name, cause or exc)
+
+    def _refuse_arguments(self, name: str, arguments: dict[str, Any]) -> InvalidInput | None:
+        """Arguments the schema does not declare (usually a typo that would silently drop data) and
+        text that is not valid Unicode are refused before any tool runs."""
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            return None
+        unknown = sorted(set(arguments) - set(tool.parameters.get("properties", {})))
+        if unknown:
+            shown = ", ".join(repr(key[:40]) for key in unknown[:5])
+            return InvalidInput(
+                f"{name} has no argument {shown}. Check the spelling against the tool's input schema and call again.",
+                details={"tool": name, "unknown_arguments": [key[:40] for key in unknown[:20]]},
+            )
+        if _has_lone_surrogate(arguments):
+            return InvalidInput(f"Arguments for {name} contain text that is not valid Unicode; send UTF-8 text.")
+        return None
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
 
 
 def build_server(

@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context
 from mcp_checkout.service.views import ProductOut, SearchResult
 from mcp_checkout.tools.annotations import READ_ONLY
 from mcp_checkout.tools.context import services
-from mcp_checkout.tools.types import Category, Cursor, MinorUnits, PageSize, ProductId, SearchQuery, Sku
+from mcp_checkout.tools.types import Category, Cursor, Flag, MinorUnits, PageSize, ProductId, SearchQuery, Sku
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -21,7 +21,7 @@ def register(server: MCPServer[Any]) -> None:
         category: Category | None = None,
         min_price: MinorUnits | None = None,
         max_price: MinorUnits | None = None,
-        in_stock_only: bool = False,
+        in_stock_only: Flag = False,
         limit: PageSize = 20,
         cursor: Cursor | None = None,
     ) -> SearchResult:

@@ -15,9 +15,10 @@ from mcp_checkout.tools.types import (
     CartId,
     Email,
     IdempotencyKey,
-    LineInput,
+    Flag,
     MerchantReference,
     OrderId,
+    OrderLines,
     Reason,
     ShippingAddress,
 )
@@ -29,7 +30,7 @@ def register(server: MCPServer[Any]) -> None:
         ctx: Context[Any],
         idempotency_key: IdempotencyKey,
         cart_id: CartId | None = None,
-        items: list[LineInput] | None = None,
+        items: OrderLines | None = None,
         email: Email | None = None,
         merchant_reference_id: MerchantReference | None = None,
         shipping_address: ShippingAddress | None = None,
@@ -73,7 +74,7 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Find orders by reference", annotations=READ_ONLY)
     async def lookup_orders(
-        ctx: Context[Any], merchant_reference_id: MerchantReference, allow_missing: bool = False
+        ctx: Context[Any], merchant_reference_id: MerchantReference, allow_missing: Flag = False
     ) -> OrderLookup:
         """Find orders by the merchant_reference_id given to create_order, latest first (at most 20).
 

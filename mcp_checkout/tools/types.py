@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_checkout.domain import MAX_QUANTITY
+from mcp_checkout.domain import MAX_CART_LINES, MAX_QUANTITY
 
 SAFE_KEY = r"^[A-Za-z0-9._:-]+$"
 
@@ -30,7 +30,7 @@ ProductId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^prod_[A-Za-z0-9]+$", description="From search_catalog.")
 ]
 Sku = Annotated[str, Field(min_length=1, max_length=64, description="A SKU code from search_catalog or get_product.")]
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, description=f"Units, 1 to {MAX_QUANTITY}.")]
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY, description=f"Units, 1 to {MAX_QUANTITY}.")]
 MerchantReference = Annotated[
     str,
     Field(
@@ -46,14 +46,17 @@ Email = Annotated[
     Field(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", description="The buyer's email address."),
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO-4217 code, e.g. USD.")]
-MinorUnits = Annotated[int, Field(ge=0, le=10**12, description="Integer minor units (cents).")]
+MinorUnits = Annotated[int, Field(strict=True, ge=0, le=10**12, description="Integer minor units (cents).")]
 SearchQuery = Annotated[
     str, Field(max_length=500, description="Words to look for in names, descriptions, SKUs and categories.")
 ]
 Category = Annotated[str, Field(min_length=1, max_length=120, description="Exact category name (case-insensitive).")]
-PageSize = Annotated[int, Field(ge=1, le=100, description="Results per page, 1-100.")]
+PageSize = Annotated[int, Field(strict=True, ge=1, le=100, description="Results per page, 1-100.")]
 Cursor = Annotated[str, Field(min_length=1, max_length=512, description="next_cursor from the previous page.")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+Flag = Annotated[bool, Field(strict=True)]
 
 
 class LineInput(BaseModel):
@@ -61,6 +64,11 @@ class LineInput(BaseModel):
 
     sku: Sku
     quantity: Quantity
+
+
+OrderLines = Annotated[
+    list[LineInput], Field(min_length=1, max_length=MAX_CART_LINES, description="1-100 lines of {sku, quantity}.")
+]
 
 
 class ShippingAddress(BaseModel):
@@ -81,7 +89,12 @@ LinkId = Annotated[
 HttpUrl = Annotated[
     str, Field(min_length=8, max_length=2048, pattern=r"^https?://\S+$", description="An absolute http(s) URL.")
 ]
-TtlMinutes = Annotated[int, Field(ge=5, le=10080, description="Link lifetime in minutes, 5-10080 (default 1 day).")]
+TtlMinutes = Annotated[
+    int, Field(strict=True, ge=5, le=10080, description="Link lifetime in minutes, 5-10080 (default 1 day).")
+]
 RefundAmount = Annotated[
-    int, Field(ge=1, le=10**12, description="Minor units to refund; omit to refund everything not yet refunded.")
+    int,
+    Field(
+        strict=True, ge=1, le=10**12, description="Minor units to refund; omit to refund everything not yet refunded."
+    ),
 ]
