@@ -16,3 +16,29 @@ ensure_postgresql() {
   done
   echo "PostgreSQL could not be started: the PostgreSQL half of the suite will fail" >&2
 }
+
+# Headless Chromium for the browser tests (tests/e2e/test_browser_checkout.py, driven by playwright with
+# executable_path=/usr/bin/chromium; never `playwright install`). CI runs as root on a machine that may not
+# have it: install Debian's package. MCP_CHECKOUT_SKIP_BROWSER=1 skips those tests (and this) on purpose.
+CHROMIUM=${MCP_CHECKOUT_CHROMIUM:-/usr/bin/chromium}
+
+ensure_chromium() {
+  if [ -x "$CHROMIUM" ] || [ "${MCP_CHECKOUT_SKIP_BROWSER:-}" = 1 ]; then return 0; fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "Chromium is missing at $CHROMIUM and we are not root: install Debian's chromium package," \
+      "or set MCP_CHECKOUT_SKIP_BROWSER=1 to skip the browser tests on purpose" >&2
+    return 0
+  fi
+  echo "Chromium is missing at $CHROMIUM; installing Debian's chromium package" >&2
+  local log
+  log=$(mktemp)
+  if { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; } \
+    >"$log" 2>&1; then
+    rm -f "$log"
+    return 0
+  fi
+  cat "$log" >&2
+  rm -f "$log"
+  echo "Chromium could not be installed: the browser tests will fail" >&2
+}

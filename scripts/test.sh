@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 source scripts/services.sh
 
 ensure_postgresql
+ensure_chromium
 
 echo "== ruff"; .venv/bin/ruff check mcp_checkout tests bench; .venv/bin/ruff format --check mcp_checkout tests bench
 echo "== mypy --strict"; .venv/bin/mypy
