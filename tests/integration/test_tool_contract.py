@@ -220,11 +220,6 @@ def test_every_integer_argument_is_bounded(tools: dict[str, Any]) -> None:
             assert (sub["minimum"], sub["maximum"] <= 100) == (1, True), path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: create_order.items has no maxItems in its schema (the docstring promises ≤100 lines, "
-    "and the service never checks it either)",
-)
 @SQLITE_ONLY
 def test_every_array_argument_is_bounded(tools: dict[str, Any]) -> None:
     arrays = _typed(tools, "array")
