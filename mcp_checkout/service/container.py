@@ -9,7 +9,6 @@ from mcp_checkout.config import Settings
 from mcp_checkout.domain import Clock, utc_now
 from mcp_checkout.payments.gateway import PaymentGateway
 from mcp_checkout.payments.offline import OfflineGateway
-from mcp_checkout.payments.stripe_gateway import StripeGateway
 from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
@@ -45,6 +44,8 @@ def build_gateway(settings: Settings, db: Database, clock: Clock) -> PaymentGate
     """Stripe when a secret key is configured; otherwise the offline gateway."""
     if settings.stripe_secret_key is None:
         return OfflineGateway(db, clock)
+    from mcp_checkout.payments.stripe_gateway import StripeGateway  # the SDK is slow to import; load on need
+
     return StripeGateway(
         settings.stripe_secret_key.get_secret_value(),
         settings.stripe_publishable_key,
