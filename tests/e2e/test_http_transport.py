@@ -71,7 +71,7 @@ async def test_mcp_and_checkout_page_share_one_http_port(http_server: str, mode:
 def test_http_transport_refuses_non_loopback_bind_without_auth(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(CLI), "--data-dir", str(tmp_path), "serve", "--http", "--host", "0.0.0.0", "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode != 0
     assert "only listens on loopback" in done.stderr
