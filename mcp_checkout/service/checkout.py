@@ -406,6 +406,8 @@ class CheckoutService:
 
     async def cancel(self, token: str) -> str:
         visit = await self._visit(token)
+        if self._email_pending(visit):
+            raise EmailMismatch("Confirm your email address first.")
 
         def run(conn: Connection) -> None:
             order = order_store.get(conn, visit.order["id"], for_update=True)

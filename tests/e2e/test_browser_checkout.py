@@ -266,12 +266,6 @@ def test_cancel_button_cancels_the_order_and_releases_the_stock(shop: Shop, tab:
     tab.assert_only_local_requests()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: an email-locked link's cancel form works before the email is confirmed: anyone holding the "
-    "link can cancel the buyer's order (CheckoutService.cancel does not check the email lock; pay does)",
-)
 def test_email_locked_link_cannot_be_canceled_before_the_email_is_confirmed(shop: Shop, tab: Tab) -> None:
     page = tab.page
     link = shop.call(
