@@ -28,8 +28,8 @@ from mcp_checkout.service.views import (
     CheckoutState,
     CreatedBy,
     MoneyOut,
-    OrderLineOut,
     OrderIssue,
+    OrderLineOut,
     OrderLookup,
     OrderOut,
     PaymentState,
@@ -465,8 +465,8 @@ class OrderService:
         found = await self._db.read(run)
         if not found and not allow_missing:
             raise OrderNotFound(
-                f"No order or checkout link has merchant_reference_id {reference!r}. Check the reference, or call lookup_orders "
-                "with allow_missing=true to get status 'not_found' instead of an error.",
+                f"No order or checkout link has merchant_reference_id {reference!r}. Check the reference, "
+                "or call lookup_orders with allow_missing=true to get status 'not_found' instead of an error.",
                 details={"merchant_reference_id": reference},
                 next_actions=["lookup_orders"],
             )

@@ -104,5 +104,7 @@ def set_sessions_of_order(conn: Connection, order_id: str, expected: Sequence[st
 
 def mark_email_verified(conn: Connection, session_id: str, now: datetime) -> None:
     conn.execute(
-        update(checkout_sessions).where(checkout_sessions.c.id == session_id).values(email_verified_at=now, updated_at=now)
+        update(checkout_sessions)
+        .where(checkout_sessions.c.id == session_id)
+        .values(email_verified_at=now, updated_at=now)
     )

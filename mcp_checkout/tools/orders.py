@@ -14,8 +14,8 @@ from mcp_checkout.tools.context import principal, raw_arguments, services
 from mcp_checkout.tools.types import (
     CartId,
     Email,
-    IdempotencyKey,
     Flag,
+    IdempotencyKey,
     MerchantReference,
     OrderId,
     OrderLines,

@@ -8,7 +8,6 @@ from sqlalchemy import Connection
 from mcp_checkout.store.migrate import include_object
 from mcp_checkout.store.models import metadata
 
-
 connection: Connection | None = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations with `mcp-checkout migrate`, which supplies the connection")
