@@ -269,3 +269,45 @@ def fresh_pg_url() -> Iterator[str]:
         pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r})")
     yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# ---------------------------------------------------------------- Stripe: the real stripe SDK against a local fake
+# (tests/fakes/fake_stripe.py). Nothing above changes behaviour.
+@pytest.fixture
+def fake_stripe(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fake Stripe API on 127.0.0.1 (random port), stopped after the test. The SDK's retry back-off
+    (0.5 s minimum) is shortened to keep the suite fast; the retries themselves are unchanged."""
+    import stripe._http_client
+    from fakes.fake_stripe import FakeStripe
+
+    monkeypatch.setattr(stripe._http_client.HTTPClient, "INITIAL_DELAY", 0.02)
+    with FakeStripe() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stripe_settings(settings: Settings, fake_stripe: Any) -> Settings:
+    """``settings`` with Stripe configured against the fake, and checkout links on http://shop.test."""
+    from fakes.fake_stripe import PUBLISHABLE_KEY, WEBHOOK_SECRET
+    from pydantic import SecretStr
+
+    return settings.model_copy(
+        update={
+            "stripe_secret_key": SecretStr(fake_stripe.secret_key),
+            "stripe_publishable_key": PUBLISHABLE_KEY,
+            "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET),
+            "stripe_api_base": fake_stripe.url,
+            "public_base_url": "http://shop.test",
+        }
+    )
+
+
+@pytest.fixture
+async def stripe_shop(stripe_settings: Settings, seeded: Services, fake_stripe: Any) -> AsyncIterator[Any]:
+    """A :class:`fakes.fake_stripe.StripeShop`: MCP server, web client and services over ``seeded``'s database,
+    paying through StripeGateway (built from settings) against ``fake_stripe``. Tests open the MCP client."""
+    from fakes.fake_stripe import StripeShop
+
+    shop = StripeShop(stripe_settings, seeded.db, fake_stripe)
+    async with shop.web:
+        yield shop

@@ -49,13 +49,14 @@ class StripeGateway:
         *,
         api_base: str | None = None,
         max_network_retries: int = 2,
+        timeout_seconds: float = 80.0,
     ) -> None:
         stripe.enable_telemetry = False
         self.publishable_key = publishable_key
         self._webhook_secret = webhook_secret
         self._client = stripe.StripeClient(
             secret_key,
-            http_client=stripe.HTTPXClient(),
+            http_client=stripe.HTTPXClient(timeout=timeout_seconds),
             max_network_retries=max_network_retries,
             base_addresses={"api": api_base} if api_base else None,
         )
