@@ -35,13 +35,16 @@ log = logging.getLogger(__name__)
 
 # Gateway states in the order a payment moves through them; nothing moves a payment backwards
 # (a late `payment_failed` after `succeeded` is ignored), which makes out-of-order delivery safe.
+# The unsettled states share a rank: Stripe itself moves between them both ways (an asynchronous
+# payment goes `processing` → `requires_payment_method` with an error when it fails, and a new
+# attempt goes back to `processing`), so among them the latest word wins.
 _RANK = {
     "creating": 0,
     "requires_payment_method": 1,
     "requires_confirmation": 1,
     "requires_action": 1,
     "failed": 1,
-    "processing": 2,
+    "processing": 1,
     "requires_capture": 2,
     "amount_mismatch": 3,
     "canceled": 3,
@@ -161,9 +164,7 @@ class PaymentService:
         order = order_store.get(conn, payment["order_id"], for_update=True)
         assert order is not None
         current = payment["status"]
-        if _RANK.get(intent.status, 0) < _RANK.get(current, 0) and not (
-            current == "failed" and intent.status == "processing"
-        ):
+        if _RANK.get(intent.status, 0) < _RANK.get(current, 0):
             return f"ignored {intent.status} after {current}"
         if intent.status == "succeeded":
             return self._succeeded(conn, order, payment, intent, actor, source, now)
@@ -350,7 +351,7 @@ class PaymentService:
         if order is None:
             raise InvalidState(f"No order {order_id!r}.", next_actions=["list_orders"])
         payment = payment_store.latest_payment(conn, order_id, for_update=True)
-        if existing is not None:
+        if existing is not None and existing["status"] != "failed":
             assert payment is not None
             return _ReservedRefund(existing["status"], payment["intent_id"], existing["amount_minor"], existed=True)
         if payment is None or payment["status"] != "succeeded" or payment["intent_id"] is None:
@@ -360,7 +361,9 @@ class PaymentService:
                 next_actions=["get_order", "sync_payment"],
             )
         remaining = payment["amount_received_minor"] - payment["refunded_minor"]
-        wanted = remaining if amount is None else amount
+        # A retry of a failed attempt (same key) asks for what that attempt asked for: the gateway may have
+        # made it and only the answer was lost, and the same idempotency key then replays it there.
+        wanted = existing["amount_minor"] if existing is not None else remaining if amount is None else amount
         currency = payment["currency"]
         if wanted <= 0 or wanted > remaining:
             raise RefundTooLarge(
@@ -370,19 +373,22 @@ class PaymentService:
                 details={"order_id": order_id, "refundable": remaining, "requested": wanted},
             )
         now = self._clock()
-        payment_store.add_refund(
-            conn,
-            {
-                "id": refund_id,
-                "order_id": order_id,
-                "payment_id": payment["id"],
-                "amount_minor": wanted,
-                "currency": currency,
-                "reason": reason,
-                "status": "pending",
-                "created_at": now,
-            },
-        )
+        if existing is not None:  # count the failed attempt again, as pending
+            payment_store.set_refund_status(conn, refund_id, "pending", None)
+        else:
+            payment_store.add_refund(
+                conn,
+                {
+                    "id": refund_id,
+                    "order_id": order_id,
+                    "payment_id": payment["id"],
+                    "amount_minor": wanted,
+                    "currency": currency,
+                    "reason": reason,
+                    "status": "pending",
+                    "created_at": now,
+                },
+            )
         payment_store.update_payment(conn, payment["id"], now, refunded_minor=payment["refunded_minor"] + wanted)
         return _ReservedRefund("pending", payment["intent_id"], wanted, existed=False)
 
