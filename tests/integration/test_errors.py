@@ -28,6 +28,8 @@ LEAKS = re.compile(
     re.IGNORECASE,
 )
 ITEM = {"sku": "MUG-01", "quantity": 1}
+# Argument validation happens before any database work: one backend is enough for those tests.
+VALIDATION_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def data(result: Any) -> dict[str, Any]:
@@ -134,6 +136,7 @@ INVALID_ARGUMENTS: list[tuple[str, dict[str, Any], Sequence[str]]] = [
 ]
 
 
+@VALIDATION_ONLY
 async def test_invalid_arguments_are_invalid_input_without_echo(server: Any, seeded: Services) -> None:
     """One client, every case (a test each would spend its time re-creating the database)."""
     failures: list[str] = []
@@ -150,6 +153,7 @@ async def test_invalid_arguments_are_invalid_input_without_echo(server: Any, see
     assert set((await reserved(seeded)).values()) == {0}
 
 
+@VALIDATION_ONLY
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_validation_errors_name_the_field_in_both_modes(server: Any, seeded: Services, mode: str) -> None:
     async with Client(server, mode=mode) as client:
@@ -161,6 +165,7 @@ async def test_validation_errors_name_the_field_in_both_modes(server: Any, seede
         error_of(result, "invalid_input")
 
 
+@VALIDATION_ONLY
 async def test_a_boolean_is_not_a_quantity(server: Any, seeded: Services) -> None:
     async with Client(server) as client:
         result = await client.call_tool(
@@ -170,6 +175,7 @@ async def test_a_boolean_is_not_a_quantity(server: Any, seeded: Services) -> Non
     assert await order_count(seeded) == 0
 
 
+@VALIDATION_ONLY
 async def test_unknown_arguments_are_refused(server: Any, seeded: Services) -> None:
     async with Client(server) as client:
         typo = {"idempotency_key": "k-typo", "items": [ITEM], "merchant_reference": "crm-typo-77"}
@@ -178,6 +184,7 @@ async def test_unknown_arguments_are_refused(server: Any, seeded: Services) -> N
     assert await order_count(seeded) == 0
 
 
+@VALIDATION_ONLY
 async def test_a_lone_surrogate_anywhere_is_invalid_input(server: Any, seeded: Services) -> None:
     async with Client(server) as client:
         result = await client.call_tool("create_order", {"idempotency_key": "k-sur", "items": [ITEM], "note": "\ud800"})
@@ -185,6 +192,7 @@ async def test_a_lone_surrogate_anywhere_is_invalid_input(server: Any, seeded: S
     assert await order_count(seeded) == 0
 
 
+@VALIDATION_ONLY
 async def test_lone_surrogates_in_declared_arguments_are_invalid_input(server: Any, seeded: Services) -> None:
     address = {"name": "Ada \ud800", "line1": "1 Main St", "city": "X", "postal_code": "1", "country": "US"}
     async with Client(server) as client:
@@ -196,6 +204,7 @@ async def test_lone_surrogates_in_declared_arguments_are_invalid_input(server: A
     assert await order_count(seeded) == 0
 
 
+@VALIDATION_ONLY
 async def test_cart_id_and_items_are_exclusive(server: Any, seeded: Services) -> None:
     async with Client(server) as client:
         cart = data(await client.call_tool("create_cart", {}))
@@ -212,6 +221,7 @@ async def test_cart_id_and_items_are_exclusive(server: Any, seeded: Services) ->
     assert await order_count(seeded) == 1
 
 
+@VALIDATION_ONLY
 async def test_min_price_above_max_price(server: Any, seeded: Services) -> None:
     async with Client(server) as client:
         result = await client.call_tool("search_catalog", {"query": "mug", "min_price": 5000, "max_price": 100})
@@ -219,6 +229,7 @@ async def test_min_price_above_max_price(server: Any, seeded: Services) -> None:
         assert "max_price" in body["message"]
 
 
+@VALIDATION_ONLY
 async def test_more_than_100_item_lines_are_refused(server: Any, seeded: Services) -> None:
     rows = [CatalogRow(f"Bulk {i}", f"BULK-{i:03d}", 100, "USD", 5) for i in range(101)]
     now = utc_now()
@@ -281,6 +292,7 @@ async def test_not_found_errors(server: Any, seeded: Services) -> None:
     assert set((await reserved(seeded)).values()) == {0}
 
 
+@VALIDATION_ONLY
 async def test_unknown_resources_say_which_code(server: Any, seeded: Services) -> None:
     from mcp.shared.exceptions import MCPError
 

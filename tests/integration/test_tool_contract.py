@@ -261,6 +261,7 @@ async def test_resource_templates_are_listed_and_readable(server: Any, seeded: S
         assert order["status"] == "pending_payment"
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("mode", MODES)
 async def test_prompts_are_listed_and_render(server: Any, mode: str) -> None:
     async with Client(server, mode=mode) as client:
