@@ -146,3 +146,32 @@ async def test_cancel_after_the_deadline_is_invalid_state_even_before_the_sweep(
         assert error_code(result) == "invalid_state"
         seen = data(await client.call_tool("get_order", {"order_id": order["order_id"]}))
         assert seen["status"] == "expired"
+
+
+async def test_idempotency_keys_are_kept_at_least_a_day_and_a_cart_still_orders_once_after_purge(
+    clocked: tuple[Any, list[Services]], seeded: Services, fake_clock: Any, settings: Any, db_facts: Any
+) -> None:
+    assert settings.idempotency_retention_hours >= 24
+    server, built = clocked
+    facts = db_facts(seeded.db)
+    async with Client(server) as client:
+        (services,) = built
+        direct = {"idempotency_key": "keep-1", "items": [{"sku": "SOCK-M-GRY", "quantity": 1}]}
+        first = data(await client.call_tool("create_order", direct))
+        cart = data(await client.call_tool("create_cart", {}))
+        data(await client.call_tool("add_to_cart", {"cart_id": cart["cart_id"], "sku": "MUG-01", "quantity": 2}))
+        by_cart = {"idempotency_key": "keep-2", "cart_id": cart["cart_id"]}
+        from_cart = data(await client.call_tool("create_order", by_cart))
+
+        fake_clock.advance(hours=23, minutes=59)
+        assert await services.orders.purge_idempotency_keys() == 0
+        assert data(await client.call_tool("create_order", direct))["order_id"] == first["order_id"]
+
+        fake_clock.advance(hours=settings.idempotency_retention_hours)
+        assert await services.orders.purge_idempotency_keys() == 2
+        assert await facts.idempotency_rows() == []
+        # The key is gone, but the cart is the natural key: still the same single order.
+        again = data(await client.call_tool("create_order", by_cart))
+        assert again["order_id"] == from_cart["order_id"]
+        assert again["replayed"] is True
+    assert len(await facts.orders()) == 2
