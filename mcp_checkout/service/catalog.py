@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, RowMapping
 
@@ -24,8 +25,8 @@ def search_terms(query: str) -> list[str]:
     """The words of a free-text query, lower-cased; operators, quotes and symbols are dropped."""
     normalised = unicodedata.normalize("NFKC", query).lower()
     terms: list[str] = []
-    for word in _WORD.findall(normalised):
-        word = word.strip("_")[:MAX_TERM_LENGTH]
+    for found in _WORD.findall(normalised):
+        word = found.strip("_")[:MAX_TERM_LENGTH]
         if word and word not in terms:
             terms.append(word)
     return terms[:MAX_TERMS]
@@ -35,7 +36,7 @@ def category_key(category: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", category).lower().split())
 
 
-def sku_out(row: RowMapping) -> SkuOut:
+def sku_out(row: Mapping[str, Any]) -> SkuOut:
     available = max(row["stock_on_hand"] - row["reserved"], 0)
     return SkuOut(
         sku=row["sku"],
@@ -63,6 +64,7 @@ def _hit(row: RowMapping) -> SearchHit:
 class CatalogService:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._rankings = catalog_store.RankingCache()
 
     async def search(
         self,
@@ -96,9 +98,11 @@ class CatalogService:
         else:
 
             def run(conn: Connection) -> Sequence[RowMapping]:
-                return catalog_store.search(conn, terms, filters, limit + 1, offset)
+                return catalog_store.search(conn, terms, filters, limit + 1, offset, cache=self._rankings)
 
-            rows = await self._db.read(run)
+            # A query ranked before is one indexed fetch of its page (unless the catalog's text changed
+            # since); a new one may rank thousands of matches, which is kept off the event loop.
+            rows = await self._db.read(run, quick=terms in self._rankings)
         has_more = len(rows) > limit
         return SearchResult(
             query=query,
@@ -115,32 +119,27 @@ class CatalogService:
             )
 
         def run(conn: Connection) -> ProductOut:
-            pid = product_id
-            if pid is None:
-                assert sku is not None
-                found = catalog_store.get_skus(conn, [sku]).get(sku)
-                if found is None:
+            found = catalog_store.product_with_skus(conn, product_id=product_id, sku=sku)
+            if found is None:
+                if sku is not None:
                     raise SkuNotFound(
                         f"No SKU {sku!r} in the catalog. Find SKUs with search_catalog.",
                         details={"sku": sku},
                         next_actions=["search_catalog"],
                     )
-                pid = found["product_id"]
-            product = catalog_store.get_product(conn, pid)
-            if product is None:
                 raise ProductNotFound(
-                    f"No product {pid!r}. Find products with search_catalog.",
-                    details={"product_id": pid},
+                    f"No product {product_id!r}. Find products with search_catalog.",
+                    details={"product_id": product_id},
                     next_actions=["search_catalog"],
                 )
-            variants = catalog_store.skus_of_product(conn, pid)
+            product = found.product
             return ProductOut(
                 product_id=product["id"],
                 external_id=product["external_id"],
                 name=product["name"],
                 description=product["description"],
                 category=product["category"],
-                variants=[sku_out(row) for row in variants],
+                variants=[sku_out(row) for row in found.skus],
             )
 
-        return await self._db.read(run)
+        return await self._db.read(run, quick=True)
