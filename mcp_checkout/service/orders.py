@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping
@@ -87,10 +87,20 @@ def order_not_found(order_id: str) -> OrderNotFound:
     )
 
 
-def order_view(conn: Connection, order: RowMapping) -> OrderOut:
+@dataclass(frozen=True)
+class _Written:
+    """What a transaction just wrote for a new order, so its view need not read it back."""
+
+    items: Sequence[Mapping[str, Any]]
+    history: Sequence[Mapping[str, Any]]
+
+
+def order_view(conn: Connection, order: Mapping[Any, Any], written: _Written | None = None) -> OrderOut:
+    """The order as tools show it. ``written``: the order was created in this very transaction, with
+    these lines and this history, and nothing else refers to it yet (no link, payment or issue)."""
     currency = order["currency"]
-    items = order_store.items(conn, order["id"])
-    history = order_store.events(conn, order["id"])
+    items = written.items if written else order_store.items(conn, order["id"])
+    history = written.history if written else order_store.events(conn, order["id"])
     status = OrderStatus(order["status"])
     address = order["shipping_address"]
     return OrderOut(
@@ -119,9 +129,11 @@ def order_view(conn: Connection, order: RowMapping) -> OrderOut:
         updated_at=order["updated_at"],
         expires_at=order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
         created_by=CreatedBy(principal_id=order["principal_id"], client=order["client_name"]),
-        checkout=_checkout_state(conn, order["id"]),
-        payment=_payment_state(conn, order["id"]),
-        issues=[
+        checkout=None if written else _checkout_state(conn, order["id"]),
+        payment=None if written else _payment_state(conn, order["id"]),
+        issues=[]
+        if written
+        else [
             OrderIssue(code=issue["code"], message=issue["message"], at=issue["at"])
             for issue in payment_store.issues_of_order(conn, order["id"])
         ],
@@ -351,47 +363,54 @@ class OrderService:
                 domain.ensure_available(line.sku, line.quantity, available)
                 raise AssertionError("reservation failed with stock available")
         subtotal = domain.money_sum((line.line_total for line in lines), currency)
-        order_store.insert_order(
-            conn,
+        values: dict[str, Any] = {
+            "id": order_id,
+            "cart_id": cmd.cart_id,
+            "principal_id": principal.id,
+            "client_name": principal.client[:200],
+            "status": OrderStatus.PENDING_PAYMENT.value,
+            "stock_state": StockState.RESERVED.value,
+            "currency": currency,
+            "subtotal_minor": subtotal.amount,
+            "total_minor": subtotal.amount,
+            "email": cmd.email,
+            "merchant_reference_id": cmd.merchant_reference_id,
+            "shipping_address": dict(cmd.shipping_address) if cmd.shipping_address else None,
+            "request_fingerprint": fingerprint,
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": now + self._order_ttl,
+        }
+        items = [
             {
-                "id": order_id,
-                "cart_id": cmd.cart_id,
-                "principal_id": principal.id,
-                "client_name": principal.client[:200],
-                "status": OrderStatus.PENDING_PAYMENT.value,
-                "stock_state": StockState.RESERVED.value,
-                "currency": currency,
-                "subtotal_minor": subtotal.amount,
-                "total_minor": subtotal.amount,
-                "email": cmd.email,
-                "merchant_reference_id": cmd.merchant_reference_id,
-                "shipping_address": dict(cmd.shipping_address) if cmd.shipping_address else None,
-                "request_fingerprint": fingerprint,
-                "created_at": now,
-                "updated_at": now,
-                "expires_at": now + self._order_ttl,
-            },
-            [
-                {
-                    "line_no": number,
-                    "sku": line.sku,
-                    "title": line.title,
-                    "unit_price_minor": line.unit_price.amount,
-                    "quantity": line.quantity,
-                    "line_total_minor": line.line_total.amount,
-                }
-                for number, line in enumerate(lines, start=1)
-            ],
-        )
-        order_store.add_event(
-            conn, order_id, None, OrderStatus.PENDING_PAYMENT.value, principal.actor.value, principal.id,
-            "created with create_order", now,
-        )  # fmt: skip
+                "line_no": number,
+                "sku": line.sku,
+                "title": line.title,
+                "unit_price_minor": line.unit_price.amount,
+                "quantity": line.quantity,
+                "line_total_minor": line.line_total.amount,
+            }
+            for number, line in enumerate(lines, start=1)
+        ]
+        number = order_store.insert_order(conn, values, items)
+        status, actor, reason = OrderStatus.PENDING_PAYMENT.value, principal.actor.value, "created with create_order"
+        order_store.add_event(conn, order_id, None, status, actor, principal.id, reason, now)
         self._complete(conn, claim, order_id)
+        if also is None:
+            # Nothing but this transaction knows the order yet: show what was written instead of
+            # reading it back (seven statements). Timestamps as the database returns them: UTC.
+            utc = {key: values[key].astimezone(UTC) for key in ("created_at", "updated_at", "expires_at")}
+            event = {
+                "from_status": None,
+                "to_status": status,
+                "actor": actor,
+                "reason": reason,
+                "at": utc["created_at"],
+            }
+            return order_view(conn, {**values, **utc, "number": number}, _Written(items=items, history=[event]))
         order = order_store.get(conn, order_id)
         assert order is not None
-        if also is not None:
-            also(conn, order)
+        also(conn, order)
         return order_view(conn, order)
 
     def _complete(self, conn: Connection, claim: _Claim, order_id: str) -> None:
@@ -442,7 +461,7 @@ class OrderService:
     # ------------------------------------------------------------ reads
     async def get(self, principal: Principal, order_id: str) -> OrderOut:
         now = self._clock()
-        view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
+        view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)), quick=True)
         if view.status == OrderStatus.PENDING_PAYMENT.value and view.expires_at is not None and view.expires_at <= now:
             await self.expire_due()
             view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
