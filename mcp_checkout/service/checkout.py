@@ -329,6 +329,9 @@ class CheckoutService:
         intent_status: str | None = None
         if not self._email_pending(visit):
             intent, _ = await self._payments.ensure_intent(visit.order["id"])
+            if intent.status == "succeeded":  # paid, but the webhook is not in yet: settle it now
+                await self._payments.apply_intent(intent, actor=Actor.BUYER, source="checkout page")
+                raise LinkConsumed(f"This checkout for order {visit.order['number']} is already paid.")
             client_secret, intent_status = intent.client_secret, intent.status
         return await self._page(visit, client_secret, intent_status)
 

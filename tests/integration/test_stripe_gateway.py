@@ -319,12 +319,6 @@ async def test_a_payment_that_lands_after_cancel_order_is_flagged_not_silently_l
         assert refunded["status"] == "succeeded" and fake.refunded_total(handoff["intent_id"]) == 3600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reopening the checkout link after Stripe already says succeeded (webhook not in yet) renders the "
-    "Payment Element again for the succeeded intent instead of syncing and answering link_consumed: ensure_intent "
-    "only acts on 'canceled' and the page ignores intent_status (service/checkout.py open, checkout.html).",
-)
 async def test_reopening_the_link_after_the_payment_went_through_does_not_offer_the_form_again(
     stripe_shop: StripeShop,
 ) -> None:
