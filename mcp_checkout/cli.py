@@ -172,6 +172,40 @@ def _cmd_claude_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from mcp_checkout.hosting import open_services
+
+    async def run() -> int:
+        services = await open_services(_settings(args))
+        try:
+            if args.keys_command == "create":
+                created = await services.access.create_key(args.name, args.scope, args.expires_in_days)
+                print(created.key)  # the secret goes to stdout (pipe it into a secret store), once
+                print(
+                    f"created {created.info.scope} key {created.info.prefix} ({created.info.name!r}); "
+                    "this is the only time the key is shown",
+                    file=sys.stderr,
+                )
+            elif args.keys_command == "list":
+                keys = await services.access.list_keys()
+                if args.json:
+                    print(json.dumps([key.model_dump(mode="json") for key in keys], indent=2))
+                else:
+                    for key in keys:
+                        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+                        expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
+                        row = f"{key.prefix:<32} {key.scope:<8} {key.status:<8} used {used:<25} expires {expires:<25}"
+                        print(f"{row} {key.name}")
+            else:
+                revoked = await services.access.revoke(args.key)
+                print(f"revoked {revoked.prefix} ({revoked.name!r})", file=sys.stderr)
+            return 0
+        finally:
+            await services.close()
+
+    return anyio.run(run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcp-checkout", description=__doc__)
     parser.add_argument("--data-dir", help="where the SQLite database lives (MCP_CHECKOUT_DATA_DIR)")
@@ -184,6 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (with --http)")
     serve.set_defaults(handler=_cmd_serve)
     commands.add_parser("migrate", help="create or upgrade the database schema").set_defaults(handler=_cmd_migrate)
+
+    keys = commands.add_parser("keys", help="API keys for remote MCP clients (serve --http)")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True, help="who uses it, e.g. 'storefront agent'")
+    create.add_argument("--scope", choices=["buyer", "merchant"], required=True)
+    create.add_argument("--expires-in-days", type=int, default=None)
+    listing = keys_commands.add_parser("list", help="names, scopes, prefixes, last use and expiry; never secrets")
+    listing.add_argument("--json", action="store_true")
+    revoke = keys_commands.add_parser("revoke", help="revoke a key at once (by key id or prefix)")
+    revoke.add_argument("key")
+    keys.set_defaults(handler=_cmd_keys)
 
     importer = commands.add_parser("import-catalog", help="import products and SKUs from a CSV file")
     importer.add_argument("path", type=Path, help="CSV file (header row required)")

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     serve_checkout_page: bool = Field(default=True, description="stdio serve also serves the checkout page.")
     link_ttl_minutes: int = Field(default=24 * 60, ge=5, le=10080)
 
+    # Remote access (serve --http): API keys and their per-key call budget.
+    rate_limit_per_minute: int = Field(default=1000, ge=1, le=1_000_000)
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Extra Host header values accepted by /mcp (DNS-rebinding protection)."
+    )
+    allowed_origins: list[str] = Field(default_factory=list, description="Extra Origin values accepted by /mcp.")
+
     # Payments: without a Stripe secret key everything runs on the offline gateway.
     stripe_secret_key: SecretStr | None = None
     stripe_publishable_key: str | None = None

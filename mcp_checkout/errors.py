@@ -201,6 +201,13 @@ class WebhookRejected(CheckoutError):
     http_status = 400
 
 
+class RateLimited(CheckoutError):
+    code = "rate_limited"
+    retryable = True
+    who_fixes = "retry"
+    http_status = 429
+
+
 class InternalError(CheckoutError):
     code = "internal_error"
     retryable = True

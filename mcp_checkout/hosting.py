@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from mcp_checkout.server import CheckoutMCPServer, build_server
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import sweep_forever
 from mcp_checkout.store import migrate
+from mcp_checkout.tools.auth import ApiKeyVerifier
 from mcp_checkout.web.app import build_web_app, routes
 
 log = logging.getLogger(__name__)
@@ -69,23 +69,19 @@ async def serve_stdio(settings: Settings) -> None:
             await services.close()
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def build_http_app(
     settings: Settings, services: Services, server: CheckoutMCPServer, host: str, port: int
 ) -> Starlette:
     """One ASGI app: checkout page, webhook and health routes, and MCP at /mcp (mounted last)."""
     security = TransportSecuritySettings(
-        allowed_hosts=[f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", host, "localhost", "127.0.0.1"],
-        allowed_origins=[f"http://{host}:{port}", f"http://localhost:{port}", f"http://127.0.0.1:{port}"],
-    )
+        allowed_hosts=[
+            f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", host, "localhost", "127.0.0.1",
+            *settings.allowed_hosts,
+        ],
+        allowed_origins=[
+            f"http://{host}:{port}", f"http://localhost:{port}", f"http://127.0.0.1:{port}", *settings.allowed_origins
+        ],
+    )  # fmt: skip
     mcp_app = server.streamable_http_app(transport_security=security, host=host)
 
     @asynccontextmanager
@@ -100,13 +96,11 @@ def build_http_app(
 
 
 async def serve_http(settings: Settings, host: str, port: int) -> None:
-    if not is_loopback(host):
-        raise SystemExit(
-            f"refusing to serve MCP over HTTP on {host}: API-key authentication is not set up yet, so the HTTP "
-            "transport only listens on loopback (127.0.0.1 / localhost)."
-        )
+    """MCP over streamable HTTP at /mcp behind bearer API keys, with the page, webhook and health."""
     services = await open_services(settings)
-    server = build_server(settings, services=services)
+    server = build_server(settings, services=services, token_verifier=ApiKeyVerifier(services.access))
+    if not await services.access.list_keys():
+        log.warning("no API keys yet: every /mcp call is refused. Create one: mcp-checkout keys create --name …")
     try:
         await _uvicorn(build_http_app(settings, services, server, host, port), host, port, lifespan=True).serve()
     finally:

@@ -9,22 +9,28 @@ from typing import Any
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
+from mcp.types import Prompt as MCPPrompt
+from mcp.types import Tool as MCPTool
 from mcp_types import InputRequiredResult
 from pydantic import ValidationError
 
 from mcp_checkout import __version__
 from mcp_checkout.config import Settings
-from mcp_checkout.domain import Principal
-from mcp_checkout.errors import CheckoutError, InvalidInput
+from mcp_checkout.domain import Principal, PrincipalKind
+from mcp_checkout.errors import CheckoutError, Forbidden, InvalidInput
 from mcp_checkout.prompts import checkout as checkout_prompts
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import sweep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools import carts, catalog, checkout, orders, payments, resources
-from mcp_checkout.tools.context import AppState
+from mcp_checkout.tools.auth import MERCHANT_PROMPTS, MERCHANT_TOOLS
+from mcp_checkout.tools.context import AppState, caller
 from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
 
 log = logging.getLogger(__name__)
@@ -37,13 +43,38 @@ to do next; errors marked retryable can be retried with the same arguments."""
 
 
 class CheckoutMCPServer(MCPServer[AppState]):
-    """MCPServer whose tool errors always read ``[code] message`` and never leak internals."""
+    """MCPServer whose tool errors always read ``[code] message`` and never leak internals, and
+    whose merchant tools are invisible and refused to buyer callers."""
+
+    local_kind: PrincipalKind = "merchant"
+
+    def _caller_kind(self) -> PrincipalKind:
+        token = get_access_token()
+        if token is not None:
+            return "merchant" if "merchant" in token.scopes else "buyer"
+        return self.local_kind
+
+    async def list_tools(self) -> list[MCPTool]:
+        tools = await super().list_tools()
+        if self._caller_kind() == "merchant":
+            return tools
+        return [tool for tool in tools if tool.name not in MERCHANT_TOOLS]
+
+    async def list_prompts(self) -> list[MCPPrompt]:
+        prompts = await super().list_prompts()
+        if self._caller_kind() == "merchant":
+            return prompts
+        return [prompt for prompt in prompts if prompt.name not in MERCHANT_PROMPTS]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         if (refused := self._refuse_arguments(name, arguments)) is not None:
             return error_result(refused)
+        try:
+            await self._admit(name, context)
+        except CheckoutError as exc:
+            return error_result(exc)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -55,6 +86,21 @@ class CheckoutMCPServer(MCPServer[AppState]):
             if cause is None and type(exc) is ToolError:  # unknown tool and the like: the SDK's own words
                 return error_result(InvalidInput(f"{exc}. Call tools/list to see the available tools."))
             return unexpected(name, cause or exc)
+
+    async def _admit(self, name: str, context: Context[Any] | None) -> None:
+        """Who may call what: merchant tools need a merchant; remote keys spend their rate budget."""
+        state = context.request_context.lifespan_context if context is not None else None
+        if not isinstance(state, AppState):
+            return
+        who = caller(state)
+        if name in MERCHANT_TOOLS and who.kind != "merchant":
+            raise Forbidden(
+                f"{name} is a merchant tool; this caller has buyer access. Ask the merchant, or use a key "
+                "created with --scope merchant.",
+                details={"tool": name, "scope": who.kind},
+            )
+        if state.remote:
+            await state.services.access.count_call(who)
 
     def _refuse_arguments(self, name: str, arguments: dict[str, Any]) -> InvalidInput | None:
         """Arguments the schema does not declare (usually a typo that would silently drop data) and
@@ -93,6 +139,7 @@ def build_server(
     *,
     services: Services | None = None,
     services_factory: Callable[[Settings], Services] | None = None,
+    token_verifier: TokenVerifier | None = None,
 ) -> CheckoutMCPServer:
     """Build a server for ``settings``. Nothing touches the database until a session starts.
 
@@ -101,23 +148,30 @@ def build_server(
     closes its own, from ``services_factory`` (tests inject clocks and gateways there).
     """
     local = Principal(id=settings.local_principal_id, kind=settings.local_principal_kind)
+    remote = token_verifier is not None
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         if services is not None:
-            yield AppState(services=services, local_principal=local)
+            yield AppState(services=services, local_principal=local, remote=remote)
             return
         built = (services_factory or build_services)(settings)
         await migrate.upgrade(built.db)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(sweep_forever, built, settings.sweep_interval_seconds)
             try:
-                yield AppState(services=built, local_principal=local)
+                yield AppState(services=built, local_principal=local, remote=remote)
             finally:
                 tasks.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
                     await built.close()
 
+    base = settings.resolved_public_base_url()
+    auth = (
+        AuthSettings(issuer_url=base, resource_server_url=f"{base}/mcp", validate_token_resource=False)
+        if remote
+        else None
+    )
     server = CheckoutMCPServer(
         "mcp-checkout",
         title="Checkout",
@@ -125,7 +179,10 @@ def build_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
+        token_verifier=token_verifier,
+        auth=auth,
     )
+    server.local_kind = settings.local_principal_kind
     catalog.register(server)
     carts.register(server)
     orders.register(server)

@@ -9,6 +9,7 @@ from mcp_checkout.config import Settings
 from mcp_checkout.domain import Clock, utc_now
 from mcp_checkout.payments.gateway import PaymentGateway
 from mcp_checkout.payments.offline import OfflineGateway
+from mcp_checkout.service.access import AccessService
 from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
@@ -26,6 +27,7 @@ class Services:
     orders: OrderService
     payments: PaymentService
     checkout: CheckoutService
+    access: AccessService
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -85,5 +87,11 @@ def build_services(
             public_base_url=settings.resolved_public_base_url(),
             default_ttl=timedelta(minutes=settings.link_ttl_minutes),
             merchant_name=settings.merchant_name,
+        ),
+        access=AccessService(
+            db,
+            clock,
+            key_mode="live" if settings.payment_mode == "stripe_live" else "test",
+            per_minute=settings.rate_limit_per_minute,
         ),
     )

@@ -278,3 +278,24 @@ offline_intents = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("scope", String(20), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_used_at", Timestamp, nullable=True),
+    Column("expires_at", Timestamp, nullable=True),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("key_id", String(24), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("calls", Integer, nullable=False),
+)

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 
-from mcp_checkout.domain import Principal
+from mcp_checkout.domain import Principal, PrincipalKind
+from mcp_checkout.errors import Forbidden
 from mcp_checkout.service.container import Services
 
 
@@ -16,6 +18,7 @@ from mcp_checkout.service.container import Services
 class AppState:
     services: Services
     local_principal: Principal
+    remote: bool = False  # HTTP with API keys: every call must carry a verified key
 
 
 def app_state(ctx: Context[Any]) -> AppState:
@@ -37,9 +40,19 @@ def client_name(ctx: Context[Any]) -> str:
     return f"{info.name}/{info.version}"[:200]
 
 
+def caller(state: AppState, client: str = "unknown") -> Principal:
+    """The verified API key's principal over HTTP; the configured local principal over stdio."""
+    token = get_access_token()
+    if token is not None and token.subject and token.scopes:
+        kind: PrincipalKind = "merchant" if "merchant" in token.scopes else "buyer"
+        return Principal(id=token.subject, kind=kind, client=client)
+    if state.remote:
+        raise Forbidden("This call carries no valid API key. Send `Authorization: Bearer mcpk_…`.")
+    return Principal(id=state.local_principal.id, kind=state.local_principal.kind, client=client)
+
+
 def principal(ctx: Context[Any]) -> Principal:
-    local = app_state(ctx).local_principal
-    return Principal(id=local.id, kind=local.kind, client=client_name(ctx))
+    return caller(app_state(ctx), client_name(ctx))
 
 
 def raw_arguments(ctx: Context[Any]) -> dict[str, Any]:
