@@ -72,6 +72,7 @@ def build_services(
         idempotency_lease=timedelta(seconds=settings.idempotency_lease_seconds),
     )
     payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock))
+    orders.on_closed(payments.cancel_open_intent)
     return Services(
         settings=settings,
         db=db,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -254,6 +254,37 @@ class OrderService:
         self._order_ttl = order_ttl
         self._retention = idempotency_retention
         self._lease = idempotency_lease
+        self._on_closed: Callable[[str], Awaitable[None]] | None = None
+
+    def on_closed(self, hook: Callable[[str], Awaitable[None]]) -> None:
+        """Run ``hook(order_id)`` after an unpaid order is canceled or expired (e.g. cancel its intent)."""
+        self._on_closed = hook
+
+    async def _closed(self, order_ids: Sequence[str]) -> None:
+        if self._on_closed is None:
+            return
+        for order_id in order_ids:
+            try:
+                await self._on_closed(order_id)
+            except CheckoutError as exc:  # best effort: the order itself is already closed
+                log.warning("after closing order %s: %s", order_id, exc.code)
+
+    async def _expire_if_due(self, order_id: str) -> None:
+        """Apply expiry now to one order whose deadline passed, without waiting for the sweep."""
+        now = self._clock()
+
+        def run(conn: Connection) -> bool:
+            order = order_store.get(conn, order_id, for_update=True)
+            if order is None or order["status"] != OrderStatus.PENDING_PAYMENT.value or order["expires_at"] > now:
+                return False
+            transition(
+                conn, order, OrderStatus.EXPIRED, actor=Actor.SYSTEM, principal_id=None,
+                reason="unpaid when its payment window closed", now=now,
+            )  # fmt: skip
+            return True
+
+        if await self._db.write(run):
+            await self._closed([order_id])
 
     # ------------------------------------------------------------ create
     async def create(self, principal: Principal, cmd: CreateOrder, *, also: AfterPlace | None = None) -> OrderOut:
@@ -463,7 +494,7 @@ class OrderService:
         now = self._clock()
         view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)), quick=True)
         if view.status == OrderStatus.PENDING_PAYMENT.value and view.expires_at is not None and view.expires_at <= now:
-            await self.expire_due()
+            await self._expire_if_due(order_id)
             view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
         return view
 
@@ -493,7 +524,12 @@ class OrderService:
 
     # ------------------------------------------------------------ changes
     async def cancel(self, principal: Principal, order_id: str, reason: str | None) -> OrderOut:
+        await self._db.read(lambda conn: visible_order(conn, principal, order_id))
+        await self._expire_if_due(order_id)
+        changed = False
+
         def run(conn: Connection) -> OrderOut:
+            nonlocal changed
             order = visible_order(conn, principal, order_id, lock=True)
             if order["status"] != OrderStatus.CANCELED.value:
                 transition(
@@ -501,16 +537,20 @@ class OrderService:
                     reason=reason or "canceled with cancel_order", now=self._clock(),
                 )  # fmt: skip
                 order = visible_order(conn, principal, order_id)
+                changed = True
             return order_view(conn, order)
 
-        return await self._db.write(run)
+        view = await self._db.write(run)
+        if changed:
+            await self._closed([order_id])
+        return view
 
     async def expire_due(self, batch: int = 200) -> int:
         """Expire unpaid orders whose time is up, releasing their stock. Returns how many."""
         now = self._clock()
 
-        def run(conn: Connection) -> int:
-            expired = 0
+        def run(conn: Connection) -> list[str]:
+            expired: list[str] = []
             for order_id in order_store.due_for_expiry(conn, now, batch):
                 order = order_store.get(conn, order_id, for_update=True)
                 if order is not None and order["status"] == OrderStatus.PENDING_PAYMENT.value:
@@ -518,10 +558,12 @@ class OrderService:
                         conn, order, OrderStatus.EXPIRED, actor=Actor.SYSTEM, principal_id=None,
                         reason="unpaid when its payment window closed", now=now,
                     )  # fmt: skip
-                    expired += 1
+                    expired.append(order_id)
             return expired
 
-        return await self._db.write(run)
+        expired = await self._db.write(run)
+        await self._closed(expired)
+        return len(expired)
 
     async def purge_idempotency_keys(self) -> int:
         now = self._clock()

@@ -130,11 +130,6 @@ async def test_get_order_after_the_deadline_reports_it_expired(
     assert (await db_facts(seeded.db).stock())["MUG-01"] == (10, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cancel_order after expires_at but before a sweep cancels the order (status canceled) although "
-    "get_order at that same moment reports it expired; cancel does not apply the lazy expiry that get does",
-)
 async def test_cancel_after_the_deadline_is_invalid_state_even_before_the_sweep(
     clocked: tuple[Any, list[Services]], seeded: Services, fake_clock: Any, settings: Any
 ) -> None:

@@ -285,12 +285,6 @@ async def test_the_buyer_canceling_on_the_page_cancels_the_intent_at_stripe(stri
         assert cancel_call.idempotency_key == f"mcpco:cancel:{order['order_id']}:1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cancel_order (and the expiry sweep) release the stock but leave the order's PaymentIntent live "
-    "at Stripe; only the buyer's cancel on the checkout page calls cancel_open_intent. A buyer with the page "
-    "still open can pay a canceled order (it is then only flagged as paid_after_close).",
-)
 async def test_cancel_order_cancels_the_open_intent_at_stripe(stripe_shop: StripeShop) -> None:
     shop, fake = stripe_shop, stripe_shop.fake
     async with Client(shop.server) as client:
