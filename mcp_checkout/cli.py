@@ -30,7 +30,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.http:
         settings = settings.model_copy(update={"web_host": args.host, "web_port": args.port})
-        anyio.run(hosting.serve_http, settings, args.host, args.port)
+        hosting.serve_http(settings, args.host, args.port, args.workers)
     else:
         anyio.run(hosting.serve_stdio, settings)
     return 0
@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="serve MCP over streamable HTTP at /mcp instead of stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (with --http)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (with --http)")
+    serve.add_argument("--workers", type=int, default=1, help="HTTP worker processes (with --http)")
     serve.set_defaults(handler=_cmd_serve)
     commands.add_parser("migrate", help="create or upgrade the database schema").set_defaults(handler=_cmd_migrate)
 

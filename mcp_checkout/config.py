@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MCP_CHECKOUT_", env_file=None, extra="ignore")
 
     data_dir: Path = Field(default=Path("./data"), description="Where the embedded SQLite database lives.")
+    import_dir: Path | None = Field(
+        default=None,
+        description="The only directory import_catalog_csv may read files from (default <data_dir>/imports).",
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default sqlite:///<data_dir>/checkout.db. "
@@ -54,6 +58,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Extra Host header values accepted by /mcp (DNS-rebinding protection)."
     )
     allowed_origins: list[str] = Field(default_factory=list, description="Extra Origin values accepted by /mcp.")
+    http_stateless: bool = Field(
+        default=False,
+        description="Serve /mcp without sessions, so any process behind a load balancer can answer any "
+        "request (on automatically with --workers > 1).",
+    )
 
     # Payments: without a Stripe secret key everything runs on the offline gateway.
     stripe_secret_key: SecretStr | None = None
@@ -75,6 +84,9 @@ class Settings(BaseSettings):
         if self.stripe_secret_key is None:
             return "offline"
         return "stripe_live" if self.stripe_secret_key.get_secret_value().startswith("sk_live_") else "stripe_test"
+
+    def resolved_import_dir(self) -> Path:
+        return (self.import_dir or self.data_dir / "imports").resolve()
 
     def resolved_database_url(self) -> str:
         if self.database_url:

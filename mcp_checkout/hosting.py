@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from mcp_checkout.config import Settings
-from mcp_checkout.server import CheckoutMCPServer, build_server
+from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import sweep_forever
 from mcp_checkout.store import migrate
@@ -69,10 +71,11 @@ async def serve_stdio(settings: Settings) -> None:
             await services.close()
 
 
-def build_http_app(
-    settings: Settings, services: Services, server: CheckoutMCPServer, host: str, port: int
-) -> Starlette:
-    """One ASGI app: checkout page, webhook and health routes, and MCP at /mcp (mounted last)."""
+def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
+    """One ASGI app: checkout page, webhook and health routes, and MCP at /mcp (mounted last) behind
+    API keys. Its lifespan migrates, sweeps, and closes the services; one per process."""
+    services = build_services(settings)
+    server = build_server(settings, services=services, token_verifier=ApiKeyVerifier(services.access))
     security = TransportSecuritySettings(
         allowed_hosts=[
             f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", host, "localhost", "127.0.0.1",
@@ -82,27 +85,61 @@ def build_http_app(
             f"http://{host}:{port}", f"http://localhost:{port}", f"http://127.0.0.1:{port}", *settings.allowed_origins
         ],
     )  # fmt: skip
-    mcp_app = server.streamable_http_app(transport_security=security, host=host)
+    mcp_app = server.streamable_http_app(
+        transport_security=security,
+        host=host,
+        max_request_body_size=1_000_000,
+        stateless_http=settings.http_stateless,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
-            async with server.session_manager.run():
-                yield
-            tasks.cancel_scope.cancel()
+        await migrate.upgrade(services.db)
+        if not await services.access.list_keys():
+            log.warning("no API keys yet: every /mcp call is refused. Create one: mcp-checkout keys create --name …")
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
+                async with server.session_manager.run():
+                    yield
+                tasks.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await services.close()
 
     return Starlette(routes=[*routes(lambda: services), Mount("/", app=mcp_app)], lifespan=lifespan)
 
 
-async def serve_http(settings: Settings, host: str, port: int) -> None:
-    """MCP over streamable HTTP at /mcp behind bearer API keys, with the page, webhook and health."""
-    services = await open_services(settings)
-    server = build_server(settings, services=services, token_verifier=ApiKeyVerifier(services.access))
-    if not await services.access.list_keys():
-        log.warning("no API keys yet: every /mcp call is refused. Create one: mcp-checkout keys create --name …")
-    try:
-        await _uvicorn(build_http_app(settings, services, server, host, port), host, port, lifespan=True).serve()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await services.close()
+def http_app_from_environment() -> Starlette:
+    """The app for ``serve --http --workers N``: each worker process builds its own from the environment."""
+    settings = Settings()
+    return build_http_app(settings, settings.web_host, settings.web_port)
+
+
+def serve_http(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """MCP over streamable HTTP at /mcp behind bearer API keys, with the page, webhook and health.
+    Several workers share one database (PostgreSQL for real concurrency; SQLite serialises writes)."""
+    if workers == 1:
+        app = build_http_app(settings, host, port)
+        anyio.run(_uvicorn(app, host, port, lifespan=True).serve)
+        return
+    settings = settings.model_copy(update={"http_stateless": True})  # a session lives in one process only
+    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
+        if isinstance(value, str | int | float | bool):
+            os.environ[f"MCP_CHECKOUT_{name.upper()}"] = str(value)
+        elif isinstance(value, list):
+            os.environ[f"MCP_CHECKOUT_{name.upper()}"] = json.dumps(value)
+    for secret in ("stripe_secret_key", "stripe_webhook_secret"):
+        value = getattr(settings, secret)
+        if value is not None:
+            os.environ[f"MCP_CHECKOUT_{secret.upper()}"] = value.get_secret_value()
+    uvicorn.run(
+        "mcp_checkout.hosting:http_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -8,6 +8,7 @@ import anyio
 
 from mcp_checkout.errors import CheckoutError
 from mcp_checkout.service.container import Services
+from mcp_checkout.store import migrate
 
 log = logging.getLogger(__name__)
 
@@ -27,3 +28,16 @@ async def sweep_forever(services: Services, interval: float) -> None:
         except CheckoutError as exc:
             log.warning("sweep skipped: %s", exc.code)
         await anyio.sleep(interval)
+
+
+async def readiness(services: Services) -> tuple[bool, dict[str, object]]:
+    """Is this process ready for traffic: database reachable and its schema at the newest revision?"""
+    try:
+        current = await migrate.current_revision(services.db)
+    except CheckoutError as exc:
+        return False, {"database": "unreachable", "error": exc.code}
+    except Exception:  # a driver error before our mapping (e.g. refused connection on connect)
+        log.warning("readiness: database unreachable")
+        return False, {"database": "unreachable"}
+    head = migrate.head_revision()
+    return current == head, {"database": "ok", "schema": current, "expected_schema": head}

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from mcp_checkout.errors import CheckoutError, CsrfRejected, InternalError
 from mcp_checkout.service.container import Services
+from mcp_checkout.service.maintenance import readiness
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,10 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(_request: Request) -> Response:
+        ready, facts = await readiness(get_services())
+        return JSONResponse({"status": "ready" if ready else "not_ready", **facts}, status_code=200 if ready else 503)
+
     async def checkout_page(request: Request) -> Response:
         token = request.path_params["token"]
         page = await get_services().checkout.open(token)
@@ -196,6 +201,7 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
 
     return [
         Route("/healthz", _guarded(healthz), methods=["GET"]),
+        Route("/readyz", _guarded(readyz), methods=["GET"]),
         Route("/checkout/done/{session_id}", _guarded(outcome), methods=["GET"]),
         Route("/checkout/canceled/{session_id}", _guarded(outcome), methods=["GET"]),
         Route("/checkout/{token}", _guarded(checkout_page), methods=["GET"]),
