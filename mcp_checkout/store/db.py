@@ -2,8 +2,8 @@
 
 Repositories are plain synchronous SQLAlchemy Core code. A whole transaction runs in one go:
 on SQLite in one worker thread (one thread hop per transaction instead of one per statement,
-which is what caps aiosqlite near 400 order transactions/s); on PostgreSQL through asyncpg via
-``AsyncConnection.run_sync`` (greenlet bridge, no threads). Services only ever see
+which is what caps aiosqlite near 400 order transactions/s); on PostgreSQL through asyncpg in one
+greenlet (SQLAlchemy's bridge, the one ``AsyncConnection.run_sync`` uses; no threads). Services only ever see
 :meth:`Database.write` and :meth:`Database.read`.
 
 Reads take shortcuts that keep their meaning. On PostgreSQL a read runs in autocommit mode, without
@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from mcp_checkout.errors import StorageBusy, StorageUnavailable
 
@@ -168,12 +169,12 @@ class Database:
                     if inline and not write:
                         return self._sqlite_transaction(work, write)
                     return await anyio.to_thread.run_sync(self._sqlite_transaction, work, write)
+                # Checkout, work and return to the pool in ONE greenlet: what AsyncConnection would
+                # do in three (connect, run_sync, close), each a round through the event loop.
                 if not write:
                     assert self._async_read_engine is not None
-                    async with self._async_read_engine.connect() as aconn:
-                        return await aconn.run_sync(work)
-                async with self.async_engine.connect() as aconn:
-                    return await aconn.run_sync(_transaction, work)
+                    return await greenlet_spawn(_pg_read, self._async_read_engine.sync_engine, work)
+                return await greenlet_spawn(_pg_write, self.async_engine.sync_engine, work)
             except IntegrityError:
                 raise  # a broken invariant, not an outage: reported as internal_error upstream
             except DBAPIError as exc:
@@ -214,8 +215,13 @@ class Database:
             await self._async_engine.dispose()
 
 
-def _transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
-    with conn.begin():
+def _pg_read(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as conn:  # autocommit: no BEGIN, no COMMIT
+        return work(conn)
+
+
+def _pg_write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as conn, conn.begin():
         return work(conn)
 
 
