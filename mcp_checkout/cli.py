@@ -56,6 +56,8 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_catalog(args: argparse.Namespace) -> int:
+    import logging
+
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
@@ -69,6 +71,8 @@ def _cmd_import_catalog(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path: Path = args.path
     max_listed = 50
+    # A large import is one long write transaction by design; the store's "slow write" warning is noise here.
+    logging.getLogger("mcp_checkout.store.db").setLevel(logging.ERROR)
     try:
         large = path.stat().st_size >= 512 * 1024
     except OSError:

@@ -111,6 +111,12 @@ def product_key(external_id: str | None, name: str) -> str:
     return f"ext:{external_id}" if external_id else f"name:{' '.join(name.lower().split())}"
 
 
+def _new_product_ids(count: int) -> list[str]:
+    """``count`` random product ids (96 bits each), drawn in one call: per-id ``token_hex`` costs 0.3 s per 100,000."""
+    hexed = secrets.token_bytes(12 * count).hex()
+    return [f"prod_{hexed[start : start + 24]}" for start in range(0, 24 * count, 24)]
+
+
 def _category_key(category: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", category).lower().split())
 
@@ -360,6 +366,7 @@ def upsert_catalog(
     new_products: dict[str, dict[str, Any]] = {}
     product_updates: dict[str, dict[str, Any]] = {}
     decided: set[str] = set()
+    fresh_ids = iter(_new_product_ids(len({*keys} - stored.keys())))
     for row, key in zip(rows, keys, strict=True):  # a product's first row speaks for it
         if key in decided:
             continue
@@ -367,7 +374,7 @@ def upsert_catalog(
         wanted = {"name": row.product_name, "description": row.description, "category": row.category}
         product = stored.get(key)
         if product is None:
-            pid = f"prod_{secrets.token_hex(12)}"
+            pid = next(fresh_ids)
             product_ids[key] = pid
             new_products[key] = {
                 "id": pid,
@@ -390,6 +397,7 @@ def upsert_catalog(
         max_id_before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM skus").scalar_one()
 
     created = updated = done = 0
+    category_keys: dict[str, str] = {}
     inserted_products: set[str] = set()
     for start in range(0, len(rows), _WRITE_CHUNK):
         chunk = zip(rows[start : start + _WRITE_CHUNK], keys[start : start + _WRITE_CHUNK], strict=True)
@@ -413,12 +421,15 @@ def upsert_catalog(
                 # A new variant of a stored product: product-level text it does not own comes from the product.
                 description = product.description if keep_description else description
                 category = product.category if keep_category else category
+            category_key = category_keys.get(category)
+            if category_key is None:
+                category_key = category_keys[category] = _category_key(category)
             values: dict[str, Any] = {
                 "product_id": product_ids[key],
                 "name": row.sku_name,
                 "title": row.title,
                 "category": category,
-                "category_key": _category_key(category),
+                "category_key": category_key,
                 "search_text": description,
                 "price_minor": row.price_minor,
                 "currency": row.currency,
@@ -426,7 +437,8 @@ def upsert_catalog(
             }
             old = existing.get(row.sku)
             if old is None:
-                inserts.append({"sku": row.sku, "reserved": 0, "created_at": stamp, "updated_at": stamp, **values})
+                values.update(sku=row.sku, reserved=0, created_at=stamp, updated_at=stamp)
+                inserts.append(values)
                 created += 1
                 continue
             updated += 1
