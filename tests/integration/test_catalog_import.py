@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
+import anyio
 import pytest
 from sqlalchemy import Connection, text
 
@@ -252,3 +253,37 @@ async def test_seed_demo_catalog_is_idempotent_and_searchable(services: Services
     assert any(hit.available >= 2 for hit in coffee_mugs)
     assert len(await search_skus(services, "mug")) >= 2
     assert await search_skus(services, "coffee")
+
+
+async def test_readers_during_a_bulk_import_see_the_old_or_the_new_catalog(services: Services) -> None:
+    """WAL readers on SQLite (while the import has dropped and re-created the FTS triggers in its
+    transaction) and MVCC readers on PostgreSQL never see half an import."""
+    service = importer(services)
+    await service.import_text(CATALOG)
+    count = 8_000
+    rows = "".join(f"Widget {n},W-{n:05d},Blue widget.,,,1.00,1,Tools,\n" for n in range(count))
+    seen: set[tuple[int, int]] = set()
+    done = anyio.Event()
+
+    def snapshot(conn: Connection) -> tuple[int, int]:
+        skus = conn.execute(text("SELECT count(*) FROM skus")).scalar_one()
+        if conn.dialect.name == "sqlite":
+            widgets = conn.execute(text("SELECT count(*) FROM sku_fts WHERE sku_fts MATCH 'widget'")).scalar_one()
+        else:
+            widgets = conn.execute(
+                text("SELECT count(*) FROM skus WHERE search_vector @@ to_tsquery('english', 'widget')")
+            ).scalar_one()
+        return skus, widgets
+
+    async def read_until_done() -> None:
+        while not done.is_set():
+            seen.add(await services.db.read(snapshot))
+            await services.catalog.search("widget", limit=5)
+            await anyio.sleep(0.005)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(read_until_done)
+        await service.import_text(HEADER + "\n" + rows)
+        done.set()
+    seen.add(await services.db.read(snapshot))
+    assert seen == {(4, 0), (4 + count, count)}  # read before, during and after; never anything else
