@@ -26,8 +26,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default sqlite:///<data_dir>/checkout.db. "
         "PostgreSQL: postgresql+asyncpg://user@host:5432/db",
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=20, ge=0, le=500)
+    db_pool_size: int = Field(default=5, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=500)
     db_busy_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
 
     merchant_name: str = Field(default="Demo Store", max_length=120)
