@@ -13,6 +13,7 @@ from mcp_checkout.service.access import AccessService
 from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
+from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.store.db import Database
@@ -28,6 +29,7 @@ class Services:
     payments: PaymentService
     checkout: CheckoutService
     access: AccessService
+    merchant: MerchantService
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -73,10 +75,11 @@ def build_services(
     )
     payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock))
     orders.on_closed(payments.cancel_open_intent)
+    catalog = CatalogService(db)
     return Services(
         settings=settings,
         db=db,
-        catalog=CatalogService(db),
+        catalog=catalog,
         carts=CartService(db, clock, settings.default_currency),
         orders=orders,
         payments=payments,
@@ -94,5 +97,13 @@ def build_services(
             clock,
             key_mode="live" if settings.payment_mode == "stripe_live" else "test",
             per_minute=settings.rate_limit_per_minute,
+        ),
+        merchant=MerchantService(
+            db,
+            clock,
+            orders=orders,
+            catalog=catalog,
+            default_currency=settings.default_currency,
+            import_dir=settings.resolved_import_dir(),
         ),
     )

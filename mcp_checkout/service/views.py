@@ -263,3 +263,78 @@ class ImportReport(Out):
 
 def jsonable(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- merchant tools
+class InventoryOut(Out):
+    sku: str
+    title: str
+    stock_on_hand: int = Field(description="Units in the warehouse, including those reserved by unpaid orders.")
+    reserved: int = Field(description="Units held by unpaid orders; stock on hand never goes below this.")
+    available: int = Field(description="Units buyers can still order: stock_on_hand - reserved.")
+    previous_stock_on_hand: int | None = Field(
+        default=None, description="Stock on hand before this change (null for a new SKU)."
+    )
+
+
+class UpsertProductOut(Out):
+    created: bool = Field(description="True if the SKU was new; false if an existing SKU was updated.")
+    product: ProductOut = Field(description="The product the SKU belongs to, with all its variants.")
+    inventory: InventoryOut
+
+
+class OrderSummary(Out):
+    order_id: str
+    number: str
+    status: Literal["pending_payment", "paid", "fulfilled", "canceled", "expired", "refunded"]
+    total: MoneyOut
+    item_count: int = Field(description="Units over all lines.")
+    merchant_reference_id: str | None = Field(
+        description="The order's reference, or else the reference of its newest checkout link."
+    )
+    created_at: datetime
+    expires_at: datetime | None = Field(description="When an unpaid order expires; null unless pending_payment.")
+
+
+class OrderPage(Out):
+    orders: list[OrderSummary] = Field(description="Latest first.")
+    next_cursor: str | None = Field(
+        description="Pass to list_orders as cursor (with the same filters) for the next page; null at the end."
+    )
+
+
+class OrderCounts(Out):
+    total: int
+    pending_payment: int
+    paid: int
+    fulfilled: int
+    canceled: int
+    expired: int
+    refunded: int
+
+
+class ProductSalesOut(Out):
+    sku: str
+    title: str
+    units: int
+    revenue: MoneyOut
+
+
+class CurrencySales(Out):
+    currency: str
+    paid_orders: int = Field(description="Orders that became paid in the period.")
+    revenue: MoneyOut = Field(description="Totals of the orders paid in the period, before refunds.")
+    refunds: int = Field(description="Refunds made in the period.")
+    refunded: MoneyOut = Field(description="Amount refunded in the period (whenever the order was paid).")
+    net: MoneyOut = Field(description="revenue - refunded.")
+    top_by_units: list[ProductSalesOut] = Field(description="Up to 5 SKUs, most units sold first.")
+    top_by_revenue: list[ProductSalesOut] = Field(description="Up to 5 SKUs, highest revenue first.")
+
+
+class SalesSummary(Out):
+    period_start: datetime = Field(description="Inclusive, UTC.")
+    period_end: datetime = Field(description="Exclusive, UTC.")
+    orders_created: OrderCounts = Field(description="Orders created in the period, by their status now.")
+    sales: list[CurrencySales] = Field(
+        description="One entry per currency with payments or refunds in the period; empty if there were none."
+    )
