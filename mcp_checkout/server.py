@@ -25,10 +25,11 @@ from mcp_checkout.config import Settings
 from mcp_checkout.domain import Principal, PrincipalKind
 from mcp_checkout.errors import CheckoutError, Forbidden, InvalidInput
 from mcp_checkout.prompts import checkout as checkout_prompts
+from mcp_checkout.prompts import merchant as merchant_prompts
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import sweep_forever
 from mcp_checkout.store import migrate
-from mcp_checkout.tools import carts, catalog, checkout, orders, payments, resources
+from mcp_checkout.tools import carts, catalog, checkout, merchant, orders, payments, resources
 from mcp_checkout.tools.auth import MERCHANT_PROMPTS, MERCHANT_TOOLS
 from mcp_checkout.tools.context import AppState, caller
 from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
@@ -188,6 +189,8 @@ def build_server(
     orders.register(server)
     checkout.register(server)
     payments.register(server)
+    merchant.register(server)
     resources.register(server)
     checkout_prompts.register(server)
+    merchant_prompts.register(server)
     return server

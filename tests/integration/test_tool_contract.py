@@ -23,7 +23,8 @@ from mcp_checkout.service.container import Services
 SNAPSHOT = Path(__file__).with_name("snapshots") / "tools.json"
 MODES = ["auto", "legacy"]
 HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
-READ_ONLY_PREFIXES = ("get_", "search_", "lookup_")
+READ_ONLY_PREFIXES = ("get_", "search_", "lookup_", "list_")
+READ_ONLY_REPORTS = frozenset({"sales_summary"})
 # The tool list does not depend on the database: one backend is enough for the schema checks.
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -141,7 +142,7 @@ def test_every_tool_sets_all_four_hints(tools: dict[str, Any]) -> None:
 @SQLITE_ONLY
 def test_read_only_tools_are_exactly_the_get_search_lookup_ones(tools: dict[str, Any]) -> None:
     read_only = {name for name, tool in tools.items() if tool.annotations.read_only_hint}
-    named_read_only = {name for name in tools if name.startswith(READ_ONLY_PREFIXES)}
+    named_read_only = {name for name in tools if name.startswith(READ_ONLY_PREFIXES) or name in READ_ONLY_REPORTS}
     assert read_only == named_read_only
     for name in read_only:
         assert tools[name].annotations.destructive_hint is False, name
