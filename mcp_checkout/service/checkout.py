@@ -31,11 +31,12 @@ from mcp_checkout.errors import (
     LinkRevoked,
 )
 from mcp_checkout.payments.offline import OfflineGateway
-from mcp_checkout.service.orders import CreateOrder, OrderService, order_view, transition, visible_order
+from mcp_checkout.service.orders import CreateOrder, OrderService, transition, visible_order
 from mcp_checkout.service.payments import PaymentService
-from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut
+from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut, OrderLineOut
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
+from mcp_checkout.store import payments as payment_store
 from mcp_checkout.store.db import Database
 
 CREATE_CHECKOUT_LINK = "create_checkout_link"
@@ -324,6 +325,12 @@ class CheckoutService:
         return visit.link["email_lock"] is not None and visit.session["email_verified_at"] is None
 
     async def open(self, token: str) -> CheckoutPage:
+        resumed = await self._db.read(lambda conn: self._resumable(conn, token), quick=True)
+        if resumed is not None:  # the common reload: one quick read, no write lock
+            visit, intent_id = resumed
+            intent = await self._payments.gateway.retrieve_intent(intent_id)
+            if intent.status not in ("succeeded", "canceled"):
+                return await self._page(visit, intent.client_secret, intent.status)
         visit = await self._visit(token)
         client_secret: str | None = None
         intent_status: str | None = None
@@ -335,31 +342,54 @@ class CheckoutService:
             client_secret, intent_status = intent.client_secret, intent.status
         return await self._page(visit, client_secret, intent_status)
 
-    async def _page(self, visit: Visit, client_secret: str | None, intent_status: str | None) -> CheckoutPage:
-        def run(conn: Connection) -> CheckoutPage:
-            order = order_store.get(conn, visit.order["id"])
-            assert order is not None
-            view = order_view(conn, order)
-            return CheckoutPage(
-                merchant_name=self.merchant_name,
-                order_id=view.order_id,
-                order_number=view.number,
-                lines=list(view.lines),
-                subtotal=view.subtotal,
-                total=view.total,
-                session_id=visit.session["id"],
-                email_required=self._email_pending(visit),
-                gateway=self._payments.gateway.name,
-                test_mode=self._payments.gateway.name == "offline",
-                client_secret=client_secret,
-                publishable_key=self._payments.gateway.publishable_key,
-                intent_status=intent_status,
-                expires_at=visit.link["expires_at"],
-                success_url=visit.link["success_url"],
-                cancel_url=visit.link["cancel_url"],
-            )
+    def _resumable(self, conn: Connection, token: str) -> tuple[Visit, str] | None:
+        """A link already in session, usable, email confirmed, with a live intent: what a reload needs."""
+        link = checkout_store.link_by_hash(conn, hash_token(token))
+        if link is None or link["status"] != LinkStatus.IN_SESSION.value:
+            return None
+        order = order_store.get(conn, link["order_id"])
+        session = checkout_store.session_of_link(conn, link["id"])
+        payment = payment_store.latest_payment(conn, link["order_id"])
+        if order is None or session is None or payment is None or link_problem(link, order, self._clock()):
+            return None
+        visit = Visit(link=link, session=session, order=order)
+        if self._email_pending(visit) or payment["intent_id"] is None or payment["status"] in (
+            "canceled", "amount_mismatch", "succeeded",
+        ):  # fmt: skip
+            return None
+        return visit, str(payment["intent_id"])
 
-        return await self._db.read(run)
+    async def _page(self, visit: Visit, client_secret: str | None, intent_status: str | None) -> CheckoutPage:
+        order = visit.order
+        currency = order["currency"]
+        items = await self._db.read(lambda conn: order_store.items(conn, order["id"]), quick=True)
+        return CheckoutPage(
+            merchant_name=self.merchant_name,
+            order_id=order["id"],
+            order_number=order["number"],
+            lines=[
+                OrderLineOut(
+                    sku=item["sku"],
+                    title=item["title"],
+                    quantity=item["quantity"],
+                    unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
+                    line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
+                )
+                for item in items
+            ],
+            subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
+            total=MoneyOut.of(Money(order["total_minor"], currency)),
+            session_id=visit.session["id"],
+            email_required=self._email_pending(visit),
+            gateway=self._payments.gateway.name,
+            test_mode=self._payments.gateway.name == "offline",
+            client_secret=client_secret,
+            publishable_key=self._payments.gateway.publishable_key,
+            intent_status=intent_status,
+            expires_at=visit.link["expires_at"],
+            success_url=visit.link["success_url"],
+            cancel_url=visit.link["cancel_url"],
+        )
 
     async def verify_email(self, token: str, email: str) -> None:
         visit = await self._visit(token)

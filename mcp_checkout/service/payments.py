@@ -247,6 +247,10 @@ class PaymentService:
     async def handle_webhook(self, payload: bytes, signature: str | None) -> str:
         """Verify, deduplicate by event id, and apply one gateway event. Returns what happened."""
         event = self.gateway.verify_webhook(payload, signature)
+        # Redeliveries are common; answer them from a quick read without taking the write lock. The
+        # insert in _apply_event stays the real guard against two deliveries racing.
+        if await self._db.read(lambda conn: payment_store.event_seen(conn, event.id), quick=True):
+            return "duplicate"
         return await self._db.write(lambda conn: self._apply_event(conn, event))
 
     def _apply_event(self, conn: Connection, event: GatewayEvent) -> str:

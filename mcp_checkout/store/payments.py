@@ -92,3 +92,8 @@ def set_refund_status(conn: Connection, refund_id: str, status: str, gateway_ref
     if gateway_refund_id is not None:
         values["gateway_refund_id"] = gateway_refund_id
     conn.execute(update(refunds).where(refunds.c.id == refund_id).values(**values))
+
+
+def event_seen(conn: Connection, event_id: str) -> bool:
+    query = select(gateway_events.c.event_id).where(gateway_events.c.event_id == event_id)
+    return conn.execute(query).first() is not None
