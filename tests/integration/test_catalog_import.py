@@ -266,14 +266,13 @@ async def test_readers_during_a_bulk_import_see_the_old_or_the_new_catalog(servi
     done = anyio.Event()
 
     def snapshot(conn: Connection) -> tuple[int, int]:
-        skus = conn.execute(text("SELECT count(*) FROM skus")).scalar_one()
+        # One statement: Database.read is READ COMMITTED on PostgreSQL, a snapshot per statement.
         if conn.dialect.name == "sqlite":
-            widgets = conn.execute(text("SELECT count(*) FROM sku_fts WHERE sku_fts MATCH 'widget'")).scalar_one()
+            widgets = "SELECT count(*) FROM sku_fts WHERE sku_fts MATCH 'widget'"
         else:
-            widgets = conn.execute(
-                text("SELECT count(*) FROM skus WHERE search_vector @@ to_tsquery('english', 'widget')")
-            ).scalar_one()
-        return skus, widgets
+            widgets = "SELECT count(*) FROM skus WHERE search_vector @@ to_tsquery('english', 'widget')"
+        row = conn.execute(text(f"SELECT (SELECT count(*) FROM skus), ({widgets})")).one()
+        return int(row[0]), int(row[1])
 
     async def read_until_done() -> None:
         while not done.is_set():
@@ -286,4 +285,4 @@ async def test_readers_during_a_bulk_import_see_the_old_or_the_new_catalog(servi
         await service.import_text(HEADER + "\n" + rows)
         done.set()
     seen.add(await services.db.read(snapshot))
-    assert seen == {(4, 0), (4 + count, count)}  # read before, during and after; never anything else
+    assert seen == {(4, 0), (4 + count, count)}, seen  # read before, during and after; never anything else
