@@ -38,7 +38,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import anyio
 import anyio.to_thread
@@ -51,7 +51,6 @@ from mcp_checkout.store import catalog_write
 from mcp_checkout.store.catalog_write import ExistingSku
 from mcp_checkout.store.db import Database
 
-T = TypeVar("T")
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 """``await progress(done, total)``: called from the event loop, at most every ~0.2 s and once at the end."""
 
@@ -119,6 +118,7 @@ _STOCK = re.compile(r"([0-9]{1,12})(?:\.0+)?")
 _CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PROGRESS_EVERY = 2_000
+_FIRST_LINE = re.compile(r"[^\r\n]*\S[^\r\n]*")
 
 
 def minor_unit_exponent(currency: str) -> int:
@@ -268,15 +268,14 @@ def _pick_delimiter(first_line: str) -> str:
 
 
 def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line
-    return ""
+    found = _FIRST_LINE.search(text)
+    return found.group() if found else ""
 
 
 def estimate_rows(text: str) -> int:
     """Data rows in a CSV text, counting physical lines (an upper bound with multi-line values)."""
-    return max(text.count("\n") + (0 if text.endswith("\n") else 1) - 1, 0)
+    breaks = text.count("\n") or text.count("\r")  # old Mac files end lines with CR alone
+    return max(breaks + (0 if text.endswith(("\n", "\r")) else 1) - 1, 0)
 
 
 def parse_catalog_csv(

@@ -189,6 +189,12 @@ def test_semicolon_files_from_european_excel_are_read() -> None:
     assert [(row.sku, row.price_minor) for row in parsed.rows] == [("M-1", 420)]
 
 
+def test_tab_separated_files_and_old_mac_line_endings() -> None:
+    parsed = parse("product_name\tsku_code\tunit_price\rMug\tM-1\t1\rJar\tJ-1\tx\r")
+    assert [row.sku for row in parsed.rows] == ["M-1"]
+    assert problems(parsed) == {3: "unit_price 'x' is not a price; write it like 19.99"}
+
+
 @pytest.mark.parametrize("text", ["", "   \n\n", "\ufeff"])
 def test_empty_file_is_rejected(text: str) -> None:
     with pytest.raises(CatalogImportInvalid, match="empty"):
