@@ -88,7 +88,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
     mcp_app = server.streamable_http_app(
         transport_security=security,
         host=host,
-        max_request_body_size=1_000_000,
+        max_request_body_size=6_000_000,  # import_catalog_csv takes up to 5 MB of CSV text
         stateless_http=settings.http_stateless,
     )
 
