@@ -193,6 +193,33 @@ async def test_bulk_import_keeps_the_search_index_exact(services: Services) -> N
         await assert_sqlite_index_exact(services)
 
 
+async def test_bulk_import_of_part_of_a_catalog_updates_the_index_entry_by_entry(services: Services) -> None:
+    """A bulk import that touches under half the catalog writes index entries one by one (SQLite)
+    instead of rebuilding the index: new SKUs, then text changes of existing ones."""
+    size = catalog_write.BULK_INDEX_THRESHOLD
+    service = importer(services)
+
+    def catalog(first: int, count: int, word: str) -> str:
+        lines = [
+            f"Gizmo {n},Z-{n:05d},A {word} gizmo number {n}.,,,2.00,5,Gizmos,USD" for n in range(first, first + count)
+        ]
+        return HEADER + "\n" + "\n".join(lines) + "\n"
+
+    await service.import_text(catalog(0, 2 * size + 200, "amber"))  # the base catalog
+    added = await service.import_text(catalog(2 * size + 200, size, "amber"))  # new SKUs: a third of the catalog
+    assert added.created == size
+    changed = await service.import_text(catalog(0, size, "cobalt"))  # text changes: a third of the catalog
+    assert changed.updated == size
+    assert len(await search_skus(services, "amber")) == 100  # a full page of the 2 * size + 200 left
+    assert (await services.catalog.search("amber gizmo 5010")).items[0].sku == "Z-05010"
+    assert (await services.catalog.search("cobalt gizmo 17")).items[0].sku == "Z-00017"
+    assert (await services.catalog.search("cobalt gizmo 2100")).items == []
+    if services.db.dialect == "sqlite":
+        await assert_sqlite_index_exact_for(services, "gizmo", 3 * size + 200)
+        await assert_sqlite_index_exact_for(services, "cobalt", size)
+        await assert_sqlite_index_exact_for(services, "amber", 2 * size + 200)
+
+
 async def assert_sqlite_index_exact(services: Services) -> None:
     def check(conn: Connection) -> None:
         conn.execute(text("INSERT INTO sku_fts(sku_fts, rank) VALUES ('integrity-check', 1)"))
