@@ -100,9 +100,9 @@ class CatalogService:
             def run(conn: Connection) -> Sequence[RowMapping]:
                 return catalog_store.search(conn, terms, filters, limit + 1, offset, cache=self._rankings)
 
-            # A query ranked before is one indexed fetch of its page (unless the catalog's text changed
-            # since); a new one may rank thousands of matches, which is kept off the event loop.
-            rows = await self._db.read(run, quick=terms in self._rankings)
+            # A page of a query ranked before is one indexed fetch (unless the catalog's text changed
+            # since); ranking may take thousands of matches, which is kept off the event loop.
+            rows = await self._db.read(run, quick=self._rankings.covers(terms, filters, offset + limit + 1))
         has_more = len(rows) > limit
         return SearchResult(
             query=query,

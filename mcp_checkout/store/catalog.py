@@ -248,8 +248,11 @@ class RankingCache:
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
 
-    def __contains__(self, terms: Sequence[str]) -> bool:
-        return tuple(terms) in self._entries
+    def covers(self, terms: Sequence[str], filters: SearchFilters, end: int) -> bool:
+        """Whether a page ending at ``end`` can come from the cached ranking (if it is still current):
+        one bounded fetch, no ranking. Filters on a partial ranking may need every match ranked."""
+        entry = self._entries.get(tuple(terms))
+        return entry is not None and (entry.complete or (filters.empty and end <= len(entry.ids)))
 
     def __len__(self) -> int:
         return len(self._entries)
