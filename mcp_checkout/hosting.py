@@ -14,6 +14,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from mcp_checkout import logs
 from mcp_checkout.config import Settings
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
@@ -113,6 +114,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
 def http_app_from_environment() -> Starlette:
     """The app for ``serve --http --workers N``: each worker process builds its own from the environment."""
     settings = Settings()
+    logs.configure(settings.log_level)
     return build_http_app(settings, settings.web_host, settings.web_port)
 
 

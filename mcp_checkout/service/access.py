@@ -159,3 +159,8 @@ class AccessService:
                 details={"limit_per_minute": self._per_minute},
                 retry_after_seconds=wait,
             )
+
+    async def purge_rate_windows(self) -> None:
+        """Forget finished per-minute windows (the shared counters live in the database)."""
+        current = int(time.time() // 60)
+        await self._db.write(lambda conn: key_store.purge_windows(conn, current - 1))

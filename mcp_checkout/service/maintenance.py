@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 async def sweep_once(services: Services) -> tuple[int, int]:
     expired = await services.orders.expire_due()
     purged = await services.orders.purge_idempotency_keys()
+    await services.access.purge_rate_windows()
     if expired or purged:
         log.info("sweep: expired %d unpaid orders, purged %d idempotency keys", expired, purged)
     return expired, purged

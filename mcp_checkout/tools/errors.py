@@ -22,10 +22,10 @@ def error_result(error: CheckoutError) -> CallToolResult:
     if error.retry_after_seconds is not None:
         hint += f" (after {error.retry_after_seconds:g}s)"
     text = f"[{error.code}] {error.message}\n({hint}; fix by: {error.who_fixes})"
+    # No structuredContent: clients validate it against the tool's outputSchema even on errors.
     return CallToolResult(
         is_error=True,
         content=[TextContent(type="text", text=text), TextContent(type="text", text=json.dumps({"error": body}))],
-        structured_content={"error": body},
     )
 
 

@@ -11,6 +11,7 @@ same database, and then:
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -158,7 +159,7 @@ async def retry_everything(params: StdioServerParameters, calls: dict[str, dict[
                     if not result.is_error:
                         answers[key] = result.structured_content
                         break
-                    error = result.structured_content["error"]
+                    error = json.loads(result.content[1].text)["error"]
                     assert error["code"] == "idempotency_in_flight", result.content[0].text
                     await anyio.sleep(min(float(error.get("retry_after_seconds", 1)), 1.5))
                 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -182,7 +183,7 @@ async def test_each_key_has_a_per_minute_budget(tmp_path: Path) -> None:
             results = [await client.call_tool("search_catalog", {"query": "mug"}) for _ in range(7)]
         limited = [r for r in results if r.is_error]
         assert len(limited) >= 1 and all(r.content[0].text.startswith("[rate_limited] ") for r in limited)
-        assert limited[0].structured_content["error"]["retry_after_seconds"] >= 1
+        assert json.loads(limited[0].content[1].text)["error"]["retry_after_seconds"] >= 1
         async with server.client(server.merchant) as client:  # another key, its own budget
             assert not (await client.call_tool("search_catalog", {"query": "mug"})).is_error
     finally:

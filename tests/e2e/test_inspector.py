@@ -161,14 +161,6 @@ def test_the_inspector_calls_search_catalog_over_http_with_a_key(answers: dict[s
     assert json.loads(result["content"][0]["text"])["items"] == items
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tool errors carry structuredContent {'error': ...} that does not match the tool's outputSchema; "
-    "the Inspector (TS client) validates it even when isError is true and fails the call (exit 1, 'data must "
-    "have required property ...') instead of showing [order_not_found]; so does every tool error of a tool with "
-    "an output schema. Fix: omit structured_content from "
-    "error results in mcp_checkout/tools/errors.py (the JSON body is already the second text block).",
-)
 def test_a_tool_error_reaches_the_inspector_as_an_error_result(answers: dict[str, Answer]) -> None:
     answer = answers["tool_error"]
     result = answer.json()  # printed in full, then the exit code says "the tool reported an error"

@@ -499,12 +499,6 @@ async def test_workers_2_serve_stateless_mcp_to_both_client_modes(pg_shop: Shop,
     assert len(set(order_ids)) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `serve --http --workers N` workers never call logs.configure(): they log through the SDK's rich "
-    "handler (multi-line, another format) and alembic's INFO chatter, unlike `serve --http` with one process. "
-    "Fix: call logs.configure(settings.log_level) in hosting.http_app_from_environment() before building the app.",
-)
 def test_workers_2_log_like_a_single_process(workers: Server) -> None:
     log = workers.log_tail(200_000)
     started = re.findall(r"^\S+ \S+ INFO uvicorn\.error: Started server process \[(\d+)\]$", log, re.MULTILINE)

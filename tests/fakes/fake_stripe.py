@@ -617,6 +617,6 @@ def tool_error(result: Any) -> str:
     text = str(result.content[0].text)
     assert text.startswith("["), text
     code = text[1 : text.index("]")]
-    assert result.structured_content["error"]["code"] == code
+    assert json.loads(result.content[1].text)["error"]["code"] == code
     assert "Traceback" not in text and SECRET_KEY not in text
     return code

@@ -6,6 +6,7 @@ code/message/retryable/who_fixes, and never leak a traceback, SQL, or the reject
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -48,8 +49,9 @@ def error_of(result: Any, code: str, *, rejected: Sequence[str] = ()) -> dict[st
     assert leak is None, f"error text leaks {leak.group(0)!r}: {everything}"
     for value in rejected:
         assert value not in everything, f"the rejected input is echoed back: {everything[:500]}"
-    assert result.structured_content is not None
-    body = result.structured_content["error"]
+    # no structuredContent on errors: clients (the Inspector, the TS SDK) validate it against outputSchema
+    assert result.structured_content is None
+    body = json.loads(result.content[1].text)["error"]
     assert body["code"] == code
     assert isinstance(body["message"], str)
     assert len(body["message"]) > 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ def error(result: Any) -> tuple[str, str]:
     assert result.is_error, f"expected an error, got {str(result.structured_content)[:300]}"
     text = str(result.content[0].text)
     assert text.startswith("[") and "Traceback" not in text, text
-    return result.structured_content["error"]["code"], text
+    return json.loads(result.content[1].text)["error"]["code"], text
 
 
 @dataclasses.dataclass
@@ -359,7 +360,7 @@ async def test_adjust_inventory_never_goes_below_reserved(shop: Shop, db_facts: 
     async with Client(shop.server) as client:
         code, text = error(await client.call_tool("adjust_inventory", {"sku": "MUG-01", "set_to": 5}))
         assert code == "invalid_input" and "8 unit(s) reserved" in text and "set_to=8" in text
-        details = (await client.call_tool("adjust_inventory", {"sku": "MUG-01", "delta": -3})).structured_content
+        details = json.loads((await client.call_tool("adjust_inventory", {"sku": "MUG-01", "delta": -3})).content[1].text)
         assert details["error"]["details"] == {
             "sku": "MUG-01", "stock_on_hand": 10, "reserved": 8, "requested_stock_on_hand": 7
         }  # fmt: skip

@@ -6,6 +6,7 @@ nothing counted.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -120,7 +121,7 @@ async def test_an_over_refund_is_refused_before_the_gateway(stripe_shop: StripeS
         order, _ = await paid_order(client, shop, "k-over")
         too_much = await refund(client, order["order_id"], "r-over", 3601)
         assert tool_error(too_much) == "refund_too_large"
-        assert too_much.structured_content["error"]["details"]["refundable"] == 3600
+        assert json.loads(too_much.content[1].text)["error"]["details"]["refundable"] == 3600
         assert "36.00 USD" in too_much.content[0].text
         assert fake.calls("POST", "/v1/refunds") == []
         unpaid = tool_data(await client.call_tool("create_order", {"idempotency_key": "k-unpaid", "items": MUGS}))
@@ -158,7 +159,7 @@ async def test_a_gateway_failure_during_a_refund_leaves_nothing_counted(stripe_s
         fake.fail_next("500", times=3, path="/v1/refunds")  # the call and both SDK retries
         down = await refund(client, order["order_id"], "r-down")
         assert tool_error(down) == "payment_gateway_error"
-        assert down.structured_content["error"]["retryable"] is True
+        assert json.loads(down.content[1].text)["error"]["retryable"] is True
         assert fake.refunds == {}
         view = tool_data(await client.call_tool("get_order", {"order_id": order["order_id"]}))
         assert view["status"] == "paid" and view["payment"]["refunded"]["amount"] == 0

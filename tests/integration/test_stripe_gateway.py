@@ -9,6 +9,7 @@ gateway, never the query string.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -101,7 +102,7 @@ async def test_agent_retry_after_the_sdk_gave_up_makes_one_intent(
                 fake.fail_next(fault, times=3, path="/v1/payment_intents")  # the first call and both SDK retries
                 failed = await client.call_tool("create_payment_intent", {"order_id": order["order_id"]})
                 assert tool_error(failed) == "payment_gateway_error"
-                assert failed.structured_content["error"]["retryable"] is True
+                assert json.loads(failed.content[1].text)["error"]["retryable"] is True
                 # "500" did nothing at the fake; "drop" created the intent but nobody heard the answer
                 assert len(fake.intents_for_order(order["order_id"])) == (1 if fault == "drop" else 0)
                 view = tool_data(await client.call_tool("get_order", {"order_id": order["order_id"]}))
