@@ -53,7 +53,9 @@ def pg_url() -> Iterator[str]:
     try:
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r}); start it or set MCP_CHECKOUT_TEST_BACKENDS=sqlite")
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r}); start it or set MCP_CHECKOUT_TEST_BACKENDS=sqlite"
+        )
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
     async def prepare() -> None:
@@ -124,10 +126,26 @@ def server(settings: Settings) -> Any:
 
 
 SMALL_CATALOG = [
-    CatalogRow("Stoneware Coffee Mug", "MUG-01", 1800, "USD", 10, "A 12 oz stoneware mug, dishwasher safe.", None, "", "Kitchen"),
-    CatalogRow("Enamel Camp Mug", "MUG-02", 1450, "USD", 2, "Speckled enamel mug for camping trips.", None, "", "Outdoors"),
-    CatalogRow("Merino Wool Socks", "SOCK-M-GRY", 2200, "USD", 50, "Warm merino hiking socks.", "P-SOCK", "M / Grey", "Apparel"),
-    CatalogRow("Merino Wool Socks", "SOCK-L-GRY", 2200, "USD", 0, "Warm merino hiking socks.", "P-SOCK", "L / Grey", "Apparel"),
+    CatalogRow(
+        "Stoneware Coffee Mug",
+        "MUG-01",
+        1800,
+        "USD",
+        10,
+        "A 12 oz stoneware mug, dishwasher safe.",
+        None,
+        "",
+        "Kitchen",
+    ),
+    CatalogRow(
+        "Enamel Camp Mug", "MUG-02", 1450, "USD", 2, "Speckled enamel mug for camping trips.", None, "", "Outdoors"
+    ),
+    CatalogRow(
+        "Merino Wool Socks", "SOCK-M-GRY", 2200, "USD", 50, "Warm merino hiking socks.", "P-SOCK", "M / Grey", "Apparel"
+    ),
+    CatalogRow(
+        "Merino Wool Socks", "SOCK-L-GRY", 2200, "USD", 0, "Warm merino hiking socks.", "P-SOCK", "L / Grey", "Apparel"
+    ),
     CatalogRow("Linen Tea Towel", "TOWEL-EU", 900, "EUR", 30, "Stonewashed linen tea towel.", None, "", "Kitchen"),
 ]
 

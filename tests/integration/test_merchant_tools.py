@@ -360,7 +360,9 @@ async def test_adjust_inventory_never_goes_below_reserved(shop: Shop, db_facts: 
     async with Client(shop.server) as client:
         code, text = error(await client.call_tool("adjust_inventory", {"sku": "MUG-01", "set_to": 5}))
         assert code == "invalid_input" and "8 unit(s) reserved" in text and "set_to=8" in text
-        details = json.loads((await client.call_tool("adjust_inventory", {"sku": "MUG-01", "delta": -3})).content[1].text)
+        details = json.loads(
+            (await client.call_tool("adjust_inventory", {"sku": "MUG-01", "delta": -3})).content[1].text
+        )
         assert details["error"]["details"] == {
             "sku": "MUG-01", "stock_on_hand": 10, "reserved": 8, "requested_stock_on_hand": 7
         }  # fmt: skip

@@ -12,8 +12,6 @@ connection: Connection | None = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations with `mcp-checkout migrate`, which supplies the connection")
 
-context.configure(
-    connection=connection, target_metadata=metadata, render_as_batch=True, include_object=include_object
-)
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, include_object=include_object)
 with context.begin_transaction():
     context.run_migrations()
