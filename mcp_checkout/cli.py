@@ -196,9 +196,10 @@ def _cmd_keys(args: argparse.Namespace) -> int:
                     print(json.dumps([key.model_dump(mode="json") for key in keys], indent=2))
                 else:
                     for key in keys:
+                        created = key.created_at.isoformat(timespec="seconds")
                         used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
                         expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
-                        row = f"{key.prefix:<32} {key.scope:<8} {key.status:<8} used {used:<25} expires {expires:<25}"
+                        row = f"{key.prefix:<24} {key.scope:<8} {key.status:<7} created {created} used {used} expires {expires}"
                         print(f"{row} {key.name}")
             else:
                 revoked = await services.access.revoke(args.key)
