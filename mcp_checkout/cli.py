@@ -199,8 +199,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
                         created = key.created_at.isoformat(timespec="seconds")
                         used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
                         expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
-                        row = f"{key.prefix:<24} {key.scope:<8} {key.status:<7} created {created} used {used} expires {expires}"
-                        print(f"{row} {key.name}")
+                        row = f"{key.prefix:<24} {key.scope:<8} {key.status:<7} created {created}"
+                        print(f"{row} used {used} expires {expires} {key.name}")
             else:
                 revoked = await services.access.revoke(args.key)
                 print(f"revoked {revoked.prefix} ({revoked.name!r})", file=sys.stderr)
