@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import math
 import os
 import random
 import shutil
@@ -32,7 +33,7 @@ import anyio
 import asyncpg  # type: ignore[import-untyped]
 from mcp import Client
 from mcp.server.mcpserver import Context
-from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, MetaData, String, Table, insert, text
+from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, MetaData, String, Table, event, insert, text
 from sqlalchemy.engine import make_url
 
 from bench.common import (
@@ -91,7 +92,7 @@ class Plan:
 def plan_for(args: argparse.Namespace) -> Plan:
     if args.quick:
         return Plan(args.skus or 10_000, args.reps or 3, 40, 10, 30, 3, 120, 160)
-    return Plan(args.skus or 100_000, args.reps or 3, 120, 25, 60, 3, 300, 320)
+    return Plan(args.skus or 100_000, args.reps or 3, 200, 30, 60, 3, 400, 400)
 
 
 # ---------------------------------------------------------------- seeding
@@ -133,8 +134,6 @@ def _seed(conn: Connection, rows: Sequence[CatalogRow], now: datetime) -> None:
         conn.exec_driver_sql(trigger)
     else:
         conn.exec_driver_sql(index)
-        conn.exec_driver_sql("ANALYZE skus")
-        conn.exec_driver_sql("ANALYZE products")
     _raw_metadata.create_all(conn)
 
 
@@ -222,6 +221,12 @@ class BackendBench:
             started = time.perf_counter()
             now = utc_now()
             await db.write(lambda conn: _seed(conn, self.rows, now))
+            if db.dialect == "postgresql":
+                # What autovacuum does within a minute of a bulk load: statistics, and the visibility
+                # map that lets a bitmap scan count matches without visiting every heap page.
+                async with db.async_engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+                    await conn.exec_driver_sql("VACUUM ANALYZE skus")
+                    await conn.exec_driver_sql("VACUUM ANALYZE products")
             log(f"[{self.label}] seeded {len(self.rows):,} SKUs in {time.perf_counter() - started:.1f}s")
         finally:
             await db.dispose()
@@ -230,9 +235,85 @@ class BackendBench:
             await self.match_counts(services)
             await self.store_search(services)
             await self.mcp_and_throughput(settings, services)
+            await self.anatomy(services)
         finally:
             await services.close()
         return self.figures
+
+    # ------------------------------------------------------------ what the database work is made of
+    async def anatomy(self, services: Services) -> None:
+        """Informational: the unit costs the ratios above are made of, to judge what a target allows."""
+        db = services.db
+        plan = self.plan
+        now = utc_now()
+        section = f"{self.label}: what the database work is made of (informational, median of {plan.store_n})"
+        one = text("SELECT 1")
+        insert_one = insert(bench_raw)
+
+        async def median_ms(call: Callable[[], Awaitable[Any]]) -> float:
+            samples = Samples()
+            for _ in range(10):
+                await call()
+            for _ in range(plan.store_n):
+                samples.add(await timed(call))
+            return samples.median
+
+        units = [
+            ("quick read transaction, SELECT 1 (Database.read quick=True)",
+             lambda: db.read(lambda c: c.execute(one).all(), quick=True)),
+            ("read transaction, SELECT 1 (Database.read)", lambda: db.read(lambda c: c.execute(one).all())),
+            ("write transaction, SELECT 1 (Database.write)", lambda: db.write(lambda c: c.execute(one).all())),
+            ("one-row insert transaction (the raw loop's unit)",
+             lambda: db.write(lambda c: c.execute(insert_one.values(k="unit", created_at=now)))),
+        ]  # fmt: skip
+        raw_pg = None
+        if db.dialect == "postgresql":  # the driver alone: what SQLAlchemy, the pool and greenlets add on top
+            raw_pg = await asyncpg.connect(_dsn(self.url), timeout=10)
+            driver = raw_pg
+            units.append(("asyncpg alone, SELECT 1 (one connection, no SQLAlchemy)", lambda: driver.fetch("SELECT 1")))
+        try:
+            for name, call in units:
+                value = await median_ms(call)
+                self.figures.append(Figure(section, name, f"{value:.3f} ms", "-", math.nan, "-", None))
+        finally:
+            if raw_pg is not None:
+                await raw_pg.close()
+
+        # Statements per call, counted on the engine (a listener only for this count: it costs time).
+        engine = db.sync_engine if db.dialect == "sqlite" else db.async_engine.sync_engine
+        executed: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            executed.append(statement)
+
+        principal = Principal(id="local", kind="merchant", client="bench")
+        order_id = None
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            items = self.order_items()
+            created = await services.orders.create(
+                principal,
+                CreateOrder(idempotency_key="bench-anatomy", request={"items": items},
+                            items=[(line["sku"], line["quantity"]) for line in items]),
+            )  # fmt: skip
+            order_id = created.order_id
+            counts = {"create_order (2 lines, 2 write transactions)": len(executed)}
+            executed.clear()
+            await services.orders.get(principal, order_id)
+            counts["get_order"] = len(executed)
+            executed.clear()
+            await services.catalog.get_product(sku="SKU-0000100")
+            counts["get_product"] = len(executed)
+            executed.clear()
+            await services.catalog.search(RARE_TERM)
+            counts["search_catalog, first time (rank, then fetch the page)"] = len(executed)
+            executed.clear()
+            await services.catalog.search(RARE_TERM)
+            counts["search_catalog, again (the page, checking the ranking is current)"] = len(executed)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        for name, n in counts.items():
+            self.figures.append(Figure(section, f"SQL statements: {name}", f"{n}", "-", math.nan, "-", None))
 
     # ------------------------------------------------------------ match counts
     def _count_sql(self, dialect: str) -> str:
