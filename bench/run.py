@@ -1,6 +1,6 @@
 """mcp-checkout benchmark: search, reads and create_order, each against a baseline, in one run.
 
-    .venv/bin/python bench/run.py            # 100,000 SKUs, SQLite then PostgreSQL, ~4 minutes
+    .venv/bin/python bench/run.py            # 100,000 SKUs, SQLite then PostgreSQL, ~3 minutes idle
     .venv/bin/python bench/run.py --quick    # 10,000 SKUs, fewer iterations: a smoke run
     .venv/bin/python bench/run.py --skus 50000 --no-pg
 

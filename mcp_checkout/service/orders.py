@@ -429,7 +429,7 @@ class OrderService:
         self._complete(conn, claim, order_id)
         if also is None:
             # Nothing but this transaction knows the order yet: show what was written instead of
-            # reading it back (seven statements). Timestamps as the database returns them: UTC.
+            # reading it back (six statements). Timestamps as the database returns them: UTC.
             utc = {key: values[key].astimezone(UTC) for key in ("created_at", "updated_at", "expires_at")}
             event = {
                 "from_status": None,
