@@ -196,10 +196,10 @@ def _cmd_keys(args: argparse.Namespace) -> int:
                     print(json.dumps([key.model_dump(mode="json") for key in keys], indent=2))
                 else:
                     for key in keys:
-                        created = key.created_at.isoformat(timespec="seconds")
+                        made = key.created_at.isoformat(timespec="seconds")
                         used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
                         expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
-                        row = f"{key.prefix:<24} {key.scope:<8} {key.status:<7} created {created}"
+                        row = f"{key.prefix:<24} {key.scope:<8} {key.status:<7} created {made}"
                         print(f"{row} used {used} expires {expires} {key.name}")
             else:
                 revoked = await services.access.revoke(args.key)
