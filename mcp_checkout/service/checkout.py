@@ -31,9 +31,9 @@ from mcp_checkout.errors import (
     LinkRevoked,
 )
 from mcp_checkout.payments.offline import OfflineGateway
-from mcp_checkout.service.orders import CreateOrder, OrderService, transition, visible_order
+from mcp_checkout.service.orders import CreateOrder, OrderService, order_lines, transition, visible_order
 from mcp_checkout.service.payments import PaymentService
-from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut, OrderLineOut
+from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
@@ -367,16 +367,7 @@ class CheckoutService:
             merchant_name=self.merchant_name,
             order_id=order["id"],
             order_number=order["number"],
-            lines=[
-                OrderLineOut(
-                    sku=item["sku"],
-                    title=item["title"],
-                    quantity=item["quantity"],
-                    unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
-                    line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
-                )
-                for item in items
-            ],
+            lines=order_lines(items, currency),
             subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
             total=MoneyOut.of(Money(order["total_minor"], currency)),
             session_id=visit.session["id"],

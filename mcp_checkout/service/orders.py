@@ -95,6 +95,20 @@ class _Written:
     history: Sequence[Mapping[str, Any]]
 
 
+def order_lines(items: Sequence[Mapping[Any, Any]], currency: str) -> list[OrderLineOut]:
+    """An order's lines as shown to agents and buyers, from its stored lines."""
+    return [
+        OrderLineOut(
+            sku=item["sku"],
+            title=item["title"],
+            quantity=item["quantity"],
+            unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
+            line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
+        )
+        for item in items
+    ]
+
+
 def order_view(conn: Connection, order: Mapping[Any, Any], written: _Written | None = None) -> OrderOut:
     """The order as tools show it. ``written``: the order was created in this very transaction, with
     these lines and this history, and nothing else refers to it yet (no link, payment or issue)."""
@@ -108,16 +122,7 @@ def order_view(conn: Connection, order: Mapping[Any, Any], written: _Written | N
         number=order["number"],
         status=status.value,
         currency=currency,
-        lines=[
-            OrderLineOut(
-                sku=item["sku"],
-                title=item["title"],
-                quantity=item["quantity"],
-                unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
-                line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
-            )
-            for item in items
-        ],
+        lines=order_lines(items, currency),
         subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
         total=MoneyOut.of(Money(order["total_minor"], currency)),
         email=order["email"],
