@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Extra Host header values accepted by /mcp (DNS-rebinding protection)."
     )
     allowed_origins: list[str] = Field(default_factory=list, description="Extra Origin values accepted by /mcp.")
+    shutdown_grace_seconds: float = Field(
+        default=20.0, ge=0, le=600, description="How long a stopping HTTP server waits for running tool calls."
+    )
     http_stateless: bool = Field(
         default=False,
         description="Serve /mcp without sessions, so any process behind a load balancer can answer any "

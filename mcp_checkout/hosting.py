@@ -103,6 +103,9 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
                 tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
                 async with server.session_manager.run():
                     yield
+                    # Shutting down: let running tool calls finish and answer before sessions close.
+                    if (left := await server.drain(settings.shutdown_grace_seconds)) > 0:
+                        log.warning("shutdown: %d tool call(s) still running after the grace period", left)
                 tasks.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
