@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 
 from mcp_checkout.store.models import checkout_links, checkout_sessions
 
@@ -29,13 +29,16 @@ def link_by_id(conn: Connection, link_id: str, *, for_update: bool = False) -> R
     return conn.execute(query).mappings().first()
 
 
+_LINKS_OF_ORDER = (
+    select(checkout_links)
+    .where(checkout_links.c.order_id == bindparam("order_id"))
+    .order_by(checkout_links.c.created_at.desc(), checkout_links.c.id)
+)
+_SESSION_OF_LINK = select(checkout_sessions).where(checkout_sessions.c.link_id == bindparam("link_id"))
+
+
 def links_of_order(conn: Connection, order_id: str) -> Sequence[RowMapping]:
-    query = (
-        select(checkout_links)
-        .where(checkout_links.c.order_id == order_id)
-        .order_by(checkout_links.c.created_at.desc(), checkout_links.c.id)
-    )
-    return conn.execute(query).mappings().all()
+    return conn.execute(_LINKS_OF_ORDER, {"order_id": order_id}).mappings().all()
 
 
 def order_ids_by_link_reference(conn: Connection, reference: str, limit: int) -> list[str]:
@@ -77,8 +80,7 @@ def insert_session(conn: Connection, session_id: str, link_id: str, order_id: st
 
 
 def session_of_link(conn: Connection, link_id: str) -> RowMapping | None:
-    query = select(checkout_sessions).where(checkout_sessions.c.link_id == link_id)
-    return conn.execute(query).mappings().first()
+    return conn.execute(_SESSION_OF_LINK, {"link_id": link_id}).mappings().first()
 
 
 def session_by_id(conn: Connection, session_id: str) -> RowMapping | None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 
 from mcp_checkout.store.models import order_events, order_items, orders
 
@@ -43,11 +43,16 @@ def add_event(
     )
 
 
+# Statements on the get_order path are built once (building a Core statement costs more than running it).
+_ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
+_ORDER_FOR_UPDATE = _ORDER.with_for_update()  # PostgreSQL row lock; SQLite already holds the write lock
+_ITEMS = select(order_items).where(order_items.c.order_id == bindparam("order_id")).order_by(order_items.c.line_no)
+_EVENTS = select(order_events).where(order_events.c.order_id == bindparam("order_id")).order_by(order_events.c.id)
+
+
 def get(conn: Connection, order_id: str, *, for_update: bool = False) -> RowMapping | None:
-    query = select(orders).where(orders.c.id == order_id)
-    if for_update:
-        query = query.with_for_update()  # PostgreSQL row lock; SQLite already holds the write lock
-    return conn.execute(query).mappings().first()
+    query = _ORDER_FOR_UPDATE if for_update else _ORDER
+    return conn.execute(query, {"order_id": order_id}).mappings().first()
 
 
 def get_by_number(conn: Connection, number: str) -> RowMapping | None:
@@ -59,13 +64,11 @@ def get_by_cart(conn: Connection, cart_id: str) -> RowMapping | None:
 
 
 def items(conn: Connection, order_id: str) -> Sequence[RowMapping]:
-    query = select(order_items).where(order_items.c.order_id == order_id).order_by(order_items.c.line_no)
-    return conn.execute(query).mappings().all()
+    return conn.execute(_ITEMS, {"order_id": order_id}).mappings().all()
 
 
 def events(conn: Connection, order_id: str) -> Sequence[RowMapping]:
-    query = select(order_events).where(order_events.c.order_id == order_id).order_by(order_events.c.id)
-    return conn.execute(query).mappings().all()
+    return conn.execute(_EVENTS, {"order_id": order_id}).mappings().all()
 
 
 def by_reference(conn: Connection, reference: str, limit: int) -> Sequence[RowMapping]:

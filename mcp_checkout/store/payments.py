@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -15,11 +15,16 @@ from mcp_checkout.store.models import gateway_events, order_issues, payments, re
 CLOSED_PAYMENT_STATES = ("canceled", "failed_final")
 
 
+_LATEST_PAYMENT = (
+    select(payments).where(payments.c.order_id == bindparam("order_id")).order_by(payments.c.attempt.desc()).limit(1)
+)
+_LATEST_PAYMENT_FOR_UPDATE = _LATEST_PAYMENT.with_for_update()
+_ISSUES = select(order_issues).where(order_issues.c.order_id == bindparam("order_id")).order_by(order_issues.c.id)
+
+
 def latest_payment(conn: Connection, order_id: str, *, for_update: bool = False) -> RowMapping | None:
-    query = select(payments).where(payments.c.order_id == order_id).order_by(payments.c.attempt.desc()).limit(1)
-    if for_update:
-        query = query.with_for_update()
-    return conn.execute(query).mappings().first()
+    query = _LATEST_PAYMENT_FOR_UPDATE if for_update else _LATEST_PAYMENT
+    return conn.execute(query, {"order_id": order_id}).mappings().first()
 
 
 def payment_by_intent(conn: Connection, intent_id: str, *, for_update: bool = False) -> RowMapping | None:
@@ -83,8 +88,7 @@ def add_issue(conn: Connection, order_id: str, code: str, message: str, now: dat
 
 
 def issues_of_order(conn: Connection, order_id: str) -> Sequence[RowMapping]:
-    query = select(order_issues).where(order_issues.c.order_id == order_id).order_by(order_issues.c.id)
-    return conn.execute(query).mappings().all()
+    return conn.execute(_ISSUES, {"order_id": order_id}).mappings().all()
 
 
 def set_refund_status(conn: Connection, refund_id: str, status: str, gateway_refund_id: str | None) -> None:
