@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mcp_checkout.store.db import dialect_insert
 from mcp_checkout.store.models import api_keys, rate_limit_windows
 
 
@@ -45,8 +44,7 @@ def touch(conn: Connection, key_id: str, now: datetime) -> None:
 
 def count_call(conn: Connection, key_id: str, window_start: int) -> int:
     """Count one call in a key's window and return the window's total (shared by every process)."""
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-    inserting = dialect_insert(rate_limit_windows).values(key_id=key_id, window_start=window_start, calls=1)
+    inserting = dialect_insert(conn, rate_limit_windows).values(key_id=key_id, window_start=window_start, calls=1)
     upsert = inserting.on_conflict_do_update(
         index_elements=["key_id", "window_start"], set_={"calls": rate_limit_windows.c.calls + 1}
     ).returning(rate_limit_windows.c.calls)

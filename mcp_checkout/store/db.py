@@ -26,7 +26,11 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -40,6 +44,11 @@ T = TypeVar("T")
 Dialect = Literal["sqlite", "postgresql"]
 WRITE_OPTION = "mcp_checkout_write"
 _BUSY_ATTEMPTS = 4
+
+
+def dialect_insert(conn: Connection, table: Table) -> SqliteInsert | PgInsert:
+    """An INSERT with this backend's ON CONFLICT support (both SQLite and PostgreSQL have it)."""
+    return sqlite_insert(table) if conn.dialect.name == "sqlite" else pg_insert(table)
 
 
 def normalise_url(url: str) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mcp_checkout.store.db import dialect_insert
 from mcp_checkout.store.models import idempotency_keys
 
 
@@ -24,9 +23,8 @@ def try_insert_claim(
     expires_at: datetime,
 ) -> bool:
     """Insert an in-progress record; False if the key already exists (nothing written)."""
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     statement = (
-        dialect_insert(idempotency_keys)
+        dialect_insert(conn, idempotency_keys)
         .values(
             principal_id=principal_id,
             operation=operation,

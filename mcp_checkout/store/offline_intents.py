@@ -7,17 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mcp_checkout.store.db import dialect_insert
 from mcp_checkout.store.models import offline_intents
 
 
 def create_once(conn: Connection, values: Mapping[str, Any]) -> RowMapping:
     """Insert an intent unless one exists for the idempotency key; return the stored one."""
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     conn.execute(
-        dialect_insert(offline_intents).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        dialect_insert(conn, offline_intents)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
     query = select(offline_intents).where(offline_intents.c.idempotency_key == values["idempotency_key"])
     return conn.execute(query).mappings().one()

@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mcp_checkout.store.db import dialect_insert
 from mcp_checkout.store.models import gateway_events, order_issues, payments, refunds
 
 CLOSED_PAYMENT_STATES = ("canceled", "failed_final")
@@ -41,8 +40,9 @@ def payment_by_attempt(conn: Connection, order_id: str, attempt: int) -> RowMapp
 
 def try_insert_payment(conn: Connection, values: Mapping[str, Any]) -> bool:
     """Insert attempt N for an order; False if another caller inserted it first."""
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-    statement = dialect_insert(payments).values(**values).on_conflict_do_nothing(index_elements=["order_id", "attempt"])
+    statement = (
+        dialect_insert(conn, payments).values(**values).on_conflict_do_nothing(index_elements=["order_id", "attempt"])
+    )
     return conn.execute(statement).rowcount == 1
 
 
@@ -74,9 +74,8 @@ def record_event_once(
     conn: Connection, event_id: str, kind: str, intent_id: str | None, outcome: str, now: datetime
 ) -> bool:
     """Remember a gateway event id; False if it was already processed (a redelivery)."""
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     statement = (
-        dialect_insert(gateway_events)
+        dialect_insert(conn, gateway_events)
         .values(event_id=event_id, type=kind, intent_id=intent_id, outcome=outcome[:200], received_at=now)
         .on_conflict_do_nothing(index_elements=["event_id"])
     )
