@@ -65,6 +65,11 @@ def check_quantity(quantity: int) -> int:
     return quantity
 
 
+def available_units(stock_on_hand: int, reserved: int) -> int:
+    """Units that can still be ordered: on hand minus what open orders hold, never below zero."""
+    return max(stock_on_hand - reserved, 0)
+
+
 def ensure_available(sku: str, requested: int, available: int) -> None:
     if requested > available:
         left = max(available, 0)

@@ -67,7 +67,7 @@ def cart_view(conn: Connection, cart: RowMapping) -> CartOut:
                 quantity=line.quantity,
                 unit_price=MoneyOut.of(line.unit_price),
                 line_total=MoneyOut.of(line.line_total),
-                available=max(row["stock_on_hand"] - row["reserved"], 0),
+                available=domain.available_units(row["stock_on_hand"], row["reserved"]),
             )
             for line, row in zip(lines, rows, strict=True)
         ],

@@ -37,7 +37,7 @@ def category_key(category: str) -> str:
 
 
 def sku_out(row: Mapping[str, Any]) -> SkuOut:
-    available = max(row["stock_on_hand"] - row["reserved"], 0)
+    available = domain.available_units(row["stock_on_hand"], row["reserved"])
     return SkuOut(
         sku=row["sku"],
         name=row["name"],
@@ -49,7 +49,7 @@ def sku_out(row: Mapping[str, Any]) -> SkuOut:
 
 
 def _hit(row: RowMapping) -> SearchHit:
-    available = max(row["stock_on_hand"] - row["reserved"], 0)
+    available = domain.available_units(row["stock_on_hand"], row["reserved"])
     return SearchHit(
         sku=row["sku"],
         product_id=row["product_id"],

@@ -449,7 +449,7 @@ def _inventory(row: Any, previous: int | None) -> InventoryOut:
         title=row["title"],
         stock_on_hand=row["stock_on_hand"],
         reserved=row["reserved"],
-        available=max(row["stock_on_hand"] - row["reserved"], 0),
+        available=domain.available_units(row["stock_on_hand"], row["reserved"]),
         previous_stock_on_hand=previous,
     )
 
