@@ -9,7 +9,6 @@ from typing import Any
 
 import anyio
 from mcp.server import MCPServer
-from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
@@ -31,7 +30,7 @@ from mcp_checkout.service.maintenance import sweep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools import carts, catalog, checkout, merchant, orders, payments, resources
 from mcp_checkout.tools.auth import MERCHANT_PROMPTS, MERCHANT_TOOLS
-from mcp_checkout.tools.context import AppState, caller
+from mcp_checkout.tools.context import AppState, caller, key_kind
 from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
 
 log = logging.getLogger(__name__)
@@ -58,10 +57,7 @@ class CheckoutMCPServer(MCPServer[AppState]):
         return self.in_flight
 
     def _caller_kind(self) -> PrincipalKind:
-        token = get_access_token()
-        if token is not None:
-            return "merchant" if "merchant" in token.scopes else "buyer"
-        return self.local_kind
+        return key_kind() or self.local_kind
 
     async def list_tools(self) -> list[MCPTool]:
         tools = await super().list_tools()

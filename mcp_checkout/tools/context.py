@@ -40,11 +40,19 @@ def client_name(ctx: Context[Any]) -> str:
     return f"{info.name}/{info.version}"[:200]
 
 
+def key_kind() -> PrincipalKind | None:
+    """The scope of this request's verified API key; None when the request carries none (stdio)."""
+    token = get_access_token()
+    if token is None:
+        return None
+    return "merchant" if "merchant" in token.scopes else "buyer"
+
+
 def caller(state: AppState, client: str = "unknown") -> Principal:
     """The verified API key's principal over HTTP; the configured local principal over stdio."""
     token = get_access_token()
-    if token is not None and token.subject and token.scopes:
-        kind: PrincipalKind = "merchant" if "merchant" in token.scopes else "buyer"
+    kind = key_kind()
+    if token is not None and token.subject and token.scopes and kind is not None:
         return Principal(id=token.subject, kind=kind, client=client)
     if state.remote:
         raise Forbidden("This call carries no valid API key. Send `Authorization: Bearer mcpk_…`.")
