@@ -9,7 +9,20 @@ from mcp_checkout.service.access import AccessService
 
 # Tools only a merchant key may see and call. Everything else is open to buyer keys too.
 MERCHANT_TOOLS = frozenset(
-    {"refund_order", "import_catalog_csv", "upsert_product", "adjust_inventory", "list_orders", "sales_summary"}
+    {
+        "refund_order",
+        "import_catalog_csv",
+        "upsert_product",
+        "adjust_inventory",
+        "list_orders",
+        "sales_summary",
+        "create_webhook_endpoint",
+        "list_webhook_endpoints",
+        "deactivate_webhook_endpoint",
+        "list_webhook_deliveries",
+        "replay_webhook_delivery",
+        "readiness_check",
+    }
 )
 MERCHANT_PROMPTS = frozenset({"merchant_daily_report"})
 
