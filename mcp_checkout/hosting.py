@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_checkout import logs
 from mcp_checkout.config import Settings
@@ -32,7 +35,7 @@ async def open_services(settings: Settings) -> Services:
     return services
 
 
-def _uvicorn(app: Starlette, host: str, port: int, *, lifespan: bool) -> uvicorn.Server:
+def _uvicorn(app: Starlette, host: str, port: int, *, lifespan: bool, grace: float = 10) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host=host,
@@ -40,9 +43,53 @@ def _uvicorn(app: Starlette, host: str, port: int, *, lifespan: bool) -> uvicorn
         log_config=None,
         access_log=False,  # request paths carry checkout tokens: never log them
         lifespan="on" if lifespan else "off",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=int(grace) + 5,
     )
     return uvicorn.Server(config)
+
+
+def _uvicorn_stopping() -> bool:
+    """Has the uvicorn server of this process been told to exit (SIGTERM / SIGINT)?
+
+    uvicorn installs its bound ``handle_exit`` as the signal handler while it serves; its
+    ``should_exit`` flips on the first signal (the same introspection sse-starlette relies on)."""
+    owner = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return bool(getattr(owner, "should_exit", False))
+
+
+class _OpenRequests:
+    """ASGI wrapper counting MCP requests (POSTs) whose response has not finished yet."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.count = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        self.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.count -= 1
+
+    async def drain(self, grace: float) -> int:
+        """Wait (up to ``grace`` seconds) until every open request has answered; return how many have not."""
+        with anyio.move_on_after(grace):
+            while self.count:  # noqa: ASYNC110 - a counter across tasks; polling at shutdown is enough
+                await anyio.sleep(0.05)
+        return self.count
+
+
+async def _end_streams_after_drain(requests: _OpenRequests, grace: float) -> None:
+    """On shutdown, let running tool calls finish and answer on their open SSE streams, then end
+    every remaining stream (idle GET streams would otherwise hold uvicorn until its timeout)."""
+    while not _uvicorn_stopping():  # noqa: ASYNC110 - a signal flag set by uvicorn, not an event we can await
+        await anyio.sleep(0.1)
+    if (left := await requests.drain(grace)) > 0:
+        log.warning("shutdown: %d MCP request(s) still running after %.0fs; their callers get no answer", left, grace)
+    AppStatus.should_exit = True
 
 
 async def _serve_page(services: Services, settings: Settings) -> None:
@@ -63,6 +110,7 @@ async def serve_stdio(settings: Settings) -> None:
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
+            tasks.start_soon(services.webhooks.dispatch_forever)
             if settings.serve_checkout_page:
                 tasks.start_soon(_serve_page, services, settings)
             await server.run_stdio_async()
@@ -86,11 +134,13 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
             f"http://{host}:{port}", f"http://localhost:{port}", f"http://127.0.0.1:{port}", *settings.allowed_origins
         ],
     )  # fmt: skip
-    mcp_app = server.streamable_http_app(
-        transport_security=security,
-        host=host,
-        max_request_body_size=6_000_000,  # import_catalog_csv takes up to 5 MB of CSV text
-        stateless_http=settings.http_stateless,
+    mcp_app = _OpenRequests(
+        server.streamable_http_app(
+            transport_security=security,
+            host=host,
+            max_request_body_size=6_000_000,  # import_catalog_csv takes up to 5 MB of CSV text
+            stateless_http=settings.http_stateless,
+        )
     )
 
     @asynccontextmanager
@@ -98,14 +148,17 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
         await migrate.upgrade(services.db)
         if not await services.access.list_keys():
             log.warning("no API keys yet: every /mcp call is refused. Create one: mcp-checkout keys create --name …")
+        # sse-starlette ends every SSE stream the moment uvicorn gets SIGTERM, cutting off the answers
+        # of running tool calls; we end them ourselves once those calls have answered.
+        AppStatus.enable_automatic_graceful_drain = False
+        AppStatus.should_exit = False
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
+                tasks.start_soon(services.webhooks.dispatch_forever)
+                tasks.start_soon(_end_streams_after_drain, mcp_app, settings.shutdown_grace_seconds)
                 async with server.session_manager.run():
                     yield
-                    # Shutting down: let running tool calls finish and answer before sessions close.
-                    if (left := await server.drain(settings.shutdown_grace_seconds)) > 0:
-                        log.warning("shutdown: %d tool call(s) still running after the grace period", left)
                 tasks.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
@@ -126,7 +179,7 @@ def serve_http(settings: Settings, host: str, port: int, workers: int = 1) -> No
     Several workers share one database (PostgreSQL for real concurrency; SQLite serialises writes)."""
     if workers == 1:
         app = build_http_app(settings, host, port)
-        anyio.run(_uvicorn(app, host, port, lifespan=True).serve)
+        anyio.run(_uvicorn(app, host, port, lifespan=True, grace=settings.shutdown_grace_seconds).serve)
         return
     settings = settings.model_copy(update={"http_stateless": True})  # a session lives in one process only
     for name, value in settings.model_dump(mode="json", exclude_none=True).items():
@@ -146,5 +199,5 @@ def serve_http(settings: Settings, host: str, port: int, workers: int = 1) -> No
         workers=workers,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )

@@ -47,14 +47,6 @@ class CheckoutMCPServer(MCPServer[AppState]):
     whose merchant tools are invisible and refused to buyer callers."""
 
     local_kind: PrincipalKind = "merchant"
-    in_flight: int = 0  # tool calls running now; a shutting-down HTTP server waits for them
-
-    async def drain(self, grace: float) -> int:
-        """Wait (up to ``grace`` seconds) until no tool call is running; return how many still are."""
-        with anyio.move_on_after(grace):
-            while self.in_flight:  # noqa: ASYNC110 - a counter across tasks; polling at shutdown is enough
-                await anyio.sleep(0.05)
-        return self.in_flight
 
     def _caller_kind(self) -> PrincipalKind:
         return key_kind() or self.local_kind
@@ -80,7 +72,6 @@ class CheckoutMCPServer(MCPServer[AppState]):
             await self._admit(name, context)
         except CheckoutError as exc:
             return error_result(exc)
-        self.in_flight += 1
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -92,8 +83,6 @@ class CheckoutMCPServer(MCPServer[AppState]):
             if cause is None and type(exc) is ToolError:  # unknown tool and the like: the SDK's own words
                 return error_result(InvalidInput(f"{exc}. Call tools/list to see the available tools."))
             return unexpected(name, cause or exc)
-        finally:
-            self.in_flight -= 1
 
     async def _admit(self, name: str, context: Context[Any] | None) -> None:
         """Who may call what: merchant tools need a merchant; remote keys spend their rate budget."""

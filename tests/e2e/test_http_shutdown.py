@@ -1,0 +1,83 @@
+"""Graceful shutdown of `serve --http`: SIGTERM lets a running tool call finish and answer its caller,
+and an idle server (with an open GET notification stream) still stops promptly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.e2e.servers import Server, create_keys, server_env, spawn, tool_data, wait_ready
+
+ROWS = 150_000  # about 3.9 MB of CSV text: an import that runs for seconds on this machine
+
+
+def _catalog_text(rows: int) -> str:
+    lines = ["product_name,sku_code,unit_price,quantity_on_hand"]
+    lines += [f"Product {i},SKU-{i:06d},{i % 90 + 1}.00,{i % 7}" for i in range(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _start(tmp_path: Path, **extra: str) -> tuple[Server, str]:
+    env = server_env({"MCP_CHECKOUT_DATA_DIR": str(tmp_path), **extra})
+    (merchant,) = create_keys(env, ("ops", "merchant"))
+    server = spawn(env, tmp_path / "server.log")
+    wait_ready([server])
+    return server, merchant
+
+
+@pytest.mark.parametrize(
+    ("mode", "stateless"), [("legacy", "false"), ("auto", "true")], ids=["stateful-2025-11-25", "stateless-modern"]
+)
+async def test_sigterm_during_a_long_import_still_answers_the_caller(tmp_path: Path, mode: str, stateless: str) -> None:
+    server, merchant = _start(tmp_path, MCP_CHECKOUT_HTTP_STATELESS=stateless)
+    text = _catalog_text(ROWS)
+    answered: dict[str, object] = {}
+    sent_at = 0.0
+    try:
+        async with server.client(merchant, mode=mode, timeout=120) as client:
+            await client.list_tools()  # the client checks results against the schemas it has listed
+
+            async def terminate_while_importing() -> None:
+                await anyio.sleep(1.0)
+                answered["sigterm_at"] = time.monotonic()
+                os.kill(server.pid, signal.SIGTERM)
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(terminate_while_importing)
+                sent_at = time.monotonic()
+                answered["result"] = tool_data(await client.call_tool("import_catalog_csv", {"csv_text": text}))
+                answered["answered_at"] = time.monotonic()
+    except* Exception:  # the client's own teardown cannot reach a server that has stopped: expected here
+        pass
+    assert "result" in answered, f"the import got no answer:\n{server.log_tail()}"
+    assert answered["result"]["created"] == ROWS  # type: ignore[index]
+    # The signal really arrived while the call ran (not after it had answered).
+    assert sent_at < answered["sigterm_at"] < answered["answered_at"]  # type: ignore[operator]
+    server.process.wait(timeout=30)
+    log = server.log_tail(20_000)
+    assert "still running" not in log
+    assert "Finished server process" in log
+
+
+async def test_an_idle_server_with_an_open_notification_stream_stops_promptly(tmp_path: Path) -> None:
+    server, merchant = _start(tmp_path)
+    sigterm_at = 0.0
+    try:
+        async with server.client(merchant, mode="legacy") as client:
+            await client.list_tools()  # legacy clients keep a GET stream open for server notifications
+            await anyio.sleep(0.3)
+            sigterm_at = time.monotonic()
+            os.kill(server.pid, signal.SIGTERM)
+            await anyio.to_thread.run_sync(server.process.wait, 15)
+    except* Exception:  # the client's teardown cannot reach a stopped server: expected here
+        pass
+    server.process.wait(timeout=15)
+    stopped_after = time.monotonic() - sigterm_at
+    # uvicorn alone would wait its whole graceful timeout (grace + 5 s) for the idle GET stream.
+    assert sigterm_at and stopped_after < 3, f"stopped {stopped_after:.1f}s after SIGTERM:\n{server.log_tail()}"
+    assert "Finished server process" in server.log_tail()
