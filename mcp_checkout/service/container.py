@@ -56,6 +56,7 @@ def build_gateway(settings: Settings, db: Database, clock: Clock) -> PaymentGate
         settings.stripe_webhook_secret.get_secret_value() if settings.stripe_webhook_secret else None,
         api_base=settings.stripe_api_base,
         max_network_retries=settings.stripe_max_network_retries,
+        timeout_seconds=settings.stripe_timeout_seconds,
     )
 
 

@@ -116,6 +116,23 @@ async def test_agent_retry_after_the_sdk_gave_up_makes_one_intent(
                 assert await payments_rows(shop, order["order_id"]) == 1
 
 
+async def test_the_stripe_timeout_setting_bounds_each_gateway_call(stripe_shop: StripeShop) -> None:
+    """MCP_CHECKOUT_STRIPE_TIMEOUT_SECONDS reaches the SDK: a Stripe that answers late fails the call
+    (retryable) after about that long instead of holding the agent for the SDK's 80 s default."""
+    settings = stripe_shop.settings.model_copy(update={"stripe_timeout_seconds": 0.3, "stripe_max_network_retries": 0})
+    shop = StripeShop(settings, stripe_shop.db, stripe_shop.fake)
+    shop.fake.timeout_sleep = 3.0
+    async with shop.web, Client(shop.server) as client:
+        order = await new_order(client, "k-timeout-setting")
+        shop.fake.fail_next("timeout", path="/v1/payment_intents")
+        started = anyio.current_time()
+        failed = await client.call_tool("create_payment_intent", {"order_id": order["order_id"]})
+        waited = anyio.current_time() - started
+        assert tool_error(failed) == "payment_gateway_error"
+        assert json.loads(failed.content[1].text)["error"]["retryable"] is True
+        assert waited < 2.0, f"waited {waited:.1f}s for a 0.3 s timeout"
+
+
 class CrashAfterCreate:
     """The gateway call succeeds, then the process dies before our commit (once)."""
 
