@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=20.0, ge=0, le=600, description="How long a stopping HTTP server waits for running tool calls."
     )
+    http_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="A request must have sent its whole body within this time."
+    )
     http_stateless: bool = Field(
         default=False,
         description="Serve /mcp without sessions, so any process behind a load balancer can answer any "

@@ -14,8 +14,9 @@ import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_checkout import logs
 from mcp_checkout.config import Settings
@@ -80,6 +81,35 @@ class _OpenRequests:
             while self.count:  # noqa: ASYNC110 - a counter across tasks; polling at shutdown is enough
                 await anyio.sleep(0.05)
         return self.count
+
+
+class _BodyDeadline:
+    """ASGI middleware: a request's body must arrive within ``seconds`` of its start, so a client that
+    trickles bytes (or stops sending) cannot hold a connection and a handler open indefinitely."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = anyio.current_time() + self.seconds
+        body_done = False
+
+        async def receive_before_deadline() -> Message:
+            nonlocal body_done
+            if body_done:  # after the body, receive() only waits for a disconnect: no deadline
+                return await receive()
+            with anyio.move_on_at(deadline):
+                message = await receive()
+                body_done = message["type"] != "http.request" or not message.get("more_body", False)
+                return message
+            log.info("request body not complete after %.0fs: dropping the request", self.seconds)
+            return {"type": "http.disconnect"}
+
+        await self.app(scope, receive_before_deadline, send)
 
 
 async def _end_streams_after_drain(requests: _OpenRequests, grace: float) -> None:
@@ -164,7 +194,11 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
             with anyio.CancelScope(shield=True):
                 await services.close()
 
-    return Starlette(routes=[*routes(lambda: services), Mount("/", app=mcp_app)], lifespan=lifespan)
+    return Starlette(
+        routes=[*routes(lambda: services), Mount("/", app=mcp_app)],
+        middleware=[Middleware(_BodyDeadline, seconds=settings.http_body_timeout_seconds)],
+        lifespan=lifespan,
+    )
 
 
 def http_app_from_environment() -> Starlette:

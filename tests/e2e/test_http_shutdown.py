@@ -1,14 +1,16 @@
-"""Graceful shutdown of `serve --http`: SIGTERM lets a running tool call finish and answer its caller,
-and an idle server (with an open GET notification stream) still stops promptly."""
+"""`serve --http` lifecycle: SIGTERM lets a running tool call finish and answer its caller, an idle
+server (with an open GET notification stream) still stops promptly, and a stalled request body is dropped."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 
 from tests.e2e.servers import Server, create_keys, server_env, spawn, tool_data, wait_ready
@@ -81,3 +83,25 @@ async def test_an_idle_server_with_an_open_notification_stream_stops_promptly(tm
     # uvicorn alone would wait its whole graceful timeout (grace + 5 s) for the idle GET stream.
     assert sigterm_at and stopped_after < 3, f"stopped {stopped_after:.1f}s after SIGTERM:\n{server.log_tail()}"
     assert "Finished server process" in server.log_tail()
+
+
+def test_a_request_whose_body_stalls_is_dropped_after_the_body_timeout(tmp_path: Path) -> None:
+    server, merchant = _start(tmp_path, MCP_CHECKOUT_HTTP_BODY_TIMEOUT_SECONDS="1")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as conn:
+            conn.sendall(
+                b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Accept: application/json, text/event-stream\r\n"
+                + f"Authorization: Bearer {merchant}\r\nContent-Length: 5000\r\n\r\n".encode()
+                + b'{"jsonrpc": "2.0", '  # ... and nothing more
+            )
+            started = time.monotonic()
+            answer = conn.recv(
+                4096
+            )  # the server gives up on the request: its answer (the SDK says 500) or a bare close
+            dropped_after = time.monotonic() - started
+        assert 0.5 < dropped_after < 4, f"dropped after {dropped_after:.1f}s"
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 "), answer[:80]
+        assert httpx.get(f"{server.base}/healthz", timeout=5).status_code == 200  # and keeps serving
+    finally:
+        server.stop()
