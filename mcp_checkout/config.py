@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = Field(default=None, description="Only for tests against a local fake Stripe.")
     stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
     stripe_timeout_seconds: float = Field(
-        default=30.0, gt=0, le=120, description="Per request to Stripe; a tool call waits at most this × (retries + 1)."
+        default=30.0, gt=0, le=120, description="Per request to Stripe (each retry waits as long again)."
     )
 
     @field_validator("default_currency", mode="before")
