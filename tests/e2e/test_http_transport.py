@@ -128,7 +128,7 @@ async def test_calls_without_a_valid_key_get_401_with_the_standard_challenge(htt
             assert response.headers["www-authenticate"].startswith("Bearer ")
     log = http_server.log.read_text()
     for secret in (http_server.buyer, http_server.merchant, revoked, expired):
-        assert secret.split("_")[3] not in log
+        assert secret.split("_", 3)[3] not in log
 
 
 async def test_a_buyer_key_neither_sees_nor_calls_merchant_tools(http_server: HttpServer) -> None:
@@ -202,4 +202,4 @@ def test_keys_list_never_shows_secrets(tmp_path: Path) -> None:
     assert key.startswith("mcpk_test_")
     listing = cli(tmp_path, "keys", "list").stdout + cli(tmp_path, "keys", "list", "--json").stdout
     assert "storefront agent" in listing and key.split("_")[2] in listing
-    assert key.split("_")[3] not in listing
+    assert key.split("_", 3)[3] not in listing
