@@ -153,6 +153,17 @@ def check_transition(order_ref: str, current: OrderStatus, target: OrderStatus) 
         )
 
 
+def reachable_statuses(current: OrderStatus) -> frozenset[OrderStatus]:
+    """Every status an order in ``current`` can still come to (``current`` included)."""
+    seen = {current}
+    todo = [current]
+    while todo:
+        for following in ORDER_TRANSITIONS[todo.pop()] - seen:
+            seen.add(following)
+            todo.append(following)
+    return frozenset(seen)
+
+
 # ---------------------------------------------------------------- fingerprints
 def _canonical(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):

@@ -329,3 +329,27 @@ async def stripe_shop(stripe_settings: Settings, seeded: Services, fake_stripe: 
     shop = StripeShop(stripe_settings, seeded.db, fake_stripe)
     async with shop.web:
         yield shop
+
+
+# ---------------------------------------------------------------- wait_for_order (integration and e2e)
+async def wait_across(client: Any, arguments: dict[str, Any], change: Any) -> tuple[dict[str, Any], float]:
+    """Call wait_for_order on ``client``, await ``change()`` half a second into the wait, and return the
+    tool's structured result with the seconds between the end of the change and the answer."""
+    import time
+
+    import anyio
+
+    outcome: dict[str, Any] = {}
+
+    async def wait() -> None:
+        result = await client.call_tool("wait_for_order", arguments)
+        assert not result.is_error, result.content[0].text
+        outcome["result"], outcome["answered"] = dict(result.structured_content), time.monotonic()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(wait)
+        await anyio.sleep(0.5)
+        assert "result" not in outcome, "wait_for_order answered before the change"
+        await change()
+        changed = time.monotonic()
+    return outcome["result"], outcome["answered"] - changed

@@ -178,6 +178,13 @@ class OrderLookup(Out):
     orders: list[OrderOut] = Field(description="Latest first.")
 
 
+class OrderWaitOut(Out):
+    reached: bool = Field(description="True when the order is in one of the statuses you waited for.")
+    waited_seconds: float = Field(description="How long this call waited.")
+    message: str = Field(description="What happened and what to do next.")
+    order: OrderOut = Field(description="The order as it is now (as get_order returns it).")
+
+
 class PaymentHandoff(Out):
     order_id: str
     gateway: Literal["stripe", "offline"]

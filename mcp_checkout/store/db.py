@@ -44,6 +44,16 @@ T = TypeVar("T")
 Dialect = Literal["sqlite", "postgresql"]
 WRITE_OPTION = "mcp_checkout_write"
 _BUSY_ATTEMPTS = 4
+_CHANGED = "mcp_checkout_changed"  # Connection.info key: what the running write transaction changed
+CommitListener = Callable[[frozenset[str]], None]
+
+
+def note_changed(conn: Connection, key: str) -> None:
+    """Record that this write transaction changed ``key`` (an order id); once it commits, the
+    database's commit listeners hear of it (see :meth:`Database.after_commit`)."""
+    changed = conn.info.get(_CHANGED)
+    if changed is not None:
+        changed.add(key)
 
 
 def dialect_insert(conn: Connection, table: Table) -> SqliteInsert | PgInsert:
@@ -109,6 +119,7 @@ class Database:
         self._async_engine: AsyncEngine | None = None
         self._async_read_engine: AsyncEngine | None = None
         self._sqlite_write_lock = threading.Lock()
+        self._commit_listeners: list[CommitListener] = []
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:":
@@ -146,7 +157,35 @@ class Database:
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction; commit if it returns, roll back if it raises."""
-        return await self._run(work, write=True)
+        if not self._commit_listeners:
+            return await self._run(work, write=True)
+        changed: set[str] = set()
+
+        def noting(conn: Connection) -> T:
+            changed.clear()  # a retried attempt starts over
+            info = conn.info  # held: a failed statement can make conn.info itself raise
+            info[_CHANGED] = changed
+            try:
+                return work(conn)
+            finally:
+                info.pop(_CHANGED, None)  # the pooled connection outlives this transaction
+
+        result = await self._run(noting, write=True)
+        if changed:
+            keys = frozenset(changed)
+            for listener in list(self._commit_listeners):
+                try:
+                    listener(keys)
+                except Exception:  # the transaction is committed: a listener must not turn it into a failure
+                    log.exception("commit listener failed")
+        return result
+
+    def after_commit(self, listener: CommitListener) -> Callable[[], None]:
+        """Call ``listener(keys)`` on the event loop after each write transaction that committed and
+        noted changed keys (:func:`note_changed`); returns a function that removes it. In this
+        process only: other processes' commits are not heard (poll the database for those)."""
+        self._commit_listeners.append(listener)
+        return lambda: self._commit_listeners.remove(listener) if listener in self._commit_listeners else None
 
     async def read(self, work: Callable[[Connection], T], *, quick: bool = False) -> T:
         """Run ``work`` as a read: one transaction (one snapshot) on SQLite; on PostgreSQL statements

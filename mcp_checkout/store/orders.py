@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 
+from mcp_checkout.store.db import note_changed
 from mcp_checkout.store.models import order_events, order_items, orders
 
 
@@ -41,6 +42,7 @@ def add_event(
             at=at,
         )
     )
+    note_changed(conn, order_id)  # waiters and subscribers of this order hear of it after the commit
 
 
 # Statements on the get_order path are built once (building a Core statement costs more than running it).
@@ -69,6 +71,16 @@ def items(conn: Connection, order_id: str) -> Sequence[RowMapping]:
 
 def events(conn: Connection, order_id: str) -> Sequence[RowMapping]:
     return conn.execute(_EVENTS, {"order_id": order_id}).mappings().all()
+
+
+def last_event_ids(conn: Connection, order_ids: Sequence[str]) -> dict[str, int]:
+    """Per order, the id of its newest status-history entry: a version that grows with every change."""
+    query = (
+        select(order_events.c.order_id, func.max(order_events.c.id))
+        .where(order_events.c.order_id.in_(order_ids))
+        .group_by(order_events.c.order_id)
+    )
+    return {order_id: int(last) for order_id, last in conn.execute(query).all()}
 
 
 def by_reference(conn: Connection, reference: str, limit: int) -> Sequence[RowMapping]:

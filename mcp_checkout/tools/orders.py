@@ -7,8 +7,9 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
+from mcp_checkout.domain import OrderStatus
 from mcp_checkout.service.orders import CreateOrder
-from mcp_checkout.service.views import OrderLookup, OrderOut
+from mcp_checkout.service.views import OrderLookup, OrderOut, OrderWaitOut
 from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, OVERWRITES, READ_ONLY
 from mcp_checkout.tools.context import principal, raw_arguments, services
 from mcp_checkout.tools.types import (
@@ -19,9 +20,13 @@ from mcp_checkout.tools.types import (
     MerchantReference,
     OrderId,
     OrderLines,
+    OrderStatuses,
     Reason,
     ShippingAddress,
+    WaitSeconds,
 )
+
+OUTCOMES = [status for status in OrderStatus if status is not OrderStatus.PENDING_PAYMENT]
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -92,3 +97,30 @@ def register(server: MCPServer[Any]) -> None:
         unchanged. `invalid_state`: the order is paid, expired or refunded (the message says which).
         """
         return await services(ctx).orders.cancel(principal(ctx), order_id, reason)
+
+    @server.tool(title="Wait for an order's outcome", annotations=READ_ONLY)
+    async def wait_for_order(
+        ctx: Context[Any],
+        order_id: OrderId,
+        statuses: OrderStatuses | None = None,
+        timeout_seconds: WaitSeconds = 30,
+    ) -> OrderWaitOut:
+        """Wait until an order reaches one of `statuses` (e.g. the buyer paid), then return the order.
+
+        Use it after handing the buyer a checkout link, instead of calling get_order over and over.
+        statuses: what to wait for; default: any outcome (paid, fulfilled, refunded, canceled, expired).
+        Returns as soon as the order is in one of them (`reached: true`), or when it can no longer get
+        there (e.g. waiting for paid but it was canceled: `reached: false` at once), or after
+        timeout_seconds (1-60, default 30) with `reached: false` and the order as it is now.
+        `message` says what to do next. When `reached` is false and the order is still pending_payment
+        the buyer has not paid yet: call wait_for_order again to keep waiting, or tell the user.
+        Errors: `order_not_found` (check the id; you only see orders you created).
+        """
+        wanted = list(dict.fromkeys(statuses)) if statuses else OUTCOMES
+
+        async def progress(waited: float, total: float, status: str) -> None:
+            await ctx.report_progress(waited, total, f"order is {status}; waiting")
+
+        return await services(ctx).order_watch.wait_for(
+            principal(ctx), order_id, wanted, timeout_seconds, progress=progress
+        )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_checkout.domain import MAX_CART_LINES, MAX_QUANTITY
+from mcp_checkout.domain import MAX_CART_LINES, MAX_QUANTITY, OrderStatus
 
 SAFE_KEY = r"^[A-Za-z0-9._:-]+$"
 
@@ -57,6 +57,24 @@ Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 Flag = Annotated[bool, Field(strict=True)]
+OrderStatuses = Annotated[
+    list[OrderStatus],
+    Field(
+        min_length=1,
+        max_length=len(OrderStatus),
+        description='Statuses to wait for (any of them ends the wait), e.g. ["paid"]; omit to wait for any '
+        "outcome (any status but pending_payment).",
+    ),
+]
+WaitSeconds = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=1,
+        le=60,
+        description="Longest time to wait, 1-60 seconds; keep it under your own request timeout.",
+    ),
+]
 
 
 class LineInput(BaseModel):
