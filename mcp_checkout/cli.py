@@ -1,4 +1,4 @@
-"""``mcp-checkout``: serve | migrate | import-catalog | seed-demo | demo | claude-config."""
+"""``mcp-checkout``: serve | migrate | import-catalog | seed-demo | demo | claude-config | doctor | bundle."""
 
 from __future__ import annotations
 
@@ -211,6 +211,119 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return anyio.run(run)
 
 
+def _cmd_webhooks(args: argparse.Namespace) -> int:
+    """Outbound webhooks: data to stdout, notes to stderr; the signing secret is printed once, at `add`."""
+    from mcp_checkout.hosting import open_services
+
+    async def run() -> Any:
+        services = await open_services(_settings(args))
+        hooks = services.webhooks
+        try:
+            command = args.webhooks_command
+            if command == "add":
+                return await hooks.create_endpoint(args.url, args.events.split(","), args.description)
+            if command == "list":
+                return await hooks.list_endpoints()
+            if command == "deactivate":
+                return await hooks.deactivate_endpoint(args.endpoint_id)
+            if command == "deliveries":
+                return await hooks.list_deliveries(endpoint_id=args.endpoint, status=args.status, limit=args.limit)
+            if command == "metrics":
+                return await hooks.metrics(args.window_minutes)
+            return await hooks.replay(args.delivery_id)
+        finally:
+            await services.close()
+
+    from mcp_checkout.errors import CheckoutError
+
+    try:
+        result = anyio.run(run)
+    except CheckoutError as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 1
+    if args.webhooks_command == "add":
+        print(f"{result.endpoint.endpoint_id} {result.signing_secret}")
+        print("the signing secret (whsec_…) is shown only this once: store it with the receiver", file=sys.stderr)
+    elif getattr(args, "json", False) or args.webhooks_command in ("deactivate", "replay"):
+        print(result.model_dump_json(indent=2))
+    elif args.webhooks_command == "list":
+        for hook in result.endpoints:
+            print(f"{hook.endpoint_id}  {hook.status:<8} {','.join(hook.events):<40} {hook.url}  {hook.description}")
+    elif args.webhooks_command == "deliveries":
+        for row in result.deliveries:
+            due = row.next_attempt_at.isoformat(timespec="seconds") if row.next_attempt_at else "-"
+            code = row.last_status_code or "-"
+            print(f"{row.delivery_id}  {row.status:<9} attempts={row.attempts} last={code} next={due} "
+                  f"{row.event_type} {row.order_id or ''} {row.endpoint_url}")  # fmt: skip
+    else:
+        rate = "n/a" if result.success_rate is None else f"{result.success_rate:.1%}"
+        p95 = "n/a" if result.p95_delivery_seconds is None else f"{result.p95_delivery_seconds:.2f}s"
+        counts = f"pending {result.pending}, failed {result.failed}, abandoned {result.abandoned}"
+        print(
+            f"last {result.window_minutes} min: {result.created} deliveries, success rate {rate}, {counts}, p95 {p95}"
+        )
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mcp_checkout.domain import Principal
+    from mcp_checkout.service.container import build_services
+    from mcp_checkout.service.golive import ReadinessReport, go_live_report
+
+    settings = _settings(args)
+
+    async def run() -> ReadinessReport:
+        services = build_services(settings)  # read-only: no migration, unlike serve
+        try:
+            return await go_live_report(services, Principal(id="cli", kind="merchant"))
+        finally:
+            await services.close()
+
+    report = anyio.run(run)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+        return 0 if report.ready else 1
+    console = Console()
+    style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+    table = Table(title=f"mcp-checkout go-live check ({report.mode})", show_lines=False)
+    for column in ("check", "status", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in report.checks:
+        table.add_row(check.name, f"[{style[check.status]}]{check.status}[/]", escape(check.detail))
+    console.print(table)
+    if report.live_missing:
+        live = Table(title="Live payments still need", show_lines=False)
+        live.add_column("setting")
+        live.add_column("what", overflow="fold")
+        for item in report.live_missing:
+            live.add_row(item.setting, escape(item.detail))
+        console.print(live)
+    verdict = "READY for live payments" if report.ready_for_live else f"READY for test mode ({report.mode}), not live"
+    console.print(verdict if report.ready else "[bold red]NOT READY[/]: fix the failed checks above")
+    return 0 if report.ready else 1
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from mcp_checkout.bundle import BundleError, build_bundle
+
+    try:
+        manifest = anyio.run(build_bundle, args.out)
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    size = args.out.stat().st_size
+    print(
+        f"built {args.out} ({size / 1024:.0f} kB): {len(manifest['tools'])} tools, {len(manifest['prompts'])} "
+        "prompts. Open it with Claude Desktop (Settings > Extensions) to install.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcp-checkout", description=__doc__)
     parser.add_argument("--data-dir", help="where the SQLite database lives (MCP_CHECKOUT_DATA_DIR)")
@@ -237,6 +350,25 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key")
     keys.set_defaults(handler=_cmd_keys)
 
+    hooks = commands.add_parser("webhooks", help="signed order events to your own systems (ERP, shop backend)")
+    hook_commands = hooks.add_subparsers(dest="webhooks_command", required=True)
+    add = hook_commands.add_parser("add", help="register an endpoint; prints its id and signing secret once")
+    add.add_argument("url", help="https URL that receives the POSTs")
+    add.add_argument("--events", required=True, help="comma-separated, e.g. order.paid,order.canceled")
+    add.add_argument("--description", default="", help="what the endpoint is for")
+    hook_commands.add_parser("list", help="endpoints (never their secrets)").add_argument("--json", action="store_true")
+    hook_commands.add_parser("deactivate", help="stop sending to an endpoint").add_argument("endpoint_id")
+    deliveries = hook_commands.add_parser("deliveries", help="recent deliveries, newest first")
+    deliveries.add_argument("--endpoint", help="only this endpoint id")
+    deliveries.add_argument("--status", choices=["pending", "delivered", "failed", "abandoned"])
+    deliveries.add_argument("--limit", type=int, default=50, choices=range(1, 101), metavar="1-100")
+    deliveries.add_argument("--json", action="store_true")
+    metrics = hook_commands.add_parser("metrics", help="success rate, pending, abandoned, p95 latency")
+    metrics.add_argument("--window-minutes", type=int, default=1440)
+    metrics.add_argument("--json", action="store_true")
+    hook_commands.add_parser("replay", help="send one delivery again now").add_argument("delivery_id")
+    hooks.set_defaults(handler=_cmd_webhooks)
+
     importer = commands.add_parser("import-catalog", help="import products and SKUs from a CSV file")
     importer.add_argument("path", type=Path, help="CSV file (header row required)")
     importer.add_argument("--skip-invalid", action="store_true", help="import the valid rows even if some are bad")
@@ -250,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("claude-config", help="print the Claude Desktop config for this install").set_defaults(
         handler=_cmd_claude_config
     )
+    doctor = commands.add_parser("doctor", help="go-live checklist; exit code 1 when not ready")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON (for scripts)")
+    doctor.set_defaults(handler=_cmd_doctor)
+    bundle = commands.add_parser("bundle", help="build the Claude Desktop bundle (.mcpb) from this source checkout")
+    bundle.add_argument("--out", type=Path, default=Path("dist/mcp-checkout.mcpb"), help="where to write the .mcpb")
+    bundle.set_defaults(handler=_cmd_bundle)
     return parser
 
 

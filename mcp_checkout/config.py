@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +15,9 @@ PrincipalKind = Literal["buyer", "merchant"]
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``MCP_CHECKOUT_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="MCP_CHECKOUT_", env_file=None, extra="ignore")
+    # An empty variable counts as unset: hosts that fill env from optional fields (the Claude Desktop
+    # bundle's user_config) pass "" for a field left blank, which must not turn Stripe on with an empty key.
+    model_config = SettingsConfigDict(env_prefix="MCP_CHECKOUT_", env_file=None, extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(default=Path("./data"), description="Where the embedded SQLite database lives.")
     import_dir: Path | None = Field(
@@ -40,6 +43,24 @@ class Settings(BaseSettings):
     idempotency_retention_hours: int = Field(default=48, ge=24, le=24 * 365)
     idempotency_lease_seconds: int = Field(default=30, ge=1, le=3600)
     sweep_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    order_watch_poll_seconds: float = Field(
+        default=0.5,
+        ge=0.05,
+        le=60,
+        description="While anyone waits for an order (wait_for_order, orders:// subscriptions), how often the "
+        "database is checked for changes other processes made (this process's own are heard at once).",
+    )
+
+    # Outbound webhooks (signed order events to the merchant's systems).
+    webhook_max_attempts: int = Field(default=12, ge=1, le=50, description="Attempts before a delivery is abandoned.")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Per-attempt HTTP timeout.")
+    webhook_backoff_base_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_backoff_cap_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    webhook_poll_interval_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="How often the dispatcher looks for deliveries other processes queued."
+    )
+    webhook_batch_size: int = Field(default=20, ge=1, le=500)
+    webhook_retention_days: int = Field(default=30, ge=1, le=3650, description="How long delivery history is kept.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -85,6 +106,13 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        """``~`` and ``${HOME}``-style variables, as a host may pass them through unexpanded (the Claude
+        Desktop bundle's default data directory is ``${HOME}/mcp-checkout``)."""
+        return Path(os.path.expandvars(value)).expanduser()
+
     def resolved_public_base_url(self) -> str:
         return (self.public_base_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
@@ -92,7 +120,8 @@ class Settings(BaseSettings):
     def payment_mode(self) -> Literal["offline", "stripe_test", "stripe_live"]:
         if self.stripe_secret_key is None:
             return "offline"
-        return "stripe_live" if self.stripe_secret_key.get_secret_value().startswith("sk_live_") else "stripe_test"
+        live = self.stripe_secret_key.get_secret_value().startswith(("sk_live_", "rk_live_"))  # rk_: restricted key
+        return "stripe_live" if live else "stripe_test"
 
     def resolved_import_dir(self) -> Path:
         return (self.import_dir or self.data_dir / "imports").resolve()

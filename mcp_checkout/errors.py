@@ -208,6 +208,16 @@ class RateLimited(CheckoutError):
     http_status = 429
 
 
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+    who_fixes = "merchant"
+
+
+class WebhookDeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"
+    who_fixes = "merchant"
+
+
 class InternalError(CheckoutError):
     code = "internal_error"
     retryable = True

@@ -112,11 +112,12 @@ class _BodyDeadline:
         await self.app(scope, receive_before_deadline, send)
 
 
-async def _end_streams_after_drain(requests: _OpenRequests, grace: float) -> None:
+async def _end_streams_after_drain(requests: _OpenRequests, grace: float, services: Services) -> None:
     """On shutdown, let running tool calls finish and answer on their open SSE streams, then end
     every remaining stream (idle GET streams would otherwise hold uvicorn until its timeout)."""
     while not _uvicorn_stopping():  # noqa: ASYNC110 - a signal flag set by uvicorn, not an event we can await
         await anyio.sleep(0.1)
+    services.order_watch.stop_waiting()  # wait_for_order calls answer now instead of holding the drain
     if (left := await requests.drain(grace)) > 0:
         log.warning("shutdown: %d MCP request(s) still running after %.0fs; their callers get no answer", left, grace)
     AppStatus.should_exit = True
@@ -186,7 +187,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
                 tasks.start_soon(services.webhooks.dispatch_forever)
-                tasks.start_soon(_end_streams_after_drain, mcp_app, settings.shutdown_grace_seconds)
+                tasks.start_soon(_end_streams_after_drain, mcp_app, settings.shutdown_grace_seconds, services)
                 async with server.session_manager.run():
                     yield
                 tasks.cancel_scope.cancel()

@@ -28,7 +28,8 @@ from mcp_checkout.prompts import merchant as merchant_prompts
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import sweep_forever
 from mcp_checkout.store import migrate
-from mcp_checkout.tools import carts, catalog, checkout, merchant, orders, payments, resources
+from mcp_checkout.tools import carts, catalog, checkout, merchant, orders, payments, resources, subscriptions
+from mcp_checkout.tools import webhooks as webhook_tools
 from mcp_checkout.tools.auth import MERCHANT_PROMPTS, MERCHANT_TOOLS
 from mcp_checkout.tools.context import AppState, caller, key_kind
 from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
@@ -150,12 +151,21 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         if services is not None:
-            yield AppState(services=services, local_principal=local, remote=remote)
+            async with anyio.create_task_group() as watching:
+                # Order-change notifications need a loop running in every process that serves MCP; when
+                # several lifespans share these services, one runs and the others stand by.
+                watching.start_soon(services.order_watch.run)
+                try:
+                    yield AppState(services=services, local_principal=local, remote=remote)
+                finally:
+                    watching.cancel_scope.cancel()
             return
         built = (services_factory or build_services)(settings)
         await migrate.upgrade(built.db)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(sweep_forever, built, settings.sweep_interval_seconds)
+            tasks.start_soon(built.webhooks.dispatch_forever)
+            tasks.start_soon(built.order_watch.run)
             try:
                 yield AppState(services=built, local_principal=local, remote=remote)
             finally:
@@ -186,7 +196,10 @@ def build_server(
     checkout.register(server)
     payments.register(server)
     merchant.register(server)
+    webhook_tools.register(server)
     resources.register(server)
+    # Stateless HTTP ends a session with each request: a legacy subscription there would never fire.
+    subscriptions.register(server, legacy=not (remote and settings.http_stateless))
     checkout_prompts.register(server)
     merchant_prompts.register(server)
     return server

@@ -14,8 +14,10 @@ from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
 from mcp_checkout.service.merchant import MerchantService
+from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
+from mcp_checkout.service.webhooks import WebhookService
 from mcp_checkout.store.db import Database
 
 
@@ -26,12 +28,15 @@ class Services:
     catalog: CatalogService
     carts: CartService
     orders: OrderService
+    order_watch: OrderWatch
     payments: PaymentService
     checkout: CheckoutService
     access: AccessService
     merchant: MerchantService
+    webhooks: WebhookService
 
     async def close(self) -> None:
+        await self.webhooks.close()
         await self.db.dispose()
 
 
@@ -83,6 +88,7 @@ def build_services(
         catalog=catalog,
         carts=CartService(db, clock, settings.default_currency),
         orders=orders,
+        order_watch=OrderWatch(db, orders, clock, poll_interval=settings.order_watch_poll_seconds),
         payments=payments,
         checkout=CheckoutService(
             db,
@@ -106,5 +112,17 @@ def build_services(
             catalog=catalog,
             default_currency=settings.default_currency,
             import_dir=settings.resolved_import_dir(),
+        ),
+        webhooks=WebhookService(
+            db,
+            clock,
+            live=settings.payment_mode == "stripe_live",
+            max_attempts=settings.webhook_max_attempts,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            backoff_base_seconds=settings.webhook_backoff_base_seconds,
+            backoff_cap_seconds=settings.webhook_backoff_cap_seconds,
+            poll_interval_seconds=settings.webhook_poll_interval_seconds,
+            batch_size=settings.webhook_batch_size,
+            retention=timedelta(days=settings.webhook_retention_days),
         ),
     )

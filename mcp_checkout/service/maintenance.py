@@ -17,6 +17,7 @@ async def sweep_once(services: Services) -> tuple[int, int]:
     expired = await services.orders.expire_due()
     purged = await services.orders.purge_idempotency_keys()
     await services.access.purge_rate_windows()
+    await services.webhooks.purge()
     if expired or purged:
         log.info("sweep: expired %d unpaid orders, purged %d idempotency keys", expired, purged)
     return expired, purged

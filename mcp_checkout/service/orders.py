@@ -23,6 +23,7 @@ from mcp_checkout.errors import (
     InvalidInput,
     OrderNotFound,
 )
+from mcp_checkout.service import webhooks
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found
 from mcp_checkout.service.views import (
     CheckoutState,
@@ -223,6 +224,13 @@ def transition(
         )
     order_store.add_event(conn, order["id"], current.value, target.value, actor.value, principal_id, reason, now)
     _settle_checkout(conn, order["id"], target, now)
+    webhooks.record_order_event(conn, target, order["id"], now, lambda: _current_view(conn, order["id"]))
+
+
+def _current_view(conn: Connection, order_id: str) -> OrderOut:
+    order = order_store.get(conn, order_id)
+    assert order is not None
+    return order_view(conn, order)
 
 
 def _settle_checkout(conn: Connection, order_id: str, target: OrderStatus, now: datetime) -> None:
@@ -443,11 +451,14 @@ class OrderService:
                 "reason": reason,
                 "at": utc["created_at"],
             }
-            return order_view(conn, {**values, **utc, "number": number}, _Written(items=items, history=[event]))
-        order = order_store.get(conn, order_id)
-        assert order is not None
-        also(conn, order)
-        return order_view(conn, order)
+            view = order_view(conn, {**values, **utc, "number": number}, _Written(items=items, history=[event]))
+        else:
+            order = order_store.get(conn, order_id)
+            assert order is not None
+            also(conn, order)
+            view = order_view(conn, order)
+        webhooks.record_order_event(conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view)
+        return view
 
     def _complete(self, conn: Connection, claim: _Claim, order_id: str) -> None:
         if not idempotency_store.complete(conn, claim.record_id, claim.token, order_id):

@@ -299,3 +299,54 @@ rate_limit_windows = Table(
     Column("window_start", BigInteger, primary_key=True),
     Column("calls", Integer, nullable=False),
 )
+
+# Outbound webhooks: endpoints the merchant registered, the events an order change produced (written in
+# the change's own transaction: a transactional outbox) and one delivery per event and endpoint.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("url", String(2048), nullable=False),
+    Column("description", String(500), nullable=False, default=""),
+    Column("event_types", JSON, nullable=False),
+    # The signing secret must be usable to sign, so it cannot be hashed; only the dispatcher reads it.
+    Column("secret", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("deactivated_at", Timestamp, nullable=True),
+)
+Index("ix_webhook_endpoints_status", webhook_endpoints.c.status)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("order_id", String(40), nullable=True, index=True),
+    Column("body", Text, nullable=False),  # the exact JSON sent (and signed) on every attempt
+    Column("created_at", Timestamp, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # msg_…: the webhook-id header, stable across retries
+    Column("event_id", String(40), ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("claimed_until", Timestamp, nullable=True),
+    Column("claim_token", String(40), nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("last_attempt_at", Timestamp, nullable=True),
+    Column("delivered_at", Timestamp, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+# The dispatcher's claim: pending rows by due time.
+Index("ix_webhook_deliveries_status_next_attempt_at", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at)
+# Listings (newest first, optionally per endpoint) and windowed metrics.
+Index("ix_webhook_deliveries_endpoint_id_created_at", webhook_deliveries.c.endpoint_id, webhook_deliveries.c.created_at)
+Index("ix_webhook_deliveries_created_at", webhook_deliveries.c.created_at)

@@ -1,0 +1,164 @@
+"""A real HTTP webhook receiver on 127.0.0.1 for tests: records every request, answers from a script,
+can be taken down and brought back on the same port, and verifies signatures with the PyPI
+``standardwebhooks`` library (and, on demand, with the npm one through node)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from standardwebhooks import Webhook
+
+NODE_DIR = Path(__file__).resolve().parents[1] / "e2e" / "node_webhooks"
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: str
+    status: int  # what the receiver answered (0: it never answered, the request was held)
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def message_id(self) -> str:
+        return self.headers["webhook-id"]
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return dict(json.loads(self.body))
+
+
+class Receiver:
+    """``with Receiver() as r``: ``r.url``; ``r.script = [500, 500]`` answers those first, then 200;
+    ``r.hold = seconds`` delays every answer; ``r.gate = threading.Event()`` holds requests unanswered;
+    ``r.down()`` / ``r.up()`` stop and restart the listener."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.received: list[Received] = []
+        self.script: list[int] = []
+        self.retry_after: str | None = None
+        self.hold = 0.0
+        self.gate: threading.Event | None = None  # set: requests are held (never answered) until it opens
+        self._lock = threading.Lock()
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def up(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length).decode()
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                record = Received(headers, body, 0)
+                with receiver._lock:
+                    receiver.received.append(record)
+                    status = receiver.script.pop(0) if receiver.script else 200
+                    hold, gate = receiver.hold, receiver.gate
+                if gate is not None:
+                    gate.wait(60)
+                    return  # a held request is never answered: its sender is gone by then
+                if hold:
+                    time.sleep(hold)
+                self.send_response(status)
+                if receiver.retry_after is not None:
+                    self.send_header("Retry-After", receiver.retry_after)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                self.wfile.flush()
+                record.status = status
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server.daemon_threads = True
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Receiver:
+        self.up()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.down()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/hooks"
+
+    # ------------------------------------------------------------ what arrived
+    def delivered(self) -> list[Received]:
+        """Requests answered 2xx."""
+        with self._lock:
+            return [r for r in self.received if 200 <= r.status < 300]
+
+    def all(self) -> list[Received]:
+        with self._lock:
+            return list(self.received)
+
+
+def verify_python(secret: str, received: Received) -> dict[str, Any]:
+    """Verify with the PyPI standardwebhooks library; raises WebhookVerificationError when refused."""
+    return dict(Webhook(secret).verify(received.body, received.headers))
+
+
+def ensure_node_modules() -> None:
+    """Install the npm library from package-lock.json on first use (node_modules is not committed).
+    Without node and npm the test fails: the Node verification must run wherever the suite runs."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        raise AssertionError(f"{' and '.join(missing)} not found: install Node.js 18+ to verify webhooks with npm")
+    if not (NODE_DIR / "node_modules" / "standardwebhooks").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True, timeout=180
+        )
+
+
+def verify_node(secret: str, deliveries: list[Received]) -> list[dict[str, Any]]:
+    """Verify each delivery with the npm standardwebhooks library: [{ok, type} | {ok: false, error}]."""
+    ensure_node_modules()
+    cases = [{"secret": secret, "headers": r.headers, "body": r.body} for r in deliveries]
+    done = subprocess.run(
+        ["node", "verify.js"],
+        cwd=NODE_DIR,
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return list(json.loads(done.stdout))
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+def iter_types(received: list[Received]) -> Iterator[str]:
+    for r in received:
+        yield r.payload["type"]
