@@ -7,7 +7,7 @@ UV := .uv/bin/uv
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test serve bench clean
+.PHONY: setup demo test serve bench bundle clean
 
 setup: .venv/.synced
 
@@ -31,5 +31,9 @@ serve: setup
 bench: setup
 	.venv/bin/python bench/run.py
 
+# The Claude Desktop bundle (needs Node.js 20+ and npm for the pinned mcpb CLI in bundle/).
+bundle: setup
+	.venv/bin/mcp-checkout bundle --out dist/mcp-checkout.mcpb
+
 clean:
-	rm -rf .venv .uv data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .uv data .pytest_cache .mypy_cache .ruff_cache dist bundle/node_modules

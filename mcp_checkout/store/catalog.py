@@ -183,10 +183,12 @@ def commit_stock(conn: Connection, lines: Mapping[str, int], now: datetime) -> N
 
 
 def stock_totals(conn: Connection) -> RowMapping:
+    """Units on hand and reserved over all SKUs, how many SKUs there are and how many can still be ordered."""
     query = select(
         func.coalesce(func.sum(skus.c.stock_on_hand), 0).label("on_hand"),
         func.coalesce(func.sum(skus.c.reserved), 0).label("reserved"),
         func.count().label("skus"),
+        func.count().filter(skus.c.stock_on_hand > skus.c.reserved).label("in_stock"),
     )
     return conn.execute(query).mappings().one()
 

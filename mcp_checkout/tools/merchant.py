@@ -11,6 +11,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BeforeValidator, Field
 
 from mcp_checkout.service import catalog_import
+from mcp_checkout.service.golive import ReadinessReport, go_live_report
 from mcp_checkout.service.merchant import MAX_CSV_TEXT_CHARS, UpsertProduct
 from mcp_checkout.service.views import ImportReport, InventoryOut, OrderPage, SalesSummary, UpsertProductOut
 from mcp_checkout.tools.annotations import OVERWRITES, READ_ONLY
@@ -214,3 +215,19 @@ def register(server: MCPServer[Any]) -> None:
         units with a display string.
         """
         return await services(ctx).merchant.sales_summary(principal(ctx), period_start, period_end)
+
+    @server.tool(title="Go-live readiness check (merchant)", annotations=READ_ONLY)
+    async def readiness_check(ctx: Context[Any]) -> ReadinessReport:
+        """Check whether this store is ready to sell: the go-live checklist. Merchant only; read-only.
+
+        Call it when the merchant asks "can I go live?", after changing settings, or when orders or
+        payments behave oddly. Checks: database reachable and migrated, catalog non-empty with stock,
+        payment mode (offline / stripe_test / stripe_live) and Stripe key shapes (test and live keys
+        must not be mixed), Stripe webhook secret, https public base URL, and the share of outbound
+        webhook deliveries that succeeded in the last 24 hours. Returns ready (nothing failed
+        in the current mode), mode, ready_for_live, checks (name, status ok|warn|fail, detail saying
+        exactly what to set or run) and live_missing (each environment variable live payments still
+        need). Secret values are never shown, only their kind (e.g. sk_test_…). Settings are changed
+        by the merchant in the server's environment or Claude Desktop's extension settings, not by a tool.
+        """
+        return await go_live_report(services(ctx), principal(ctx))

@@ -23,8 +23,8 @@ from mcp_checkout.service.container import Services
 SNAPSHOT = Path(__file__).with_name("snapshots") / "tools.json"
 MODES = ["auto", "legacy"]
 HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
-READ_ONLY_PREFIXES = ("get_", "search_", "lookup_", "list_")
-READ_ONLY_REPORTS = frozenset({"sales_summary"})
+READ_ONLY_PREFIXES = ("get_", "search_", "lookup_", "list_", "wait_for_")
+READ_ONLY_REPORTS = frozenset({"sales_summary", "readiness_check"})
 # The tool list does not depend on the database: one backend is enough for the schema checks.
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -102,6 +102,7 @@ def test_the_buyer_agent_tools_are_all_there(tools: dict[str, Any]) -> None:
         "get_order",
         "lookup_orders",
         "cancel_order",
+        "wait_for_order",
     }
     assert expected <= set(tools)
 
@@ -128,6 +129,22 @@ def test_create_order_tells_the_model_to_reuse_the_key_on_retry(tools: dict[str,
     assert "replayed" in text
     key_help = tools["create_order"].input_schema["properties"]["idempotency_key"].get("description", "").lower()
     assert "reuse the same key" in key_help
+
+
+@SQLITE_ONLY
+def test_wait_for_order_is_bounded_and_says_what_to_do_when_not_reached(tools: dict[str, Any]) -> None:
+    tool = tools["wait_for_order"]
+    schema = tool.input_schema
+    assert schema["required"] == ["order_id"]
+    timeout = schema["properties"]["timeout_seconds"]
+    assert (timeout["minimum"], timeout["maximum"], timeout["default"]) == (1, 60, 30)
+    statuses = next(option for option in schema["properties"]["statuses"]["anyOf"] if option.get("type") == "array")
+    assert (statuses["minItems"], statuses["maxItems"]) == (1, 6)
+    enum = schema["$defs"][statuses["items"]["$ref"].rsplit("/", 1)[-1]]["enum"]
+    assert set(enum) == {"pending_payment", "paid", "fulfilled", "canceled", "expired", "refunded"}
+    text = tool.description or ""
+    assert "checkout link" in text and "`reached`" in text and "call wait_for_order again" in text
+    assert set(tool.output_schema["required"]) >= {"reached", "waited_seconds", "order", "message"}
 
 
 @SQLITE_ONLY
@@ -280,3 +297,22 @@ async def test_prompts_are_listed_and_render(server: Any, mode: str) -> None:
         text = "\n".join(m.content.text for m in followup.messages)
         assert "get_order" in text
         assert "ord_abc123" in text
+
+
+@SQLITE_ONLY
+def test_webhook_tools_carry_their_hints_and_keep_the_secret_out_of_listings(tools: dict[str, Any]) -> None:
+    def hints(name: str) -> tuple[bool, bool, bool, bool]:
+        a = tools[name].annotations
+        return (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint)
+
+    assert hints("create_webhook_endpoint") == (False, False, False, False)
+    assert hints("deactivate_webhook_endpoint") == (False, True, True, False)
+    assert hints("replay_webhook_delivery") == (False, False, False, True), "replay sends to the merchant's system"
+    assert hints("list_webhook_endpoints")[0] and hints("list_webhook_deliveries")[0]
+    assert "shown ONLY" in (tools["create_webhook_endpoint"].description or "")
+    assert "signing_secret" in tools["create_webhook_endpoint"].output_schema["required"]
+    assert "signing_secret" not in json.dumps(tools["list_webhook_endpoints"].output_schema)
+    events = tools["create_webhook_endpoint"].input_schema["properties"]["events"]
+    assert (events["minItems"], events["maxItems"]) == (1, 6)
+    deliveries = tools["list_webhook_deliveries"].input_schema["properties"]
+    assert {"endpoint_id", "status", "order_id", "window_minutes", "limit", "cursor"} <= set(deliveries)
