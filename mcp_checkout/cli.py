@@ -247,9 +247,13 @@ def _cmd_webhooks(args: argparse.Namespace) -> int:
     elif getattr(args, "json", False) or args.webhooks_command in ("deactivate", "replay"):
         print(result.model_dump_json(indent=2))
     elif args.webhooks_command == "list":
+        if not result.endpoints:
+            print("no webhook endpoints yet: add one with `mcp-checkout webhooks add URL --events …`", file=sys.stderr)
         for hook in result.endpoints:
             print(f"{hook.endpoint_id}  {hook.status:<8} {','.join(hook.events):<40} {hook.url}  {hook.description}")
     elif args.webhooks_command == "deliveries":
+        if not result.deliveries:
+            print("no deliveries match", file=sys.stderr)
         for row in result.deliveries:
             due = row.next_attempt_at.isoformat(timespec="seconds") if row.next_attempt_at else "-"
             code = row.last_status_code or "-"
