@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -379,6 +380,26 @@ def nginx_ceiling(procs: Processes, workdir: Path, nginx: str | None, wrk: str, 
 
 
 # ---------------------------------------------------------------- main
+def _spin(iterations: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    return time.perf_counter() - started
+
+
+def cpu_scaling(iterations: int = 6_000_000) -> float:
+    """How much faster 2 CPU-bound Python processes get through work than 1, on this machine right now
+    (the best case for any 1 -> 2 process figure; shared or SMT vCPUs give less than 2)."""
+    rates = {}
+    for count in (1, 2, 1, 2):
+        with multiprocessing.Pool(count) as pool:
+            started = time.perf_counter()
+            pool.map(_spin, [iterations] * count)
+            rates.setdefault(count, []).append(count * iterations / (time.perf_counter() - started))
+    return max(rates[2]) / max(rates[1])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per figure (default 8)")
@@ -462,6 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             in_memory = asyncio.run(in_memory_rate(settings, order_ids, args.connections, args.duration))
         log("wrk's ceiling (nginx)")
         ceiling = nginx_ceiling(procs, workdir, nginx, wrk, args.connections, args.duration)
+        log("the machine's own 1 -> 2 process ceiling (CPU-bound loop)")
+        machine_two = cpu_scaling()
     finally:
         procs.stop_all()
         if args.keep:
@@ -525,6 +548,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"get_order, in-memory client (mcp.Client(build_server(settings)), {args.connections} concurrent callers, "
         f"same database): {in_memory:,.0f} calls/s; HTTP + auth, 1 process: {http_one:,.0f} req/s "
         f"= {http_one / in_memory:.2f}x the in-memory rate"
+    )
+    one = rates[("get_order", 1)]
+    print(
+        f"headroom: with 1 server process the machine already used {one.machine_cores:.2f} of {os.cpu_count()} CPUs "
+        f"for get_order, so a 2nd process can add at most {(os.cpu_count() or 1) / one.machine_cores:.2f}x at "
+        f"the same cost per request; a CPU-bound Python loop runs {machine_two:.2f}x faster in 2 processes than "
+        "in 1 on this machine right now"
     )
     if ceiling is not None:
         print(f"wrk's ceiling (nginx, 1 worker, static 'ok', {args.connections} connections): {ceiling:,.0f} req/s")
