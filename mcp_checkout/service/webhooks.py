@@ -16,6 +16,7 @@ import binascii
 import email.utils
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -142,7 +143,26 @@ def check_url(url: str, *, live: bool) -> str:
             "In live mode webhook URLs must use https, so order data is encrypted in transit. Use an https URL.",
             details={"url": url[:200]},
         )
+    if live and _internal_host(parts.hostname):
+        raise InvalidInput(
+            "In live mode webhook URLs must name a public host, not localhost or a private, loopback or "
+            "link-local address (order data must not be sent to internal services). Use the receiver's public "
+            "https address.",
+            details={"url": url[:200]},
+        )
     return url
+
+
+def _internal_host(host: str) -> bool:
+    """localhost, or an IP literal that is not globally routable (private, loopback, link-local …)."""
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a DNS name: what it resolves to is not checked here
+    return not address.is_global
 
 
 def check_events(events: Sequence[str]) -> list[str]:

@@ -377,7 +377,7 @@ async def test_expiry_sends_order_expired(settings: Settings, receiver: Receiver
     assert got.payload["data"]["status"] == "expired"
 
 
-async def test_urls_are_validated_and_live_mode_requires_https(seeded: Services, settings: Settings) -> None:
+async def test_urls_are_validated_and_live_mode_requires_public_https(seeded: Services, settings: Settings) -> None:
     for bad in ["ftp://erp.example/hooks", "erp.example/hooks", "https://user:pw@erp.example/x", "https:///x"]:
         with pytest.raises(InvalidInput):
             await seeded.webhooks.create_endpoint(bad, ["order.paid"])
@@ -388,6 +388,12 @@ async def test_urls_are_validated_and_live_mode_requires_https(seeded: Services,
     try:
         with pytest.raises(InvalidInput, match="https"):
             await live_services.webhooks.create_endpoint("http://erp.example/hooks", ["order.paid"])
+        for internal in ["https://localhost/h", "https://127.0.0.1:8443/h", "https://10.1.2.3/h",
+                         "https://169.254.169.254/latest", "https://[::1]/h", "https://192.168.0.9/h"]:  # fmt: skip
+            with pytest.raises(InvalidInput, match="public host"):
+                await live_services.webhooks.create_endpoint(internal, ["order.paid"])
+        # test mode keeps local receivers usable (every test here posts to 127.0.0.1)
+        assert (await seeded.webhooks.create_endpoint("http://127.0.0.1:9/h", ["order.paid"])).endpoint.url
         made = await live_services.webhooks.create_endpoint("https://erp.example/hooks", ["order.paid"])
         assert made.endpoint.url == "https://erp.example/hooks"
     finally:
