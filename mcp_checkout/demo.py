@@ -6,13 +6,16 @@ subprocess exactly as Claude Desktop would, and plays the agent's part, printing
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import re
 import socket
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anyio
@@ -25,6 +28,7 @@ from mcp_checkout.config import Settings
 from mcp_checkout.domain import utc_now
 from mcp_checkout.install import claude_desktop_config
 from mcp_checkout.service.container import open_database
+from mcp_checkout.service.webhooks import sign
 from mcp_checkout.store import migrate
 from mcp_checkout.store.demo_catalog import seed_demo_catalog
 
@@ -33,6 +37,40 @@ console = Console(highlight=False)
 
 class DemoFailed(RuntimeError):
     pass
+
+
+class _ErpReceiver:
+    """The merchant's own system for the demo: a local HTTP endpoint that records the webhooks it gets."""
+
+    def __init__(self) -> None:
+        received: list[tuple[dict[str, str], bytes]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.received = received
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    async def first(self, within_seconds: float) -> tuple[dict[str, str], bytes]:
+        with anyio.move_on_after(within_seconds):
+            while not self.received:  # noqa: ASYNC110 - a list filled by the receiver's thread
+                await anyio.sleep(0.05)
+        if not self.received:
+            raise DemoFailed("the merchant's webhook receiver got nothing")
+        return self.received[0]
 
 
 async def _prepare(settings: Settings) -> None:
@@ -83,11 +121,20 @@ async def run_demo(settings: Settings) -> int:
     await _prepare(settings)
     run_tag = time.strftime("%Y%m%d-%H%M%S")
     web_port = _free_port()
+    erp = _ErpReceiver()
     try:
         async with Client(_server_parameters(settings, web_port), mode="legacy") as client:
             tools = (await client.list_tools()).tools
             console.print("\n[bold cyan]agent →[/bold cyan] tools/list")
             _say(f"{len(tools)} tools: {', '.join(tool.name for tool in tools)}")
+
+            hook = await _call(
+                client,
+                "create_webhook_endpoint",
+                {"url": erp.url, "events": ["order.paid"], "description": "demo ERP"},
+                "the merchant's ERP wants to hear of paid orders (signed webhooks)",
+            )
+            _say(f"endpoint {hook['endpoint']['endpoint_id']} → {erp.url}; signing secret whsec_… shown once")
 
             hits = await _call(
                 client, "search_catalog", {"query": "coffee mug", "limit": 5}, "find what the buyer wants"
@@ -134,13 +181,48 @@ async def run_demo(settings: Settings) -> int:
             )
             _say(f"link {link['link_id']} ({link['status']}) → {link['url']}")
 
-            console.print("\n[bold magenta]buyer →[/bold magenta] opens the link and presses the test-payment button")
-            await _buyer_pays(link["url"])
+            waited: dict[str, Any] = {}
 
-            paid = await _call(client, "get_order", {"order_id": order["order_id"]}, "did the buyer pay?")
-            _say(f"{paid['number']} is {paid['status']}; stock {paid['stock']}; link {paid['checkout']['link_status']}")
+            async def agent_waits() -> None:
+                waited.update(
+                    await _call(
+                        client,
+                        "wait_for_order",
+                        {"order_id": order["order_id"], "statuses": ["paid"], "timeout_seconds": 30},
+                        "wait for the buyer instead of polling",
+                    )
+                )
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(agent_waits)
+                await anyio.sleep(0.3)
+                console.print(
+                    "\n[bold magenta]buyer →[/bold magenta] opens the link and presses the test-payment button"
+                )
+                await _buyer_pays(link["url"])
+            paid = waited["order"]
+            _say(
+                f"reached: {waited['reached']} after {waited['waited_seconds']:.1f}s → {paid['number']} is "
+                f"{paid['status']}; stock {paid['stock']}; link {paid['checkout']['link_status']}"
+            )
             if paid["status"] != "paid":
                 raise DemoFailed("the order is not paid after the buyer paid")
+
+            headers, body = await erp.first(within_seconds=15)
+            expected = sign(
+                hook["signing_secret"], headers["webhook-id"], int(headers["webhook-timestamp"]), body.decode()
+            )
+            verified = any(
+                hmac.compare_digest(expected, given) for given in headers.get("webhook-signature", "").split()
+            )
+            event = json.loads(body)
+            console.print(f"\n[bold yellow]ERP ←[/bold yellow] POST {headers['webhook-id']}")
+            _say(
+                f"{event['type']} for {event['data']['number']} ({event['data']['status']}), "
+                f"Standard Webhooks signature {'✓ verified' if verified else '✗ WRONG'} with the endpoint's secret"
+            )
+            if not verified:
+                raise DemoFailed("the webhook signature did not verify")
 
             found = await _call(
                 client, "lookup_orders", {"merchant_reference_id": f"demo-link-{run_tag}"}, "by the link's reference"
@@ -155,6 +237,8 @@ async def run_demo(settings: Settings) -> int:
     except DemoFailed as exc:
         console.print(f"\n[bold red]demo failed:[/bold red] {exc}")
         return 1
+    finally:
+        erp.close()
     _print_next_steps(settings)
     return 0
 
@@ -196,7 +280,9 @@ def _print_next_steps(settings: Settings) -> None:
             "[bold]Poke it in the MCP Inspector[/bold] (Node 20):\n"
             f"  npx -y @modelcontextprotocol/inspector@2.12.0 --cli {sys.executable} -m mcp_checkout.cli "
             f"--data-dir {data_dir} serve --method tools/list\n\n"
-            "[bold]Import your own catalog[/bold]:  .venv/bin/mcp-checkout import-catalog catalog.csv",
+            "[bold]Import your own catalog[/bold]:  .venv/bin/mcp-checkout import-catalog catalog.csv\n"
+            "[bold]Before going live[/bold]:  .venv/bin/mcp-checkout doctor\n"
+            "[bold]One-click install[/bold]:  make bundle  → dist/mcp-checkout.mcpb for Claude Desktop",
             title="next steps",
         )
     )

@@ -1,0 +1,26 @@
+"""`mcp-checkout demo` (what `make demo` runs) plays the whole story end to end and exits 0."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.e2e.servers import CLI, server_env
+
+
+def test_the_demo_sells_waits_for_the_buyer_and_delivers_a_signed_webhook(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(CLI), "--data-dir", str(tmp_path), "demo"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=server_env({"COLUMNS": "200"}),
+    )
+    transcript = done.stdout
+    assert done.returncode == 0, transcript[-3000:] + done.stderr[-3000:]
+    assert "replayed: True → the same order" in transcript
+    assert "reached: True after" in transcript and "is paid; stock committed; link consumed" in transcript
+    assert "order.paid for MC-" in transcript and "signature ✓ verified" in transcript
+    assert "HTTP 410" in transcript  # the link is single-use
+    assert "whsec_" not in transcript.replace("whsec_…", "")  # the secret itself is never printed
