@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 from typing import Literal
@@ -95,6 +97,11 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key (44 url-safe base64 characters) that encrypts webhook signing secrets at rest; "
+        "default: <data_dir>/secret.key, created on first use. Every process must have the same key.",
+    )
     stripe_api_base: str | None = Field(default=None, description="Only for tests against a local fake Stripe.")
     stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
     stripe_timeout_seconds: float = Field(
@@ -112,6 +119,25 @@ class Settings(BaseSettings):
         """``~`` and ``${HOME}``-style variables, as a host may pass them through unexpanded (the Claude
         Desktop bundle's default data directory is ``${HOME}/mcp-checkout``)."""
         return Path(os.path.expandvars(value)).expanduser()
+
+    @field_validator("secret_key", mode="after")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            decoded = base64.urlsafe_b64decode(value.get_secret_value().encode())
+        except (ValueError, binascii.Error):
+            decoded = b""
+        if len(decoded) != 32:
+            raise ValueError(
+                "MCP_CHECKOUT_SECRET_KEY must be 32 random bytes in url-safe base64 (44 characters); make one with: "
+                "python -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+            )
+        return value
+
+    def resolved_secret_key_file(self) -> Path:
+        return (self.data_dir / "secret.key").resolve()
 
     def resolved_public_base_url(self) -> str:
         return (self.public_base_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")

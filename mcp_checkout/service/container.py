@@ -17,6 +17,7 @@ from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
+from mcp_checkout.service.secretbox import SecretBox
 from mcp_checkout.service.webhooks import WebhookService
 from mcp_checkout.store.db import Database
 
@@ -116,6 +117,10 @@ def build_services(
         webhooks=WebhookService(
             db,
             clock,
+            secrets=SecretBox(
+                settings.secret_key.get_secret_value() if settings.secret_key else None,
+                settings.resolved_secret_key_file(),
+            ),
             live=settings.payment_mode == "stripe_live",
             max_attempts=settings.webhook_max_attempts,
             timeout_seconds=settings.webhook_timeout_seconds,

@@ -247,6 +247,14 @@ async def _webhook_check(services: Services) -> ReadinessCheck:
         return ReadinessCheck(name="webhook_endpoints", status="warn", detail=f"not checked ({exc.code}).")
     if not endpoints:
         return ReadinessCheck(name="webhook_endpoints", status="ok", detail="no outbound webhook endpoints (optional).")
+    if services.settings.secret_key is None and services.db.dialect == "postgresql":
+        return ReadinessCheck(
+            name="webhook_endpoints",
+            status="warn",
+            detail=f"{len(endpoints)} active, their signing secrets sealed with the key file "
+            f"{services.settings.resolved_secret_key_file()}: a server on another host cannot sign with them. Set "
+            "MCP_CHECKOUT_SECRET_KEY to that file's content on every server process.",
+        )
     backlog = f"; {metrics.pending} waiting for a retry" if metrics.pending else ""
     if metrics.success_rate is None:
         return ReadinessCheck(

@@ -42,6 +42,7 @@ from mcp_checkout.errors import (
     WebhookDeliveryNotFound,
     WebhookEndpointNotFound,
 )
+from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
 from mcp_checkout.service.webhook_views import (
     CreatedWebhookEndpoint,
     ReplayedDelivery,
@@ -275,6 +276,7 @@ class WebhookService:
         db: Database,
         clock: Clock,
         *,
+        secrets: SecretBox,
         live: bool,
         max_attempts: int,
         timeout_seconds: float,
@@ -287,6 +289,7 @@ class WebhookService:
     ) -> None:
         self._db = db
         self._clock = clock
+        self._secrets = secrets
         self._live = live
         self._max_attempts = max_attempts
         self._timeout = timeout_seconds
@@ -315,7 +318,7 @@ class WebhookService:
             "url": url,
             "description": description,
             "event_types": chosen,
-            "secret": secret,
+            "secret": self._secrets.seal(secret),
             "status": store.ACTIVE,
             "created_at": now,
             "deactivated_at": None,
@@ -484,16 +487,21 @@ class WebhookService:
     async def _attempt(self, row: RowMapping) -> dict[str, Any]:
         started = self._clock()
         timestamp = int(started.timestamp())
+        retry_after: float | None = None
+        code: int | None = None
+        error: str | None = None
+        try:
+            secret = self._secrets.open(row["secret"])
+        except SecretUnavailable as exc:  # never send unsigned: wait (and retry) until the key is fixed
+            log.error("webhook %s not sent: %s", row["id"], exc)
+            return self._retry_or_abandon(row, {"last_status_code": None}, f"not sent: {exc}", None)
         headers = {
             "content-type": "application/json",
             "user-agent": "mcp-checkout-webhooks/1",
             "webhook-id": row["id"],
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(row["secret"], row["id"], timestamp, row["body"]),
+            "webhook-signature": sign(secret, row["id"], timestamp, row["body"]),
         }
-        retry_after: float | None = None
-        code: int | None = None
-        error: str | None = None
         try:
             async with self._http().stream("POST", row["url"], content=row["body"].encode(), headers=headers) as resp:
                 code = resp.status_code
@@ -510,12 +518,16 @@ class WebhookService:
         if code is not None and code not in _RETRY_STATUSES:
             reason = "redirect not followed; register the final URL" if 300 <= code < 400 else "refused by receiver"
             return {**values, "status": store.FAILED, "next_attempt_at": None, "last_error": f"HTTP {code}: {reason}"}
-        error = error or f"HTTP {code}"
+        return self._retry_or_abandon(row, values, error or f"HTTP {code}", retry_after)
+
+    def _retry_or_abandon(
+        self, row: RowMapping, values: dict[str, Any], error: str, retry_after: float | None
+    ) -> dict[str, Any]:
         if row["attempts"] >= self._max_attempts:
             log.warning("webhook delivery %s abandoned after %d attempts (%s)", row["id"], row["attempts"], error)
             return {**values, "status": store.ABANDONED, "next_attempt_at": None, "last_error": error}
         delay = backoff_seconds(row["attempts"], self._base, self._cap, retry_after)
-        return {**values, "status": store.PENDING, "next_attempt_at": now + timedelta(seconds=delay),
+        return {**values, "status": store.PENDING, "next_attempt_at": self._clock() + timedelta(seconds=delay),
                 "last_error": error}  # fmt: skip
 
     def _http(self) -> httpx.AsyncClient:

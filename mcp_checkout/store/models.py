@@ -311,7 +311,7 @@ webhook_endpoints = Table(
     Column("description", String(500), nullable=False, default=""),
     Column("event_types", JSON, nullable=False),
     # The signing secret must be usable to sign, so it cannot be hashed; only the dispatcher reads it.
-    Column("secret", String(100), nullable=False),
+    Column("secret", String(400), nullable=False),  # "fernet:" + the sealed whsec_ secret
     Column("status", String(20), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("deactivated_at", Timestamp, nullable=True),

@@ -488,3 +488,47 @@ async def test_a_commit_wakes_the_dispatcher_without_waiting_for_its_poll(
         with anyio.fail_after(3):
             while not receiver.delivered():
                 await anyio.sleep(0.02)
+
+
+# ---------------------------------------------------------------- signing secrets at rest
+async def test_signing_secrets_are_stored_encrypted_and_still_sign(
+    seeded: Services, settings: Settings, receiver: Receiver
+) -> None:
+    from mcp_checkout.store.models import webhook_endpoints
+
+    key_file = settings.resolved_secret_key_file()
+    assert not key_file.exists()  # building services creates nothing
+    created = await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    stored = await seeded.db.read(lambda conn: conn.execute(select(webhook_endpoints.c.secret)).scalar_one())
+    secret = created.signing_secret
+    assert stored.startswith("fernet:") and secret not in stored and secret.removeprefix("whsec_") not in stored
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    await place(seeded, "sealed")
+    await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) == 1))
+    assert verify_python(secret, receiver.delivered()[0])["type"] == "order.created"
+
+
+async def test_a_process_without_the_right_key_sends_nothing_unsigned(
+    seeded: Services, settings: Settings, receiver: Receiver
+) -> None:
+    from cryptography.fernet import Fernet
+
+    created = await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    other = build_services(settings.model_copy(update={"secret_key": SecretStr(Fernet.generate_key().decode())}))
+    try:
+        await place(other, "wrong-key")
+        assert await other.webhooks.dispatch_once() == 1
+    finally:
+        await other.close()
+    assert receiver.delivered() == []
+    (waiting,) = await deliveries(seeded)
+    assert waiting["status"] == "pending" and "MCP_CHECKOUT_SECRET_KEY" in (waiting["last_error"] or "")
+    # The process with the key the endpoint was made with sends it on its next try.
+    await seeded.webhooks.replay(waiting["delivery_id"])
+    await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) == 1))
+    assert verify_python(created.signing_secret, receiver.delivered()[0])["data"]["status"] == "pending_payment"
+
+
+def test_a_malformed_secret_key_is_refused_with_how_to_make_one(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="url-safe base64"):
+        Settings(data_dir=settings.data_dir, secret_key="too-short")  # type: ignore[arg-type]

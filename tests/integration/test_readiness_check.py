@@ -134,3 +134,15 @@ async def test_failing_webhook_deliveries_warn_without_blocking(
     assert check.status == "warn" and report.ready is True
     assert "6 of 10 deliveries" in check.detail and "2 waiting for a retry" in check.detail
     assert "replay_webhook_delivery" in check.detail
+
+
+async def test_webhook_secrets_sealed_with_a_key_file_warn_when_several_hosts_may_share_postgresql(
+    seeded: Services, settings: Settings
+) -> None:
+    await seeded.webhooks.create_endpoint("https://erp.example/hooks", ["order.paid"])
+    hooks = checks((await go_live_report(seeded, MERCHANT)).model_dump())["webhook_endpoints"]
+    if seeded.db.dialect == "postgresql":
+        assert hooks["status"] == "warn" and "MCP_CHECKOUT_SECRET_KEY" in hooks["detail"]
+        assert str(settings.resolved_secret_key_file()) in hooks["detail"]
+    else:  # one SQLite file means one host: the key file beside it is enough
+        assert hooks["status"] == "ok", hooks

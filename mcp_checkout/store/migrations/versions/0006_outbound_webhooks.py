@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=2048), nullable=False),
         sa.Column("description", sa.String(length=500), nullable=False),
         sa.Column("event_types", sa.JSON(), nullable=False),
-        sa.Column("secret", sa.String(length=100), nullable=False),
+        sa.Column("secret", sa.String(length=400), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deactivated_at", sa.DateTime(timezone=True), nullable=True),
