@@ -17,11 +17,18 @@ document-frequency spread and length (~30 words).
 
 from __future__ import annotations
 
+import gc
 import math
+import os
 import random
 import statistics
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from sqlalchemy.engine import make_url
 
 from mcp_checkout.domain import CatalogRow
 
@@ -260,3 +267,47 @@ def render_table(figures: Sequence[Figure]) -> str:
             lines.append(sep.join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
         lines.append(sep.join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- shared by the benchmark scripts
+PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+async def throughput(call: Callable[[int], Awaitable[Any]], count: int, concurrency: int) -> float:
+    """Calls per second of ``call(i)`` for i in range(count), ``concurrency`` callers at a time."""
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < count:
+            index = next_index
+            next_index += 1
+            await call(index)
+
+    gc.collect()
+    started = time.perf_counter_ns()
+    async with anyio.create_task_group() as tasks:
+        for _ in range(concurrency):
+            tasks.start_soon(worker)
+    return count / ((time.perf_counter_ns() - started) / 1e9)
+
+
+async def pg_admin(sql: str) -> None:
+    """Run one statement (CREATE / DROP DATABASE) on the PostgreSQL server of ``MCP_CHECKOUT_BENCH_PG_URL``."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    dsn = make_url(PG_ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def print_report(notes: Sequence[str], figures: Sequence[Figure]) -> None:
+    """The notes, the figures' table and the PASS / MISS count, as every benchmark ends."""
+    for note in notes:
+        print(f"  {note}")
+    print(render_table(figures))
+    misses = [f for f in figures if f.passed is False]
+    print(f"\n{sum(f.passed is True for f in figures)} PASS, {len(misses)} MISS")

@@ -52,6 +52,7 @@ if __package__ in (None, ""):  # run as a script: make the repository and bench/
 from sqlalchemy.engine import make_url
 from web_bench import Processes, _cpu_ticks, find_nginx, find_wrk, free_port, parse_wrk, wait_http, wait_idle
 
+from bench.common import PG_ADMIN_URL, pg_admin
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, Principal, utc_now
 from mcp_checkout.service.container import build_services
@@ -61,7 +62,6 @@ from mcp_checkout.store.catalog_write import upsert_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
-PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 MERCHANT = Principal(id="local", kind="merchant", client="http-scale")
 CATALOG = [
     CatalogRow(f"Scale Product {i}", f"SCALE-{i:02d}", 1000 + 250 * i, "USD", 1_000_000_000, f"Scale item {i}.")
@@ -90,28 +90,16 @@ def loadavg() -> str:
 
 
 # ---------------------------------------------------------------- PostgreSQL database of our own
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _pg_admin(sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    conn = await asyncpg.connect(_dsn(PG_ADMIN_URL), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @contextlib.contextmanager
 def pg_database() -> Iterator[str]:
     name = f"mcp_checkout_httpscale_{os.getpid()}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # ---------------------------------------------------------------- seeding and the in-memory figure

@@ -43,7 +43,8 @@ from bench.common import (
     Figure,
     Samples,
     catalog_rows,
-    render_table,
+    print_report,
+    throughput,
 )
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, Principal, utc_now
@@ -169,25 +170,6 @@ def check(result: Any, what: str) -> dict[str, Any]:
         text_ = result.content[0].text if result.content else "?"
         raise RuntimeError(f"{what} failed: {text_}")
     return dict(result.structured_content)
-
-
-async def throughput(call: Callable[[int], Awaitable[Any]], count: int, concurrency: int) -> float:
-    """Calls per second of ``call(i)`` for i in range(count), ``concurrency`` callers at a time."""
-    next_index = 0
-
-    async def worker() -> None:
-        nonlocal next_index
-        while next_index < count:
-            index = next_index
-            next_index += 1
-            await call(index)
-
-    gc.collect()
-    started = time.perf_counter_ns()
-    async with anyio.create_task_group() as tasks:
-        for _ in range(concurrency):
-            tasks.start_soon(worker)
-    return count / ((time.perf_counter_ns() - started) / 1e9)
 
 
 # ---------------------------------------------------------------- one backend
@@ -704,11 +686,7 @@ async def main(args: argparse.Namespace) -> int:
     print(f"  load average {load_before:.1f} before, {load_after:.1f} after the run"
           + ("  (!) other processes competed for the CPUs: figures are noisier" if max(load_before, load_after) > 1.5
              else ""))  # fmt: skip
-    for note in notes:
-        print(f"  {note}")
-    print(render_table(figures))
-    misses = [f for f in figures if f.passed is False]
-    print(f"\n{sum(f.passed is True for f in figures)} PASS, {len(misses)} MISS")
+    print_report(notes, figures)
     return 0
 
 

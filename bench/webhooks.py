@@ -50,7 +50,7 @@ import httpx
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import Figure, render_table
+from bench.common import PG_ADMIN_URL, Figure, pg_admin, print_report, throughput
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, Principal, utc_now
 from mcp_checkout.service.container import Services, build_services
@@ -59,7 +59,6 @@ from mcp_checkout.store import migrate
 from mcp_checkout.store.catalog_write import upsert_catalog
 from mcp_checkout.store.models import webhook_deliveries, webhook_events
 
-PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 MERCHANT = Principal(id="local", kind="merchant", client="webhook-bench")
 CONCURRENCY = 8
 # 200 SKUs with a huge stock: orders never run out, and concurrent callers rarely lock the same SKU row.
@@ -122,25 +121,6 @@ def pct(values: Sequence[float], q: float) -> float:
     if not ordered:
         return math.nan
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-async def throughput(call: Callable[[int], Awaitable[Any]], count: int, concurrency: int) -> float:
-    """Calls per second of ``call(i)`` for i in range(count), ``concurrency`` callers at a time."""
-    next_index = 0
-
-    async def worker() -> None:
-        nonlocal next_index
-        while next_index < count:
-            index = next_index
-            next_index += 1
-            await call(index)
-
-    gc.collect()
-    started = time.perf_counter_ns()
-    async with anyio.create_task_group() as tasks:
-        for _ in range(concurrency):
-            tasks.start_soon(worker)
-    return count / ((time.perf_counter_ns() - started) / 1e9)
 
 
 # ---------------------------------------------------------------- the receiver
@@ -510,16 +490,6 @@ class BackendBench:
 
 
 # ---------------------------------------------------------------- PostgreSQL database of our own
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(_dsn(PG_ADMIN_URL), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 # ---------------------------------------------------------------- main
@@ -542,7 +512,7 @@ async def main(args: argparse.Namespace) -> int:
         if args.backend in ("postgresql", "both"):
             name = f"mcp_checkout_webhooks_{os.getpid()}"
             try:
-                await _pg_admin(f'CREATE DATABASE "{name}"')
+                await pg_admin(f'CREATE DATABASE "{name}"')
             except (OSError, asyncpg.PostgresError) as exc:
                 notes.append(f"PostgreSQL skipped: {PG_ADMIN_URL} not usable ({type(exc).__name__}: {exc})")
             else:
@@ -552,7 +522,7 @@ async def main(args: argparse.Namespace) -> int:
                     figures += more
                     notes += extra
                 finally:
-                    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         receiver.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -564,11 +534,7 @@ async def main(args: argparse.Namespace) -> int:
     print(f"  load average (1/5/15 min) {'/'.join(f'{x:.2f}' for x in load_before)} before, "
           f"{'/'.join(f'{x:.2f}' for x in load_after)} after"
           + ("  (!) other processes competed for the CPUs: figures are noisier" if busy else ""))  # fmt: skip
-    for note in notes:
-        print(f"  {note}")
-    print(render_table(figures))
-    misses = [f for f in figures if f.passed is False]
-    print(f"\n{sum(f.passed is True for f in figures)} PASS, {len(misses)} MISS")
+    print_report(notes, figures)
     return 0
 
 
