@@ -227,7 +227,9 @@ def _cmd_webhooks(args: argparse.Namespace) -> int:
             if command == "deactivate":
                 return await hooks.deactivate_endpoint(args.endpoint_id)
             if command == "deliveries":
-                return await hooks.list_deliveries(endpoint_id=args.endpoint, status=args.status, limit=args.limit)
+                return await hooks.list_deliveries(
+                    endpoint_id=args.endpoint, status=args.status, limit=args.limit, cursor=args.cursor
+                )
             if command == "metrics":
                 return await hooks.metrics(args.window_minutes)
             return await hooks.replay(args.delivery_id)
@@ -259,6 +261,8 @@ def _cmd_webhooks(args: argparse.Namespace) -> int:
             code = row.last_status_code or "-"
             print(f"{row.delivery_id}  {row.status:<9} attempts={row.attempts} last={code} next={due} "
                   f"{row.event_type} {row.order_id or ''} {row.endpoint_url}")  # fmt: skip
+        if result.next_cursor:
+            print(f"older deliveries: add --cursor {result.next_cursor}", file=sys.stderr)
     else:
         rate = "n/a" if result.success_rate is None else f"{result.success_rate:.1%}"
         p95 = "n/a" if result.p95_delivery_seconds is None else f"{result.p95_delivery_seconds:.2f}s"
@@ -365,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries = hook_commands.add_parser("deliveries", help="recent deliveries, newest first")
     deliveries.add_argument("--endpoint", help="only this endpoint id")
     deliveries.add_argument("--status", choices=["pending", "delivered", "failed", "abandoned"])
+    deliveries.add_argument("--cursor", help="from the previous page's last line, for older deliveries")
     deliveries.add_argument("--limit", type=int, default=50, choices=range(1, 101), metavar="1-100")
     deliveries.add_argument("--json", action="store_true")
     metrics = hook_commands.add_parser("metrics", help="success rate, pending, abandoned, p95 latency")

@@ -164,12 +164,22 @@ def test_two_dispatching_processes_on_postgresql_deliver_each_event_once(tmp_pat
             time.sleep(1.0)  # room for a duplicate to show up
             logs = [server.log.read_text() for server in servers]
         rows = deliveries(env, "--limit", "100")
+        paged: list[str] = []
+        cursor: list[str] = []
+        for _ in range(5):  # 60 deliveries in pages of 25, following the CLI's own hint
+            page = cli(env, "webhooks", "deliveries", "--limit", "25", *cursor)
+            paged += [line.split()[0] for line in page.stdout.splitlines()]
+            hint = re.search(r"--cursor (\S+)", page.stderr)
+            if hint is None:
+                break
+            cursor = ["--cursor", hint.group(1)]
 
     received = receiver.all()
     assert len(received) == ORDERS, f"{len(received)} requests for {ORDERS} events"
     assert len({r.message_id for r in received}) == ORDERS
     assert sorted(r.payload["data"]["order_id"] for r in received) == sorted(order_ids)
     assert {row["status"] for row in rows} == {"delivered"} and {row["attempts"] for row in rows} == {1}
+    assert paged == [row["delivery_id"] for row in rows]  # three pages, newest first, none lost or repeated
     verify_python(secret, received[0])
     sent_by = [len(re.findall(r"webhook msg_\w+ attempt 1: 200", text)) for text in logs]
     assert sum(sent_by) == ORDERS and all(sent_by), f"deliveries per process: {sent_by}"
