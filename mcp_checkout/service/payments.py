@@ -24,6 +24,7 @@ from mcp_checkout.errors import (
     RefundTooLarge,
 )
 from mcp_checkout.payments.gateway import GatewayEvent, Intent, PaymentGateway
+from mcp_checkout.service import webhooks
 from mcp_checkout.service.orders import order_view, transition, visible_order
 from mcp_checkout.service.views import MoneyOut, OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.store import checkout as checkout_store
@@ -274,21 +275,28 @@ class PaymentService:
         if payment is None:
             return "unknown_intent"
         refunded = min(max(payment["refunded_minor"], amount_refunded), payment["amount_received_minor"])
+        more = refunded > payment["refunded_minor"]
         payment_store.update_payment(conn, payment["id"], now, refunded_minor=refunded)
-        self._maybe_fully_refunded(conn, payment["order_id"], refunded, payment["amount_received_minor"], now)
+        self._after_refund(conn, payment["order_id"], refunded, payment["amount_received_minor"], now, announce=more)
         return f"refunded {refunded}"
 
-    def _maybe_fully_refunded(
-        self, conn: Connection, order_id: str, refunded: int, received: int, now: datetime
+    def _after_refund(
+        self, conn: Connection, order_id: str, refunded: int, received: int, now: datetime, *, announce: bool
     ) -> None:
+        """A refund went through: a fully refunded order becomes ``refunded``; a partial refund leaves it
+        paid. Either way the merchant's systems hear ``order.refunded`` once (as with Stripe's
+        charge.refunded); ``announce`` is False when the refund was already known (a repeated webhook)."""
         order = order_store.get(conn, order_id, for_update=True)
-        if order is None or refunded < received or received == 0:
+        refundable = (OrderStatus.PAID.value, OrderStatus.FULFILLED.value)
+        if order is None or received == 0 or order["status"] not in refundable:
             return
-        if order["status"] in (OrderStatus.PAID.value, OrderStatus.FULFILLED.value):
+        if refunded >= received:
             transition(
                 conn, order, OrderStatus.REFUNDED, actor=Actor.MERCHANT, principal_id=None,
                 reason="payment fully refunded", now=now,
             )  # fmt: skip
+        elif announce:
+            webhooks.record_order_event(conn, OrderStatus.REFUNDED, order_id, now, lambda: order_view(conn, order))
 
     async def sync(self, principal: Principal, order_id: str) -> SyncOut:
         """Pull the latest intent's state from the gateway and apply it (for a missed webhook)."""
@@ -416,9 +424,10 @@ class PaymentService:
         payment_store.set_refund_status(conn, refund_id, "succeeded", gateway_refund_id)
         payment = payment_store.latest_payment(conn, refund["order_id"], for_update=True)
         assert payment is not None
-        self._maybe_fully_refunded(
-            conn, refund["order_id"], payment["refunded_minor"], payment["amount_received_minor"], self._clock()
-        )
+        self._after_refund(
+            conn, refund["order_id"], payment["refunded_minor"], payment["amount_received_minor"], self._clock(),
+            announce=True,
+        )  # fmt: skip
 
     async def _refund_view(self, order_id: str, refund_id: str, *, replayed: bool) -> RefundOut:
         def run(conn: Connection) -> RefundOut:

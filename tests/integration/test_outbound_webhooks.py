@@ -532,3 +532,22 @@ async def test_a_process_without_the_right_key_sends_nothing_unsigned(
 def test_a_malformed_secret_key_is_refused_with_how_to_make_one(settings: Settings) -> None:
     with pytest.raises(ValueError, match="url-safe base64"):
         Settings(data_dir=settings.data_dir, secret_key="too-short")  # type: ignore[arg-type]
+
+
+async def test_each_refund_sends_order_refunded_partial_ones_while_the_order_stays_paid(
+    seeded: Services, receiver: Receiver
+) -> None:
+    created = await seeded.webhooks.create_endpoint(receiver.url, ["order.refunded"])
+    order_id = await place(seeded, "refund-twice")
+    await pay(seeded, order_id)
+    await seeded.payments.refund(MERCHANT, order_id, 500, "one mug chipped", "refund-part")
+    await seeded.payments.refund(MERCHANT, order_id, 500, "one mug chipped", "refund-part")  # a replay: no new event
+    await seeded.payments.refund(MERCHANT, order_id, None, "returned the rest", "refund-rest")
+    await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) >= 2))
+    await anyio.sleep(0.3)
+    await seeded.webhooks.dispatch_once()
+    got = sorted(
+        (verify_python(created.signing_secret, r)["data"] for r in receiver.delivered()),
+        key=lambda order: order["payment"]["refunded"]["amount"],
+    )
+    assert [(o["status"], o["payment"]["refunded"]["amount"]) for o in got] == [("paid", 500), ("refunded", 1800)]
