@@ -42,11 +42,11 @@ def touch(conn: Connection, key_id: str, now: datetime) -> None:
     conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
 
 
-def count_call(conn: Connection, key_id: str, window_start: int) -> int:
-    """Count one call in a key's window and return the window's total (shared by every process)."""
-    inserting = dialect_insert(conn, rate_limit_windows).values(key_id=key_id, window_start=window_start, calls=1)
+def count_call(conn: Connection, key_id: str, window_start: int, calls: int = 1) -> int:
+    """Count ``calls`` calls in a key's window and return the window's total (shared by every process)."""
+    inserting = dialect_insert(conn, rate_limit_windows).values(key_id=key_id, window_start=window_start, calls=calls)
     upsert = inserting.on_conflict_do_update(
-        index_elements=["key_id", "window_start"], set_={"calls": rate_limit_windows.c.calls + 1}
+        index_elements=["key_id", "window_start"], set_={"calls": rate_limit_windows.c.calls + calls}
     ).returning(rate_limit_windows.c.calls)
     return int(conn.execute(upsert).scalar_one())
 
