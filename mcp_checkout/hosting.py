@@ -22,7 +22,7 @@ from mcp_checkout import logs
 from mcp_checkout.config import Settings
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
-from mcp_checkout.service.maintenance import sweep_forever
+from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools.auth import ApiKeyVerifier
 from mcp_checkout.web.app import build_web_app, routes
@@ -140,8 +140,7 @@ async def serve_stdio(settings: Settings) -> None:
     server = build_server(settings, services=services)
     try:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
-            tasks.start_soon(services.webhooks.dispatch_forever)
+            tasks.start_soon(upkeep_forever, services, settings.sweep_interval_seconds)
             if settings.serve_checkout_page:
                 tasks.start_soon(_serve_page, services, settings)
             await server.run_stdio_async()
@@ -185,8 +184,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
         AppStatus.should_exit = False
         try:
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(sweep_forever, services, settings.sweep_interval_seconds)
-                tasks.start_soon(services.webhooks.dispatch_forever)
+                tasks.start_soon(upkeep_forever, services, settings.sweep_interval_seconds)
                 tasks.start_soon(_end_streams_after_drain, mcp_app, settings.shutdown_grace_seconds, services)
                 async with server.session_manager.run():
                     yield

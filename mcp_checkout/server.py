@@ -26,7 +26,7 @@ from mcp_checkout.errors import CheckoutError, Forbidden, InvalidInput
 from mcp_checkout.prompts import checkout as checkout_prompts
 from mcp_checkout.prompts import merchant as merchant_prompts
 from mcp_checkout.service.container import Services, build_services
-from mcp_checkout.service.maintenance import sweep_forever
+from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools import carts, catalog, checkout, merchant, orders, payments, resources, subscriptions
 from mcp_checkout.tools import webhooks as webhook_tools
@@ -163,8 +163,7 @@ def build_server(
         built = (services_factory or build_services)(settings)
         await migrate.upgrade(built.db)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(sweep_forever, built, settings.sweep_interval_seconds)
-            tasks.start_soon(built.webhooks.dispatch_forever)
+            tasks.start_soon(upkeep_forever, built, settings.sweep_interval_seconds)
             tasks.start_soon(built.order_watch.run)
             try:
                 yield AppState(services=built, local_principal=local, remote=remote)

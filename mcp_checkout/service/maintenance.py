@@ -1,4 +1,4 @@
-"""Background upkeep every serving process runs: expire unpaid orders, purge old idempotency keys."""
+"""Background upkeep every serving process runs: expire unpaid orders, purge old idempotency keys, deliver webhooks."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ async def sweep_forever(services: Services, interval: float) -> None:
         except CheckoutError as exc:
             log.warning("sweep skipped: %s", exc.code)
         await anyio.sleep(interval)
+
+
+async def upkeep_forever(services: Services, sweep_interval: float) -> None:
+    """Everything a serving process runs beside its requests, until cancelled: the sweep and the
+    webhook dispatcher."""
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(sweep_forever, services, sweep_interval)
+        tasks.start_soon(services.webhooks.dispatch_forever)
 
 
 async def readiness(services: Services) -> tuple[bool, dict[str, object]]:
