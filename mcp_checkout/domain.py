@@ -193,9 +193,24 @@ def fingerprint(request: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- cursors
+def pack_cursor(fields: Mapping[str, Any]) -> str:
+    """An opaque page cursor: ``fields`` as canonical JSON in url-safe base64, without padding."""
+    return base64.urlsafe_b64encode(canonical_json(fields).encode()).decode().rstrip("=")
+
+
+def unpack_cursor(cursor: str, bad: InvalidCursor) -> dict[str, Any]:
+    """The fields of a cursor made by :func:`pack_cursor`; raises ``bad`` for anything else."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise bad from None
+    if not isinstance(data, dict):
+        raise bad
+    return data
+
+
 def encode_cursor(kind: str, position: int, scope: str) -> str:
-    raw = canonical_json({"k": kind, "p": position, "s": scope[:16]}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack_cursor({"k": kind, "p": position, "s": scope[:16]})
 
 
 def decode_cursor(cursor: str, kind: str, scope: str) -> int:
@@ -205,12 +220,8 @@ def decode_cursor(cursor: str, kind: str, scope: str) -> int:
         "and pass back next_cursor exactly as it was returned.",
         next_actions=[kind],
     )
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise bad from None
-    if not isinstance(data, dict) or data.get("k") != kind or data.get("s") != scope[:16]:
+    data = unpack_cursor(cursor, bad)
+    if data.get("k") != kind or data.get("s") != scope[:16]:
         raise bad
     position = data.get("p")
     if not isinstance(position, int) or isinstance(position, bool) or position < 0 or position > 100_000:

@@ -8,9 +8,6 @@ units reserved by unpaid orders, product text shared between variants).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -153,10 +150,7 @@ def _scope(filters: OrderFilter) -> str:
 
 def encode_order_cursor(created_at: datetime, seq: int, filters: OrderFilter) -> str:
     """An opaque keyset cursor: the last order's (created_at, seq) and the filters it belongs to."""
-    raw = domain.canonical_json(
-        {"k": _CURSOR_KIND, "t": as_utc(created_at).isoformat(), "q": seq, "s": _scope(filters)}
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return domain.pack_cursor({"k": _CURSOR_KIND, "t": as_utc(created_at).isoformat(), "q": seq, "s": _scope(filters)})
 
 
 def decode_order_cursor(cursor: str, filters: OrderFilter) -> tuple[datetime, int]:
@@ -165,15 +159,15 @@ def decode_order_cursor(cursor: str, filters: OrderFilter) -> tuple[datetime, in
         "returned, with the same filters, or call list_orders without cursor to start over.",
         next_actions=["list_orders"],
     )
+    data = domain.unpack_cursor(cursor, bad)
+    if data.get("k") != _CURSOR_KIND or data.get("s") != _scope(filters):
+        raise bad
+    seq, moment = data.get("q"), data.get("t")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or not isinstance(moment, str):
+        raise bad
     try:
-        data = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-        if not isinstance(data, dict) or data.get("k") != _CURSOR_KIND or data.get("s") != _scope(filters):
-            raise bad
-        seq, moment = data.get("q"), data.get("t")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or not isinstance(moment, str):
-            raise bad
         return as_utc(datetime.fromisoformat(moment)), seq
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except ValueError:
         raise bad from None
 
 

@@ -12,7 +12,6 @@ delivery id) is stable across retries so receivers can drop duplicates.
 from __future__ import annotations
 
 import base64
-import binascii
 import email.utils
 import hashlib
 import hmac
@@ -250,8 +249,7 @@ def _due(row: Mapping[Any, Any]) -> datetime:
 
 
 def _encode_cursor(row: Mapping[Any, Any], scope: str) -> str:
-    raw = json.dumps({"t": row["created_at"].isoformat(), "i": row["id"], "s": scope})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return domain.pack_cursor({"t": row["created_at"].isoformat(), "i": row["id"], "s": scope})
 
 
 def _decode_cursor(cursor: str, scope: str) -> tuple[datetime, str]:
@@ -260,12 +258,13 @@ def _decode_cursor(cursor: str, scope: str) -> tuple[datetime, str]:
         "with the same filters, or call without cursor to start over.",
         next_actions=["list_webhook_deliveries"],
     )
+    data = domain.unpack_cursor(cursor, bad)
+    moment, last = data.get("t"), data.get("i")
+    if data.get("s") != scope or not isinstance(last, str) or not isinstance(moment, str):
+        raise bad
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("i"), str):
-            raise bad
-        return datetime.fromisoformat(data["t"]).astimezone(UTC), data["i"]
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
+        return datetime.fromisoformat(moment).astimezone(UTC), last
+    except ValueError:
         raise bad from None
 
 
