@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PrincipalKind = Literal["buyer", "merchant"]
 
 
+PaymentMode = Literal["offline", "stripe_test", "stripe_live"]
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``MCP_CHECKOUT_<NAME>``."""
 
@@ -147,7 +150,7 @@ class Settings(BaseSettings):
         return (self.public_base_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
     @property
-    def payment_mode(self) -> Literal["offline", "stripe_test", "stripe_live"]:
+    def payment_mode(self) -> PaymentMode:
         if self.stripe_secret_key is None:
             return "offline"
         live = self.stripe_secret_key.get_secret_value().startswith(("sk_live_", "rk_live_"))  # rk_: restricted key

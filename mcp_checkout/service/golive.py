@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from mcp_checkout.config import Settings
+from mcp_checkout.config import PaymentMode, Settings
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError
 from mcp_checkout.service.container import Services
@@ -23,7 +23,6 @@ from mcp_checkout.service.merchant import require_merchant
 from mcp_checkout.store import catalog
 
 CheckStatus = Literal["ok", "warn", "fail"]
-PaymentMode = Literal["offline", "stripe_test", "stripe_live"]
 
 SECRET_KEY_ENV = "MCP_CHECKOUT_STRIPE_SECRET_KEY"  # noqa: S105 - the variable name, not a secret
 PUBLISHABLE_KEY_ENV = "MCP_CHECKOUT_STRIPE_PUBLISHABLE_KEY"
