@@ -2,25 +2,41 @@
 
 Intents live in the database, so the whole flow (link → page → pay → paid) works on a fresh machine.
 The checkout page shows a clearly labelled test-payment button that calls :meth:`simulate_payment`.
+The gateway keeps its intents through :class:`OfflineIntentStore`, a port it is given: payments never
+import the store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
-from typing import Any, Literal
-
-from sqlalchemy import Connection, RowMapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 from mcp_checkout.domain import Clock
 from mcp_checkout.errors import PaymentGatewayError, WebhookRejected
 from mcp_checkout.payments.gateway import GatewayEvent, Intent, Refund
-from mcp_checkout.store import offline_intents
-from mcp_checkout.store.db import Database
+
+IntentRow = Mapping[str, Any]
+# Given the stored intent, the columns to change (None: leave it as it is). Runs inside the write
+# transaction that reads the row, so a check and its change are atomic.
+IntentChange = Callable[[IntentRow], Mapping[str, Any] | None]
 
 
-def _intent(row: RowMapping) -> Intent:
+class OfflineIntentStore(Protocol):
+    async def create_once(self, values: Mapping[str, Any]) -> IntentRow:
+        """Insert unless an intent with ``values["idempotency_key"]`` exists; return the stored one."""
+        ...
+
+    async def get(self, intent_id: str) -> IntentRow | None: ...
+
+    async def change(self, intent_id: str, now: datetime, decide: IntentChange) -> IntentRow | None:
+        """Apply ``decide`` to the stored intent atomically; None when there is no such intent."""
+        ...
+
+
+def _intent(row: IntentRow) -> Intent:
     return Intent(
         id=row["id"],
         status=row["status"],
@@ -40,8 +56,8 @@ class OfflineGateway:
     name: Literal["offline"] = "offline"
     publishable_key: str | None = None
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, intents: OfflineIntentStore, clock: Clock) -> None:
+        self._intents = intents
         self._clock = clock
 
     async def create_intent(
@@ -60,68 +76,50 @@ class OfflineGateway:
             "created_at": now,
             "updated_at": now,
         }
-        row = await self._db.write(lambda conn: offline_intents.create_once(conn, values))
-        return _intent(row)
+        return _intent(await self._intents.create_once(values))
 
     async def retrieve_intent(self, intent_id: str) -> Intent:
-        row = await self._db.read(lambda conn: offline_intents.get(conn, intent_id))
+        row = await self._intents.get(intent_id)
         if row is None:
             raise _unknown(intent_id)
         return _intent(row)
 
-    async def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent:
-        def run(conn: Connection) -> RowMapping:
-            row = offline_intents.get(conn, intent_id)
-            if row is None:
-                raise _unknown(intent_id)
-            if row["status"] != "succeeded":
-                offline_intents.set_state(conn, intent_id, self._clock(), status="canceled")
-            found = offline_intents.get(conn, intent_id)
-            assert found is not None
-            return found
+    async def _change(self, intent_id: str, decide: IntentChange) -> IntentRow:
+        row = await self._intents.change(intent_id, self._clock(), decide)
+        if row is None:
+            raise _unknown(intent_id)
+        return row
 
-        return _intent(await self._db.write(run))
+    async def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent:
+        def cancel(row: IntentRow) -> Mapping[str, Any] | None:
+            return None if row["status"] == "succeeded" else {"status": "canceled"}
+
+        return _intent(await self._change(intent_id, cancel))
 
     async def simulate_payment(self, intent_id: str) -> Intent:
         """What a buyer's successful card payment would do: the intent succeeds for its full amount."""
 
-        def run(conn: Connection) -> RowMapping:
-            row = offline_intents.get(conn, intent_id)
-            if row is None:
-                raise _unknown(intent_id)
-            if row["status"] not in ("succeeded", "canceled"):
-                offline_intents.set_state(
-                    conn, intent_id, self._clock(), status="succeeded", amount_received_minor=row["amount_minor"]
-                )
-            found = offline_intents.get(conn, intent_id)
-            assert found is not None
-            return found
+        def pay(row: IntentRow) -> Mapping[str, Any] | None:
+            if row["status"] in ("succeeded", "canceled"):
+                return None
+            return {"status": "succeeded", "amount_received_minor": row["amount_minor"]}
 
-        return _intent(await self._db.write(run))
+        return _intent(await self._change(intent_id, pay))
 
     async def refund(self, intent_id: str, *, amount: int, idempotency_key: str, reason: str | None) -> Refund:
         refund_id = "re_offline_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
 
-        def run(conn: Connection) -> None:
-            row = offline_intents.get(conn, intent_id)
-            if row is None:
-                raise _unknown(intent_id)
+        def refund(row: IntentRow) -> Mapping[str, Any] | None:
             meta: dict[str, Any] = dict(row["metadata"])
             keys = list(meta.get("refund_keys") or [])
             if idempotency_key in keys:
-                return
+                return None
             if row["amount_refunded_minor"] + amount > row["amount_received_minor"]:
                 raise PaymentGatewayError("The offline gateway refused the refund: more than was received.")
             meta["refund_keys"] = [*keys, idempotency_key]
-            offline_intents.set_state(
-                conn,
-                intent_id,
-                self._clock(),
-                amount_refunded_minor=row["amount_refunded_minor"] + amount,
-                metadata=meta,
-            )
+            return {"amount_refunded_minor": row["amount_refunded_minor"] + amount, "metadata": meta}
 
-        await self._db.write(run)
+        await self._change(intent_id, refund)
         return Refund(id=refund_id, amount=amount, status="succeeded")
 
     def verify_webhook(self, payload: bytes, signature: str | None) -> GatewayEvent:

@@ -20,6 +20,7 @@ from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.secretbox import SecretBox
 from mcp_checkout.service.webhooks import WebhookService
 from mcp_checkout.store.db import Database
+from mcp_checkout.store.offline_intents import OfflineIntentRepository
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def open_database(settings: Settings) -> Database:
 def build_gateway(settings: Settings, db: Database, clock: Clock) -> PaymentGateway:
     """Stripe when a secret key is configured; otherwise the offline gateway."""
     if settings.stripe_secret_key is None:
-        return OfflineGateway(db, clock)
+        return OfflineGateway(OfflineIntentRepository(db), clock)
     from mcp_checkout.payments.stripe_gateway import StripeGateway  # the SDK is slow to import; load on need
 
     return StripeGateway(
