@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mcp_checkout.domain import parse_secret_keys
 
 PrincipalKind = Literal["buyer", "merchant"]
 
@@ -106,8 +106,10 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Fernet key (44 url-safe base64 characters) that encrypts webhook signing secrets at rest; "
-        "default: <data_dir>/secret.key, created on first use. Every process must have the same key.",
+        description="Fernet key (44 url-safe base64 characters) that seals buyer data and webhook signing secrets "
+        "at rest; several keys separated by commas, newest first, while rotating (`mcp-checkout keys "
+        "rotate-secret`). Default: <data_dir>/secret.key (one key a line, newest first), created on first use. "
+        "Every process must have the same keys.",
     )
     stripe_api_base: str | None = Field(default=None, description="Only for tests against a local fake Stripe.")
     stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
@@ -129,19 +131,23 @@ class Settings(BaseSettings):
 
     @field_validator("secret_key", mode="after")
     @classmethod
-    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
         try:
-            decoded = base64.urlsafe_b64decode(value.get_secret_value().encode())
-        except (ValueError, binascii.Error):
-            decoded = b""
-        if len(decoded) != 32:
+            keys = parse_secret_keys(value.get_secret_value())
+        except ValueError as exc:
             raise ValueError(
-                "MCP_CHECKOUT_SECRET_KEY must be 32 random bytes in url-safe base64 (44 characters); make one with: "
+                f"MCP_CHECKOUT_SECRET_KEY: {exc}; make a key with: "
                 "python -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
-            )
+            ) from None
+        if not keys:
+            raise ValueError("MCP_CHECKOUT_SECRET_KEY is empty: unset it, or give one key or several (newest first)")
         return value
+
+    def secret_keys(self) -> list[str]:
+        """The configured secret keys, newest first (empty: use the key file)."""
+        return parse_secret_keys(self.secret_key.get_secret_value()) if self.secret_key else []
 
     def resolved_secret_key_file(self) -> Path:
         return (self.data_dir / "secret.key").resolve()

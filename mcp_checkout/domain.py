@@ -229,6 +229,21 @@ def decode_cursor(cursor: str, kind: str, scope: str) -> int:
     return position
 
 
+# ---------------------------------------------------------------- secret keys
+def parse_secret_keys(value: str) -> list[str]:
+    """Fernet keys from a setting or key file, separated by commas or new lines, newest first. Each must be
+    32 random bytes in url-safe base64; ValueError names the bad position, never the key."""
+    keys = [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+    for position, key in enumerate(keys, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode())
+        except (ValueError, binascii.Error):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(f"secret key #{position} is not 32 random bytes in url-safe base64 (44 characters)")
+    return keys
+
+
 # ---------------------------------------------------------------- ids and time
 class Clock(Protocol):
     def __call__(self) -> datetime: ...

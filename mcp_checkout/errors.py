@@ -218,6 +218,15 @@ class WebhookDeliveryNotFound(NotFound):
     who_fixes = "merchant"
 
 
+class SecretKeyUnavailable(CheckoutError):
+    """Sealed data (buyer details, webhook secrets) cannot be sealed or opened: no key, or another key."""
+
+    code = "secret_key_unavailable"
+    retryable = True
+    who_fixes = "operator"
+    http_status = 503
+
+
 class InternalError(CheckoutError):
     code = "internal_error"
     retryable = True

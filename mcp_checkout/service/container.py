@@ -21,6 +21,7 @@ from mcp_checkout.service.secretbox import SecretBox
 from mcp_checkout.service.webhooks import WebhookService
 from mcp_checkout.store.db import Database
 from mcp_checkout.store.offline_intents import OfflineIntentRepository
+from mcp_checkout.store.sealing import Keyring, bind_database
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,27 @@ class Services:
     access: AccessService
     merchant: MerchantService
     webhooks: WebhookService
+    keyring: Keyring
 
     async def close(self) -> None:
         await self.webhooks.close()
         await self.db.dispose()
 
 
-def open_database(settings: Settings) -> Database:
-    return Database(
+def open_keyring(settings: Settings) -> Keyring:
+    return Keyring(settings.secret_keys(), settings.resolved_secret_key_file())
+
+
+def open_database(settings: Settings, keyring: Keyring | None = None) -> Database:
+    """The database, its sealed columns (buyer data) sealed with the settings' secret keys."""
+    db = Database(
         settings.resolved_database_url(),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         busy_timeout_ms=settings.db_busy_timeout_ms,
     )
+    bind_database(db, keyring or open_keyring(settings))
+    return db
 
 
 def build_gateway(settings: Settings, db: Database, clock: Clock) -> PaymentGateway:
@@ -73,7 +82,9 @@ def build_services(
     clock: Clock = utc_now,
     gateway: PaymentGateway | None = None,
 ) -> Services:
-    db = db or open_database(settings)
+    keyring = open_keyring(settings)
+    db = db or open_database(settings, keyring)
+    bind_database(db, keyring)
     orders = OrderService(
         db,
         clock,
@@ -118,10 +129,7 @@ def build_services(
         webhooks=WebhookService(
             db,
             clock,
-            secrets=SecretBox(
-                settings.secret_key.get_secret_value() if settings.secret_key else None,
-                settings.resolved_secret_key_file(),
-            ),
+            secrets=SecretBox(keyring),
             live=settings.payment_mode == "stripe_live",
             max_attempts=settings.webhook_max_attempts,
             timeout_seconds=settings.webhook_timeout_seconds,
@@ -131,4 +139,5 @@ def build_services(
             batch_size=settings.webhook_batch_size,
             retention=timedelta(days=settings.webhook_retention_days),
         ),
+        keyring=keyring,
     )

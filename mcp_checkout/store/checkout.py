@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 
 from mcp_checkout.store.models import checkout_links, checkout_sessions
+from mcp_checkout.store.sealing import email_hash
 
 
 def insert_link(conn: Connection, values: Mapping[str, Any]) -> None:
-    conn.execute(insert(checkout_links).values(**values))
+    conn.execute(insert(checkout_links).values({**values, "email_hash": email_hash(conn, values.get("email_lock"))}))
 
 
 def link_by_hash(conn: Connection, token_hash: str, *, for_update: bool = False) -> RowMapping | None:

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from mcp_checkout.store.sealing import SealedJSON, SealedText
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -125,9 +127,11 @@ orders = Table(
     Column("currency", String(3), nullable=False),
     Column("subtotal_minor", BigInteger, nullable=False),
     Column("total_minor", BigInteger, nullable=False),
-    Column("email", String(254), nullable=True),
+    # Buyer personal data: sealed (store/sealing.py); found by email through the keyed hash beside it.
+    Column("email", SealedText, nullable=True),
+    Column("email_hash", String(64), nullable=True, index=True),
     Column("merchant_reference_id", String(128), nullable=True, index=True),
-    Column("shipping_address", JSON, nullable=True),
+    Column("shipping_address", SealedJSON, nullable=True),
     Column("request_fingerprint", String(64), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
@@ -187,7 +191,8 @@ checkout_links = Table(
     Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("principal_id", String(64), nullable=False),
     Column("status", String(20), nullable=False),
-    Column("email_lock", String(254), nullable=True),
+    Column("email_lock", SealedText, nullable=True),  # the buyer's email, sealed
+    Column("email_hash", String(64), nullable=True, index=True),  # its keyed hash (erasure finds links by it)
     Column("merchant_reference_id", String(128), nullable=True, index=True),
     Column("success_url", String(2048), nullable=True),
     Column("cancel_url", String(2048), nullable=True),
@@ -324,7 +329,7 @@ webhook_events = Table(
     Column("id", String(40), primary_key=True),
     Column("type", String(40), nullable=False),
     Column("order_id", String(40), nullable=True, index=True),
-    Column("body", Text, nullable=False),  # the exact JSON sent (and signed) on every attempt
+    Column("body", SealedText, nullable=False),  # the exact JSON sent (and signed) on every attempt; sealed
     Column("created_at", Timestamp, nullable=False),
 )
 

@@ -10,11 +10,13 @@ from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, 
 
 from mcp_checkout.store.db import note_changed
 from mcp_checkout.store.models import order_events, order_items, orders
+from mcp_checkout.store.sealing import email_hash
 
 
 def insert_order(conn: Connection, values: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
     """Insert an order and its lines; return its human number (from the row's sequence)."""
-    seq = conn.execute(insert(orders).values(**values).returning(orders.c.seq)).scalar_one()
+    hashed = {**values, "email_hash": email_hash(conn, values.get("email"))}
+    seq = conn.execute(insert(orders).values(hashed).returning(orders.c.seq)).scalar_one()
     number = f"MC-{seq:06d}"
     conn.execute(update(orders).where(orders.c.seq == seq).values(number=number))
     conn.execute(insert(order_items), [{"order_id": values["id"], **line} for line in lines])
