@@ -491,6 +491,7 @@ class WebhookService:
         error: str | None = None
         try:
             secret = self._secrets.open(row["secret"])
+            body = self._secrets.open(row["body"])  # the event body is sealed like buyer data
         except SecretUnavailable as exc:  # never send unsigned: wait (and retry) until the key is fixed
             log.error("webhook %s not sent: %s", row["id"], exc)
             return self._retry_or_abandon(row, {"last_status_code": None}, f"not sent: {exc}", None)
@@ -499,10 +500,10 @@ class WebhookService:
             "user-agent": "mcp-checkout-webhooks/1",
             "webhook-id": row["id"],
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, row["id"], timestamp, row["body"]),
+            "webhook-signature": sign(secret, row["id"], timestamp, body),
         }
         try:
-            async with self._http().stream("POST", row["url"], content=row["body"].encode(), headers=headers) as resp:
+            async with self._http().stream("POST", row["url"], content=body.encode(), headers=headers) as resp:
                 code = resp.status_code
                 if code in (429, 503):
                     retry_after = _retry_after(resp.headers.get("retry-after"), started)

@@ -10,7 +10,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 
 from mcp_checkout.store.models import webhook_deliveries, webhook_endpoints, webhook_events
 
@@ -141,7 +154,9 @@ def claim_due(conn: Connection, now: datetime, lease_until: datetime, token: str
         .values(claimed_until=lease_until, claim_token=token, attempts=d.c.attempts + 1, last_attempt_at=now)
     )
     query = (
-        select(d.c.id, d.c.attempts, webhook_events.c.body, webhook_endpoints.c.url, webhook_endpoints.c.secret)
+        # The body still sealed: the dispatcher opens it per delivery, so one it cannot open waits alone.
+        select(d.c.id, d.c.attempts, type_coerce(webhook_events.c.body, Text).label("body"), webhook_endpoints.c.url)
+        .add_columns(webhook_endpoints.c.secret)
         .join_from(d, webhook_events, webhook_events.c.id == d.c.event_id)
         .join(webhook_endpoints, webhook_endpoints.c.id == d.c.endpoint_id)
         .where(d.c.id.in_(ids))

@@ -516,7 +516,7 @@ async def test_a_process_without_the_right_key_sends_nothing_unsigned(
     created = await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
     other = build_services(settings.model_copy(update={"secret_key": SecretStr(Fernet.generate_key().decode())}))
     try:
-        await place(other, "wrong-key")
+        await place(seeded, "wrong-key")
         assert await other.webhooks.dispatch_once() == 1
     finally:
         await other.close()
