@@ -16,7 +16,7 @@ from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_checkout import logs
 from mcp_checkout.config import Settings
@@ -26,6 +26,7 @@ from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools.auth import ApiKeyVerifier
 from mcp_checkout.web.app import build_web_app, routes
+from mcp_checkout.web.limits import MCP_BODY_LIMIT, BoundedBody
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +60,11 @@ def _uvicorn_stopping() -> bool:
 
 
 class _OpenRequests:
-    """ASGI wrapper counting MCP requests (POSTs) whose response has not finished yet."""
+    """Counts MCP requests (POSTs to /mcp) whose response has not finished yet, from their first byte
+    (the body upload included): :class:`_CountOpenRequests` is the outermost middleware."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self.count = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        self.count += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.count -= 1
 
     async def drain(self, grace: float) -> int:
         """Wait (up to ``grace`` seconds) until every open request has answered; return how many have not."""
@@ -83,33 +74,20 @@ class _OpenRequests:
         return self.count
 
 
-class _BodyDeadline:
-    """ASGI middleware: a request's body must arrive within ``seconds`` of its start, so a client that
-    trickles bytes (or stops sending) cannot hold a connection and a handler open indefinitely."""
-
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
+class _CountOpenRequests:
+    def __init__(self, app: ASGIApp, requests: _OpenRequests) -> None:
         self.app = app
-        self.seconds = seconds
+        self.requests = requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/mcp"):
             await self.app(scope, receive, send)
             return
-        deadline = anyio.current_time() + self.seconds
-        body_done = False
-
-        async def receive_before_deadline() -> Message:
-            nonlocal body_done
-            if body_done:  # after the body, receive() only waits for a disconnect: no deadline
-                return await receive()
-            with anyio.move_on_at(deadline):
-                message = await receive()
-                body_done = message["type"] != "http.request" or not message.get("more_body", False)
-                return message
-            log.info("request body not complete after %.0fs: dropping the request", self.seconds)
-            return {"type": "http.disconnect"}
-
-        await self.app(scope, receive_before_deadline, send)
+        self.requests.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.requests.count -= 1
 
 
 async def _end_streams_after_drain(requests: _OpenRequests, grace: float, services: Services) -> None:
@@ -124,7 +102,12 @@ async def _end_streams_after_drain(requests: _OpenRequests, grace: float, servic
 
 
 async def _serve_page(services: Services, settings: Settings) -> None:
-    server = _uvicorn(build_web_app(lambda: services), settings.web_host, settings.web_port, lifespan=False)
+    server = _uvicorn(
+        build_web_app(lambda: services, body_timeout_seconds=settings.http_body_timeout_seconds),
+        settings.web_host,
+        settings.web_port,
+        lifespan=False,
+    )
     try:
         await server.serve()
     except (OSError, SystemExit) as exc:  # uvicorn exits when the port is taken
@@ -164,13 +147,12 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
             f"http://{host}:{port}", f"http://localhost:{port}", f"http://127.0.0.1:{port}", *settings.allowed_origins
         ],
     )  # fmt: skip
-    mcp_app = _OpenRequests(
-        server.streamable_http_app(
-            transport_security=security,
-            host=host,
-            max_request_body_size=6_000_000,  # import_catalog_csv takes up to 5 MB of CSV text
-            stateless_http=settings.http_stateless,
-        )
+    open_requests = _OpenRequests()
+    mcp_app = server.streamable_http_app(
+        transport_security=security,
+        host=host,
+        max_request_body_size=MCP_BODY_LIMIT,  # BoundedBody enforces it first, as the body streams
+        stateless_http=settings.http_stateless,
     )
 
     @asynccontextmanager
@@ -185,7 +167,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(upkeep_forever, services, settings.sweep_interval_seconds)
-                tasks.start_soon(_end_streams_after_drain, mcp_app, settings.shutdown_grace_seconds, services)
+                tasks.start_soon(_end_streams_after_drain, open_requests, settings.shutdown_grace_seconds, services)
                 async with server.session_manager.run():
                     yield
                 tasks.cancel_scope.cancel()
@@ -195,7 +177,10 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
 
     return Starlette(
         routes=[*routes(lambda: services), Mount("/", app=mcp_app)],
-        middleware=[Middleware(_BodyDeadline, seconds=settings.http_body_timeout_seconds)],
+        middleware=[
+            Middleware(_CountOpenRequests, requests=open_requests),
+            Middleware(BoundedBody, seconds=settings.http_body_timeout_seconds),
+        ],
         lifespan=lifespan,
     )
 

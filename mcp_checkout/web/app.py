@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -24,12 +25,11 @@ from starlette.routing import BaseRoute, Route
 from mcp_checkout.errors import CheckoutError, CsrfRejected, InternalError
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.maintenance import readiness
+from mcp_checkout.web.limits import BoundedBody
 
 log = logging.getLogger(__name__)
 
 CSRF_COOKIE = "mcpco_csrf"
-MAX_FORM_BYTES = 16_384
-MAX_WEBHOOK_BYTES = 1_000_000
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
@@ -111,9 +111,6 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
 
 
 async def _form(request: Request) -> dict[str, str]:
-    length = int(request.headers.get("content-length") or 0)
-    if length > MAX_FORM_BYTES:
-        raise CsrfRejected("The form was too large. Reload the page and try again.")
     form = await request.form(max_files=0, max_fields=10)
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     sent = values.get("csrf", "")
@@ -193,8 +190,6 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
         )
 
     async def stripe_webhook(request: Request) -> Response:
-        if int(request.headers.get("content-length") or 0) > MAX_WEBHOOK_BYTES:
-            return JSONResponse({"error": "webhook_rejected", "message": "payload too large"}, status_code=413)
         payload = await request.body()
         outcome = await get_services().payments.handle_webhook(payload, request.headers.get("stripe-signature"))
         return JSONResponse({"received": True, "outcome": outcome})
@@ -213,5 +208,6 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
     ]
 
 
-def build_web_app(get_services: ServicesProvider) -> Starlette:
-    return Starlette(routes=routes(get_services))
+def build_web_app(get_services: ServicesProvider, *, body_timeout_seconds: float = 30.0) -> Starlette:
+    """The web routes alone (the page beside stdio MCP), behind the same body bounds as the HTTP app."""
+    return Starlette(routes=routes(get_services), middleware=[Middleware(BoundedBody, seconds=body_timeout_seconds)])
