@@ -1,9 +1,8 @@
 """Merchant use cases: catalog import and edits, stock adjustments, the order list and sales figures.
 
-Every method is for merchant principals only (:class:`Forbidden` otherwise). Catalog writes go
-through the CSV importer's own validation and upsert, so a product edited with ``upsert_product``
-obeys exactly the rules of a CSV row (absent fields keep stored values, stock never below the
-units reserved by unpaid orders, product text shared between variants).
+Every method is for merchant principals only (:class:`Forbidden` otherwise). Catalog writes obey
+:mod:`catalog_rules`, the rules a CSV import row obeys too (absent fields keep stored values, stock
+never below the units reserved by unpaid orders, product text shared between variants).
 """
 
 from __future__ import annotations
@@ -20,19 +19,12 @@ from sqlalchemy import Connection
 from mcp_checkout import domain
 from mcp_checkout.domain import Clock, Money, OrderStatus, Principal
 from mcp_checkout.errors import CatalogImportInvalid, Forbidden, InvalidCursor, InvalidInput, SkuNotFound
-from mcp_checkout.service import catalog_import
+from mcp_checkout.service import catalog_rules
 from mcp_checkout.service.catalog import CatalogService
-from mcp_checkout.service.catalog_import import (
-    CatalogImportService,
-    CsvRow,
-    ParsedCatalog,
-    ProgressCallback,
-    RowProblem,
-    clean_text,
-    parse_currency,
-    resolve_rows,
-)
+from mcp_checkout.service.catalog_import import CatalogImportService
+from mcp_checkout.service.catalog_rules import RowProblem, SkuInput
 from mcp_checkout.service.orders import OrderService
+from mcp_checkout.service.progress import ProgressCallback
 from mcp_checkout.service.views import (
     CurrencySales,
     ImportReport,
@@ -234,23 +226,25 @@ class MerchantService:
         row = self._checked_row(cmd)
         now = self._clock()
 
+        given = {"product_name", "sku", "price"} | {
+            name
+            for name, value in (
+                ("currency", cmd.currency),
+                ("stock", cmd.stock),
+                ("description", cmd.description),
+                ("category", cmd.category),
+                ("sku_name", cmd.sku_name),
+                ("external_id", cmd.external_id),
+            )
+            if value is not None
+        }
+
         def run(conn: Connection) -> tuple[bool, InventoryOut]:
             existing = catalog_write.existing_skus(conn, [row.sku], lock=True)
             old = existing.get(row.sku)
-            if cmd.currency is None:
-                row.currency = old.currency if old is not None else self._default_currency
-            columns = {"product_name": "product_name", "sku": "sku", "price": "price"}
-            given = {
-                "currency": cmd.currency,
-                "stock": cmd.stock,
-                "description": cmd.description,
-                "category": cmd.category,
-                "sku_name": cmd.sku_name,
-                "external_id": cmd.external_id,
-            }
-            columns.update({name: name for name, value in given.items() if value is not None})
-            parsed = ParsedCatalog(source="upsert_product", header_line=0, columns=columns, rows=[row], rows_read=1)
-            resolved = resolve_rows(parsed, existing)
+            if cmd.currency is None and old is not None:
+                row.currency = old.currency
+            resolved = catalog_rules.resolve([row], existing, given, {"stock": "stock", "price": "price"})
             if resolved.problems:
                 reason = resolved.problems[0].reason
                 raise InvalidInput(
@@ -274,45 +268,15 @@ class MerchantService:
         product = await self._catalog.get_product(sku=row.sku)
         return UpsertProductOut(created=created, product=product, inventory=stock)
 
-    def _checked_row(self, cmd: UpsertProduct) -> CsvRow:
-        """The CSV importer's per-value checks, for one SKU given as arguments."""
+    def _checked_row(self, cmd: UpsertProduct) -> SkuInput:
         try:
-            name = clean_text(cmd.product_name, "product_name", catalog_import.MAX_NAME, required=True)
-            sku = clean_text(cmd.sku, "sku", catalog_import.MAX_SKU, required=True)
-            texts = {
-                "description": _optional(cmd.description, "description", catalog_import.MAX_DESCRIPTION, True),
-                "category": _optional(cmd.category, "category", catalog_import.MAX_CATEGORY),
-                "sku_name": _optional(cmd.sku_name, "sku_name", catalog_import.MAX_NAME),
-                "external_id": _optional(cmd.external_id, "external_id", catalog_import.MAX_EXTERNAL_ID),
-            }
-            currency = parse_currency(cmd.currency, self._default_currency) if cmd.currency is not None else ""
+            return catalog_rules.checked_input(
+                product_name=cmd.product_name, sku=cmd.sku, price_minor=cmd.price_minor, currency=cmd.currency,
+                default_currency=self._default_currency, stock=cmd.stock, description=cmd.description,
+                category=cmd.category, sku_name=cmd.sku_name, external_id=cmd.external_id,
+            )  # fmt: skip
         except RowProblem as exc:
             raise InvalidInput(f"{exc}. Fix it and call upsert_product again.", details={"sku": cmd.sku}) from None
-        if not 0 <= cmd.price_minor <= catalog_import.MAX_PRICE_MINOR:
-            raise InvalidInput(
-                f"price must be 0 to {catalog_import.MAX_PRICE_MINOR} minor units; got {cmd.price_minor}.",
-                details={"sku": sku},
-            )
-        if cmd.stock is not None and not 0 <= cmd.stock <= catalog_import.MAX_STOCK:
-            raise InvalidInput(f"stock must be 0 to {catalog_import.MAX_STOCK:,}; got {cmd.stock}.")
-        sku_name = texts["sku_name"]
-        if sku_name and len(name) + 3 + len(sku_name) > catalog_import.MAX_TITLE:
-            raise InvalidInput(
-                f"product_name and sku_name together are too long for a title ({len(name) + 3 + len(sku_name)} "
-                f"characters; the limit is {catalog_import.MAX_TITLE}). Shorten one of them."
-            )
-        return CsvRow(
-            line=1,
-            product_name=name,
-            sku=sku,
-            description=texts["description"],
-            external_id=texts["external_id"],
-            sku_name=sku_name,
-            category=texts["category"],
-            price_minor=cmd.price_minor,
-            stock=cmd.stock,
-            currency=currency,
-        )
 
     # ------------------------------------------------------------ stock
     async def adjust_inventory(
@@ -343,7 +307,7 @@ class MerchantService:
                     next_actions=["search_catalog", "upsert_product"],
                 )
             after = inventory.set_stock(
-                conn, sku, set_to=set_to, delta=delta, max_stock=catalog_import.MAX_STOCK, now=now
+                conn, sku, set_to=set_to, delta=delta, max_stock=catalog_rules.MAX_STOCK, now=now
             )
             if after is None:
                 raise _refused_adjustment(before, set_to, delta)
@@ -433,10 +397,6 @@ class MerchantService:
         return await self._db.read(run)
 
 
-def _optional(value: str | None, column: str, limit: int, multiline: bool = False) -> str | None:
-    return None if value is None else clean_text(value, column, limit, multiline=multiline)
-
-
 def _inventory(row: Any, previous: int | None) -> InventoryOut:
     return InventoryOut(
         sku=row["sku"],
@@ -457,9 +417,9 @@ def _refused_adjustment(before: Any, set_to: int | None, delta: int | None) -> I
         "reserved": reserved,
         "requested_stock_on_hand": wanted,
     }
-    if wanted > catalog_import.MAX_STOCK:
+    if wanted > catalog_rules.MAX_STOCK:
         return InvalidInput(
-            f"Stock on hand of SKU {before['sku']} would be {wanted:,}; the limit is {catalog_import.MAX_STOCK:,}.",
+            f"Stock on hand of SKU {before['sku']} would be {wanted:,}; the limit is {catalog_rules.MAX_STOCK:,}.",
             details=details,
         )
     lowest_delta = reserved - on_hand

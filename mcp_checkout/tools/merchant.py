@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BeforeValidator, Field
 
-from mcp_checkout.service import catalog_import
+from mcp_checkout.service import catalog_rules
 from mcp_checkout.service.golive import ReadinessReport, go_live_report
 from mcp_checkout.service.merchant import MAX_CSV_TEXT_CHARS, UpsertProduct
 from mcp_checkout.service.views import ImportReport, InventoryOut, OrderPage, SalesSummary, UpsertProductOut
@@ -47,41 +47,41 @@ ImportPath = Annotated[
         "absolute path there. Files elsewhere are refused.",
     ),
 ]
-ProductName = Annotated[str, Field(min_length=1, max_length=catalog_import.MAX_NAME)]
+ProductName = Annotated[str, Field(min_length=1, max_length=catalog_rules.MAX_NAME)]
 SkuCode = Annotated[
     str,
-    Field(min_length=1, max_length=catalog_import.MAX_SKU, description="The SKU code; it identifies the variant."),
+    Field(min_length=1, max_length=catalog_rules.MAX_SKU, description="The SKU code; it identifies the variant."),
 ]
 PriceMinor = Annotated[
     int,
     Field(
         strict=True,
         ge=0,
-        le=catalog_import.MAX_PRICE_MINOR,
+        le=catalog_rules.MAX_PRICE_MINOR,
         description="Unit price in integer minor units (cents): 1999 means 19.99.",
     ),
 ]
 StockLevel = Annotated[
-    int, Field(strict=True, ge=0, le=catalog_import.MAX_STOCK, description="Units on hand, 0 to 1,000,000,000.")
+    int, Field(strict=True, ge=0, le=catalog_rules.MAX_STOCK, description="Units on hand, 0 to 1,000,000,000.")
 ]
 StockDelta = Annotated[
     int,
     Field(
         strict=True,
-        ge=-catalog_import.MAX_STOCK,
-        le=catalog_import.MAX_STOCK,
+        ge=-catalog_rules.MAX_STOCK,
+        le=catalog_rules.MAX_STOCK,
         description="Units to add (positive) or remove (negative), e.g. 12 for a delivery of 12.",
     ),
 ]
-Description = Annotated[str, Field(max_length=catalog_import.MAX_DESCRIPTION)]
-CategoryName = Annotated[str, Field(max_length=catalog_import.MAX_CATEGORY)]
+Description = Annotated[str, Field(max_length=catalog_rules.MAX_DESCRIPTION)]
+CategoryName = Annotated[str, Field(max_length=catalog_rules.MAX_CATEGORY)]
 VariantName = Annotated[
-    str, Field(max_length=catalog_import.MAX_NAME, description="Variant name, e.g. 'Large / Blue'; empty for none.")
+    str, Field(max_length=catalog_rules.MAX_NAME, description="Variant name, e.g. 'Large / Blue'; empty for none.")
 ]
 ExternalId = Annotated[
     str,
     Field(
-        max_length=catalog_import.MAX_EXTERNAL_ID,
+        max_length=catalog_rules.MAX_EXTERNAL_ID,
         description="Your own product id; SKUs with the same external_id are variants of one product.",
     ),
 ]

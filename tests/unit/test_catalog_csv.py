@@ -11,17 +11,18 @@ from hypothesis import strategies as st
 
 from mcp_checkout.domain import utc_now
 from mcp_checkout.errors import CatalogImportInvalid
-from mcp_checkout.service.catalog_import import (
+from mcp_checkout.service.catalog_csv import ParsedCatalog, parse_catalog_csv, resolve_rows
+from mcp_checkout.service.catalog_import import CatalogImportService
+from mcp_checkout.service.catalog_rules import (
     MAX_PRICE_MINOR,
-    CatalogImportService,
-    ParsedCatalog,
+    MAX_STOCK,
     RowProblem,
+    checked_input,
     format_minor,
-    parse_catalog_csv,
+    minor_unit_exponent,
     parse_currency,
     parse_price,
     parse_stock,
-    resolve_rows,
 )
 from mcp_checkout.store.catalog_write import ExistingSku
 from mcp_checkout.store.db import Database
@@ -379,3 +380,32 @@ async def test_size_limit_and_missing_file(importer: CatalogImportService, tmp_p
         await importer.import_path(tmp_path / "nope.csv")
     with pytest.raises(CatalogImportInvalid, match="not a file"):
         await importer.import_path(tmp_path)
+
+
+# ---------------------------------------------------------------- one rule set for CSV rows and upsert_product
+def test_currency_exponents_and_codes_come_from_cldr() -> None:
+    assert [minor_unit_exponent(code) for code in ("USD", "EUR", "JPY", "KRW", "KWD", "BHD")] == [2, 2, 0, 0, 3, 3]
+    assert parse_currency("chf", "USD") == "CHF"
+    for retired in ("DEM", "FRF", "XXX"):  # no longer (or never) legal tender anywhere
+        with pytest.raises(RowProblem, match="ISO 4217"):
+            parse_currency(retired, "USD")
+
+
+def test_upsert_arguments_and_csv_rows_fail_the_same_rules() -> None:
+    long_variant = "V" * 300
+    parsed = parse(f"product_name,sku_code,sku_name,unit_price\n{'P' * 300},S-1,{long_variant},1\nMug,\tM-1,,1\n")
+    csv_reasons = problems(parsed)
+    with pytest.raises(RowProblem) as title:
+        checked_input(
+            product_name="P" * 300, sku="S-1", price_minor=100, currency=None, default_currency="USD",
+            sku_name=long_variant,
+        )  # fmt: skip
+    assert str(title.value) == csv_reasons[2]
+    row = checked_input(product_name=" Mug ", sku="M-1\t", price_minor=100, currency="eur", default_currency="USD")
+    assert (row.product_name, row.sku, row.currency, row.stock, row.description) == ("Mug", "M-1", "EUR", None, None)
+    with pytest.raises(RowProblem, match="description contains the control character U\\+0007"):
+        checked_input(product_name="Mug", sku="M-2", price_minor=1, currency=None, default_currency="USD",
+                      description="bell\x07")  # fmt: skip
+    with pytest.raises(RowProblem, match="above the limit of 1,000,000,000"):
+        checked_input(product_name="Mug", sku="M-2", price_minor=1, currency=None, default_currency="USD",
+                      stock=MAX_STOCK + 1)  # fmt: skip
