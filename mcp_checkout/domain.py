@@ -11,8 +11,11 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol
+
+from babel.numbers import format_currency, get_currency_precision
 
 from mcp_checkout.errors import InsufficientStock, InvalidCursor, InvalidInput, InvalidState
 
@@ -21,9 +24,23 @@ MAX_CART_LINES = 100
 
 
 # ---------------------------------------------------------------- money
+DISPLAY_LOCALE = "en_US"
+
+
+def currency_exponent(currency: str) -> int:
+    """Decimal places of the currency's minor unit (USD 2, JPY 0, BHD 3), from the CLDR data in babel."""
+    return int(get_currency_precision(currency.upper()))
+
+
+def format_money(amount: int, currency: str, locale: str = DISPLAY_LOCALE) -> str:
+    """An amount in minor units as people read it in ``locale``: "$36.00", "¥1,500", "-€10.00"."""
+    major = Decimal(amount).scaleb(-currency_exponent(currency))
+    return format_currency(major, currency.upper(), locale=locale, currency_digits=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
-    """An amount in integer minor units (cents) of an ISO-4217 currency."""
+    """An amount in integer minor units of an ISO-4217 currency (cents for USD, yen for JPY)."""
 
     amount: int
     currency: str
@@ -36,8 +53,8 @@ class Money:
     def times(self, quantity: int) -> Money:
         return Money(self.amount * quantity, self.currency)
 
-    def display(self) -> str:
-        return f"{self.amount // 100}.{self.amount % 100:02d} {self.currency}"
+    def display(self, locale: str = DISPLAY_LOCALE) -> str:
+        return format_money(self.amount, self.currency, locale)
 
 
 def money_sum(amounts: Iterable[Money], currency: str) -> Money:

@@ -83,9 +83,8 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def signed_money(amount: int, currency: str) -> MoneyOut:
-    """MoneyOut that also displays negative amounts right (e.g. a day with more refunds than sales)."""
-    shown = Money(abs(amount), currency).display()
-    return MoneyOut(amount=amount, currency=currency, display=f"-{shown}" if amount < 0 else shown)
+    """MoneyOut that may be negative (e.g. a day with more refunds than sales)."""
+    return MoneyOut.of(Money(amount, currency))
 
 
 # ---------------------------------------------------------------- import paths

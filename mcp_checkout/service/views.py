@@ -17,7 +17,7 @@ class Out(BaseModel):
 class MoneyOut(Out):
     amount: int = Field(description="Integer minor units (cents for USD/EUR).")
     currency: str = Field(description="ISO-4217 code.")
-    display: str = Field(description="Human-readable, e.g. '12.50 USD'.")
+    display: str = Field(description="As buyers read it, e.g. '$12.50' or '¥1,500'.")
 
     @classmethod
     def of(cls, money: Money) -> MoneyOut:

@@ -155,12 +155,12 @@ def test_link_for_an_order_shows_it_pays_once_and_then_answers_410(shop: Shop, t
     response = page.goto(link["url"])
     assert response is not None and response.status == 200
     assert_shows_order(page, order)
-    assert order["total"]["display"] == "48.50 USD"
+    assert order["total"]["display"] == "$48.50"
     # the product title is shown as text, not markup
     assert page.get_by_text("Café <b>Crème</b> & Co Beans").count() == 1 and page.locator("main b").count() == 0
-    expect(page.get_by_test_id("pay")).to_have_text("Pay 48.50 USD (test payment)")
+    expect(page.get_by_test_id("pay")).to_have_text("Pay $48.50 (test payment)")
     expect(page.get_by_role("note")).to_contain_text("Test mode")
-    assert page.title() == "Pay 48.50 USD · Demo Store"
+    assert page.title() == "Pay $48.50 · Demo Store"
 
     shot = tmp_path / "checkout_page.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -191,13 +191,13 @@ def test_link_minted_from_sku_and_quantity_opens_and_pays(shop: Shop, tab: Tab) 
     before = shop.stock("SOCK-M-GRY")
     link = shop.call("create_checkout_link", {"sku": "SOCK-M-GRY", "quantity": 3, "idempotency_key": "browser-sku-1"})
     order = shop.call("get_order", {"order_id": link["order_id"]})
-    assert order["total"]["display"] == "66.00 USD" == link["total"]["display"]
+    assert order["total"]["display"] == "$66.00" == link["total"]["display"]
     assert shop.stock("SOCK-M-GRY") == before - 3
 
     response = page.goto(link["url"])
     assert response is not None and response.status == 200
     assert_shows_order(page, order)
-    assert summary_rows(page) == [(f"Merino Wool Socks - M / Grey {TIMES} 3\n22.00 USD each", "66.00 USD")]
+    assert summary_rows(page) == [(f"Merino Wool Socks - M / Grey {TIMES} 3\n$22.00 each", "$66.00")]
     page.get_by_test_id("pay").click()
     expect(page.get_by_test_id("paid")).to_be_visible()
     assert shop.call("get_order", {"order_id": link["order_id"]})["status"] == "paid"

@@ -74,7 +74,7 @@ async def test_agent_to_paid_order_over_stdio(mode: str, backend: str, database_
             cart = await call("create_cart", {})
             await call("add_to_cart", {"cart_id": cart["cart_id"], "sku": "MUG-01", "quantity": 2})
             cart = await call("add_to_cart", {"cart_id": cart["cart_id"], "sku": "SOCK-M-GRY", "quantity": 1})
-            assert cart["total"]["display"] == "58.00 USD"
+            assert cart["total"]["display"] == "$58.00"
             order = await call("create_order", {"idempotency_key": f"stdio-{mode}", "cart_id": cart["cart_id"]})
             assert order["status"] == "pending_payment" and order["total"] == cart["total"]
             link = await call(

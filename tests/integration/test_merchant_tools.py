@@ -265,7 +265,7 @@ async def test_upsert_creates_then_updates_one_sku(shop: Shop) -> None:
             "previous_stock_on_hand": None,
         }  # fmt: skip
         assert created["product"]["category"] == "Kitchen"
-        assert created["product"]["variants"][0]["price"] == {"amount": 4500, "currency": "USD", "display": "45.00 USD"}
+        assert created["product"]["variants"][0]["price"] == {"amount": 4500, "currency": "USD", "display": "$45.00"}
         retry = data(await client.call_tool("upsert_product", args))
         assert retry["created"] is False and retry["inventory"]["stock_on_hand"] == 5  # same call, same state
         repriced = data(
@@ -555,8 +555,8 @@ async def test_sales_summary_matches_the_orders_paid_and_refunded(shop: Shop) ->
     def window(start: timedelta, end: timedelta) -> dict[str, Any]:
         return {"period_start": (t0 + start).isoformat(), "period_end": (t0 + end).isoformat()}
 
-    def product(sku: str, title: str, units: int, amount: int, currency: str = "USD") -> dict[str, Any]:
-        money = {"amount": amount, "currency": currency, "display": f"{amount // 100}.{amount % 100:02d} {currency}"}
+    def product(sku: str, title: str, units: int, amount: int, display: str, currency: str = "USD") -> dict[str, Any]:
+        money = {"amount": amount, "currency": currency, "display": display}
         return {"sku": sku, "title": title, "units": units, "revenue": money}
 
     async with Client(shop.server) as client:
@@ -566,16 +566,16 @@ async def test_sales_summary_matches_the_orders_paid_and_refunded(shop: Shop) ->
         }  # fmt: skip
         eur, usd = day1["sales"]
         assert (eur["currency"], eur["paid_orders"], eur["revenue"]["amount"], eur["net"]["display"]) == (
-            "EUR", 1, 2700, "27.00 EUR"
+            "EUR", 1, 2700, "€27.00"
         )  # fmt: skip
-        assert eur["top_by_units"] == [product("TOWEL-EU", "Linen Tea Towel", 3, 2700, "EUR")]
+        assert eur["top_by_units"] == [product("TOWEL-EU", "Linen Tea Towel", 3, 2700, "€27.00", "EUR")]
         assert (usd["paid_orders"], usd["revenue"]["amount"], usd["refunds"], usd["refunded"]["amount"]) == (
             1,
             3600,
             0,
             0,
         )
-        assert usd["top_by_revenue"] == [product("MUG-01", "Stoneware Coffee Mug", 2, 3600)]
+        assert usd["top_by_revenue"] == [product("MUG-01", "Stoneware Coffee Mug", 2, 3600, "$36.00")]
 
         day2 = data(await client.call_tool("sales_summary", window(timedelta(days=1), timedelta(days=2))))
         assert day2["orders_created"]["total"] == 2
@@ -587,10 +587,10 @@ async def test_sales_summary_matches_the_orders_paid_and_refunded(shop: Shop) ->
             1,
             1000,
         )
-        assert usd2["net"] == {"amount": 3000, "currency": "USD", "display": "30.00 USD"}
+        assert usd2["net"] == {"amount": 3000, "currency": "USD", "display": "$30.00"}
         socks, mug = (
-            product("SOCK-M-GRY", "Merino Wool Socks - M / Grey", 1, 2200),
-            product("MUG-01", "Stoneware Coffee Mug", 1, 1800),
+            product("SOCK-M-GRY", "Merino Wool Socks - M / Grey", 1, 2200, "$22.00"),
+            product("MUG-01", "Stoneware Coffee Mug", 1, 1800, "$18.00"),
         )
         assert usd2["top_by_units"] == [socks, mug]  # equal units: higher revenue first
         assert usd2["top_by_revenue"] == [socks, mug]
@@ -606,7 +606,7 @@ async def test_sales_summary_matches_the_orders_paid_and_refunded(shop: Shop) ->
             await client.call_tool("sales_summary", window(timedelta(days=1, hours=1), timedelta(days=1, hours=3)))
         )
         [usd3] = refund_only["sales"]
-        assert usd3["net"] == {"amount": -1000, "currency": "USD", "display": "-10.00 USD"}
+        assert usd3["net"] == {"amount": -1000, "currency": "USD", "display": "-$10.00"}
         assert usd3["top_by_units"] == [] and refund_only["orders_created"]["total"] == 0
 
         default = data(await client.call_tool("sales_summary", {}))  # the last 24 hours: day 2 and the refund

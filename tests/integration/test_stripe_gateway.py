@@ -197,7 +197,7 @@ async def test_checkout_page_renders_the_payment_element_under_a_stripe_only_csp
         assert '<script src="https://js.stripe.com/v3/"' in html
         assert f"Stripe({PUBLISHABLE_KEY!r}".replace("'", '"') in html
         assert intent["client_secret"] in html and 'elements.create("payment")' in html
-        assert "36.00 USD" in html
+        assert "$36.00" in html
 
         csp = page.headers["content-security-policy"]
         nonce = re.search(r"'nonce-([^']+)'", csp)

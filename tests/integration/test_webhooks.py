@@ -224,7 +224,7 @@ async def test_an_amount_mismatch_does_not_pay_the_order_and_is_reported(
                 assert view["payment"]["status"] == "amount_mismatch"
                 [issue] = view["issues"]
                 assert issue["code"] == "amount_mismatch" and intent_id in issue["message"]
-                assert "36.00 USD" in issue["message"]
+                assert "$36.00" in issue["message"]
                 assert to_statuses(view) == ["pending_payment"]
 
 
