@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import math
@@ -27,6 +28,7 @@ MAX_CART_LINES = 100
 DISPLAY_LOCALE = "en_US"
 
 
+@functools.lru_cache(maxsize=1024)
 def currency_exponent(currency: str) -> int:
     """Decimal places of the currency's minor unit (USD 2, JPY 0, BHD 3), from the CLDR data in babel."""
     return int(get_currency_precision(currency.upper()))

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from babel.core import get_global
-from babel.numbers import get_currency_precision
 
-from mcp_checkout.domain import CatalogRow
+from mcp_checkout.domain import CatalogRow, currency_exponent
 from mcp_checkout.service.views import ImportIssue
 from mcp_checkout.store.catalog_write import ExistingSku, product_key
 
@@ -49,7 +48,6 @@ def _tender_today() -> frozenset[str]:
 
 
 CURRENCIES: Final = _tender_today()
-_exponents: dict[str, int] = {}
 _SCALE: Final = (1, 10, 100, 1_000, 10_000)
 
 _PRICE = re.compile(r"\+?([0-9]{1,15})(?:\.([0-9]+))?")
@@ -69,18 +67,13 @@ class RowProblem(ValueError):
 # ---------------------------------------------------------------- money
 def minor_unit_exponent(currency: str) -> int:
     """Decimal places of the currency's minor unit, from CLDR (2 for most, 0 for JPY, 3 for KWD)."""
-    exponent = _exponents.get(currency)
-    if exponent is None:
-        exponent = _exponents[currency] = min(int(get_currency_precision(currency)), len(_SCALE) - 1)
-    return exponent
+    return min(currency_exponent(currency), len(_SCALE) - 1)
 
 
 def parse_price(text: str, currency: str, column: str = "unit_price") -> int:
     """Decimal major units → integer minor units, exactly (no floats). Raises :class:`RowProblem`."""
     value = text.strip()
-    exponent = _exponents.get(currency)
-    if exponent is None:
-        exponent = minor_unit_exponent(currency)
+    exponent = minor_unit_exponent(currency)
     match = _PRICE.fullmatch(value)
     if match is not None:
         fraction = match.group(2)
