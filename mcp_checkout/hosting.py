@@ -27,8 +27,10 @@ from mcp_checkout.store import migrate
 from mcp_checkout.tools.auth import ApiKeyVerifier
 from mcp_checkout.web.app import build_web_app, routes
 from mcp_checkout.web.limits import MCP_BODY_LIMIT, BoundedBody
+from mcp_checkout.web.mcp_events import BoundedEventStore
 
 log = logging.getLogger(__name__)
+STREAM_RETRY_MS = 2_000  # how soon a client whose stream dropped should reconnect and resume
 
 
 async def open_services(settings: Settings) -> Services:
@@ -153,6 +155,9 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
         host=host,
         max_request_body_size=MCP_BODY_LIMIT,  # BoundedBody enforces it first, as the body streams
         stateless_http=settings.http_stateless,
+        # Sessions (and so resumable streams) live in one process: stateless workers have none to resume.
+        event_store=None if settings.http_stateless else BoundedEventStore(),
+        retry_interval=None if settings.http_stateless else STREAM_RETRY_MS,
     )
 
     @asynccontextmanager
