@@ -28,6 +28,7 @@ from mcp_checkout.prompts import merchant as merchant_prompts
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.store import migrate
+from mcp_checkout.tools import audit as audit_tools
 from mcp_checkout.tools import carts, catalog, checkout, merchant, orders, payments, resources, subscriptions
 from mcp_checkout.tools import webhooks as webhook_tools
 from mcp_checkout.tools.auth import MERCHANT_PROMPTS, MERCHANT_TOOLS
@@ -196,6 +197,7 @@ def build_server(
     payments.register(server)
     merchant.register(server)
     webhook_tools.register(server)
+    audit_tools.register(server)
     resources.register(server)
     # Stateless HTTP ends a session with each request: a legacy subscription there would never fire.
     subscriptions.register(server, legacy=not (remote and settings.http_stateless))

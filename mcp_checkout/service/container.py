@@ -10,6 +10,7 @@ from mcp_checkout.domain import Clock, utc_now
 from mcp_checkout.payments.gateway import PaymentGateway
 from mcp_checkout.payments.offline import OfflineGateway
 from mcp_checkout.service.access import AccessService
+from mcp_checkout.service.audit import AuditService
 from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
@@ -38,6 +39,7 @@ class Services:
     merchant: MerchantService
     webhooks: WebhookService
     keyring: Keyring
+    audit: AuditService
 
     async def close(self) -> None:
         await self.webhooks.close()
@@ -140,4 +142,5 @@ def build_services(
             retention=timedelta(days=settings.webhook_retention_days),
         ),
         keyring=keyring,
+        audit=AuditService(db, clock),
     )

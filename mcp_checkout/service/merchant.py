@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from mcp_checkout import domain
 from mcp_checkout.domain import Clock, Money, OrderStatus, Principal
 from mcp_checkout.errors import CatalogImportInvalid, Forbidden, InvalidCursor, InvalidInput, SkuNotFound
-from mcp_checkout.service import catalog_rules
+from mcp_checkout.service import audit, catalog_rules
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.catalog_import import CatalogImportService
 from mcp_checkout.service.catalog_rules import RowProblem, SkuInput
@@ -75,6 +75,11 @@ def require_merchant(principal: Principal, tool: str) -> None:
             "created with --scope merchant.",
             details={"tool": tool, "scope": principal.kind},
         )
+
+
+def _priced(price_minor: int | None, currency: str, stock_on_hand: int, title: str) -> dict[str, Any]:
+    """What the audit log keeps of a SKU: price, stock and title."""
+    return {"price_minor": price_minor, "currency": currency, "stock_on_hand": stock_on_hand, "title": title}
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -261,6 +266,9 @@ class MerchantService:
             )
             stored = inventory.stock_of(conn, row.sku)
             assert stored is not None
+            before = _priced(old.price_minor, old.currency, old.stock_on_hand, old.title) if old else None
+            after = _priced(row.price_minor, row.currency, stored["stock_on_hand"], stored["title"])
+            audit.record(conn, principal, "product.upsert", row.sku, before=before, after=after, at=now)
             return old is None, _inventory(stored, old.stock_on_hand if old is not None else None)
 
         created, stock = await self._db.write(run)
@@ -310,6 +318,9 @@ class MerchantService:
             )
             if after is None:
                 raise _refused_adjustment(before, set_to, delta)
+            change = {"stock_on_hand": after["stock_on_hand"], "reason": reason}
+            was = {"stock_on_hand": before["stock_on_hand"]}
+            audit.record(conn, principal, "inventory.adjust", sku, before=was, after=change, at=now)
             return _inventory(after, before["stock_on_hand"])
 
         result = await self._db.write(run)

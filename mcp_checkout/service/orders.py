@@ -23,7 +23,7 @@ from mcp_checkout.errors import (
     InvalidInput,
     OrderNotFound,
 )
-from mcp_checkout.service import webhooks
+from mcp_checkout.service import audit, webhooks
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found
 from mcp_checkout.service.views import (
     CheckoutState,
@@ -552,6 +552,8 @@ class OrderService:
                     conn, order, OrderStatus.CANCELED, actor=principal.actor, principal_id=principal.id,
                     reason=reason or "canceled with cancel_order", now=self._clock(),
                 )  # fmt: skip
+                audit.record(conn, principal, "order.cancel", order_id, before={"status": order["status"]},
+                             after={"status": "canceled", "reason": reason}, at=self._clock())  # fmt: skip
                 order = visible_order(conn, principal, order_id)
                 changed = True
             return order_view(conn, order)

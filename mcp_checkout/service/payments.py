@@ -24,7 +24,7 @@ from mcp_checkout.errors import (
     RefundTooLarge,
 )
 from mcp_checkout.payments.gateway import GatewayEvent, Intent, PaymentGateway
-from mcp_checkout.service import webhooks
+from mcp_checkout.service import audit, webhooks
 from mcp_checkout.service.orders import order_view, transition, visible_order
 from mcp_checkout.service.views import MoneyOut, OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.store import checkout as checkout_store
@@ -339,7 +339,15 @@ class PaymentService:
         if principal.kind != "merchant":
             raise Forbidden("Only the merchant can refund orders.")
         refund_id = "re_" + hashlib.sha256(f"{order_id}:{request_key}".encode()).hexdigest()[:24]
-        reserved = await self._db.write(lambda conn: self._reserve_refund(conn, order_id, amount, reason, refund_id))
+
+        def reserve(conn: Connection) -> _ReservedRefund:
+            reserved = self._reserve_refund(conn, order_id, amount, reason, refund_id)
+            if not reserved.existed:  # the merchant's refund, audited in the transaction that books it
+                change = {"refund_id": refund_id, "amount_minor": reserved.amount, "reason": reason}
+                audit.record(conn, principal, "order.refund", order_id, after=change, at=self._clock())
+            return reserved
+
+        reserved = await self._db.write(reserve)
         if reserved.status == "succeeded":
             return await self._refund_view(order_id, refund_id, replayed=True)
         try:

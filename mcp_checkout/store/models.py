@@ -130,6 +130,7 @@ orders = Table(
     # Buyer personal data: sealed (store/sealing.py); found by email through the keyed hash beside it.
     Column("email", SealedText, nullable=True),
     Column("email_hash", String(64), nullable=True, index=True),
+    Column("buyer_erased_at", Timestamp, nullable=True),  # erase_buyer_data replaced the buyer's details
     Column("merchant_reference_id", String(128), nullable=True, index=True),
     Column("shipping_address", SealedJSON, nullable=True),
     Column("request_fingerprint", String(64), nullable=False),
@@ -355,3 +356,19 @@ Index("ix_webhook_deliveries_status_next_attempt_at", webhook_deliveries.c.statu
 # Listings (newest first, optionally per endpoint) and windowed metrics.
 Index("ix_webhook_deliveries_endpoint_id_created_at", webhook_deliveries.c.endpoint_id, webhook_deliveries.c.created_at)
 Index("ix_webhook_deliveries_created_at", webhook_deliveries.c.created_at)
+
+# Every merchant and operator action (price, stock, product, import, refund, status, key, endpoint, erasure,
+# key rotation), written in the same transaction as the change. Never secrets or buyer data (service/audit.py).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Timestamp, nullable=False, index=True),
+    Column("action", String(64), nullable=False, index=True),
+    Column("actor", String(20), nullable=False),  # merchant | operator | system
+    Column("principal_id", String(64), nullable=True),
+    Column("client", String(200), nullable=False, default=""),
+    Column("target", String(200), nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+)

@@ -22,6 +22,7 @@ MERCHANT_TOOLS = frozenset(
         "list_webhook_deliveries",
         "replay_webhook_delivery",
         "readiness_check",
+        "list_audit_events",
     }
 )
 MERCHANT_PROMPTS = frozenset({"merchant_daily_report"})
