@@ -31,11 +31,12 @@ def register(server: MCPServer[Any]) -> None:
         limit: Annotated[int, Field(strict=True, ge=1, le=100)] = 50,
         cursor: Cursor | None = None,
     ) -> AuditEventPage:
-        """Who changed what in the store, newest first: prices, stock, products, imports, refunds, status
-        changes, API keys, webhook endpoints, buyer-data erasures, key rotations. Merchant only.
+        """List the audit log (who changed what in the store), newest first. Merchant only.
 
-        Each event has at, action (e.g. product.upsert, inventory.adjust, order.refund), actor (merchant
-        over MCP, operator at the command line, system), principal_id, client, target and before/after.
+        Covers prices, stock, products, imports, refunds, status changes, API keys, webhook endpoints,
+        buyer-data erasures and key rotations. Each event has at, action (e.g. product.upsert,
+        inventory.adjust, order.refund), actor (merchant over MCP, operator at the command line, system),
+        principal_id, client, target and before/after.
         since is inclusive, until exclusive (ISO 8601). When next_cursor is not null, call again with the
         SAME filters plus cursor=next_cursor. Errors: `invalid_cursor` (filters changed: start again).
         """

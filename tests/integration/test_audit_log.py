@@ -93,6 +93,7 @@ async def test_a_refused_change_leaves_no_audit_event(seeded: Services) -> None:
     before = await audit_count(seeded)
     with pytest.raises(InvalidInput):
         await seeded.merchant.adjust_inventory(merchant, "MUG-01", set_to=-1)
+
     def record_then_fail(conn: Any) -> None:  # a failure after the record rolls the record back too
         audit.record(conn, merchant, "inventory.adjust", "MUG-01", after={"stock_on_hand": 1}, at=utc_now())
         raise RuntimeError("the change failed")
