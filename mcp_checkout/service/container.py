@@ -19,6 +19,7 @@ from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.secretbox import SecretBox
+from mcp_checkout.service.webhook_urls import Resolver, system_resolver
 from mcp_checkout.service.webhooks import WebhookService
 from mcp_checkout.store.db import Database
 from mcp_checkout.store.offline_intents import OfflineIntentRepository
@@ -83,6 +84,7 @@ def build_services(
     db: Database | None = None,
     clock: Clock = utc_now,
     gateway: PaymentGateway | None = None,
+    resolver: Resolver = system_resolver,
 ) -> Services:
     keyring = open_keyring(settings)
     db = db or open_database(settings, keyring)
@@ -140,6 +142,7 @@ def build_services(
             poll_interval_seconds=settings.webhook_poll_interval_seconds,
             batch_size=settings.webhook_batch_size,
             retention=timedelta(days=settings.webhook_retention_days),
+            resolver=resolver,
         ),
         keyring=keyring,
         audit=AuditService(db, clock),

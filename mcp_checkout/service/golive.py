@@ -20,6 +20,7 @@ from mcp_checkout.errors import CheckoutError
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.maintenance import readiness
 from mcp_checkout.service.merchant import require_merchant
+from mcp_checkout.service.webhook_views import WebhookEndpointOut, WebhookMetrics
 from mcp_checkout.store import catalog
 
 CheckStatus = Literal["ok", "warn", "fail"]
@@ -237,15 +238,35 @@ async def _catalog_check(services: Services) -> ReadinessCheck:
     return ReadinessCheck(name="catalog", status="ok", detail=f"{count} SKUs, {in_stock} in stock")
 
 
-async def _webhook_check(services: Services) -> ReadinessCheck:
-    """Outbound webhook endpoints (the merchant's own systems): how many deliveries of the last day succeeded."""
+async def _webhook_check(services: Services) -> tuple[ReadinessCheck, bool]:
+    """Outbound webhook endpoints (the merchant's own systems): does live mode accept every active one, and
+    how many deliveries of the last day succeeded. The flag: an endpoint live mode would refuse."""
     try:
         endpoints = [e for e in (await services.webhooks.list_endpoints()).endpoints if e.status == "active"]
+        refused = await services.webhooks.live_refusals()
         metrics = await services.webhooks.metrics(WEBHOOK_WINDOW_MINUTES)
     except CheckoutError as exc:
-        return ReadinessCheck(name="webhook_endpoints", status="warn", detail=f"not checked ({exc.code}).")
+        return ReadinessCheck(name="webhook_endpoints", status="warn", detail=f"not checked ({exc.code})."), False
     if not endpoints:
-        return ReadinessCheck(name="webhook_endpoints", status="ok", detail="no outbound webhook endpoints (optional).")
+        return ReadinessCheck(
+            name="webhook_endpoints", status="ok", detail="no outbound webhook endpoints (optional)."
+        ), False
+    if refused:
+        listing = "; ".join(f"{endpoint.endpoint_id} {endpoint.url}: {why}" for endpoint, why in refused[:5])
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        detail = (
+            f"{len(refused)} of {len(endpoints)} active endpoints are not public https receivers, and live mode "
+            f"sends them nothing ({listing}{more}). Deactivate them with deactivate_webhook_endpoint and register "
+            "each receiver's public https address."
+        )
+        if services.settings.payment_mode == "stripe_live":
+            return ReadinessCheck(name="webhook_endpoints", status="fail", detail=detail), True
+        note = ReadinessCheck(name="webhook_endpoints", status="ok", detail=f"Fine in test mode, but {detail}")
+        return note, True
+    return _webhook_health(services, endpoints, metrics), False
+
+
+def _webhook_health(services: Services, endpoints: list[WebhookEndpointOut], metrics: WebhookMetrics) -> ReadinessCheck:
     if services.settings.secret_key is None and services.db.dialect == "postgresql":
         return ReadinessCheck(
             name="webhook_endpoints",
@@ -284,14 +305,16 @@ async def go_live_report(services: Services, principal: Principal) -> ReadinessR
     schema_ready = all(check.status == "ok" for check in checks if check.name in ("database", "schema"))
     checks += _payment_checks(settings)
     checks.append(_public_url_check(settings))
+    webhooks_block_live = False
     if schema_ready:
-        checks.append(await _webhook_check(services))
+        webhook_check, webhooks_block_live = await _webhook_check(services)
+        checks.append(webhook_check)
     live_missing = _live_missing(settings)
     ready = all(check.status != "fail" for check in checks)
     return ReadinessReport(
         ready=ready,
         mode=settings.payment_mode,
-        ready_for_live=ready and not live_missing,
+        ready_for_live=ready and not live_missing and not webhooks_block_live,
         checks=checks,
         live_missing=live_missing,
     )

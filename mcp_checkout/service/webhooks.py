@@ -15,7 +15,6 @@ import base64
 import email.utils
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import math
@@ -24,7 +23,6 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -42,6 +40,16 @@ from mcp_checkout.errors import (
     WebhookEndpointNotFound,
 )
 from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
+from mcp_checkout.service.webhook_urls import (
+    DestinationRefused,
+    Resolver,
+    check_url,
+    pinned_transport,
+    refuse_for_live,
+    static_refusal,
+    system_resolver,
+    url_refusal,
+)
 from mcp_checkout.service.webhook_views import (
     CreatedWebhookEndpoint,
     ReplayedDelivery,
@@ -66,7 +74,6 @@ EVENT_OF_STATUS = {
 }
 EVENT_TYPES = tuple(EVENT_OF_STATUS.values())
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the format prefix, not a secret)
-MAX_URL = 2048
 MAX_DESCRIPTION = 500
 MAX_WINDOW_MINUTES = 60 * 24 * 31
 _LATENCY_SAMPLE = 50_000
@@ -122,49 +129,6 @@ def record_order_event(
 
 
 # ---------------------------------------------------------------- input rules
-def check_url(url: str, *, live: bool) -> str:
-    url = url.strip()
-    parts = urlsplit(url)
-    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(
-            "The webhook URL must be an absolute http(s) URL of at most 2048 characters, e.g. "
-            "https://erp.example/hooks. Fix it and call create_webhook_endpoint again.",
-            details={"url": url[:200]},
-        )
-    if parts.username or parts.password:
-        raise InvalidInput(
-            "Put no user name or password in the webhook URL (it is shown in listings); receivers verify "
-            "the webhook-signature header instead. Remove them and call create_webhook_endpoint again."
-        )
-    if parts.fragment:
-        raise InvalidInput("A webhook URL has no #fragment; remove it and call create_webhook_endpoint again.")
-    if live and parts.scheme != "https":
-        raise InvalidInput(
-            "In live mode webhook URLs must use https, so order data is encrypted in transit. Use an https URL.",
-            details={"url": url[:200]},
-        )
-    if live and _internal_host(parts.hostname):
-        raise InvalidInput(
-            "In live mode webhook URLs must name a public host, not localhost or a private, loopback or "
-            "link-local address (order data must not be sent to internal services). Use the receiver's public "
-            "https address.",
-            details={"url": url[:200]},
-        )
-    return url
-
-
-def _internal_host(host: str) -> bool:
-    """localhost, or an IP literal that is not globally routable (private, loopback, link-local …)."""
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a DNS name: what it resolves to is not checked here
-    return not address.is_global
-
-
 def check_events(events: Sequence[str]) -> list[str]:
     chosen = list(dict.fromkeys(event.strip() for event in events if event.strip()))
     unknown = [event for event in chosen if event not in EVENT_TYPES]
@@ -284,7 +248,7 @@ class WebhookService:
         poll_interval_seconds: float,
         batch_size: int,
         retention: timedelta = timedelta(days=30),
-        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -296,10 +260,11 @@ class WebhookService:
         self._cap = backoff_cap_seconds
         self._poll = poll_interval_seconds
         self._batch = batch_size
-        self._transport = transport
+        self._resolver = resolver
         self._retention = retention
         # A claim outlives any attempt (timeout) by a margin; past it, another dispatcher may retry.
         self._lease = timedelta(seconds=timeout_seconds * 2 + 5)
+        self._resolve_timeout = min(timeout_seconds, 5.0)
         self._client: httpx.AsyncClient | None = None
         self._wake: anyio.Event | None = None
         self._next_due: datetime | None = None
@@ -307,6 +272,8 @@ class WebhookService:
     # ------------------------------------------------------------ endpoints
     async def create_endpoint(self, url: str, events: Sequence[str], description: str = "") -> CreatedWebhookEndpoint:
         url = check_url(url, live=self._live)
+        if self._live:  # a DNS name is checked now too, so a merchant hears at once; each delivery checks again
+            refuse_for_live(url, await url_refusal(url, self._resolver, self._resolve_timeout))
         chosen = check_events(events)
         if len(description) > MAX_DESCRIPTION:
             raise InvalidInput(f"description is at most {MAX_DESCRIPTION} characters; shorten it.")
@@ -329,6 +296,17 @@ class WebhookService:
     async def list_endpoints(self) -> WebhookEndpointList:
         rows = await self._db.read(store.endpoints)
         return WebhookEndpointList(endpoints=[_endpoint_out(row) for row in rows])
+
+    async def live_refusals(self) -> list[tuple[WebhookEndpointOut, str]]:
+        """The active endpoints live mode refuses to send to (whatever the mode now), each with why:
+        an endpoint saved in test mode is judged again before a live launch (doctor, readiness_check)."""
+        active = [e for e in (await self.list_endpoints()).endpoints if e.status == store.ACTIVE]
+        refused = []
+        for endpoint in active:
+            why = await url_refusal(endpoint.url, self._resolver, self._resolve_timeout)
+            if why is not None:
+                refused.append((endpoint, why))
+        return refused
 
     async def deactivate_endpoint(self, endpoint_id: str) -> WebhookEndpointOut:
         now = self._clock()
@@ -485,6 +463,8 @@ class WebhookService:
 
     async def _attempt(self, row: RowMapping) -> dict[str, Any]:
         started = self._clock()
+        if self._live and (why := static_refusal(row["url"])) is not None:
+            return self._refused(row, why)
         timestamp = int(started.timestamp())
         retry_after: float | None = None
         code: int | None = None
@@ -507,6 +487,8 @@ class WebhookService:
                 code = resp.status_code
                 if code in (429, 503):
                     retry_after = _retry_after(resp.headers.get("retry-after"), started)
+        except DestinationRefused as exc:  # live mode, a name resolving to an internal address: not connected
+            return self._refused(row, exc.reason)
         except Exception as exc:  # network, TLS, protocol: whatever kept the receiver from answering is retried
             error = f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
         now = self._clock()
@@ -520,6 +502,14 @@ class WebhookService:
             return {**values, "status": store.FAILED, "next_attempt_at": None, "last_error": f"HTTP {code}: {reason}"}
         return self._retry_or_abandon(row, values, error or f"HTTP {code}", retry_after)
 
+    def _refused(self, row: RowMapping, why: str) -> dict[str, Any]:
+        log.warning("webhook delivery %s refused in live mode: %s", row["id"], why)
+        error = (
+            f"refused in live mode, nothing sent: {why}. Deactivate this endpoint (deactivate_webhook_endpoint) "
+            "and register the receiver's public https address."
+        )
+        return {"status": store.FAILED, "next_attempt_at": None, "last_status_code": None, "last_error": error[:500]}
+
     def _retry_or_abandon(
         self, row: RowMapping, values: dict[str, Any], error: str, retry_after: float | None
     ) -> dict[str, Any]:
@@ -532,11 +522,11 @@ class WebhookService:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            limits = httpx.Limits(max_connections=max(self._batch, 10))
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._timeout),
                 follow_redirects=False,
-                transport=self._transport,
-                limits=httpx.Limits(max_connections=max(self._batch, 10)),
+                transport=pinned_transport(self._resolver, live=self._live, limits=limits),
                 trust_env=False,
             )
         return self._client

@@ -47,6 +47,7 @@ class Receiver:
         self.retry_after: str | None = None
         self.hold = 0.0
         self.gate: threading.Event | None = None  # set: requests are held (never answered) until it opens
+        self.connections = 0  # TCP connections accepted, whatever came over them (TLS, garbage or HTTP)
         self._lock = threading.Lock()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -83,8 +84,15 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+
+            def verify_request(self, request: Any, client_address: Any) -> bool:
+                with receiver._lock:
+                    receiver.connections += 1
+                return True
+
+        self._server = Server(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
