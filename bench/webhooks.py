@@ -475,7 +475,7 @@ class BackendBench:
 
     # ------------------------------------------------------------ metrics() against the rows
     async def metrics_check(self, services: Services) -> None:
-        metrics = await services.webhooks.metrics(window_minutes=60)
+        metrics = await services.webhooks.metrics(MERCHANT, window_minutes=60)
         since = utc_now() - timedelta(minutes=60)
         d = webhook_deliveries
         stmt = select(d.c.created_at, d.c.delivered_at).where(d.c.status == "delivered", d.c.delivered_at >= since)

@@ -214,6 +214,7 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 def _cmd_webhooks(args: argparse.Namespace) -> int:
     """Outbound webhooks: data to stdout, notes to stderr; the signing secret is printed once, at `add`."""
     from mcp_checkout.hosting import open_services
+    from mcp_checkout.service.policy import OPERATOR
 
     async def run() -> Any:
         services = await open_services(_settings(args))
@@ -221,18 +222,18 @@ def _cmd_webhooks(args: argparse.Namespace) -> int:
         try:
             command = args.webhooks_command
             if command == "add":
-                return await hooks.create_endpoint(args.url, args.events.split(","), args.description)
+                return await hooks.create_endpoint(OPERATOR, args.url, args.events.split(","), args.description)
             if command == "list":
-                return await hooks.list_endpoints()
+                return await hooks.list_endpoints(OPERATOR)
             if command == "deactivate":
-                return await hooks.deactivate_endpoint(args.endpoint_id)
+                return await hooks.deactivate_endpoint(OPERATOR, args.endpoint_id)
             if command == "deliveries":
                 return await hooks.list_deliveries(
-                    endpoint_id=args.endpoint, status=args.status, limit=args.limit, cursor=args.cursor
+                    OPERATOR, endpoint_id=args.endpoint, status=args.status, limit=args.limit, cursor=args.cursor
                 )
             if command == "metrics":
-                return await hooks.metrics(args.window_minutes)
-            return await hooks.replay(args.delivery_id)
+                return await hooks.metrics(OPERATOR, args.window_minutes)
+            return await hooks.replay(OPERATOR, args.delivery_id)
         finally:
             await services.close()
 
@@ -278,16 +279,16 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from mcp_checkout.domain import Principal
     from mcp_checkout.service.container import build_services
     from mcp_checkout.service.golive import ReadinessReport, go_live_report
+    from mcp_checkout.service.policy import OPERATOR
 
     settings = _settings(args)
 
     async def run() -> ReadinessReport:
         services = build_services(settings)  # read-only: no migration, unlike serve
         try:
-            return await go_live_report(services, Principal(id="cli", kind="merchant"))
+            return await go_live_report(services, OPERATOR)
         finally:
             await services.close()
 

@@ -22,16 +22,16 @@ from pydantic import ValidationError
 from mcp_checkout import __version__
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import Principal, PrincipalKind
-from mcp_checkout.errors import CheckoutError, Forbidden, InvalidInput
+from mcp_checkout.errors import CheckoutError, InvalidInput
 from mcp_checkout.prompts import checkout as checkout_prompts
 from mcp_checkout.prompts import merchant as merchant_prompts
+from mcp_checkout.service import policy
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools import audit as audit_tools
 from mcp_checkout.tools import carts, catalog, checkout, merchant, orders, payments, resources, subscriptions
 from mcp_checkout.tools import webhooks as webhook_tools
-from mcp_checkout.tools.auth import MERCHANT_PROMPTS, MERCHANT_TOOLS
 from mcp_checkout.tools.context import AppState, caller, key_kind
 from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
 
@@ -54,16 +54,12 @@ class CheckoutMCPServer(MCPServer[AppState]):
         return key_kind() or self.local_kind
 
     async def list_tools(self) -> list[MCPTool]:
-        tools = await super().list_tools()
-        if self._caller_kind() == "merchant":
-            return tools
-        return [tool for tool in tools if tool.name not in MERCHANT_TOOLS]
+        kind = self._caller_kind()
+        return [tool for tool in await super().list_tools() if policy.may_use(kind, tool.name)]
 
     async def list_prompts(self) -> list[MCPPrompt]:
-        prompts = await super().list_prompts()
-        if self._caller_kind() == "merchant":
-            return prompts
-        return [prompt for prompt in prompts if prompt.name not in MERCHANT_PROMPTS]
+        kind = self._caller_kind()
+        return [prompt for prompt in await super().list_prompts() if policy.may_use(kind, prompt.name)]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any] | None = None
@@ -92,12 +88,7 @@ class CheckoutMCPServer(MCPServer[AppState]):
         if not isinstance(state, AppState):
             return
         who = caller(state)
-        if name in MERCHANT_TOOLS and who.kind != "merchant":
-            raise Forbidden(
-                f"{name} is a merchant tool; this caller has buyer access. Ask the merchant, or use a key "
-                "created with --scope merchant.",
-                details={"tool": name, "scope": who.kind},
-            )
+        policy.require(who, name)
         if state.remote:
             await state.services.access.count_call(who)
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from mcp_checkout import domain
 from mcp_checkout.domain import Clock, Principal
 from mcp_checkout.errors import InvalidCursor, InvalidInput
+from mcp_checkout.service import policy
 from mcp_checkout.store import audit as audit_store
 from mcp_checkout.store.db import Database
 
@@ -116,9 +117,9 @@ class AuditService:
         cursor: str | None = None,
     ) -> AuditEventPage:
         """Audit events newest first, optionally filtered; ``since`` inclusive, ``until`` exclusive."""
-        from mcp_checkout.service.merchant import as_utc, require_merchant  # merchant records through this module
+        from mcp_checkout.service.merchant import as_utc  # merchant records through this module
 
-        require_merchant(principal, "list_audit_events")
+        policy.require(principal, "list_audit_events")
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be 1 to {MAX_PAGE}; got {limit}.")
         if actor is not None and actor not in ("merchant", "operator", "system"):

@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 from mcp_checkout.config import PaymentMode, Settings
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError
+from mcp_checkout.service import policy
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.maintenance import readiness
-from mcp_checkout.service.merchant import require_merchant
 from mcp_checkout.service.webhook_views import WebhookEndpointOut, WebhookMetrics
 from mcp_checkout.store import catalog
 
@@ -238,13 +238,13 @@ async def _catalog_check(services: Services) -> ReadinessCheck:
     return ReadinessCheck(name="catalog", status="ok", detail=f"{count} SKUs, {in_stock} in stock")
 
 
-async def _webhook_check(services: Services) -> tuple[ReadinessCheck, bool]:
+async def _webhook_check(services: Services, principal: Principal) -> tuple[ReadinessCheck, bool]:
     """Outbound webhook endpoints (the merchant's own systems): does live mode accept every active one, and
     how many deliveries of the last day succeeded. The flag: an endpoint live mode would refuse."""
     try:
-        endpoints = [e for e in (await services.webhooks.list_endpoints()).endpoints if e.status == "active"]
-        refused = await services.webhooks.live_refusals()
-        metrics = await services.webhooks.metrics(WEBHOOK_WINDOW_MINUTES)
+        endpoints = [e for e in (await services.webhooks.list_endpoints(principal)).endpoints if e.status == "active"]
+        refused = await services.webhooks.live_refusals(principal)
+        metrics = await services.webhooks.metrics(principal, WEBHOOK_WINDOW_MINUTES)
     except CheckoutError as exc:
         return ReadinessCheck(name="webhook_endpoints", status="warn", detail=f"not checked ({exc.code})."), False
     if not endpoints:
@@ -299,7 +299,7 @@ def _webhook_health(services: Services, endpoints: list[WebhookEndpointOut], met
 
 async def go_live_report(services: Services, principal: Principal) -> ReadinessReport:
     """Run every check (read-only: nothing is migrated, created or sent) and report."""
-    require_merchant(principal, "readiness_check")
+    policy.require(principal, "readiness_check")
     settings = services.settings
     checks = await _database_checks(services)
     schema_ready = all(check.status == "ok" for check in checks if check.name in ("database", "schema"))
@@ -307,7 +307,7 @@ async def go_live_report(services: Services, principal: Principal) -> ReadinessR
     checks.append(_public_url_check(settings))
     webhooks_block_live = False
     if schema_ready:
-        webhook_check, webhooks_block_live = await _webhook_check(services)
+        webhook_check, webhooks_block_live = await _webhook_check(services, principal)
         checks.append(webhook_check)
     live_missing = _live_missing(settings)
     ready = all(check.status != "fail" for check in checks)

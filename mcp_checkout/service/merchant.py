@@ -1,6 +1,6 @@
 """Merchant use cases: catalog import and edits, stock adjustments, the order list and sales figures.
 
-Every method is for merchant principals only (:class:`Forbidden` otherwise). Catalog writes obey
+Every method is for merchant principals only (``policy.require``; :class:`Forbidden` otherwise). Catalog writes obey
 :mod:`catalog_rules`, the rules a CSV import row obeys too (absent fields keep stored values, stock
 never below the units reserved by unpaid orders, product text shared between variants).
 """
@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from mcp_checkout import domain
 from mcp_checkout.domain import Clock, Money, OrderStatus, Principal
 from mcp_checkout.errors import CatalogImportInvalid, Forbidden, InvalidCursor, InvalidInput, SkuNotFound
-from mcp_checkout.service import audit, catalog_rules
+from mcp_checkout.service import audit, catalog_rules, policy
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.catalog_import import CatalogImportService
 from mcp_checkout.service.catalog_rules import RowProblem, SkuInput
@@ -66,15 +66,6 @@ class UpsertProduct:
     category: str | None = None
     sku_name: str | None = None
     external_id: str | None = None
-
-
-def require_merchant(principal: Principal, tool: str) -> None:
-    if principal.kind != "merchant":
-        raise Forbidden(
-            f"{tool} is a merchant tool; this caller has buyer access. Ask the merchant, or use a key "
-            "created with --scope merchant.",
-            details={"tool": tool, "scope": principal.kind},
-        )
 
 
 def _priced(price_minor: int | None, currency: str, stock_on_hand: int, title: str) -> dict[str, Any]:
@@ -199,7 +190,7 @@ class MerchantService:
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
     ) -> ImportReport:
-        require_merchant(principal, "import_catalog_csv")
+        policy.require(principal, "import_catalog_csv")
         if (csv_text is None) == (path is None):
             raise InvalidInput(
                 "Pass exactly one of csv_text (the CSV content, up to 5 MB) or path (a file in the server's "
@@ -226,7 +217,7 @@ class MerchantService:
         return report
 
     async def upsert_product(self, principal: Principal, cmd: UpsertProduct) -> UpsertProductOut:
-        require_merchant(principal, "upsert_product")
+        policy.require(principal, "upsert_product")
         row = self._checked_row(cmd)
         now = self._clock()
 
@@ -295,7 +286,7 @@ class MerchantService:
         delta: int | None = None,
         reason: str | None = None,
     ) -> InventoryOut:
-        require_merchant(principal, "adjust_inventory")
+        policy.require(principal, "adjust_inventory")
         if (set_to is None) == (delta is None):
             raise InvalidInput(
                 "Pass exactly one of set_to (the new stock on hand, e.g. after a count) or delta (units to add, "
@@ -343,7 +334,7 @@ class MerchantService:
         cursor: str | None = None,
     ) -> OrderPage:
         """Orders latest first; ``created_from`` inclusive, ``created_to`` exclusive (naive = UTC)."""
-        require_merchant(principal, "list_orders")
+        policy.require(principal, "list_orders")
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be 1 to {MAX_PAGE}; got {limit}.")
         if status is not None and status not in {state.value for state in OrderStatus}:
@@ -381,7 +372,7 @@ class MerchantService:
     async def sales_summary(
         self, principal: Principal, period_start: datetime | None = None, period_end: datetime | None = None
     ) -> SalesSummary:
-        require_merchant(principal, "sales_summary")
+        policy.require(principal, "sales_summary")
         end = as_utc(period_end) if period_end else None
         start = as_utc(period_start) if period_start else None
         if end is None:

@@ -18,13 +18,12 @@ from sqlalchemy import Connection, RowMapping
 from mcp_checkout.domain import Actor, Clock, Money, OrderStatus, Principal, SessionStatus
 from mcp_checkout.errors import (
     CheckoutError,
-    Forbidden,
     InvalidState,
     PaymentNotStarted,
     RefundTooLarge,
 )
 from mcp_checkout.payments.gateway import GatewayEvent, Intent, PaymentGateway
-from mcp_checkout.service import audit, webhooks
+from mcp_checkout.service import audit, policy, webhooks
 from mcp_checkout.service.orders import order_view, transition, visible_order
 from mcp_checkout.service.views import MoneyOut, OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.store import checkout as checkout_store
@@ -336,8 +335,7 @@ class PaymentService:
     async def refund(
         self, principal: Principal, order_id: str, amount: int | None, reason: str | None, request_key: str
     ) -> RefundOut:
-        if principal.kind != "merchant":
-            raise Forbidden("Only the merchant can refund orders.")
+        policy.require(principal, "refund_order")
         refund_id = "re_" + hashlib.sha256(f"{order_id}:{request_key}".encode()).hexdigest()[:24]
 
         def reserve(conn: Connection) -> _ReservedRefund:

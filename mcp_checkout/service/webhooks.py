@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Clock, OrderStatus
+from mcp_checkout.domain import Clock, OrderStatus, Principal
 from mcp_checkout.errors import (
     CheckoutError,
     InvalidCursor,
@@ -39,6 +39,7 @@ from mcp_checkout.errors import (
     WebhookDeliveryNotFound,
     WebhookEndpointNotFound,
 )
+from mcp_checkout.service import policy
 from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
 from mcp_checkout.service.webhook_urls import (
     DestinationRefused,
@@ -270,7 +271,10 @@ class WebhookService:
         self._next_due: datetime | None = None
 
     # ------------------------------------------------------------ endpoints
-    async def create_endpoint(self, url: str, events: Sequence[str], description: str = "") -> CreatedWebhookEndpoint:
+    async def create_endpoint(
+        self, principal: Principal, url: str, events: Sequence[str], description: str = ""
+    ) -> CreatedWebhookEndpoint:
+        policy.require(principal, "create_webhook_endpoint")
         url = check_url(url, live=self._live)
         if self._live:  # a DNS name is checked now too, so a merchant hears at once; each delivery checks again
             refuse_for_live(url, await url_refusal(url, self._resolver, self._resolve_timeout))
@@ -293,14 +297,15 @@ class WebhookService:
         log.info("webhook endpoint %s created for %s", values["id"], ",".join(chosen))
         return CreatedWebhookEndpoint(endpoint=_endpoint_out(values), signing_secret=secret)
 
-    async def list_endpoints(self) -> WebhookEndpointList:
+    async def list_endpoints(self, principal: Principal) -> WebhookEndpointList:
+        policy.require(principal, "list_webhook_endpoints")
         rows = await self._db.read(store.endpoints)
         return WebhookEndpointList(endpoints=[_endpoint_out(row) for row in rows])
 
-    async def live_refusals(self) -> list[tuple[WebhookEndpointOut, str]]:
+    async def live_refusals(self, principal: Principal) -> list[tuple[WebhookEndpointOut, str]]:
         """The active endpoints live mode refuses to send to (whatever the mode now), each with why:
         an endpoint saved in test mode is judged again before a live launch (doctor, readiness_check)."""
-        active = [e for e in (await self.list_endpoints()).endpoints if e.status == store.ACTIVE]
+        active = [e for e in (await self.list_endpoints(principal)).endpoints if e.status == store.ACTIVE]
         refused = []
         for endpoint in active:
             why = await url_refusal(endpoint.url, self._resolver, self._resolve_timeout)
@@ -308,7 +313,8 @@ class WebhookService:
                 refused.append((endpoint, why))
         return refused
 
-    async def deactivate_endpoint(self, endpoint_id: str) -> WebhookEndpointOut:
+    async def deactivate_endpoint(self, principal: Principal, endpoint_id: str) -> WebhookEndpointOut:
+        policy.require(principal, "deactivate_webhook_endpoint")
         now = self._clock()
 
         def run(conn: Connection) -> WebhookEndpointOut:
@@ -332,6 +338,7 @@ class WebhookService:
     # ------------------------------------------------------------ deliveries
     async def list_deliveries(
         self,
+        principal: Principal,
         *,
         endpoint_id: str | None = None,
         status: str | None = None,
@@ -340,6 +347,7 @@ class WebhookService:
         cursor: str | None = None,
         window_minutes: int = 60 * 24,
     ) -> WebhookDeliveryPage:
+        policy.require(principal, "list_webhook_deliveries")
         scope = domain.fingerprint({"e": endpoint_id, "s": status, "o": order_id})[:16]
         after = _decode_cursor(cursor, scope) if cursor else None
 
@@ -357,10 +365,12 @@ class WebhookService:
         return WebhookDeliveryPage(
             deliveries=[_delivery_out(row) for row in page],
             next_cursor=_encode_cursor(page[-1], scope) if len(rows) > limit else None,
-            metrics=await self.metrics(window_minutes),
+            metrics=await self.metrics(principal, window_minutes),
         )
 
-    async def metrics(self, window_minutes: int = 60 * 24) -> WebhookMetrics:
+    async def metrics(self, principal: Principal, window_minutes: int = 60 * 24) -> WebhookMetrics:
+        """Delivery figures (for list_webhook_deliveries and the go-live report)."""
+        policy.require(principal, "list_webhook_deliveries")
         if not 1 <= window_minutes <= MAX_WINDOW_MINUTES:
             raise InvalidInput(f"window_minutes must be 1 to {MAX_WINDOW_MINUTES} (31 days).")
         since = self._clock() - timedelta(minutes=window_minutes)
@@ -386,7 +396,8 @@ class WebhookService:
             p95_delivery_seconds=p95(latencies),
         )
 
-    async def replay(self, delivery_id: str) -> ReplayedDelivery:
+    async def replay(self, principal: Principal, delivery_id: str) -> ReplayedDelivery:
+        policy.require(principal, "replay_webhook_delivery")
         now = self._clock()
 
         def run(conn: Connection) -> WebhookDeliveryOut:

@@ -7,26 +7,6 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp_checkout.errors import CheckoutError
 from mcp_checkout.service.access import AccessService
 
-# Tools only a merchant key may see and call. Everything else is open to buyer keys too.
-MERCHANT_TOOLS = frozenset(
-    {
-        "refund_order",
-        "import_catalog_csv",
-        "upsert_product",
-        "adjust_inventory",
-        "list_orders",
-        "sales_summary",
-        "create_webhook_endpoint",
-        "list_webhook_endpoints",
-        "deactivate_webhook_endpoint",
-        "list_webhook_deliveries",
-        "replay_webhook_delivery",
-        "readiness_check",
-        "list_audit_events",
-    }
-)
-MERCHANT_PROMPTS = frozenset({"merchant_daily_report"})
-
 
 class ApiKeyVerifier(TokenVerifier):
     def __init__(self, access: AccessService) -> None:

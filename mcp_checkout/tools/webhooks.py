@@ -20,7 +20,7 @@ from mcp_checkout.service.webhook_views import (
 )
 from mcp_checkout.service.webhooks import MAX_DESCRIPTION, MAX_WINDOW_MINUTES
 from mcp_checkout.tools.annotations import CREATES, READ_ONLY
-from mcp_checkout.tools.context import services
+from mcp_checkout.tools.context import principal, services
 from mcp_checkout.tools.types import Cursor, HttpUrl, OrderId, PageSize
 
 EndpointId = Annotated[
@@ -61,7 +61,7 @@ def register(server: MCPServer[Any]) -> None:
         rotate, create a new endpoint and deactivate the old one). Each call creates a new endpoint.
         Errors: `invalid_input` for a URL that is not http(s) (in live mode only https is accepted).
         """
-        return await services(ctx).webhooks.create_endpoint(url, events, description)
+        return await services(ctx).webhooks.create_endpoint(principal(ctx), url, events, description)
 
     @server.tool(title="List webhook endpoints (merchant)", annotations=READ_ONLY)
     async def list_webhook_endpoints(ctx: Context[Any]) -> WebhookEndpointList:
@@ -70,7 +70,7 @@ def register(server: MCPServer[Any]) -> None:
         Each has endpoint_id, url, description, events and status. Signing secrets are never shown
         here. For delivery outcomes call list_webhook_deliveries.
         """
-        return await services(ctx).webhooks.list_endpoints()
+        return await services(ctx).webhooks.list_endpoints(principal(ctx))
 
     @server.tool(title="Deactivate a webhook endpoint (merchant)", annotations=DEACTIVATES)
     async def deactivate_webhook_endpoint(ctx: Context[Any], endpoint_id: EndpointId) -> WebhookEndpointOut:
@@ -80,7 +80,7 @@ def register(server: MCPServer[Any]) -> None:
         visible in list_webhook_deliveries. Safe to call again. Returns the endpoint (status inactive).
         Errors: `webhook_endpoint_not_found` (call list_webhook_endpoints for the ids).
         """
-        return await services(ctx).webhooks.deactivate_endpoint(endpoint_id)
+        return await services(ctx).webhooks.deactivate_endpoint(principal(ctx), endpoint_id)
 
     @server.tool(title="List webhook deliveries and their metrics (merchant)", annotations=READ_ONLY)
     async def list_webhook_deliveries(
@@ -104,6 +104,7 @@ def register(server: MCPServer[Any]) -> None:
         Errors: `webhook_endpoint_not_found`, `invalid_cursor` (start again without cursor).
         """
         return await services(ctx).webhooks.list_deliveries(
+            principal(ctx),
             endpoint_id=endpoint_id, status=status, order_id=order_id, limit=limit, cursor=cursor,
             window_minutes=window_minutes,
         )  # fmt: skip
@@ -117,4 +118,4 @@ def register(server: MCPServer[Any]) -> None:
         status pending; check the outcome a few seconds later with list_webhook_deliveries.
         Errors: `webhook_delivery_not_found`; `invalid_state` when its endpoint was deactivated.
         """
-        return await services(ctx).webhooks.replay(delivery_id)
+        return await services(ctx).webhooks.replay(principal(ctx), delivery_id)

@@ -29,7 +29,7 @@ from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.store.catalog_write import upsert_catalog
 
 MERCHANT = Principal(id="local", kind="merchant")
-MERCHANT_TOOLS = ("import_catalog_csv", "upsert_product", "adjust_inventory", "list_orders", "sales_summary")
+CATALOG_AND_SALES_TOOLS = ("import_catalog_csv", "upsert_product", "adjust_inventory", "list_orders", "sales_summary")
 HEADER = "product_name,sku_code,unit_price,quantity_on_hand,category"
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # argument checks never reach the DB
 
@@ -99,7 +99,7 @@ async def test_buyers_neither_see_nor_call_merchant_tools(settings: Settings, se
     buyer = build_server(settings.model_copy(update={"local_principal_kind": "buyer"}))
     async with Client(buyer) as client:
         listed = {tool.name for tool in (await client.list_tools()).tools}
-        assert not listed & set(MERCHANT_TOOLS) and "search_catalog" in listed
+        assert not listed & set(CATALOG_AND_SALES_TOOLS) and "search_catalog" in listed
         assert "merchant_daily_report" not in {p.name for p in (await client.list_prompts()).prompts}
         arguments: dict[str, dict[str, Any]] = {
             "import_catalog_csv": {"csv_text": f"{HEADER}\nMug,MUG-9,1.00,1,Kitchen\n"},
@@ -123,7 +123,7 @@ async def test_buyers_neither_see_nor_call_merchant_tools(settings: Settings, se
 async def test_merchants_see_the_tools_and_the_prompt(server: Any, seeded: Services) -> None:
     async with Client(server) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-        assert set(MERCHANT_TOOLS) <= set(tools)
+        assert set(CATALOG_AND_SALES_TOOLS) <= set(tools)
         for name in ("list_orders", "sales_summary"):
             assert tools[name].annotations.read_only_hint is True
         for name in ("import_catalog_csv", "upsert_product"):

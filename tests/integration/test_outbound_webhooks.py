@@ -78,7 +78,7 @@ async def pay(services: Services, order_id: str) -> None:
 
 
 async def deliveries(services: Services, **filters: Any) -> list[dict[str, Any]]:
-    page = await services.webhooks.list_deliveries(limit=100, **filters)
+    page = await services.webhooks.list_deliveries(MERCHANT, limit=100, **filters)
     return [d.model_dump() for d in page.deliveries]
 
 
@@ -90,7 +90,7 @@ async def count(services: Services, table: Any) -> int:
 async def test_events_arrive_signed_with_the_full_order_and_both_libraries_verify_them(
     seeded: Services, receiver: Receiver
 ) -> None:
-    created = await seeded.webhooks.create_endpoint(receiver.url, ALL_EVENTS, "ERP")
+    created = await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ALL_EVENTS, "ERP")
     secret = created.signing_secret
     assert secret.startswith("whsec_")
     paid_id = await place(seeded, "a")
@@ -141,7 +141,7 @@ async def test_a_delivery_signed_ten_minutes_ago_is_refused_as_a_replay(settings
     services = build_services(settings, clock=past)
     try:
         await seed_catalog(services)
-        secret = (await services.webhooks.create_endpoint(receiver.url, ["order.created"])).signing_secret
+        secret = (await services.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])).signing_secret
         await place(services, "old")
         await settle(services, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) == 1))
     finally:
@@ -155,7 +155,7 @@ async def test_a_delivery_signed_ten_minutes_ago_is_refused_as_a_replay(settings
 
 # ---------------------------------------------------------------- retries and outcomes
 async def test_500_twice_then_200_is_delivered_on_attempt_3(seeded: Services, receiver: Receiver) -> None:
-    await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     receiver.script = [500, 503]
     order_id = await place(seeded, "retry")
 
@@ -174,7 +174,7 @@ async def test_receiver_down_stays_pending_then_delivers_when_it_comes_back(seed
     receiver = Receiver()
     receiver.up()
     receiver.down()  # the port is closed now: connection refused
-    await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     await place(seeded, "down")
 
     async def tried_twice() -> bool:
@@ -198,7 +198,7 @@ async def test_receiver_down_stays_pending_then_delivers_when_it_comes_back(seed
 
 @pytest.mark.parametrize("code", [410, 400])
 async def test_a_4xx_answer_fails_without_retry(seeded: Services, receiver: Receiver, code: int) -> None:
-    await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     receiver.script = [code]
     await place(seeded, "gone")
 
@@ -215,7 +215,7 @@ async def test_a_4xx_answer_fails_without_retry(seeded: Services, receiver: Rece
 
 
 async def test_retries_exhausted_is_abandoned(seeded: Services, receiver: Receiver) -> None:
-    await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     receiver.script = [500] * 10
 
     await place(seeded, "down-for-good")
@@ -227,12 +227,12 @@ async def test_retries_exhausted_is_abandoned(seeded: Services, receiver: Receiv
     [row] = await deliveries(seeded)
     assert row["status"] == "abandoned" and row["attempts"] == 4 and row["last_status_code"] == 500
     assert len(receiver.all()) == 4
-    metrics = (await seeded.webhooks.list_deliveries()).metrics
+    metrics = (await seeded.webhooks.list_deliveries(MERCHANT)).metrics
     assert metrics.abandoned == 1 and metrics.pending == 0 and metrics.success_rate == 0.0
 
 
 async def test_429_retry_after_is_honoured_within_the_cap(seeded: Services, receiver: Receiver) -> None:
-    await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     receiver.script = [429]
     receiver.retry_after = "120"  # beyond the 0.2 s cap: the cap wins
     await place(seeded, "slow-down")
@@ -248,7 +248,7 @@ async def test_429_retry_after_is_honoured_within_the_cap(seeded: Services, rece
 
 # ---------------------------------------------------------------- the outbox is transactional
 async def test_a_rolled_back_change_sends_no_event(seeded: Services, receiver: Receiver) -> None:
-    await seeded.webhooks.create_endpoint(receiver.url, ["order.canceled"])
+    await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.canceled"])
     order_id = await place(seeded, "rollback")
     now = utc_now()
 
@@ -273,7 +273,7 @@ async def test_a_rolled_back_change_sends_no_event(seeded: Services, receiver: R
 
 
 async def test_a_failed_create_order_sends_nothing(seeded: Services, receiver: Receiver) -> None:
-    await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     with pytest.raises(InsufficientStock):
         await place(seeded, "too-many", sku="MUG-02", quantity=5)
     assert await count(seeded, webhook_events) == 0
@@ -281,15 +281,15 @@ async def test_a_failed_create_order_sends_nothing(seeded: Services, receiver: R
 
 async def test_without_subscribed_endpoints_nothing_is_written(seeded: Services, receiver: Receiver) -> None:
     await place(seeded, "none-yet")
-    await seeded.webhooks.create_endpoint(receiver.url, ["order.paid"])  # not order.created
+    await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.paid"])  # not order.created
     await place(seeded, "not-subscribed")
     assert await count(seeded, webhook_events) == 0 and await count(seeded, webhook_deliveries) == 0
 
 
 async def test_each_subscribed_endpoint_gets_its_own_delivery_of_one_event(seeded: Services) -> None:
     with Receiver() as one, Receiver() as two:
-        await seeded.webhooks.create_endpoint(one.url, ["order.created"])
-        await seeded.webhooks.create_endpoint(two.url, ["order.created", "order.paid"])
+        await seeded.webhooks.create_endpoint(MERCHANT, one.url, ["order.created"])
+        await seeded.webhooks.create_endpoint(MERCHANT, two.url, ["order.created", "order.paid"])
         await place(seeded, "fan-out")
         await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(one.delivered()) + len(two.delivered()) == 2))
         assert await count(seeded, webhook_events) == 1
@@ -299,26 +299,30 @@ async def test_each_subscribed_endpoint_gets_its_own_delivery_of_one_event(seede
 
 # ---------------------------------------------------------------- endpoints, listing, metrics, replay
 async def test_deactivation_stops_sending_and_keeps_the_history(seeded: Services, receiver: Receiver) -> None:
-    endpoint = (await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])).endpoint
+    endpoint = (await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])).endpoint
     await place(seeded, "first")
     await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) == 1))
     receiver.down()
     await place(seeded, "second")  # queued while the receiver is down
-    done = await seeded.webhooks.deactivate_endpoint(endpoint.endpoint_id)
+    done = await seeded.webhooks.deactivate_endpoint(MERCHANT, endpoint.endpoint_id)
     assert done.status == "inactive" and done.deactivated_at is not None
-    assert (await seeded.webhooks.deactivate_endpoint(endpoint.endpoint_id)).status == "inactive"  # idempotent
+    assert (
+        await seeded.webhooks.deactivate_endpoint(MERCHANT, endpoint.endpoint_id)
+    ).status == "inactive"  # idempotent
     await place(seeded, "third")  # after deactivation: not queued at all
     history = await deliveries(seeded, endpoint_id=endpoint.endpoint_id)
     assert [d["status"] for d in history] == ["abandoned", "delivered"]
     assert history[0]["last_error"] == "endpoint deactivated"
     with pytest.raises(InvalidState):
-        await seeded.webhooks.replay(history[1]["delivery_id"])
+        await seeded.webhooks.replay(MERCHANT, history[1]["delivery_id"])
     with pytest.raises(WebhookEndpointNotFound):
-        await seeded.webhooks.deactivate_endpoint("we_nope")
+        await seeded.webhooks.deactivate_endpoint(MERCHANT, "we_nope")
 
 
 async def test_listing_filters_pages_and_replays(seeded: Services, receiver: Receiver) -> None:
-    endpoint = (await seeded.webhooks.create_endpoint(receiver.url, ["order.created", "order.canceled"])).endpoint
+    endpoint = (
+        await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created", "order.canceled"])
+    ).endpoint
     receiver.script = [410]
     ids = [await place(seeded, f"o{i}") for i in range(3)]
     await seeded.orders.cancel(MERCHANT, ids[0], None)
@@ -333,20 +337,20 @@ async def test_listing_filters_pages_and_replays(seeded: Services, receiver: Rec
     assert len(failed) == 1 and failed[0]["last_status_code"] == 410
     assert {d["event_type"] for d in await deliveries(seeded, order_id=ids[0])} == {"order.created", "order.canceled"}
 
-    first = await seeded.webhooks.list_deliveries(limit=3)
+    first = await seeded.webhooks.list_deliveries(MERCHANT, limit=3)
     assert first.next_cursor is not None
-    rest = await seeded.webhooks.list_deliveries(limit=3, cursor=first.next_cursor)
+    rest = await seeded.webhooks.list_deliveries(MERCHANT, limit=3, cursor=first.next_cursor)
     assert rest.next_cursor is None
     paged = [d.delivery_id for d in first.deliveries + rest.deliveries]
     assert paged == [d["delivery_id"] for d in everything] and len(set(paged)) == 4
     with pytest.raises(Exception, match="cursor"):
-        await seeded.webhooks.list_deliveries(status="delivered", cursor=first.next_cursor)
+        await seeded.webhooks.list_deliveries(MERCHANT, status="delivered", cursor=first.next_cursor)
 
     metrics = first.metrics
     assert metrics.created == 4 and metrics.delivered == 3 and metrics.failed == 1 and metrics.pending == 0
     assert metrics.success_rate == 0.75 and metrics.p95_delivery_seconds is not None
 
-    replayed = await seeded.webhooks.replay(failed[0]["delivery_id"])
+    replayed = await seeded.webhooks.replay(MERCHANT, failed[0]["delivery_id"])
     assert replayed.delivery.status == "pending" and replayed.delivery.attempts == 0
 
     async def redelivered() -> bool:
@@ -357,15 +361,15 @@ async def test_listing_filters_pages_and_replays(seeded: Services, receiver: Rec
     assert [r.status for r in again] == [410, 200]
     assert again[0].body == again[1].body
     with pytest.raises(WebhookDeliveryNotFound):
-        await seeded.webhooks.replay("msg_nope")
-    assert endpoint.endpoint_id in {e.endpoint_id for e in (await seeded.webhooks.list_endpoints()).endpoints}
+        await seeded.webhooks.replay(MERCHANT, "msg_nope")
+    assert endpoint.endpoint_id in {e.endpoint_id for e in (await seeded.webhooks.list_endpoints(MERCHANT)).endpoints}
 
 
 async def test_expiry_sends_order_expired(settings: Settings, receiver: Receiver, fake_clock: FakeClock) -> None:
     services = build_services(settings, clock=fake_clock)
     try:
         await seed_catalog(services)
-        await services.webhooks.create_endpoint(receiver.url, ["order.expired"])
+        await services.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.expired"])
         order_id = await place(services, "late")
         fake_clock.advance(minutes=settings.order_ttl_minutes + 1)
         assert await services.orders.expire_due() == 1
@@ -380,21 +384,21 @@ async def test_expiry_sends_order_expired(settings: Settings, receiver: Receiver
 async def test_urls_are_validated_and_live_mode_requires_public_https(seeded: Services, settings: Settings) -> None:
     for bad in ["ftp://erp.example/hooks", "erp.example/hooks", "https://user:pw@erp.example/x", "https:///x"]:
         with pytest.raises(InvalidInput):
-            await seeded.webhooks.create_endpoint(bad, ["order.paid"])
+            await seeded.webhooks.create_endpoint(MERCHANT, bad, ["order.paid"])
     with pytest.raises(InvalidInput, match=r"order\.shipped"):
-        await seeded.webhooks.create_endpoint("https://erp.example/hooks", ["order.shipped"])
+        await seeded.webhooks.create_endpoint(MERCHANT, "https://erp.example/hooks", ["order.shipped"])
     live = settings.model_copy(update={"stripe_secret_key": SecretStr("sk_live_x")})
     live_services = build_services(live)
     try:
         with pytest.raises(InvalidInput, match="https"):
-            await live_services.webhooks.create_endpoint("http://erp.example/hooks", ["order.paid"])
+            await live_services.webhooks.create_endpoint(MERCHANT, "http://erp.example/hooks", ["order.paid"])
         for internal in ["https://localhost/h", "https://127.0.0.1:8443/h", "https://10.1.2.3/h",
                          "https://169.254.169.254/latest", "https://[::1]/h", "https://192.168.0.9/h"]:  # fmt: skip
             with pytest.raises(InvalidInput, match="public host"):
-                await live_services.webhooks.create_endpoint(internal, ["order.paid"])
+                await live_services.webhooks.create_endpoint(MERCHANT, internal, ["order.paid"])
         # test mode keeps local receivers usable (every test here posts to 127.0.0.1)
-        assert (await seeded.webhooks.create_endpoint("http://127.0.0.1:9/h", ["order.paid"])).endpoint.url
-        made = await live_services.webhooks.create_endpoint("https://erp.example/hooks", ["order.paid"])
+        assert (await seeded.webhooks.create_endpoint(MERCHANT, "http://127.0.0.1:9/h", ["order.paid"])).endpoint.url
+        made = await live_services.webhooks.create_endpoint(MERCHANT, "https://erp.example/hooks", ["order.paid"])
         assert made.endpoint.url == "https://erp.example/hooks"
     finally:
         await live_services.close()
@@ -404,13 +408,13 @@ async def test_the_secret_is_shown_once_and_never_listed_or_logged(
     seeded: Services, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    made = await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    made = await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     receiver.script = [500]
     await place(seeded, "quiet")
     await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) == 1))
     secret = made.signing_secret
-    listed = (await seeded.webhooks.list_endpoints()).model_dump_json()
-    page = (await seeded.webhooks.list_deliveries()).model_dump_json()
+    listed = (await seeded.webhooks.list_endpoints(MERCHANT)).model_dump_json()
+    page = (await seeded.webhooks.list_deliveries(MERCHANT)).model_dump_json()
     assert secret not in listed and secret not in page and "whsec_" not in listed
     assert secret not in caplog.text and secret.removeprefix("whsec_") not in caplog.text
 
@@ -458,7 +462,7 @@ async def test_old_finished_history_is_purged_and_pending_deliveries_are_kept(
     services = build_services(settings, clock=fake_clock)
     try:
         await seed_catalog(services)
-        await services.webhooks.create_endpoint(receiver.url, ["order.created"])
+        await services.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
         await place(services, "old-and-done")
         await settle(services, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) == 1))
         receiver.down()
@@ -479,7 +483,7 @@ async def test_a_commit_wakes_the_dispatcher_without_waiting_for_its_poll(
 
     slow_poll = settings.model_copy(update={"webhook_poll_interval_seconds": 60.0})
     async with Client(build_server(slow_poll)) as client:
-        await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+        await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
         await anyio.sleep(0.3)  # the dispatcher's first look found nothing; now it sleeps for 60 s
         result = await client.call_tool(
             "create_order", {"idempotency_key": "wake", "items": [{"sku": "MUG-01", "quantity": 1}]}
@@ -498,7 +502,7 @@ async def test_signing_secrets_are_stored_encrypted_and_still_sign(
 
     key_file = settings.resolved_secret_key_file()
     assert not key_file.exists()  # building services creates nothing
-    created = await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    created = await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     stored = await seeded.db.read(lambda conn: conn.execute(select(webhook_endpoints.c.secret)).scalar_one())
     secret = created.signing_secret
     assert stored.startswith("fernet:") and secret not in stored and secret.removeprefix("whsec_") not in stored
@@ -513,7 +517,7 @@ async def test_a_process_without_the_right_key_sends_nothing_unsigned(
 ) -> None:
     from cryptography.fernet import Fernet
 
-    created = await seeded.webhooks.create_endpoint(receiver.url, ["order.created"])
+    created = await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.created"])
     other = build_services(settings.model_copy(update={"secret_key": SecretStr(Fernet.generate_key().decode())}))
     try:
         await place(seeded, "wrong-key")
@@ -524,7 +528,7 @@ async def test_a_process_without_the_right_key_sends_nothing_unsigned(
     (waiting,) = await deliveries(seeded)
     assert waiting["status"] == "pending" and "MCP_CHECKOUT_SECRET_KEY" in (waiting["last_error"] or "")
     # The process with the key the endpoint was made with sends it on its next try.
-    await seeded.webhooks.replay(waiting["delivery_id"])
+    await seeded.webhooks.replay(MERCHANT, waiting["delivery_id"])
     await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) == 1))
     assert verify_python(created.signing_secret, receiver.delivered()[0])["data"]["status"] == "pending_payment"
 
@@ -537,7 +541,7 @@ def test_a_malformed_secret_key_is_refused_with_how_to_make_one(settings: Settin
 async def test_each_refund_sends_order_refunded_partial_ones_while_the_order_stays_paid(
     seeded: Services, receiver: Receiver
 ) -> None:
-    created = await seeded.webhooks.create_endpoint(receiver.url, ["order.refunded"])
+    created = await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.refunded"])
     order_id = await place(seeded, "refund-twice")
     await pay(seeded, order_id)
     await seeded.payments.refund(MERCHANT, order_id, 500, "one mug chipped", "refund-part")

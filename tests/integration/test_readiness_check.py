@@ -118,11 +118,11 @@ async def test_failing_webhook_deliveries_warn_without_blocking(
         return next(check for check in report.checks if check.name == "webhook_endpoints")
 
     assert webhook_check(await go_live_report(seeded, MERCHANT)).detail.startswith("no outbound webhook endpoints")
-    await seeded.webhooks.create_endpoint("https://erp.example/hooks", [EVENT_TYPES[0]])
+    await seeded.webhooks.create_endpoint(MERCHANT, "https://erp.example/hooks", [EVENT_TYPES[0]])
     quiet = webhook_check(await go_live_report(seeded, MERCHANT))
     assert (quiet.status, quiet.detail) == ("ok", "1 active; no deliveries finished in the last 24 h.")
 
-    async def poor(window_minutes: int) -> WebhookMetrics:
+    async def poor(_principal: Principal, window_minutes: int) -> WebhookMetrics:
         return WebhookMetrics(
             window_minutes=window_minutes, created=10, delivered=6, failed=3, abandoned=1, pending=2,
             success_rate=0.6, p95_delivery_seconds=None,
@@ -139,7 +139,7 @@ async def test_failing_webhook_deliveries_warn_without_blocking(
 async def test_webhook_secrets_sealed_with_a_key_file_warn_when_several_hosts_may_share_postgresql(
     seeded: Services, settings: Settings
 ) -> None:
-    await seeded.webhooks.create_endpoint("https://erp.example/hooks", ["order.paid"])
+    await seeded.webhooks.create_endpoint(MERCHANT, "https://erp.example/hooks", ["order.paid"])
     hooks = checks((await go_live_report(seeded, MERCHANT)).model_dump())["webhook_endpoints"]
     if seeded.db.dialect == "postgresql":
         assert hooks["status"] == "warn" and "MCP_CHECKOUT_SECRET_KEY" in hooks["detail"]
