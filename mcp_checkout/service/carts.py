@@ -9,6 +9,7 @@ from sqlalchemy import Connection, RowMapping
 from mcp_checkout import domain
 from mcp_checkout.domain import Clock, Money, Principal
 from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, InvalidInput, SkuNotFound
+from mcp_checkout.service import policy
 from mcp_checkout.service.views import CartLineOut, CartOut, MoneyOut
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
@@ -31,10 +32,16 @@ def sku_not_found(sku: str) -> SkuNotFound:
     )
 
 
-def load_open_cart(conn: Connection, cart_id: str) -> RowMapping:
+def visible_cart(conn: Connection, principal: Principal, cart_id: str) -> RowMapping:
+    """The cart, if this caller may see and change it (buyers their own; merchants any)."""
     cart = cart_store.get(conn, cart_id)
-    if cart is None:
+    if cart is None or not policy.may_access(principal, cart["principal_id"]):
         raise cart_not_found(cart_id)
+    return cart
+
+
+def load_open_cart(conn: Connection, principal: Principal, cart_id: str) -> RowMapping:
+    cart = visible_cart(conn, principal, cart_id)
     if cart["status"] != "open":
         raise CartNotOpen(
             f"Cart {cart_id} was already turned into order {cart['order_id']} and can no longer change. "
@@ -97,29 +104,26 @@ class CartService:
 
         return await self._db.write(run)
 
-    async def get(self, cart_id: str) -> CartOut:
+    async def get(self, principal: Principal, cart_id: str) -> CartOut:
         def run(conn: Connection) -> CartOut:
-            cart = cart_store.get(conn, cart_id)
-            if cart is None:
-                raise cart_not_found(cart_id)
-            return cart_view(conn, cart)
+            return cart_view(conn, visible_cart(conn, principal, cart_id))
 
         return await self._db.read(run)
 
-    async def add(self, cart_id: str, sku: str, quantity: int) -> CartOut:
+    async def add(self, principal: Principal, cart_id: str, sku: str, quantity: int) -> CartOut:
         """Add ``quantity`` units on top of what the cart already holds of ``sku``."""
-        return await self._change(cart_id, sku, quantity, relative=True)
+        return await self._change(principal, cart_id, sku, quantity, relative=True)
 
-    async def set_quantity(self, cart_id: str, sku: str, quantity: int) -> CartOut:
+    async def set_quantity(self, principal: Principal, cart_id: str, sku: str, quantity: int) -> CartOut:
         """Make the cart hold exactly ``quantity`` units of ``sku``."""
-        return await self._change(cart_id, sku, quantity, relative=False)
+        return await self._change(principal, cart_id, sku, quantity, relative=False)
 
-    async def _change(self, cart_id: str, sku: str, quantity: int, *, relative: bool) -> CartOut:
+    async def _change(self, principal: Principal, cart_id: str, sku: str, quantity: int, *, relative: bool) -> CartOut:
         domain.check_quantity(quantity)
         now = self._clock()
 
         def run(conn: Connection) -> CartOut:
-            cart = load_open_cart(conn, cart_id)
+            cart = load_open_cart(conn, principal, cart_id)
             row = catalog_store.get_skus(conn, [sku]).get(sku)
             if row is None:
                 raise sku_not_found(sku)
@@ -147,11 +151,11 @@ class CartService:
 
         return await self._db.write(run)
 
-    async def remove(self, cart_id: str, sku: str) -> CartOut:
+    async def remove(self, principal: Principal, cart_id: str, sku: str) -> CartOut:
         now = self._clock()
 
         def run(conn: Connection) -> CartOut:
-            cart = load_open_cart(conn, cart_id)
+            cart = load_open_cart(conn, principal, cart_id)
             cart_store.remove(conn, cart_id, sku, now)
             return cart_view(conn, cart)
 

@@ -23,8 +23,8 @@ from mcp_checkout.errors import (
     InvalidInput,
     OrderNotFound,
 )
-from mcp_checkout.service import audit, webhooks
-from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found
+from mcp_checkout.service import audit, policy, webhooks
+from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found, visible_cart
 from mcp_checkout.service.views import (
     CheckoutState,
     CreatedBy,
@@ -190,7 +190,7 @@ def _payment_state(conn: Connection, order_id: str) -> PaymentState | None:
 def visible_order(conn: Connection, principal: Principal, order_id: str, *, lock: bool = False) -> RowMapping:
     """The order, if this caller may see it (buyers see their own; merchants see all)."""
     order = order_store.get(conn, order_id, for_update=lock)
-    if order is None or (principal.kind != "merchant" and order["principal_id"] != principal.id):
+    if order is None or not policy.may_access(principal, order["principal_id"]):
         raise order_not_found(order_id)
     return order
 
@@ -382,9 +382,7 @@ class OrderService:
         now = self._clock()
         order_id = domain.new_id("ord")
         if cmd.cart_id is not None:
-            cart = cart_store.get(conn, cmd.cart_id)
-            if cart is None or (principal.kind != "merchant" and cart["principal_id"] != principal.id):
-                raise cart_not_found(cmd.cart_id)
+            cart = visible_cart(conn, principal, cmd.cart_id)
             # Claim the cart first: a conditional update that only one order can win.
             if not cart_store.mark_ordered(conn, cmd.cart_id, order_id, now):
                 return self._existing_cart_order(conn, cmd.cart_id, fingerprint, claim)

@@ -32,7 +32,7 @@ def register(server: MCPServer[Any]) -> None:
         `sku_not_found` (search again), `currency_mismatch` (use a cart in the SKU's currency),
         `cart_not_open` (the cart is already an order: create a new cart).
         """
-        return await services(ctx).carts.add(cart_id, sku, quantity)
+        return await services(ctx).carts.add(principal(ctx), cart_id, sku, quantity)
 
     @server.tool(title="Set a cart line's quantity", annotations=OVERWRITES)
     async def update_cart_item(ctx: Context[Any], cart_id: CartId, sku: Sku, quantity: Quantity) -> CartOut:
@@ -40,12 +40,12 @@ def register(server: MCPServer[Any]) -> None:
 
         Idempotent: safe to retry. Use remove_from_cart to drop a line. Same errors as add_to_cart.
         """
-        return await services(ctx).carts.set_quantity(cart_id, sku, quantity)
+        return await services(ctx).carts.set_quantity(principal(ctx), cart_id, sku, quantity)
 
     @server.tool(title="Remove from cart", annotations=OVERWRITES)
     async def remove_from_cart(ctx: Context[Any], cart_id: CartId, sku: Sku) -> CartOut:
         """Remove a SKU's line from the cart; returns the cart. Removing a SKU that is not there is a no-op."""
-        return await services(ctx).carts.remove(cart_id, sku)
+        return await services(ctx).carts.remove(principal(ctx), cart_id, sku)
 
     @server.tool(title="Get a cart", annotations=READ_ONLY)
     async def get_cart(ctx: Context[Any], cart_id: CartId) -> CartOut:
@@ -53,4 +53,4 @@ def register(server: MCPServer[Any]) -> None:
 
         Check it before create_order: a line whose `available` is below its `quantity` would fail.
         """
-        return await services(ctx).carts.get(cart_id)
+        return await services(ctx).carts.get(principal(ctx), cart_id)

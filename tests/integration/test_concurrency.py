@@ -205,7 +205,7 @@ async def test_mixed_quantities_never_oversell(seeded: Services, db_facts: Any) 
 # ---------------------------------------------------------------- one cart, many keys
 async def _cart_with(services: Services, sku: str, quantity: int) -> str:
     cart = await services.carts.create(LOCAL, "USD")
-    await services.carts.add(cart.cart_id, sku, quantity)
+    await services.carts.add(LOCAL, cart.cart_id, sku, quantity)
     return cart.cart_id
 
 
