@@ -97,7 +97,7 @@ async def dispatch_all(services: Services) -> list[dict[str, Any]]:
     with anyio.fail_after(20):
         while await services.webhooks.dispatch_once():
             pass
-    return [d.model_dump() for d in (await services.webhooks.list_deliveries(limit=100)).deliveries]
+    return [d.model_dump() for d in (await services.webhooks.list_deliveries(MERCHANT, limit=100)).deliveries]
 
 
 async def test_live_mode_refuses_every_internal_spelling_over_mcp(live: Settings, receiver: Receiver) -> None:
@@ -133,7 +133,7 @@ async def test_endpoints_saved_in_test_mode_get_nothing_once_the_server_runs_liv
         await seed_catalog(test_mode)
         urls = [receiver.url] + [f"https://{host}:{port}/hooks" for host in LOOPBACK_SPELLINGS]
         for url in urls:
-            await test_mode.webhooks.create_endpoint(url, ["order.created", "order.canceled"])
+            await test_mode.webhooks.create_endpoint(MERCHANT, url, ["order.created", "order.canceled"])
     finally:
         await test_mode.close()
 
@@ -177,9 +177,9 @@ async def test_a_name_resolving_to_loopback_is_refused_when_saved_and_when_it_ch
         await seed_catalog(services)
         for name, address in (("internal.example", "127.0.0.1"), ("mixed.example", "::1")):
             with pytest.raises(InvalidInput, match=f"{name} resolves to {address}, a loopback address"):
-                await services.webhooks.create_endpoint(f"https://{name}:{port}/hooks", ["order.created"])
+                await services.webhooks.create_endpoint(MERCHANT, f"https://{name}:{port}/hooks", ["order.created"])
         # Public when saved; the name then starts answering 127.0.0.1 (DNS rebinding): checked at delivery.
-        await services.webhooks.create_endpoint(f"https://erp.example:{port}/hooks", ["order.created"])
+        await services.webhooks.create_endpoint(MERCHANT, f"https://erp.example:{port}/hooks", ["order.created"])
         hosts.table["erp.example"] = ["127.0.0.1"]
         await place(services, "rebind")
         [row] = await dispatch_all(services)
@@ -200,7 +200,7 @@ async def test_the_connection_goes_to_the_address_the_resolver_gave_with_the_hos
     services = build_services(settings, resolver=hosts)
     try:
         await seed_catalog(services)
-        await services.webhooks.create_endpoint(f"http://erp.example:{port}/hooks", ["order.created"])
+        await services.webhooks.create_endpoint(MERCHANT, f"http://erp.example:{port}/hooks", ["order.created"])
         await place(services, "pinned")
         [row] = await dispatch_all(services)
     finally:
