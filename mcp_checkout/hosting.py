@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import SecretStr
 from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -197,6 +198,23 @@ def http_app_from_environment() -> Starlette:
     return build_http_app(settings, settings.web_host, settings.web_port)
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """``MCP_CHECKOUT_*`` variables from which ``Settings()`` rebuilds exactly ``settings``, secrets included
+    (``model_dump`` masks a ``SecretStr`` as ``**********``: a worker would get the mask, not the key)."""
+    dumped = settings.model_dump(mode="json", exclude_none=True)
+    environment: dict[str, str] = {}
+    for name in dumped:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(dumped[name], str):
+            text = dumped[name]
+        else:
+            text = json.dumps(dumped[name])  # numbers, booleans, lists: JSON, which pydantic-settings reads back
+        environment[f"MCP_CHECKOUT_{name.upper()}"] = text
+    return environment
+
+
 def serve_http(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     """MCP over streamable HTTP at /mcp behind bearer API keys, with the page, webhook and health.
     Several workers share one database (PostgreSQL for real concurrency; SQLite serialises writes)."""
@@ -205,15 +223,7 @@ def serve_http(settings: Settings, host: str, port: int, workers: int = 1) -> No
         anyio.run(_uvicorn(app, host, port, lifespan=True, grace=settings.shutdown_grace_seconds).serve)
         return
     settings = settings.model_copy(update={"http_stateless": True})  # a session lives in one process only
-    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
-        if isinstance(value, str | int | float | bool):
-            os.environ[f"MCP_CHECKOUT_{name.upper()}"] = str(value)
-        elif isinstance(value, list):
-            os.environ[f"MCP_CHECKOUT_{name.upper()}"] = json.dumps(value)
-    for secret in ("stripe_secret_key", "stripe_webhook_secret"):
-        value = getattr(settings, secret)
-        if value is not None:
-            os.environ[f"MCP_CHECKOUT_{secret.upper()}"] = value.get_secret_value()
+    os.environ.update(settings_environment(settings))
     uvicorn.run(
         "mcp_checkout.hosting:http_app_from_environment",
         factory=True,
