@@ -272,6 +272,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Every moment a caller sends (filters, periods, cursors) lies in this range: far enough from the calendar's
+# ends (years 1 and 9999) that converting to UTC or stepping a year either way never overflows.
+EARLIEST_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def utc_moment(moment: datetime, field: str) -> datetime:
+    """``moment`` in UTC (a naive one is UTC already) if it lies from EARLIEST_MOMENT to LATEST_MOMENT;
+    ``InvalidInput`` naming ``field`` otherwise. The one date-bound rule for every date input."""
+    try:
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0
+        utc = None
+    if utc is not None and EARLIEST_MOMENT <= utc <= LATEST_MOMENT:
+        return utc
+    raise InvalidInput(
+        f"{field} must be from 1970-01-01T00:00:00Z to 9999-01-01T00:00:00Z; got {moment.isoformat()[:40]}. "
+        "Send an ISO 8601 time in that range, e.g. 2026-05-01T00:00:00Z.",
+        details={"field": field},
+    )
+
+
 TokenSource = Callable[[int], str]
 
 

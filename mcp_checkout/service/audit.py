@@ -117,14 +117,13 @@ class AuditService:
         cursor: str | None = None,
     ) -> AuditEventPage:
         """Audit events newest first, optionally filtered; ``since`` inclusive, ``until`` exclusive."""
-        from mcp_checkout.service.merchant import as_utc  # merchant records through this module
-
         policy.require(principal, "list_audit_events")
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be 1 to {MAX_PAGE}; got {limit}.")
         if actor is not None and actor not in ("merchant", "operator", "system"):
             raise InvalidInput("actor must be merchant, operator or system.", details={"actor": actor})
-        since, until = (as_utc(since) if since else None), (as_utc(until) if until else None)
+        since = domain.utc_moment(since, "since") if since else None
+        until = domain.utc_moment(until, "until") if until else None
         scope = _scope(action, actor, since, until)
         before_id = None
         if cursor is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -73,11 +73,6 @@ def _priced(price_minor: int | None, currency: str, stock_on_hand: int, title: s
     return {"price_minor": price_minor, "currency": currency, "stock_on_hand": stock_on_hand, "title": title}
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Aware datetimes in UTC; a naive one is taken to be UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def signed_money(amount: int, currency: str) -> MoneyOut:
     """MoneyOut that may be negative (e.g. a day with more refunds than sales)."""
     return MoneyOut.of(Money(amount, currency))
@@ -137,7 +132,8 @@ def _scope(filters: OrderFilter) -> str:
 
 def encode_order_cursor(created_at: datetime, seq: int, filters: OrderFilter) -> str:
     """An opaque keyset cursor: the last order's (created_at, seq) and the filters it belongs to."""
-    return domain.pack_cursor({"k": _CURSOR_KIND, "t": as_utc(created_at).isoformat(), "q": seq, "s": _scope(filters)})
+    moment = domain.utc_moment(created_at, "created_at")
+    return domain.pack_cursor({"k": _CURSOR_KIND, "t": moment.isoformat(), "q": seq, "s": _scope(filters)})
 
 
 def decode_order_cursor(cursor: str, filters: OrderFilter) -> tuple[datetime, int]:
@@ -153,8 +149,8 @@ def decode_order_cursor(cursor: str, filters: OrderFilter) -> tuple[datetime, in
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or not isinstance(moment, str):
         raise bad
     try:
-        return as_utc(datetime.fromisoformat(moment)), seq
-    except ValueError:
+        return domain.utc_moment(datetime.fromisoformat(moment), "cursor"), seq
+    except (ValueError, InvalidInput):
         raise bad from None
 
 
@@ -341,8 +337,8 @@ class MerchantService:
             raise InvalidInput(f"status must be one of {', '.join(state.value for state in OrderStatus)}.")
         filters = OrderFilter(
             status=status,
-            created_from=as_utc(created_from) if created_from else None,
-            created_to=as_utc(created_to) if created_to else None,
+            created_from=domain.utc_moment(created_from, "created_from") if created_from else None,
+            created_to=domain.utc_moment(created_to, "created_to") if created_to else None,
             merchant_reference_id=merchant_reference_id,
         )
         if filters.created_from and filters.created_to and filters.created_from >= filters.created_to:
@@ -373,8 +369,8 @@ class MerchantService:
         self, principal: Principal, period_start: datetime | None = None, period_end: datetime | None = None
     ) -> SalesSummary:
         policy.require(principal, "sales_summary")
-        end = as_utc(period_end) if period_end else None
-        start = as_utc(period_start) if period_start else None
+        end = domain.utc_moment(period_end, "period_end") if period_end else None
+        start = domain.utc_moment(period_start, "period_start") if period_start else None
         if end is None:
             end = self._clock()
         if start is None:

@@ -228,8 +228,8 @@ def _decode_cursor(cursor: str, scope: str) -> tuple[datetime, str]:
     if data.get("s") != scope or not isinstance(last, str) or not isinstance(moment, str):
         raise bad
     try:
-        return datetime.fromisoformat(moment).astimezone(UTC), last
-    except ValueError:
+        return domain.utc_moment(datetime.fromisoformat(moment), "cursor"), last
+    except (ValueError, InvalidInput):
         raise bad from None
 
 
