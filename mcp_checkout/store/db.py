@@ -16,8 +16,11 @@ machine, several times that on a busy one) would cost more than the read itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +95,35 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
 
 
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def secure_sqlite_file(database: Path) -> None:
+    """The SQLite file holds buyer data: its directory is private to this user (0700) and the database,
+    WAL, SHM and journal files are 0600. A missing database file is created empty with mode 0600 before
+    SQLite opens it, so it is never readable by others, not even for a moment; SQLite then gives its WAL,
+    SHM and journal files the database file's mode. Existing files and a directory of our own are
+    tightened (group and other bits removed) on every start; a shared sticky directory (/tmp), the working
+    directory and the home directory are left as they are."""
+    directory = database.parent.resolve()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    facts = directory.stat()
+    shared = facts.st_mode & stat.S_ISVTX or directory in (Path.cwd(), Path.home())  # /tmp, or not a data dir
+    if facts.st_uid == os.getuid() and not shared:
+        _tighten(directory, facts.st_mode)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in _SQLITE_COMPANIONS:
+        path = database.with_name(database.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            _tighten(path, path.stat().st_mode)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    if stat.S_IMODE(mode) & 0o077:
+        path.chmod(stat.S_IMODE(mode) & 0o700)
+
+
 def _is_busy(exc: DBAPIError) -> bool:
     orig = exc.orig
     if getattr(orig, "sqlstate", None) in ("40001", "40P01"):  # serialization failure, deadlock
@@ -122,8 +154,8 @@ class Database:
         self._commit_listeners: list[CommitListener] = []
         if self.dialect == "sqlite":
             database = make_url(self.url).database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            if database and database != ":memory:" and not database.startswith("file:"):
+                secure_sqlite_file(Path(database))
             engine = create_engine(
                 self.url,
                 pool_size=pool_size,
