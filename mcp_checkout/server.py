@@ -30,7 +30,17 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools import audit as audit_tools
-from mcp_checkout.tools import carts, catalog, checkout, merchant, orders, payments, resources, subscriptions
+from mcp_checkout.tools import (
+    carts,
+    catalog,
+    checkout,
+    client_features,
+    merchant,
+    orders,
+    payments,
+    resources,
+    subscriptions,
+)
 from mcp_checkout.tools import webhooks as webhook_tools
 from mcp_checkout.tools.context import AppState, caller, key_kind
 from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
@@ -190,6 +200,7 @@ def build_server(
     webhook_tools.register(server)
     audit_tools.register(server)
     resources.register(server)
+    client_features.register(server)
     # Stateless HTTP ends a session with each request: a legacy subscription there would never fire.
     subscriptions.register(server, legacy=not (remote and settings.http_stateless))
     checkout_prompts.register(server)

@@ -14,6 +14,7 @@ from mcp_checkout.service.audit import AuditService
 from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
+from mcp_checkout.service.completions import CompletionService
 from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
@@ -31,6 +32,7 @@ class Services:
     settings: Settings
     db: Database
     catalog: CatalogService
+    completions: CompletionService
     carts: CartService
     orders: OrderService
     order_watch: OrderWatch
@@ -103,6 +105,7 @@ def build_services(
         settings=settings,
         db=db,
         catalog=catalog,
+        completions=CompletionService(db),
         carts=CartService(db, clock, settings.default_currency),
         orders=orders,
         order_watch=OrderWatch(db, orders, clock, poll_interval=settings.order_watch_poll_seconds),
