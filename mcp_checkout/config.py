@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,6 +17,15 @@ PrincipalKind = Literal["buyer", "merchant"]
 
 PaymentMode = Literal["offline", "stripe_test", "stripe_live"]
 
+APP_NAME = "mcp-checkout"
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory used when neither MCP_CHECKOUT_DATA_DIR nor --data-dir is given:
+    ``~/.local/share/mcp-checkout`` on Linux (``$XDG_DATA_HOME``), ``~/Library/Application Support/mcp-checkout``
+    on macOS, ``%LOCALAPPDATA%\\mcp-checkout`` on Windows. It does not depend on the current folder."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
 
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``MCP_CHECKOUT_<NAME>``."""
@@ -24,7 +34,10 @@ class Settings(BaseSettings):
     # bundle's user_config) pass "" for a field left blank, which must not turn Stripe on with an empty key.
     model_config = SettingsConfigDict(env_prefix="MCP_CHECKOUT_", env_file=None, extra="ignore", env_ignore_empty=True)
 
-    data_dir: Path = Field(default=Path("./data"), description="Where the embedded SQLite database lives.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded SQLite database, the secret key and imports live (default: per user).",
+    )
     import_dir: Path | None = Field(
         default=None,
         description="The only directory import_catalog_csv may read files from (default <data_dir>/imports).",

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -120,10 +120,13 @@ async def _serve_page(services: Services, settings: Settings) -> None:
         )  # fmt: skip
 
 
-async def serve_stdio(settings: Settings) -> None:
-    """MCP over stdin/stdout for a desktop client, plus the checkout page on localhost."""
+async def serve_stdio(settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
+    """MCP over stdin/stdout for a desktop client, plus the checkout page on localhost. ``on_ready`` runs
+    once the database is open and migrated, before the first MCP message is read."""
     services = await open_services(settings)
     server = build_server(settings, services=services)
+    if on_ready is not None:
+        on_ready()
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(upkeep_forever, services, settings.sweep_interval_seconds)

@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
@@ -72,7 +72,7 @@ def normalise_url(url: str) -> str:
         return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database backend {backend!r}: use sqlite:/// or postgresql+asyncpg://")
+    raise ArgumentError(f"unsupported database backend {backend!r}: use sqlite:/// or postgresql+asyncpg://")
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

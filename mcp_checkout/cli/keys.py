@@ -1,0 +1,93 @@
+"""``mcp-checkout keys``: API keys for remote MCP clients (``serve --http``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from mcp_checkout.cli.base import Commands, Context, add_command, add_group
+
+if TYPE_CHECKING:
+    from mcp_checkout.service.container import Services
+
+
+def _keys(context: Context) -> int:
+    args = context.args
+
+    async def run(services: Services) -> int:
+        if args.keys_command == "create":
+            created = await services.access.create_key(args.name, args.scope, args.expires_in_days)
+            print(created.key)  # the secret goes to stdout (pipe it into a secret store), once
+            print(
+                f"created {created.info.scope} key {created.info.prefix} ({created.info.name!r}); "
+                "this is the only time the key is shown",
+                file=sys.stderr,
+            )
+        elif args.keys_command == "list":
+            keys = await services.access.list_keys()
+            if args.json:
+                print(json.dumps([key.model_dump(mode="json") for key in keys], indent=2))
+            else:
+                if not keys:
+                    print("no API keys yet: create one with `mcp-checkout keys create --name … --scope …`",
+                          file=sys.stderr)  # fmt: skip
+                for key in keys:
+                    made = key.created_at.isoformat(timespec="seconds")
+                    used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+                    expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
+                    row = f"{key.prefix:<24} {key.scope:<8} {key.status:<7} created {made}"
+                    print(f"{row} used {used} expires {expires} {key.name}")
+        else:
+            revoked = await services.access.revoke(args.key)
+            print(f"revoked {revoked.prefix} ({revoked.name!r})", file=sys.stderr)
+        return 0
+
+    return context.with_services(run)
+
+
+def register(commands: Commands) -> None:
+    keys = add_group(
+        commands,
+        "keys",
+        help="API keys for remote MCP clients (serve --http)",
+        description="API keys for clients of `mcp-checkout serve --http`: each is a bearer token for /mcp with "
+        "a scope (buyer: shop and pay; merchant: everything) and a per-minute budget. Only a hash is "
+        "stored; the key is printed once, at creation.",
+        examples=[
+            'mcp-checkout keys create --name "storefront agent" --scope buyer',
+            'mcp-checkout keys create --name "back office" --scope merchant --expires-in-days 90',
+            "mcp-checkout keys list",
+            "mcp-checkout keys revoke mcpk_3f9a…",
+        ],
+    )
+    create = add_command(
+        keys,
+        "create",
+        help="create a key and print it once",
+        description="Create an API key. The key goes to stdout (pipe it into your secret store); it is never "
+        "shown again.",
+        examples=['mcp-checkout keys create --name "storefront agent" --scope buyer'],
+        handler=_keys,
+    )
+    create.add_argument("--name", required=True, help="who uses it, e.g. 'storefront agent'")
+    create.add_argument("--scope", choices=["buyer", "merchant"], required=True, help="what the key may do")
+    create.add_argument("--expires-in-days", type=int, default=None, help="default: never expires")
+    listing = add_command(
+        keys,
+        "list",
+        help="names, scopes, prefixes, last use and expiry; never secrets",
+        description="List the API keys: prefix, scope, status, creation, last use, expiry and name. Never secrets.",
+        examples=["mcp-checkout keys list", "mcp-checkout keys list --json"],
+        handler=_keys,
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    revoke = add_command(
+        keys,
+        "revoke",
+        help="revoke a key at once (by key id or prefix)",
+        description="Revoke an API key. Its next request is refused.",
+        examples=["mcp-checkout keys revoke mcpk_3f9a…"],
+        handler=_keys,
+    )
+    revoke.add_argument("key", help="the key id or prefix from `keys list`")
