@@ -305,6 +305,39 @@ def order_number(sequence: int) -> str:
     return f"MC-{sequence:06d}"
 
 
+# ---------------------------------------------------------------- text
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored as text on both databases, or None. PostgreSQL refuses NUL
+    (U+0000) in text columns, and a lone surrogate is not valid Unicode anywhere."""
+    if "\x00" in text:
+        return "contains a NUL character (U+0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def check_text(value: object, field: str = "") -> None:
+    """Refuse (:class:`InvalidInput` naming the field, e.g. ``items[0].sku``) the first string in ``value``
+    (and in nested dicts and lists, keys included) that :func:`text_problem` rejects."""
+    if isinstance(value, str):
+        if (problem := text_problem(value)) is not None:
+            name = field or "text"
+            raise InvalidInput(
+                f"{name} {problem}; remove it and call again.", details={"field": name, "problem": problem}
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{field}.{key}" if field else str(key)
+            if isinstance(key, str) and text_problem(key) is not None:
+                check_text(key, f"{field or 'arguments'} (a key)")
+            check_text(item, where)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_text(item, f"{field}[{index}]")
+
+
 # ---------------------------------------------------------------- callers
 PrincipalKind = Literal["buyer", "merchant"]
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from mcp_checkout import __version__
 from mcp_checkout.config import Settings
-from mcp_checkout.domain import Principal, PrincipalKind
+from mcp_checkout.domain import Principal, PrincipalKind, check_text
 from mcp_checkout.errors import CheckoutError, InvalidInput
 from mcp_checkout.prompts import checkout as checkout_prompts
 from mcp_checkout.prompts import merchant as merchant_prompts
@@ -104,7 +104,7 @@ class CheckoutMCPServer(MCPServer[AppState]):
 
     def _refuse_arguments(self, name: str, arguments: dict[str, Any]) -> InvalidInput | None:
         """Arguments the schema does not declare (usually a typo that would silently drop data) and
-        text that is not valid Unicode are refused before any tool runs."""
+        text no database can store (NUL, lone surrogates: domain.check_text) are refused before any tool runs."""
         tool = self._tool_manager.get_tool(name)
         if tool is None:
             return None
@@ -115,23 +115,11 @@ class CheckoutMCPServer(MCPServer[AppState]):
                 f"{name} has no argument {shown}. Check the spelling against the tool's input schema and call again.",
                 details={"tool": name, "unknown_arguments": [key[:40] for key in unknown[:20]]},
             )
-        if _has_lone_surrogate(arguments):
-            return InvalidInput(f"Arguments for {name} contain text that is not valid Unicode; send UTF-8 text.")
-        return None
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
         try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(item) for item in value)
-    return False
+            check_text(arguments)
+        except InvalidInput as refused:
+            return refused
+        return None
 
 
 def build_server(
