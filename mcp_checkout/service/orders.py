@@ -514,17 +514,8 @@ class OrderService:
 
     async def lookup(self, principal: Principal, reference: str, *, allow_missing: bool) -> OrderLookup:
         def run(conn: Connection) -> list[OrderOut]:
-            rows = list(order_store.by_reference(conn, reference, LOOKUP_LIMIT))
-            seen = {row["id"] for row in rows}
-            for order_id in checkout_store.order_ids_by_link_reference(conn, reference, LOOKUP_LIMIT):
-                linked = order_store.get(conn, order_id)
-                if linked is not None and order_id not in seen:
-                    rows.append(linked)
-                    seen.add(order_id)
-            rows.sort(key=lambda row: (row["created_at"], row["seq"]), reverse=True)
-            rows = rows[:LOOKUP_LIMIT]
-            mine = [row for row in rows if principal.kind == "merchant" or row["principal_id"] == principal.id]
-            return [order_view(conn, row) for row in mine]
+            rows = order_store.by_reference(conn, reference, LOOKUP_LIMIT, owner=policy.owner_filter(principal))
+            return [order_view(conn, row) for row in rows]
 
         found = await self._db.read(run)
         if not found and not allow_missing:

@@ -42,16 +42,6 @@ def links_of_order(conn: Connection, order_id: str) -> Sequence[RowMapping]:
     return conn.execute(_LINKS_OF_ORDER, {"order_id": order_id}).mappings().all()
 
 
-def order_ids_by_link_reference(conn: Connection, reference: str, limit: int) -> list[str]:
-    query = (
-        select(checkout_links.c.order_id)
-        .where(checkout_links.c.merchant_reference_id == reference)
-        .order_by(checkout_links.c.created_at.desc())
-        .limit(limit)
-    )
-    return list(dict.fromkeys(conn.execute(query).scalars().all()))
-
-
 def set_link_status(
     conn: Connection, link_id: str, expected: Sequence[str], target: str, now: datetime, **extra: Any
 ) -> bool:

@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, or_, select, update
 
 from mcp_checkout.store.db import note_changed
-from mcp_checkout.store.models import order_events, order_items, orders
+from mcp_checkout.store.models import checkout_links, order_events, order_items, orders
 from mcp_checkout.store.sealing import email_hash
 
 
@@ -85,13 +85,15 @@ def last_event_ids(conn: Connection, order_ids: Sequence[str]) -> dict[str, int]
     return {order_id: int(last) for order_id, last in conn.execute(query).all()}
 
 
-def by_reference(conn: Connection, reference: str, limit: int) -> Sequence[RowMapping]:
-    query = (
-        select(orders)
-        .where(orders.c.merchant_reference_id == reference)
-        .order_by(orders.c.created_at.desc(), orders.c.seq.desc())
-        .limit(limit)
-    )
+def by_reference(conn: Connection, reference: str, limit: int, owner: str | None) -> Sequence[RowMapping]:
+    """The newest ``limit`` orders carrying ``reference`` themselves or on one of their checkout links,
+    made by ``owner`` (None: by anyone). The owner is filtered before the limit: other callers' orders
+    with the same reference can never push the caller's own out of the answer."""
+    on_link = select(checkout_links.c.order_id).where(checkout_links.c.merchant_reference_id == reference)
+    query = select(orders).where(or_(orders.c.merchant_reference_id == reference, orders.c.id.in_(on_link)))
+    if owner is not None:
+        query = query.where(orders.c.principal_id == owner)
+    query = query.order_by(orders.c.created_at.desc(), orders.c.seq.desc()).limit(limit)
     return conn.execute(query).mappings().all()
 
 

@@ -149,3 +149,34 @@ async def test_services_refuse_buyers_merchant_operations_whatever_the_transport
             await call()
         assert caught.value.details["operation"] == operation
     assert (await seeded.webhooks.list_endpoints(policy.OPERATOR)).endpoints == []
+
+
+# ---------------------------------------------------------------- lookup_orders (issue 10 #7)
+async def test_other_buyers_orders_with_the_same_reference_never_hide_yours(http_shop: ShopFactory) -> None:
+    """Before the fix the 20-row limit came before the caller filter: 20 orders by buyer B with reference
+    PO-1001 made A's lookup answer order_not_found (which invites a duplicate order)."""
+    async with http_shop() as shop, shop.client("buyer_a") as a, shop.client("buyer_b") as b:
+        mine = data(await a.call_tool("create_order", order("a-1", "MUG-01", "PO-1001")))["order_id"]
+        linked = data(await a.call_tool("create_order", order("a-2", "MUG-02")))["order_id"]
+        data(await a.call_tool("create_checkout_link", {"order_id": linked, "merchant_reference_id": "PO-2002"}))
+        theirs = []
+        for n in range(42):  # 21 of B's with each reference
+            reference = "PO-1001" if n % 2 else "PO-2002"
+            theirs.append(data(await b.call_tool("create_order", order(f"b-{n}", "SOCK-M-GRY", reference)))["order_id"])
+
+        for reference, expected in (("PO-1001", mine), ("PO-2002", linked)):
+            found = data(await a.call_tool("lookup_orders", {"merchant_reference_id": reference}))
+            assert [o["order_id"] for o in found["orders"]] == [expected], reference
+        found_b = data(await b.call_tool("lookup_orders", {"merchant_reference_id": "PO-2002"}))
+        assert [o["order_id"] for o in found_b["orders"]] == list(reversed(theirs[0::2]))[:20]  # B's own only
+
+        async with shop.client("merchant") as merchant:  # the merchant sees everyone's, newest first, 20 at most
+            everyone = data(await merchant.call_tool("lookup_orders", {"merchant_reference_id": "PO-2002"}))
+            assert [o["order_id"] for o in everyone["orders"]] == list(reversed(theirs[0::2]))[:20]
+
+
+def order(key: str, sku: str, reference: str | None = None) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"idempotency_key": key, "items": [{"sku": sku, "quantity": 1}]}
+    if reference is not None:
+        arguments["merchant_reference_id"] = reference
+    return arguments
