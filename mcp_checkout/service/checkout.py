@@ -31,6 +31,7 @@ from mcp_checkout.errors import (
     LinkRevoked,
 )
 from mcp_checkout.payments.offline import OfflineGateway
+from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.orders import CreateOrder, OrderService, order_lines, transition, visible_order
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut
@@ -123,6 +124,7 @@ class CheckoutService:
         public_base_url: str,
         default_ttl: timedelta,
         merchant_name: str,
+        email_proofs: EmailProofs,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -131,6 +133,7 @@ class CheckoutService:
         self._base = public_base_url.rstrip("/")
         self._default_ttl = default_ttl
         self.merchant_name = merchant_name
+        self._proofs = email_proofs
 
     # ------------------------------------------------------------ agent side
     async def create_link(self, principal: Principal, cmd: CreateLink) -> LinkOut:
@@ -321,28 +324,30 @@ class CheckoutService:
 
         return await self._db.write(run)
 
-    def _email_pending(self, visit: Visit) -> bool:
-        return visit.link["email_lock"] is not None and visit.session["email_verified_at"] is None
+    def _email_pending(self, visit: Visit, proof: str | None) -> bool:
+        """An email-locked link whose email THIS browser (its proof cookie) has not proven."""
+        return visit.link["email_lock"] is not None and not self._proofs.holds(proof, visit.session["id"])
 
-    async def open(self, token: str) -> CheckoutPage:
-        resumed = await self._db.read(lambda conn: self._resumable(conn, token), quick=True)
+    async def open(self, token: str, proof: str | None = None) -> CheckoutPage:
+        """The page for this browser; ``proof``: its email-proof cookie (see :meth:`verify_email`)."""
+        resumed = await self._db.read(lambda conn: self._resumable(conn, token, proof), quick=True)
         if resumed is not None:  # the common reload: one quick read, no write lock
             visit, intent_id = resumed
             intent = await self._payments.gateway.retrieve_intent(intent_id)
             if intent.status not in ("succeeded", "canceled"):
-                return await self._page(visit, intent.client_secret, intent.status)
+                return await self._page(visit, intent.client_secret, intent.status, proof)
         visit = await self._visit(token)
         client_secret: str | None = None
         intent_status: str | None = None
-        if not self._email_pending(visit):
+        if not self._email_pending(visit, proof):
             intent, _ = await self._payments.ensure_intent(visit.order["id"])
             if intent.status == "succeeded":  # paid, but the webhook is not in yet: settle it now
                 await self._payments.apply_intent(intent, actor=Actor.BUYER, source="checkout page")
                 raise LinkConsumed(f"This checkout for order {visit.order['number']} is already paid.")
             client_secret, intent_status = intent.client_secret, intent.status
-        return await self._page(visit, client_secret, intent_status)
+        return await self._page(visit, client_secret, intent_status, proof)
 
-    def _resumable(self, conn: Connection, token: str) -> tuple[Visit, str] | None:
+    def _resumable(self, conn: Connection, token: str, proof: str | None) -> tuple[Visit, str] | None:
         """A link already in session, usable, email confirmed, with a live intent: what a reload needs."""
         link = checkout_store.link_by_hash(conn, hash_token(token))
         if link is None or link["status"] != LinkStatus.IN_SESSION.value:
@@ -353,13 +358,15 @@ class CheckoutService:
         if order is None or session is None or payment is None or link_problem(link, order, self._clock()):
             return None
         visit = Visit(link=link, session=session, order=order)
-        if self._email_pending(visit) or payment["intent_id"] is None or payment["status"] in (
+        if self._email_pending(visit, proof) or payment["intent_id"] is None or payment["status"] in (
             "canceled", "amount_mismatch", "succeeded",
         ):  # fmt: skip
             return None
         return visit, str(payment["intent_id"])
 
-    async def _page(self, visit: Visit, client_secret: str | None, intent_status: str | None) -> CheckoutPage:
+    async def _page(
+        self, visit: Visit, client_secret: str | None, intent_status: str | None, proof: str | None
+    ) -> CheckoutPage:
         order = visit.order
         currency = order["currency"]
         items = await self._db.read(lambda conn: order_store.items(conn, order["id"]), quick=True)
@@ -371,7 +378,7 @@ class CheckoutService:
             subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
             total=MoneyOut.of(Money(order["total_minor"], currency)),
             session_id=visit.session["id"],
-            email_required=self._email_pending(visit),
+            email_required=self._email_pending(visit, proof),
             gateway=self._payments.gateway.name,
             test_mode=self._payments.gateway.name == "offline",
             client_secret=client_secret,
@@ -382,23 +389,28 @@ class CheckoutService:
             cancel_url=visit.link["cancel_url"],
         )
 
-    async def verify_email(self, token: str, email: str) -> None:
+    async def verify_email(self, token: str, email: str) -> str:
+        """Check the buyer's email against the link's lock (a limited number of attempts per link) and
+        return the proof for this browser to keep (a cookie); the page asks every other browser again."""
         visit = await self._visit(token)
         locked = visit.link["email_lock"]
-        given = email.strip().lower()[:254]
-        if locked is not None and not hmac.compare_digest(given.encode(), str(locked).encode()):
-            raise EmailMismatch(
-                "This checkout is reserved for a different email address. Enter the email the link was sent to."
-            )
+        if locked is not None:
+            await self._proofs.count_attempt(visit.link["id"])
+            given = email.strip().lower()[:254]
+            if not hmac.compare_digest(given.encode(), str(locked).encode()):
+                raise EmailMismatch(
+                    "This checkout is reserved for a different email address. Enter the email the link was sent to."
+                )
         await self._db.write(lambda conn: checkout_store.mark_email_verified(conn, visit.session["id"], self._clock()))
+        return self._proofs.issue(visit.session["id"], visit.link["expires_at"])
 
-    async def pay_offline(self, token: str) -> str:
+    async def pay_offline(self, token: str, proof: str | None = None) -> str:
         """The offline gateway's test payment, as the buyer's button triggers it. Returns where to go next."""
         gateway = self._payments.gateway
         if not isinstance(gateway, OfflineGateway):
             raise InvalidState("This store takes real card payments; use the card form on the checkout page.")
         visit = await self._visit(token)
-        if self._email_pending(visit):
+        if self._email_pending(visit, proof):
             raise EmailMismatch("Confirm your email address first.")
         intent, _ = await self._payments.ensure_intent(visit.order["id"])
         paid = await gateway.simulate_payment(intent.id)
@@ -428,9 +440,9 @@ class CheckoutService:
         paid = refreshed is not None and refreshed["status"] in SETTLED
         return paid, self.after_payment_url(visit) if paid else f"{self._base}/checkout/{token}"
 
-    async def cancel(self, token: str) -> str:
+    async def cancel(self, token: str, proof: str | None = None) -> str:
         visit = await self._visit(token)
-        if self._email_pending(visit):
+        if self._email_pending(visit, proof):
             raise EmailMismatch("Confirm your email address first.")
 
         def run(conn: Connection) -> None:

@@ -15,6 +15,7 @@ from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
 from mcp_checkout.service.completions import CompletionService
+from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
@@ -118,6 +119,7 @@ def build_services(
             public_base_url=settings.resolved_public_base_url(),
             default_ttl=timedelta(minutes=settings.link_ttl_minutes),
             merchant_name=settings.merchant_name,
+            email_proofs=EmailProofs(db, clock, SecretBox(keyring)),
         ),
         access=AccessService(
             db,

@@ -96,14 +96,19 @@ class Keyring:
         """The email's keyed hash under every key, newest first: what a look-up matches, so rows not yet
         re-sealed after a key change are still found."""
         if self._lookup_keys is None:
-            self._lookup_keys = [
-                HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LOOKUP_INFO).derive(
-                    base64.urlsafe_b64decode(key.encode())
-                )
-                for key in self._load(create=True)
-            ]
+            self._lookup_keys = self.derive_keys(_LOOKUP_INFO)
         data = normalise_email(email).encode()
         return [hmac.new(key, data, hashlib.sha256).hexdigest() for key in self._lookup_keys]
+
+    def derive_keys(self, info: bytes) -> list[bytes]:
+        """A 32-byte key for one purpose (``info``) derived (HKDF) from every secret key, newest first:
+        sign with the first, accept any (a rotation does not void what older keys signed)."""
+        return [
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
+                base64.urlsafe_b64decode(key.encode())
+            )
+            for key in self._load(create=True)
+        ]
 
     # -------------------------------------------------------------- keys
     def describe(self) -> str:

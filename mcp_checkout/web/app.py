@@ -30,6 +30,7 @@ from mcp_checkout.web.limits import BoundedBody
 log = logging.getLogger(__name__)
 
 CSRF_COOKIE = "mcpco_csrf"
+EMAIL_PROOF_COOKIE = "mcpco_email_proof"  # one per link: its path is the link's /checkout/<token>
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(["html"]),
@@ -77,8 +78,14 @@ def _render(name: str, status: int = 200, redirect_origins: list[str] | None = N
 def _error_response(request: Request, error: CheckoutError) -> Response:
     if _wants_json(request):
         body = {"error": error.code, "message": error.message, "details": error.details}
-        return JSONResponse(body, status_code=error.http_status, headers={"Cache-Control": "no-store"})
-    return _render("message.html", status=error.http_status, title=_TITLES.get(error.code, "Checkout"), error=error)
+        response: Response = JSONResponse(body, status_code=error.http_status, headers={"Cache-Control": "no-store"})
+    else:
+        response = _render(
+            "message.html", status=error.http_status, title=_TITLES.get(error.code, "Checkout"), error=error
+        )
+    if error.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(max(1, round(error.retry_after_seconds)))
+    return response
 
 
 _TITLES = {
@@ -88,6 +95,7 @@ _TITLES = {
     "link_not_found": "Checkout not found",
     "email_mismatch": "Email does not match",
     "csrf_rejected": "Please reload the page",
+    "rate_limited": "Too many attempts",
 }
 
 
@@ -125,6 +133,26 @@ def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
     return response
 
 
+def _proof(request: Request) -> str | None:
+    return request.cookies.get(EMAIL_PROOF_COOKIE)
+
+
+def _with_email_proof(response: Response, request: Request, token: str, proof: str, public_base: str) -> Response:
+    """The browser's proof that it knows the buyer's email: HttpOnly, SameSite=Lax (sent when the buyer
+    comes back from the email or from Stripe), Secure on https, only for this link's pages."""
+    https = request.url.scheme == "https" or public_base.startswith("https://")
+    response.set_cookie(
+        EMAIL_PROOF_COOKIE,
+        proof,
+        httponly=True,
+        samesite="lax",
+        secure=https,
+        path=f"/checkout/{token}",
+        max_age=7 * 86_400,
+    )
+    return response
+
+
 def routes(get_services: ServicesProvider) -> list[BaseRoute]:
     """The web routes, for mounting beside the MCP app. ``get_services`` gives the running services."""
 
@@ -137,7 +165,7 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
 
     async def checkout_page(request: Request) -> Response:
         token = request.path_params["token"]
-        page = await get_services().checkout.open(token)
+        page = await get_services().checkout.open(token, _proof(request))
         if _wants_json(request):
             return JSONResponse(page.model_dump(mode="json", exclude={"client_secret"}))
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
@@ -155,13 +183,14 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
     async def verify_email(request: Request) -> Response:
         token = request.path_params["token"]
         form = await _form(request)
-        await get_services().checkout.verify_email(token, form.get("email", ""))
-        return RedirectResponse(f"/checkout/{token}", status_code=303)
+        proof = await get_services().checkout.verify_email(token, form.get("email", ""))
+        base = get_services().settings.resolved_public_base_url()
+        return _with_email_proof(RedirectResponse(f"/checkout/{token}", status_code=303), request, token, proof, base)
 
     async def pay(request: Request) -> Response:
         token = request.path_params["token"]
         await _form(request)
-        target = await get_services().checkout.pay_offline(token)
+        target = await get_services().checkout.pay_offline(token, _proof(request))
         if _wants_json(request):
             return JSONResponse({"status": "paid", "redirect": target})
         return RedirectResponse(target, status_code=303)
@@ -173,7 +202,7 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
     async def cancel(request: Request) -> Response:
         token = request.path_params["token"]
         await _form(request)
-        return RedirectResponse(await get_services().checkout.cancel(token), status_code=303)
+        return RedirectResponse(await get_services().checkout.cancel(token, _proof(request)), status_code=303)
 
     async def outcome(request: Request) -> Response:
         number, order_status, session_status = await get_services().checkout.session_outcome(
