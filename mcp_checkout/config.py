@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcp_checkout.domain import parse_secret_keys
 
@@ -16,6 +17,7 @@ PrincipalKind = Literal["buyer", "merchant"]
 
 
 PaymentMode = Literal["offline", "stripe_test", "stripe_live"]
+Toolset = Literal["catalog", "cart", "orders", "checkout", "merchant", "webhooks"]
 
 APP_NAME = "mcp-checkout"
 
@@ -107,6 +109,12 @@ class Settings(BaseSettings):
     http_body_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="A request must have sent its whole body within this time."
     )
+    toolsets: Annotated[list[Toolset] | None, NoDecode] = Field(
+        default=None,
+        description="Expose only these groups of tools, comma-separated: catalog, cart, orders, checkout, "
+        "merchant, webhooks (default: all).",
+    )
+    read_only: bool = Field(default=False, description="Expose only the tools that change nothing.")
     http_stateless: bool = Field(
         default=False,
         description="Serve /mcp without sessions, so any process behind a load balancer can answer any "
@@ -129,6 +137,15 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(
         default=30.0, gt=0, le=120, description="Per request to Stripe (each retry waits as long again)."
     )
+
+    @field_validator("toolsets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)  # how a supervisor hands the setting to its workers
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()] or None
+        return value
 
     @field_validator("default_currency", mode="before")
     @classmethod

@@ -44,6 +44,7 @@ from mcp_checkout.tools import (
 from mcp_checkout.tools import webhooks as webhook_tools
 from mcp_checkout.tools.context import AppState, caller, key_kind
 from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
+from mcp_checkout.tools.toolsets import shape_tool_list
 
 log = logging.getLogger(__name__)
 
@@ -193,4 +194,5 @@ def build_server(
     subscriptions.register(server, legacy=not (remote and settings.http_stateless))
     checkout_prompts.register(server)
     merchant_prompts.register(server)
+    shape_tool_list(server, settings)
     return server

@@ -43,6 +43,11 @@ def _serve(context: Context) -> int:
 
     args = context.args
     settings = context.settings
+    if args.toolsets is not None:
+        chosen = Settings.model_validate({"toolsets": args.toolsets}).toolsets
+        settings = settings.model_copy(update={"toolsets": chosen})
+    if args.read_only:
+        settings = settings.model_copy(update={"read_only": True})
     if not args.http:
         anyio.run(hosting.serve_stdio, settings, lambda: _announce_stdio(settings))
         return 0
@@ -88,3 +93,12 @@ def register(commands: Commands) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (with --http; default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (with --http; default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="HTTP worker processes (with --http; default 1)")
+    serve.add_argument(
+        "--toolsets",
+        metavar="LIST",
+        help="expose only these tool groups, comma-separated: catalog, cart, orders, checkout, merchant, webhooks "
+        "(MCP_CHECKOUT_TOOLSETS; default all)",
+    )
+    serve.add_argument(
+        "--read-only", action="store_true", help="expose only tools that change nothing (MCP_CHECKOUT_READ_ONLY)"
+    )

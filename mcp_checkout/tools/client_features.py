@@ -9,12 +9,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import timedelta
 from typing import Any, Final, get_args
 
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.session import ServerSession
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import (
     CompleteRequestParams,
     CompleteResult,
@@ -105,4 +107,6 @@ async def tell_client(session: ServerSession, level: LoggingLevel, message: str,
     threshold: LoggingLevel = session._connection.state.get(_LEVEL_KEY, DEFAULT_LEVEL)
     if LEVELS.index(level) < LEVELS.index(threshold):
         return
-    await session.send_log_message(level, {"message": message, **data}, logger=LOGGER_NAME)
+    with warnings.catch_warnings():  # the SDK flags the logging feature as deprecated in 2026-07-28 at every call
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await session.send_log_message(level, {"message": message, **data}, logger=LOGGER_NAME)

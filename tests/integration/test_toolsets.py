@@ -1,0 +1,76 @@
+"""Toolsets and --read-only: an operator exposes fewer tools, and every tool belongs to a toolset."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from pydantic import ValidationError
+
+from mcp_checkout.config import Settings
+from mcp_checkout.server import build_server
+from mcp_checkout.tools.toolsets import BUYER_TOOLSETS, toolset_of
+
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the tool list needs no database
+CLI = Path(sys.executable).with_name("mcp-checkout")
+
+
+async def tool_names(settings: Settings) -> set[str]:
+    async with Client(build_server(settings)) as client:
+        return {tool.name for tool in (await client.list_tools()).tools}
+
+
+@SQLITE_ONLY
+async def test_every_tool_belongs_to_a_toolset_and_reads_without_indentation(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        tools = (await client.list_tools()).tools
+    assert {tool.name: toolset_of(tool.name) for tool in tools if toolset_of(tool.name) is None} == {}
+    indented = [tool.name for tool in tools if tool.description != inspect.cleandoc(tool.description or "")]
+    assert indented == []
+
+
+@SQLITE_ONLY
+async def test_only_the_chosen_toolsets_are_listed_and_callable(settings: Settings) -> None:
+    chosen = settings.model_copy(update={"toolsets": ["catalog", "orders"]})
+    names = await tool_names(chosen)
+    assert names == BUYER_TOOLSETS["catalog"] | BUYER_TOOLSETS["orders"]
+    async with Client(build_server(chosen)) as client:
+        result = await client.call_tool("create_cart", {})
+    assert result.is_error and "[invalid_input]" in result.content[0].text
+
+
+@SQLITE_ONLY
+async def test_read_only_lists_only_tools_that_change_nothing(settings: Settings) -> None:
+    async with Client(build_server(settings.model_copy(update={"read_only": True}))) as client:
+        tools = (await client.list_tools()).tools
+    names = {tool.name for tool in tools}
+    assert {"search_catalog", "get_order", "list_orders"} <= names
+    assert not names & {"create_order", "add_to_cart", "refund_order", "create_checkout_link"}
+    assert all(tool.annotations and tool.annotations.read_only_hint for tool in tools)
+
+
+def test_toolsets_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MCP_CHECKOUT_TOOLSETS", " Catalog, cart ")
+    assert Settings(data_dir=tmp_path).toolsets == ["catalog", "cart"]
+    monkeypatch.setenv("MCP_CHECKOUT_TOOLSETS", '["orders"]')
+    assert Settings(data_dir=tmp_path).toolsets == ["orders"]
+    monkeypatch.setenv("MCP_CHECKOUT_TOOLSETS", "carts")
+    with pytest.raises(ValidationError, match="catalog"):
+        Settings(data_dir=tmp_path)
+
+
+def test_an_unknown_toolset_on_the_command_line_is_a_one_line_configuration_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(CLI), "serve", "--data-dir", str(tmp_path), "--toolsets", "catalog,carts"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "toolsets" in done.stderr.lower()
