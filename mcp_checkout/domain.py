@@ -6,8 +6,10 @@ import base64
 import binascii
 import functools
 import hashlib
+import ipaddress
 import json
 import math
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from babel.numbers import format_currency, get_currency_precision
 
@@ -378,3 +381,49 @@ class CatalogRow:
     @property
     def title(self) -> str:
         return f"{self.product_name} - {self.sku_name}" if self.sku_name else self.product_name
+
+
+# ---------------------------------------------------------------- redirect URLs (success_url / cancel_url)
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\"'<>\\^`{|}]")
+
+
+def redirect_origin(field: str, url: str) -> str:
+    """The origin (``scheme://host[:port]``) of a redirect URL a link may send the buyer to, rebuilt from its
+    parsed parts (what goes into the page's Content-Security-Policy); InvalidInput naming ``field`` for
+    anything but an absolute http(s) URL with a DNS name or IP literal, an optional port and no user info."""
+    problem = InvalidInput(
+        f"{field} must be an absolute http(s) URL with a host name and optional port, e.g. "
+        "https://shop.example/thanks (no spaces, quotes, user names or passwords).",
+        details={"field": field},
+    )
+    if len(url) > 2048 or _URL_FORBIDDEN.search(url):
+        raise problem
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise problem from None
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if scheme not in ("http", "https") or not host or parts.username is not None or parts.password is not None:
+        raise problem
+    origin = _host_text(host) + (f":{port}" if port is not None else "")
+    if parts.netloc.lower() != origin or not _valid_host(host):
+        raise problem  # anything in the authority beyond a host name and a port
+    return f"{scheme}://{origin}"
+
+
+def _host_text(host: str) -> str:
+    return f"[{host}]" if ":" in host else host.lower()
+
+
+def _valid_host(host: str) -> bool:
+    if "%" in host:  # an IPv6 zone id: not a host a buyer's browser can be sent to
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        return len(host) <= 253 and all(_DNS_LABEL.match(label) for label in labels)
+    return True

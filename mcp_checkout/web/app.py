@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -22,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mcp_checkout.errors import CheckoutError, CsrfRejected, InternalError
+from mcp_checkout.domain import redirect_origin
+from mcp_checkout.errors import CheckoutError, CsrfRejected, InternalError, InvalidInput
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.maintenance import readiness
 from mcp_checkout.web.limits import BoundedBody
@@ -63,10 +63,14 @@ def _security_headers(response: Response, nonce: str, redirect_origins: list[str
 
 
 def _origin(url: str | None) -> list[str]:
+    """The redirect URL's origin for the CSP, rebuilt from its parsed parts; nothing for a URL that does not
+    parse strictly (a link stored before URLs were checked this way)."""
     if not url:
         return []
-    parts = urlsplit(url)
-    return [f"{parts.scheme}://{parts.netloc}"]
+    try:
+        return [redirect_origin("url", url)]
+    except InvalidInput:
+        return []
 
 
 def _render(name: str, status: int = 200, redirect_origins: list[str] | None = None, **context: Any) -> HTMLResponse:
