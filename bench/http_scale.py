@@ -116,7 +116,6 @@ async def seed(settings: Settings, keys: int, orders: int) -> tuple[list[str], l
                 MERCHANT,
                 CreateOrder(
                     idempotency_key=f"http-scale-seed-{i}",
-                    request={"items": [{"sku": sku, "quantity": 1}]},
                     items=[(sku, 1)],
                 ),
             )

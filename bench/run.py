@@ -275,7 +275,7 @@ class BackendBench:
             items = self.order_items()
             created = await services.orders.create(
                 principal,
-                CreateOrder(idempotency_key="bench-anatomy", request={"items": items},
+                CreateOrder(idempotency_key="bench-anatomy",
                             items=[(line["sku"], line["quantity"]) for line in items]),
             )  # fmt: skip
             order_id = created.order_id
@@ -556,12 +556,10 @@ class BackendBench:
 
             async def service_order(_i: int) -> None:
                 items = self.order_items()
-                request = {"items": items}
                 await services.orders.create(
                     principal,
                     CreateOrder(
                         idempotency_key=f"bench-svc-{next(svc_keys)}",
-                        request=request,
                         items=[(line["sku"], line["quantity"]) for line in items],
                     ),
                 )

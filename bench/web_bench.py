@@ -270,7 +270,7 @@ async def mint_links(services: Services, count: int, label: str) -> list[str]:
         key = f"web-bench-{label}-{i}"
         out = await services.checkout.create_link(
             MERCHANT,
-            CreateLink(sku=sku, quantity=1, idempotency_key=key, request={"sku": sku, "quantity": 1}),
+            CreateLink(sku=sku, quantity=1, idempotency_key=key),
         )
         assert out.url is not None
         return out.url.rsplit("/", 1)[1]
@@ -294,7 +294,6 @@ async def seed(settings: Settings, resume_tokens: int, webhook_orders: int) -> t
                 MERCHANT,
                 CreateOrder(
                     idempotency_key=f"web-bench-stripe-{i}",
-                    request={"items": [{"sku": sku, "quantity": 1}]},
                     items=[(sku, 1)],
                 ),
             )

@@ -206,7 +206,6 @@ class BackendBench:
             MERCHANT,
             CreateOrder(
                 idempotency_key=f"wh-bench-{key}",
-                request={"items": [{"sku": sku, "quantity": q} for sku, q in items]},
                 items=items,
             ),
         )

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, RowMapping
@@ -32,6 +31,7 @@ from mcp_checkout.errors import (
 )
 from mcp_checkout.payments.offline import OfflineGateway
 from mcp_checkout.service.email_proof import EmailProofs
+from mcp_checkout.service.idempotency import Idempotency, Operation
 from mcp_checkout.service.orders import CreateOrder, OrderService, order_lines, transition, visible_order
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut
@@ -40,7 +40,9 @@ from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
 from mcp_checkout.store.db import Database
 
-CREATE_CHECKOUT_LINK = "create_checkout_link"
+CREATE_CHECKOUT_LINK = Operation(
+    "create_checkout_link", makes="checkout link", id_field="link_id", look_up="get_checkout_link"
+)
 PAYABLE = OrderStatus.PENDING_PAYMENT.value
 SETTLED = (OrderStatus.PAID.value, OrderStatus.FULFILLED.value, OrderStatus.REFUNDED.value)
 
@@ -76,7 +78,7 @@ class CreateLink:
     success_url: str | None = None
     cancel_url: str | None = None
     ttl_minutes: int | None = None
-    request: Mapping[str, Any] | None = None
+    sent: Collection[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class CheckoutService:
         *,
         orders: OrderService,
         payments: PaymentService,
+        idempotency: Idempotency,
         public_base_url: str,
         default_ttl: timedelta,
         merchant_name: str,
@@ -128,6 +131,7 @@ class CheckoutService:
         self._clock = clock
         self._orders = orders
         self._payments = payments
+        self._idempotency = idempotency
         self._base = public_base_url.rstrip("/")
         self._default_ttl = default_ttl
         self.merchant_name = merchant_name
@@ -184,23 +188,27 @@ class CheckoutService:
                 "With sku, also pass quantity and an idempotency_key (reuse the same key when you retry).",
                 next_actions=["create_checkout_link"],
             )
-        request = dict(cmd.request or {})
-        order = await self._orders.create(
-            principal,
-            CreateOrder(
-                idempotency_key=cmd.idempotency_key,
-                request=request,
-                items=[(cmd.sku or "", cmd.quantity)],
-                email=cmd.email.strip().lower() if cmd.email else None,
-                merchant_reference_id=cmd.merchant_reference_id,
-                operation=CREATE_CHECKOUT_LINK,
-            ),
-            also=mint,
+        call = CREATE_CHECKOUT_LINK.request(cmd)
+        order_id = domain.new_id("ord")
+        order_cmd = CreateOrder(
+            idempotency_key=cmd.idempotency_key,
+            items=[(cmd.sku or "", cmd.quantity)],
+            email=cmd.email.strip().lower() if cmd.email else None,
+            merchant_reference_id=cmd.merchant_reference_id,
         )
-        if not order.replayed:
+
+        def place(conn: Connection) -> str | None:
+            prior = self._idempotency.once(conn, principal.id, call, order_id)
+            if prior is not None:
+                return prior.resource_id
+            self._orders.place(conn, principal, order_cmd, call, order_id, also=mint)
+            return None
+
+        replayed = await self._db.write(place)
+        if replayed is None:
             return await self._link_view(link_id, token)
         # A retry: the link was minted with the order; its URL was shown once and is not stored.
-        return (await self._first_link_of(order.order_id)).model_copy(update={"replayed": True})
+        return (await self._first_link_of(replayed)).model_copy(update={"replayed": True})
 
     async def regenerate(self, principal: Principal, link_id: str | None, url: str | None) -> LinkOut:
         if (link_id is None) == (url is None):

@@ -16,6 +16,7 @@ from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
 from mcp_checkout.service.completions import CompletionService
 from mcp_checkout.service.email_proof import EmailProofs
+from mcp_checkout.service.idempotency import Idempotency
 from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
@@ -32,6 +33,7 @@ from mcp_checkout.store.sealing import Keyring, bind_database
 class Services:
     settings: Settings
     db: Database
+    idempotency: Idempotency
     catalog: CatalogService
     completions: CompletionService
     carts: CartService
@@ -92,19 +94,20 @@ def build_services(
     keyring = open_keyring(settings)
     db = db or open_database(settings, keyring)
     bind_database(db, keyring)
-    orders = OrderService(
+    idempotency = Idempotency(
         db,
         clock,
-        order_ttl=timedelta(minutes=settings.order_ttl_minutes),
-        idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
-        idempotency_lease=timedelta(seconds=settings.idempotency_lease_seconds),
+        retention=timedelta(hours=settings.idempotency_retention_hours),
+        lease=timedelta(seconds=settings.idempotency_lease_seconds),
     )
-    payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock))
+    orders = OrderService(db, clock, idempotency, order_ttl=timedelta(minutes=settings.order_ttl_minutes))
+    payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock), idempotency)
     orders.on_closed(payments.cancel_open_intent)
     catalog = CatalogService(db)
     return Services(
         settings=settings,
         db=db,
+        idempotency=idempotency,
         catalog=catalog,
         completions=CompletionService(db),
         carts=CartService(db, clock, settings.default_currency),
@@ -116,6 +119,7 @@ def build_services(
             clock,
             orders=orders,
             payments=payments,
+            idempotency=idempotency,
             public_base_url=settings.resolved_public_base_url(),
             default_ttl=timedelta(minutes=settings.link_ttl_minutes),
             merchant_name=settings.merchant_name,

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 async def sweep_once(services: Services) -> tuple[int, int]:
     expired = await services.orders.expire_due()
-    purged = await services.orders.purge_idempotency_keys()
+    purged = await services.idempotency.purge()
     await services.access.purge_rate_windows()
     await services.webhooks.purge()
     if expired or purged:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,13 +17,13 @@ from mcp_checkout.errors import (
     CartEmpty,
     CheckoutError,
     CurrencyMismatch,
-    IdempotencyConflict,
     IdempotencyInFlight,
     InvalidInput,
     OrderNotFound,
 )
 from mcp_checkout.service import audit, policy, webhooks
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found, visible_cart
+from mcp_checkout.service.idempotency import Idempotency, Keyed, Operation
 from mcp_checkout.service.views import (
     CheckoutState,
     CreatedBy,
@@ -40,44 +39,32 @@ from mcp_checkout.service.views import (
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store import checkout as checkout_store
-from mcp_checkout.store import idempotency as idempotency_store
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
 from mcp_checkout.store.db import Database
 
 log = logging.getLogger(__name__)
 
-CREATE_ORDER = "create_order"
 LOOKUP_LIMIT = 20
+
+
+CREATE_ORDER = Operation("create_order", makes="order", id_field="order_id", look_up="get_order")
 
 
 @dataclass(frozen=True)
 class CreateOrder:
-    """A create_order request. ``request`` is the caller's payload without the key, as sent,
-    for the fingerprint (so ``null`` and an absent field stay different)."""
+    """A validated create_order request. ``sent``: the fields the client sent (see KeyedCommand)."""
 
     idempotency_key: str
-    request: Mapping[str, Any]
     cart_id: str | None = None
     items: Sequence[tuple[str, int]] | None = None
     email: str | None = None
     merchant_reference_id: str | None = None
     shipping_address: Mapping[str, Any] | None = None
-    operation: str = CREATE_ORDER
+    sent: Collection[str] | None = None
 
 
 AfterPlace = Callable[[Connection, RowMapping], None]
-
-
-@dataclass(frozen=True)
-class _Claim:
-    record_id: int
-    token: str
-
-
-@dataclass(frozen=True)
-class _Replay:
-    order_id: str
 
 
 def order_not_found(order_id: str) -> OrderNotFound:
@@ -253,20 +240,11 @@ def _quantities(items: Sequence[RowMapping]) -> dict[str, int]:
 
 
 class OrderService:
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        *,
-        order_ttl: timedelta,
-        idempotency_retention: timedelta,
-        idempotency_lease: timedelta,
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, idempotency: Idempotency, *, order_ttl: timedelta) -> None:
         self._db = db
         self._clock = clock
+        self._idempotency = idempotency
         self._order_ttl = order_ttl
-        self._retention = idempotency_retention
-        self._lease = idempotency_lease
         self._on_closed: Callable[[str], Awaitable[None]] | None = None
 
     def on_closed(self, hook: Callable[[str], Awaitable[None]]) -> None:
@@ -300,92 +278,44 @@ class OrderService:
             await self._closed([order_id])
 
     # ------------------------------------------------------------ create
-    async def create(self, principal: Principal, cmd: CreateOrder, *, also: AfterPlace | None = None) -> OrderOut:
-        """Create the order exactly once. ``also`` runs inside the order's own transaction when a new
-        order is placed (e.g. minting its checkout link), so both exist or neither does."""
+    async def create(self, principal: Principal, cmd: CreateOrder) -> OrderOut:
+        """Create the order exactly once, in ONE write transaction: the key is claimed first thing in it."""
+        call = CREATE_ORDER.request(cmd)
+        order_id = domain.new_id("ord")
+
+        def run(conn: Connection) -> OrderOut | str:
+            prior = self._idempotency.once(conn, principal.id, call, order_id)
+            if prior is not None:
+                return prior.resource_id
+            return self.place(conn, principal, cmd, call, order_id)
+
+        placed = await self._db.write(run)
+        if isinstance(placed, str):
+            return (await self.get(principal, placed)).as_replay()
+        return placed
+
+    def place(
+        self,
+        conn: Connection,
+        principal: Principal,
+        cmd: CreateOrder,
+        call: Keyed,
+        order_id: str,
+        also: AfterPlace | None = None,
+    ) -> OrderOut:
+        """Place the order in ``conn``'s transaction, whose first statement claimed ``call``'s key.
+        ``also`` runs in the same transaction once the order exists (e.g. minting its checkout link)."""
         if (cmd.cart_id is None) == (cmd.items is None):
             raise InvalidInput(
                 "Pass exactly one of cart_id (an order from a cart) or items (a direct order).",
                 next_actions=["create_cart", "get_cart"],
             )
-        fingerprint = domain.fingerprint(cmd.request)
-        claim = await self._db.write(lambda conn: self._claim(conn, principal, cmd, fingerprint))
-        if isinstance(claim, _Replay):
-            return (await self.get(principal, claim.order_id)).as_replay()
-        try:
-            return await self._db.write(lambda conn: self._place(conn, principal, cmd, fingerprint, claim, also))
-        except CheckoutError:
-            await self._release(claim)
-            raise
-
-    def _claim(self, conn: Connection, principal: Principal, cmd: CreateOrder, fingerprint: str) -> _Claim | _Replay:
         now = self._clock()
-        key, operation = cmd.idempotency_key, cmd.operation
-        token = secrets.token_hex(16)
-        if idempotency_store.try_insert_claim(
-            conn,
-            principal_id=principal.id,
-            operation=operation,
-            key=key,
-            fingerprint=fingerprint,
-            claim_token=token,
-            locked_until=now + self._lease,
-            now=now,
-            expires_at=now + self._retention,
-        ):
-            record = idempotency_store.get(conn, principal.id, operation, key)
-            assert record is not None
-            return _Claim(record["id"], token)
-        record = idempotency_store.get(conn, principal.id, operation, key)
-        if record is None:  # purged between the two statements: treat as busy
-            raise IdempotencyInFlight(
-                "The idempotency key is being recycled; retry in a second.", retry_after_seconds=1
-            )
-        if record["fingerprint"] != fingerprint:
-            raise IdempotencyConflict(
-                f"idempotency_key {key!r} was already used for a different {operation} request. "
-                "Reuse a key only to retry the very same order; use a new key for a new order. "
-                + (f"That key created order {record['resource_id']}." if record["resource_id"] else ""),
-                details={"idempotency_key": key, "order_id": record["resource_id"]},
-                next_actions=["get_order", "create_order"],
-            )
-        if record["status"] == "completed":
-            return _Replay(record["resource_id"])
-        if record["locked_until"] > now:
-            wait = max(1, int((record["locked_until"] - now).total_seconds() + 0.999))
-            raise IdempotencyInFlight(
-                f"An identical {operation} with idempotency_key {key!r} is still running. Wait about "
-                f"{min(wait, 5)}s and retry with the same key and arguments to get its result.",
-                details={"idempotency_key": key},
-                retry_after_seconds=min(wait, 5),
-            )
-        # The attempt that held this key died without finishing: take it over.
-        if not idempotency_store.take_over(conn, record["id"], record["claim_token"], token, now + self._lease):
-            raise IdempotencyInFlight("Another retry took this key first; retry in a second.", retry_after_seconds=1)
-        return _Claim(record["id"], token)
-
-    async def _release(self, claim: _Claim) -> None:
-        try:
-            await self._db.write(lambda conn: idempotency_store.release(conn, claim.record_id, claim.token))
-        except CheckoutError:
-            log.warning("could not release an idempotency claim; it frees itself when its lease ends")
-
-    def _place(
-        self,
-        conn: Connection,
-        principal: Principal,
-        cmd: CreateOrder,
-        fingerprint: str,
-        claim: _Claim,
-        also: AfterPlace | None,
-    ) -> OrderOut:
-        now = self._clock()
-        order_id = domain.new_id("ord")
         if cmd.cart_id is not None:
             cart = visible_cart(conn, principal, cmd.cart_id)
             # Claim the cart first: a conditional update that only one order can win.
             if not cart_store.mark_ordered(conn, cmd.cart_id, order_id, now):
-                return self._existing_cart_order(conn, cmd.cart_id, fingerprint, claim)
+                return self._existing_cart_order(conn, principal, cmd.cart_id, call)
             lines = priced_lines(cart_store.lines(conn, cmd.cart_id))
             currency = cart["currency"]
             if not lines:
@@ -418,7 +348,7 @@ class OrderService:
             "email": cmd.email,
             "merchant_reference_id": cmd.merchant_reference_id,
             "shipping_address": dict(cmd.shipping_address) if cmd.shipping_address else None,
-            "request_fingerprint": fingerprint,
+            "request_fingerprint": call.fingerprint,
             "created_at": now,
             "updated_at": now,
             "expires_at": now + self._order_ttl,
@@ -437,7 +367,6 @@ class OrderService:
         number = order_store.insert_order(conn, values, items)
         status, actor, reason = OrderStatus.PENDING_PAYMENT.value, principal.actor.value, "created with create_order"
         order_store.add_event(conn, order_id, None, status, actor, principal.id, reason, now)
-        self._complete(conn, claim, order_id)
         if also is None:
             # Nothing but this transaction knows the order yet: show what was written instead of
             # reading it back (six statements). Timestamps as the database returns them: UTC.
@@ -458,26 +387,19 @@ class OrderService:
         webhooks.record_order_event(conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view)
         return view
 
-    def _complete(self, conn: Connection, claim: _Claim, order_id: str) -> None:
-        if not idempotency_store.complete(conn, claim.record_id, claim.token, order_id):
-            raise IdempotencyInFlight(
-                "This call's hold on its idempotency key ran out and another retry took over; "
-                "retry with the same key to get the order.",
-                retry_after_seconds=1,
-            )
-
-    def _existing_cart_order(self, conn: Connection, cart_id: str, fingerprint: str, claim: _Claim) -> OrderOut:
+    def _existing_cart_order(self, conn: Connection, principal: Principal, cart_id: str, call: Keyed) -> OrderOut:
+        """The cart is an order already (the natural key): the same request under another key replays it."""
         order = order_store.get_by_cart(conn, cart_id)
         if order is None:
             raise cart_not_found(cart_id)
-        if order["request_fingerprint"] != fingerprint:
+        if order["request_fingerprint"] != call.fingerprint:
             raise CartAlreadyOrdered(
                 f"Cart {cart_id} was already ordered as {order['id']} ({order['number']}) with different "
                 "details. Use get_order for that order, or create_cart for a new purchase.",
                 details={"cart_id": cart_id, "order_id": order["id"], "number": order["number"]},
                 next_actions=["get_order", "create_cart"],
             )
-        self._complete(conn, claim, order["id"])
+        self._idempotency.redirect(conn, principal.id, call, order["id"])
         return order_view(conn, order).as_replay()
 
     def _direct_lines(self, conn: Connection, items: Sequence[tuple[str, int]]) -> tuple[list[domain.PricedLine], str]:
@@ -571,7 +493,3 @@ class OrderService:
         expired = await self._db.write(run)
         await self._closed(expired)
         return len(expired)
-
-    async def purge_idempotency_keys(self) -> int:
-        now = self._clock()
-        return await self._db.write(lambda conn: idempotency_store.purge_expired(conn, now))

@@ -2,19 +2,20 @@
 
 At most one live PaymentIntent per order: attempt N of an order is a database row (unique
 (order, attempt)) created before the gateway call, and the gateway call carries the idempotency key
-``mcpco:<order>:<attempt>``, so a retry or a crash between the call and the commit never makes a
-second intent. Amount and currency always come from the order row.
+``mcpco:<order>:<attempt>`` (service/idempotency.py), so a retry or a crash between the call and the
+commit never makes a second intent. Amount and currency always come from the order row.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping
 
+from mcp_checkout import domain
 from mcp_checkout.domain import Actor, Clock, Money, OrderStatus, Principal, SessionStatus
 from mcp_checkout.errors import (
     CheckoutError,
@@ -24,6 +25,16 @@ from mcp_checkout.errors import (
 )
 from mcp_checkout.payments.gateway import GatewayEvent, Intent, PaymentGateway
 from mcp_checkout.service import audit, policy, webhooks
+from mcp_checkout.service.idempotency import (
+    Claim,
+    Idempotency,
+    Keyed,
+    Operation,
+    Prior,
+    cancel_key,
+    intent_key,
+    refund_key,
+)
 from mcp_checkout.service.orders import order_view, transition, visible_order
 from mcp_checkout.service.views import MoneyOut, OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.store import checkout as checkout_store
@@ -52,8 +63,18 @@ _RANK = {
 }
 
 
-def intent_key(order_id: str, attempt: int) -> str:
-    return f"mcpco:{order_id}:{attempt}"
+REFUND_ORDER = Operation("refund_order", makes="refund", id_field="refund_id", look_up="get_order")
+
+
+@dataclass(frozen=True)
+class RefundOrder:
+    """A refund_order request: ``amount`` None refunds what is left. ``sent``: see KeyedCommand."""
+
+    order_id: str
+    idempotency_key: str
+    amount: int | None = None
+    reason: str | None = None
+    sent: Collection[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,10 +89,11 @@ class _Attempt:
 
 
 class PaymentService:
-    def __init__(self, db: Database, clock: Clock, gateway: PaymentGateway) -> None:
+    def __init__(self, db: Database, clock: Clock, gateway: PaymentGateway, idempotency: Idempotency) -> None:
         self._db = db
         self._clock = clock
         self.gateway = gateway
+        self._idempotency = idempotency
 
     # ------------------------------------------------------------ handoff
     async def ensure_intent(self, order_id: str) -> tuple[Intent, int]:
@@ -324,7 +346,7 @@ class PaymentService:
             return
         try:
             intent = await self.gateway.cancel_intent(
-                payment["intent_id"], idempotency_key=f"mcpco:cancel:{order_id}:{payment['attempt']}"
+                payment["intent_id"], idempotency_key=cancel_key(order_id, payment["attempt"])
             )
         except CheckoutError as exc:
             log.warning("could not cancel intent of order %s at the gateway: %s", order_id, exc.code)
@@ -332,46 +354,59 @@ class PaymentService:
         await self.apply_intent(intent, actor=Actor.SYSTEM, source="cancel")
 
     # ------------------------------------------------------------ refunds
-    async def refund(
-        self, principal: Principal, order_id: str, amount: int | None, reason: str | None, request_key: str
-    ) -> RefundOut:
+    async def refund(self, principal: Principal, cmd: RefundOrder) -> RefundOut:
         policy.require(principal, "refund_order")
-        refund_id = "re_" + hashlib.sha256(f"{order_id}:{request_key}".encode()).hexdigest()[:24]
+        call = REFUND_ORDER.request(cmd)
+        new_id = domain.new_id("re")
 
-        def reserve(conn: Connection) -> _ReservedRefund:
-            reserved = self._reserve_refund(conn, order_id, amount, reason, refund_id)
-            if not reserved.existed:  # the merchant's refund, audited in the transaction that books it
-                change = {"refund_id": refund_id, "amount_minor": reserved.amount, "reason": reason}
-                audit.record(conn, principal, "order.refund", order_id, after=change, at=self._clock())
-            return reserved
+        def reserve(conn: Connection) -> Prior | tuple[Claim, _ReservedRefund]:
+            step = self._reserve_refund(conn, principal, call, cmd, new_id)
+            if not isinstance(step, Prior) and step[1].booked:  # audited in the transaction that books it
+                change = {"refund_id": step[0].resource_id, "amount_minor": step[1].amount, "reason": cmd.reason}
+                audit.record(conn, principal, "order.refund", cmd.order_id, after=change, at=self._clock())
+            return step
 
-        reserved = await self._db.write(reserve)
-        if reserved.status == "succeeded":
-            return await self._refund_view(order_id, refund_id, replayed=True)
-        try:
-            made = await self.gateway.refund(
-                reserved.intent_id,
-                amount=reserved.amount,
-                idempotency_key=f"mcpco:refund:{order_id}:{request_key}",
-                reason=reason,
-            )
-        except Exception:
-            await self._db.write(lambda conn: self._fail_refund(conn, refund_id))
-            raise
-        await self._db.write(lambda conn: self._finish_refund(conn, refund_id, made.id))
-        return await self._refund_view(order_id, refund_id, replayed=reserved.existed)
+        step = await self._db.write(reserve)
+        if isinstance(step, Prior):
+            return await self._refund_view(cmd.order_id, step.resource_id, replayed=True)
+        claim, reserved = step
+        if reserved.status != "succeeded":
+            try:
+                made = await self.gateway.refund(
+                    reserved.intent_id, amount=reserved.amount, idempotency_key=refund_key(claim), reason=cmd.reason
+                )
+            except Exception:
+                await self._db.write(lambda conn: self._fail_refund(conn, claim.resource_id))
+                await self._idempotency.release(claim)
+                raise
+        else:
+            made = None
+
+        def finish(conn: Connection) -> None:
+            if made is not None:
+                self._finish_refund(conn, claim.resource_id, made.id)
+            self._idempotency.complete(conn, claim)
+
+        await self._db.write(finish)
+        return await self._refund_view(cmd.order_id, claim.resource_id, replayed=False)
 
     def _reserve_refund(
-        self, conn: Connection, order_id: str, amount: int | None, reason: str | None, refund_id: str
-    ) -> _ReservedRefund:
-        existing = payment_store.refund_by_id(conn, refund_id)
+        self, conn: Connection, principal: Principal, call: Keyed, cmd: RefundOrder, new_id: str
+    ) -> Prior | tuple[Claim, _ReservedRefund]:
+        order_id = cmd.order_id
         order = order_store.get(conn, order_id, for_update=True)
         if order is None:
             raise InvalidState(f"No order {order_id!r}.", next_actions=["list_orders"])
+        claim = self._idempotency.claim(conn, principal.id, call, new_id)
+        if isinstance(claim, Prior):
+            return claim
+        refund_id = claim.resource_id
+        # A claim taken over from an attempt that died or failed: that attempt's refund, as far as it got.
+        existing = payment_store.refund_by_id(conn, refund_id) if claim.taken_over else None
         payment = payment_store.latest_payment(conn, order_id, for_update=True)
         if existing is not None and existing["status"] != "failed":
             assert payment is not None
-            return _ReservedRefund(existing["status"], payment["intent_id"], existing["amount_minor"], existed=True)
+            return claim, _ReservedRefund(existing["status"], payment["intent_id"], existing["amount_minor"], False)
         if payment is None or payment["status"] != "succeeded" or payment["intent_id"] is None:
             raise InvalidState(
                 f"Order {order_id} is {order['status']} and has no captured payment to refund.",
@@ -379,9 +414,9 @@ class PaymentService:
                 next_actions=["get_order", "sync_payment"],
             )
         remaining = payment["amount_received_minor"] - payment["refunded_minor"]
-        # A retry of a failed attempt (same key) asks for what that attempt asked for: the gateway may have
-        # made it and only the answer was lost, and the same idempotency key then replays it there.
-        wanted = existing["amount_minor"] if existing is not None else remaining if amount is None else amount
+        # A retry of a failed attempt asks for what that attempt asked for: the gateway may have made it
+        # and only the answer was lost, and the same gateway idempotency key then replays it there.
+        wanted = existing["amount_minor"] if existing is not None else remaining if cmd.amount is None else cmd.amount
         currency = payment["currency"]
         if wanted <= 0 or wanted > remaining:
             raise RefundTooLarge(
@@ -402,13 +437,13 @@ class PaymentService:
                     "payment_id": payment["id"],
                     "amount_minor": wanted,
                     "currency": currency,
-                    "reason": reason,
+                    "reason": cmd.reason,
                     "status": "pending",
                     "created_at": now,
                 },
             )
         payment_store.update_payment(conn, payment["id"], now, refunded_minor=payment["refunded_minor"] + wanted)
-        return _ReservedRefund("pending", payment["intent_id"], wanted, existed=False)
+        return claim, _ReservedRefund("pending", payment["intent_id"], wanted, True)
 
     def _fail_refund(self, conn: Connection, refund_id: str) -> None:
         refund = payment_store.refund_by_id(conn, refund_id)
@@ -456,7 +491,7 @@ class _ReservedRefund:
     status: str
     intent_id: str
     amount: int
-    existed: bool
+    booked: bool  # this attempt counted the refund (not one a dead attempt had counted)
 
 
 def _attempt_of(row: RowMapping, order: RowMapping) -> _Attempt:
@@ -471,4 +506,4 @@ def _attempt_of(row: RowMapping, order: RowMapping) -> _Attempt:
     )
 
 
-__all__ = ["OrderOut", "PaymentService", "intent_key"]
+__all__ = ["REFUND_ORDER", "OrderOut", "PaymentService", "RefundOrder"]

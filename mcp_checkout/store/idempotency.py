@@ -1,28 +1,32 @@
-"""Idempotency-key SQL. Uniqueness of (principal, operation, key) is a database constraint."""
+"""Idempotency-key SQL. Uniqueness of (principal, operation, key) is a database constraint; the protocol
+itself lives in ``service/idempotency.py``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, delete, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, delete, select, update
 
 from mcp_checkout.store.db import dialect_insert
 from mcp_checkout.store.models import idempotency_keys
 
 
-def try_insert_claim(
+def try_insert(
     conn: Connection,
     *,
     principal_id: str,
     operation: str,
     key: str,
     fingerprint: str,
+    status: str,
+    resource_id: str | None,
     claim_token: str,
     locked_until: datetime,
     now: datetime,
     expires_at: datetime,
 ) -> bool:
-    """Insert an in-progress record; False if the key already exists (nothing written)."""
+    """Insert the key's record; False if the key already exists (nothing written). On PostgreSQL this
+    waits for a concurrent transaction that inserted the same key to finish."""
     statement = (
         dialect_insert(conn, idempotency_keys)
         .values(
@@ -30,7 +34,8 @@ def try_insert_claim(
             operation=operation,
             key=key,
             fingerprint=fingerprint,
-            status="in_progress",
+            status=status,
+            resource_id=resource_id,
             claim_token=claim_token,
             locked_until=locked_until,
             created_at=now,
@@ -41,16 +46,32 @@ def try_insert_claim(
     return conn.execute(statement).rowcount == 1
 
 
-def get(conn: Connection, principal_id: str, operation: str, key: str) -> RowMapping | None:
-    query = select(idempotency_keys).where(
+def _scope(principal_id: str, operation: str, key: str) -> list[ColumnElement[bool]]:
+    return [
         idempotency_keys.c.principal_id == principal_id,
         idempotency_keys.c.operation == operation,
         idempotency_keys.c.key == key,
-    )
-    return conn.execute(query).mappings().first()
+    ]
 
 
-def take_over(conn: Connection, record_id: int, old_token: str, new_token: str, locked_until: datetime) -> bool:
+def get(conn: Connection, principal_id: str, operation: str, key: str) -> RowMapping | None:
+    return conn.execute(select(idempotency_keys).where(*_scope(principal_id, operation, key))).mappings().first()
+
+
+def record_id(conn: Connection, principal_id: str, operation: str, key: str) -> int:
+    return int(conn.execute(select(idempotency_keys.c.id).where(*_scope(principal_id, operation, key))).scalar_one())
+
+
+def take_over(
+    conn: Connection,
+    record_id: int,
+    old_token: str,
+    new_token: str,
+    locked_until: datetime,
+    *,
+    status: str,
+    resource_id: str,
+) -> bool:
     """Claim a stale in-progress record whose owner died; False if someone else did first."""
     result = conn.execute(
         update(idempotency_keys)
@@ -59,28 +80,33 @@ def take_over(conn: Connection, record_id: int, old_token: str, new_token: str, 
             idempotency_keys.c.claim_token == old_token,
             idempotency_keys.c.status == "in_progress",
         )
-        .values(claim_token=new_token, locked_until=locked_until)
+        .values(claim_token=new_token, locked_until=locked_until, status=status, resource_id=resource_id)
     )
     return result.rowcount == 1
 
 
-def complete(conn: Connection, record_id: int, claim_token: str, resource_id: str) -> bool:
-    result = conn.execute(
+def complete(conn: Connection, record_id: int, resource_id: str) -> None:
+    conn.execute(
         update(idempotency_keys)
-        .where(idempotency_keys.c.id == record_id, idempotency_keys.c.claim_token == claim_token)
+        .where(idempotency_keys.c.id == record_id)
         .values(status="completed", resource_id=resource_id)
     )
-    return result.rowcount == 1
 
 
-def release(conn: Connection, record_id: int, claim_token: str) -> None:
-    """Forget a claim whose attempt failed, so the same key can be retried."""
+def set_resource(conn: Connection, principal_id: str, operation: str, key: str, resource_id: str) -> None:
+    conn.execute(update(idempotency_keys).where(*_scope(principal_id, operation, key)).values(resource_id=resource_id))
+
+
+def end_lease(conn: Connection, record_id: int, claim_token: str, now: datetime) -> None:
+    """A claimed attempt failed: let the next attempt take the record over at once."""
     conn.execute(
-        delete(idempotency_keys).where(
+        update(idempotency_keys)
+        .where(
             idempotency_keys.c.id == record_id,
             idempotency_keys.c.claim_token == claim_token,
             idempotency_keys.c.status == "in_progress",
         )
+        .values(locked_until=now)
     )
 
 

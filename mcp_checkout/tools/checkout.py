@@ -8,6 +8,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from mcp_checkout.service.checkout import CreateLink
+from mcp_checkout.service.idempotency import sent_fields
 from mcp_checkout.service.views import LinkOut
 from mcp_checkout.tools.annotations import CREATES, READ_ONLY
 from mcp_checkout.tools.context import principal, raw_arguments, services
@@ -48,12 +49,10 @@ def register(server: MCPServer[Any]) -> None:
         on a replay `url` is null — call regenerate_checkout_link for a fresh one.
         Errors: `invalid_state` (the order is not pending_payment), `insufficient_stock`.
         """
-        request = raw_arguments(ctx)
-        request.pop("idempotency_key", None)
         command = CreateLink(
             order_id=order_id, sku=sku, quantity=quantity, idempotency_key=idempotency_key, email=email,
             merchant_reference_id=merchant_reference_id, success_url=success_url, cancel_url=cancel_url,
-            ttl_minutes=ttl_minutes, request=request,
+            ttl_minutes=ttl_minutes, sent=sent_fields(raw_arguments(ctx)),
         )  # fmt: skip
         return await services(ctx).checkout.create_link(principal(ctx), command)
 

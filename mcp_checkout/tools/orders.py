@@ -8,6 +8,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from mcp_checkout.domain import OrderStatus
+from mcp_checkout.service.idempotency import sent_fields
 from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.service.views import OrderLookup, OrderOut, OrderWaitOut
 from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, OVERWRITES, READ_ONLY
@@ -55,16 +56,14 @@ def register(server: MCPServer[Any]) -> None:
         really is a new order), `idempotency_in_flight` (the same call is still running: wait and
         retry with the same key), `cart_already_ordered` (the cart is already order X: get_order).
         """
-        request = raw_arguments(ctx)
-        request.pop("idempotency_key", None)
         command = CreateOrder(
             idempotency_key=idempotency_key,
-            request=request,
             cart_id=cart_id,
             items=[(line.sku, line.quantity) for line in items] if items is not None else None,
             email=email.strip().lower() if email else None,
             merchant_reference_id=merchant_reference_id,
             shipping_address=shipping_address.model_dump() if shipping_address else None,
+            sent=sent_fields(raw_arguments(ctx)),
         )
         return await services(ctx).orders.create(principal(ctx), command)
 

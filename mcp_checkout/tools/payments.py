@@ -7,9 +7,11 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
+from mcp_checkout.service.idempotency import sent_fields
+from mcp_checkout.service.payments import RefundOrder
 from mcp_checkout.service.views import PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, OVERWRITES
-from mcp_checkout.tools.context import principal, services
+from mcp_checkout.tools.context import principal, raw_arguments, services
 from mcp_checkout.tools.types import IdempotencyKey, OrderId, Reason, RefundAmount
 
 
@@ -42,8 +44,10 @@ def register(server: MCPServer[Any]) -> None:
     ) -> RefundOut:
         """Refund a paid order in full (omit amount) or in part (amount in minor units). Merchant only.
 
-        Reuse the same idempotency_key to retry the same refund; never more than was paid is
-        refunded. A full refund moves the order to `refunded`. Errors: `refund_too_large` (the
-        message says how much is refundable), `invalid_state` (nothing captured to refund).
+        Reuse the same idempotency_key to retry the same refund (`replayed: true`); never more than
+        was paid is refunded. A full refund moves the order to `refunded`. Errors: `refund_too_large`
+        (the message says how much is refundable), `invalid_state` (nothing captured to refund),
+        `idempotency_conflict` (that key was used for a different refund: a new refund needs a new key).
         """
-        return await services(ctx).payments.refund(principal(ctx), order_id, amount, reason, idempotency_key)
+        command = RefundOrder(order_id, idempotency_key, amount, reason, sent=sent_fields(raw_arguments(ctx)))
+        return await services(ctx).payments.refund(principal(ctx), command)

@@ -33,13 +33,11 @@ async def add_rows(services: Services, *rows: CatalogRow) -> None:
 
 
 def order_command(key: str, items: list[dict[str, Any]] | None = None, **fields: Any) -> CreateOrder:
-    """A CreateOrder as the tool builds it: ``request`` is the payload without the key."""
-    request: dict[str, Any] = dict(fields)
-    if items is not None:
-        request["items"] = items
+    """A CreateOrder as the tool builds it, ``sent`` naming the fields given."""
+    sent = {"idempotency_key", *fields, *(["items"] if items is not None else [])}
     return CreateOrder(
         idempotency_key=key,
-        request=request,
+        sent=frozenset(sent),
         cart_id=fields.get("cart_id"),
         items=[(item["sku"], item["quantity"]) for item in items] if items is not None else None,
         merchant_reference_id=fields.get("merchant_reference_id"),

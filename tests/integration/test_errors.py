@@ -16,9 +16,9 @@ import pytest
 from mcp import Client
 from sqlalchemy import Connection, text
 
-from mcp_checkout import domain
 from mcp_checkout.domain import CatalogRow, utc_now
 from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.service.orders import CREATE_ORDER, CreateOrder
 from mcp_checkout.store import idempotency as idempotency_store
 from mcp_checkout.store.catalog_write import upsert_catalog
 
@@ -413,15 +413,20 @@ async def test_idempotency_conflict_names_the_order(server: Any, seeded: Service
     assert (await reserved(seeded))["MUG-01"] == 1
 
 
-def _claim(key: str, fingerprint: str, locked_for: timedelta) -> Any:
+def _claim(key: str, locked_for: timedelta) -> Any:
+    """Another attempt of ``create_order{items: [ITEM]}`` holding ``key`` (as a two-phase claim does)."""
+    call = CREATE_ORDER.request(CreateOrder(key, items=[("MUG-01", 1)], sent={"idempotency_key", "items"}))
+
     def run(conn: Connection) -> bool:
         now = utc_now()
-        return idempotency_store.try_insert_claim(
+        return idempotency_store.try_insert(
             conn,
             principal_id="local",
             operation="create_order",
             key=key,
-            fingerprint=fingerprint,
+            fingerprint=call.fingerprint,
+            status="in_progress",
+            resource_id=None,
             claim_token="another-attempt",
             locked_until=now + locked_for,
             now=now,
@@ -433,7 +438,7 @@ def _claim(key: str, fingerprint: str, locked_for: timedelta) -> Any:
 
 async def test_idempotency_in_flight_while_another_attempt_holds_the_key(server: Any, seeded: Services) -> None:
     request = {"items": [ITEM]}
-    assert await seeded.db.write(_claim("k-busy", domain.fingerprint(request), timedelta(seconds=20)))
+    assert await seeded.db.write(_claim("k-busy", timedelta(seconds=20)))
     async with Client(server) as client:
         result = await client.call_tool("create_order", {"idempotency_key": "k-busy", **request})
         body = error_of(result, "idempotency_in_flight")
@@ -450,7 +455,7 @@ async def test_idempotency_in_flight_while_another_attempt_holds_the_key(server:
 
 async def test_a_dead_attempts_key_is_taken_over_after_its_lease(server: Any, seeded: Services) -> None:
     request = {"items": [ITEM]}
-    assert await seeded.db.write(_claim("k-dead", domain.fingerprint(request), timedelta(seconds=-1)))
+    assert await seeded.db.write(_claim("k-dead", timedelta(seconds=-1)))
     async with Client(server) as client:
         created = data(await client.call_tool("create_order", {"idempotency_key": "k-dead", **request}))
         replay = data(await client.call_tool("create_order", {"idempotency_key": "k-dead", **request}))

@@ -159,11 +159,11 @@ async def test_idempotency_keys_are_kept_at_least_a_day_and_a_cart_still_orders_
         from_cart = data(await client.call_tool("create_order", by_cart))
 
         fake_clock.advance(hours=23, minutes=59)
-        assert await services.orders.purge_idempotency_keys() == 0
+        assert await services.idempotency.purge() == 0
         assert data(await client.call_tool("create_order", direct))["order_id"] == first["order_id"]
 
         fake_clock.advance(hours=settings.idempotency_retention_hours)
-        assert await services.orders.purge_idempotency_keys() == 2
+        assert await services.idempotency.purge() == 2
         assert await facts.idempotency_rows() == []
         # The key is gone, but the cart is the natural key: still the same single order.
         again = data(await client.call_tool("create_order", by_cart))

@@ -26,6 +26,7 @@ from mcp_checkout.service.checkout import CreateLink
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.orders import CreateOrder
+from mcp_checkout.service.payments import RefundOrder
 from mcp_checkout.store.catalog_write import upsert_catalog
 
 MERCHANT = Principal(id="local", kind="merchant")
@@ -80,8 +81,7 @@ async def shop(
 
 
 async def order(services: Services, key: str, items: list[tuple[str, int]], reference: str | None = None) -> str:
-    request: dict[str, Any] = {"items": [{"sku": sku, "quantity": qty} for sku, qty in items]}
-    command = CreateOrder(idempotency_key=key, request=request, items=items, merchant_reference_id=reference)
+    command = CreateOrder(idempotency_key=key, items=items, merchant_reference_id=reference)
     return (await services.orders.create(MERCHANT, command)).order_id
 
 
@@ -548,7 +548,7 @@ async def test_sales_summary_matches_the_orders_paid_and_refunded(shop: Shop) ->
     canceled = await order(services, "d2-canceled", [("MUG-02", 1)])
     await services.orders.cancel(MERCHANT, canceled, None)
     clock.advance(hours=2)
-    refund = await services.payments.refund(MERCHANT, mugs, 1000, "chipped", "refund-1")
+    refund = await services.payments.refund(MERCHANT, RefundOrder(mugs, "refund-1", 1000, "chipped"))
     assert refund.status == "succeeded"
     clock.advance(hours=1)
 

@@ -86,7 +86,7 @@ async def test_refund_in_part_then_the_rest_through_the_mcp_client(stripe_shop: 
         assert fake.refunded_total(intent_id) == 1000
         [call] = fake.calls("POST", "/v1/refunds")
         assert call.params["payment_intent"] == intent_id and call.params["amount"] == "1000"
-        assert call.idempotency_key == f"mcpco:refund:{order['order_id']}:r-part"
+        assert call.idempotency_key == f"mcpco:refund:{part['refund_id']}"  # derived from the refund's claim
 
         rest = tool_data(await refund(client, order["order_id"], "r-rest"))
         assert rest["amount"]["amount"] == 2600 and rest["order"]["status"] == "refunded"
@@ -113,6 +113,24 @@ async def test_the_same_idempotency_key_twice_makes_one_refund(stripe_shop: Stri
         assert third["status"] == "succeeded"
         assert len(fake.refunds) == 2 and fake.refunded_total(intent_id) == 2000
         assert [c.replayed for c in fake.calls("POST", "/v1/refunds")[-2:]] == [False, True]
+
+
+async def test_a_used_refund_key_with_another_amount_is_an_idempotency_conflict(stripe_shop: StripeShop) -> None:
+    """Issue 10 #10: the second call used to answer the first refund as if it were this one."""
+    shop, fake = stripe_shop, stripe_shop.fake
+    async with Client(shop.server) as client:
+        order, intent_id = await paid_order(client, shop, "k-refund-conflict")
+        first = tool_data(await refund(client, order["order_id"], "r-same", 1000))
+        other = await refund(client, order["order_id"], "r-same", 2000)
+        assert tool_error(other) == "idempotency_conflict"
+        body = json.loads(other.content[1].text)["error"]
+        assert body["retryable"] is False and first["refund_id"] in body["message"]
+        assert tool_error(await refund(client, order["order_id"], "r-same")) == "idempotency_conflict"  # full
+        assert len(fake.refunds) == 1 and fake.refunded_total(intent_id) == 1000
+        again = tool_data(await refund(client, order["order_id"], "r-same", 1000))
+        assert again["refund_id"] == first["refund_id"] and again["replayed"] is True
+        view = tool_data(await client.call_tool("get_order", {"order_id": order["order_id"]}))
+        assert view["payment"]["refunded"]["amount"] == 1000
 
 
 async def test_an_over_refund_is_refused_before_the_gateway(stripe_shop: StripeShop) -> None:

@@ -63,7 +63,7 @@ async def other_buyers_order(settings: Settings, seeded: Services) -> tuple[str,
     """An order of buyer-b, and settings whose local principal is buyer-a."""
     theirs = await seeded.orders.create(
         Principal(id="buyer-b", kind="buyer"),
-        CreateOrder(idempotency_key="b-1", request={"b": 1}, items=[("MUG-01", 1)]),
+        CreateOrder(idempotency_key="b-1", items=[("MUG-01", 1)]),
     )
     return theirs.order_id, settings.model_copy(
         update={"local_principal_kind": "buyer", "local_principal_id": "buyer-a"}
