@@ -13,14 +13,17 @@ from mcp_checkout.store.models import checkout_links, order_events, order_items,
 from mcp_checkout.store.sealing import email_hash
 
 
+def order_number(seq: int) -> str:
+    """The human number of the order in row ``seq``, as the database sets it on insert (migration 0008)."""
+    return f"MC-{seq:06d}"
+
+
 def insert_order(conn: Connection, values: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
-    """Insert an order and its lines; return its human number (from the row's sequence)."""
+    """Insert an order and its lines; return its human number (set from the row's sequence on insert)."""
     hashed = {**values, "email_hash": email_hash(conn, values.get("email"))}
     seq = conn.execute(insert(orders).values(hashed).returning(orders.c.seq)).scalar_one()
-    number = f"MC-{seq:06d}"
-    conn.execute(update(orders).where(orders.c.seq == seq).values(number=number))
     conn.execute(insert(order_items), [{"order_id": values["id"], **line} for line in lines])
-    return number
+    return order_number(seq)
 
 
 def add_event(
