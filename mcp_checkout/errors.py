@@ -149,6 +149,11 @@ class LinkNotFound(NotFound):
     code = "link_not_found"
 
 
+class LinkExists(CheckoutError):
+    code = "link_exists"
+    http_status = 409
+
+
 class LinkExpired(CheckoutError):
     code = "link_expired"
     who_fixes = "agent"

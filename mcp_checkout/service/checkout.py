@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from mcp_checkout.errors import (
     InvalidInput,
     InvalidState,
     LinkConsumed,
+    LinkExists,
     LinkExpired,
     LinkNotFound,
     LinkRevoked,
@@ -34,6 +36,7 @@ from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.idempotency import Idempotency, Operation
 from mcp_checkout.service.orders import CreateOrder, OrderService, order_lines, transition, visible_order
 from mcp_checkout.service.payments import PaymentService
+from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
 from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
@@ -44,6 +47,7 @@ CREATE_CHECKOUT_LINK = Operation(
     "create_checkout_link", makes="checkout link", id_field="link_id", look_up="get_checkout_link"
 )
 PAYABLE = OrderStatus.PENDING_PAYMENT.value
+log = logging.getLogger(__name__)
 SETTLED = (OrderStatus.PAID.value, OrderStatus.FULFILLED.value, OrderStatus.REFUNDED.value)
 
 
@@ -122,6 +126,7 @@ class CheckoutService:
         orders: OrderService,
         payments: PaymentService,
         idempotency: Idempotency,
+        secrets: SecretBox,
         public_base_url: str,
         default_ttl: timedelta,
         merchant_name: str,
@@ -132,6 +137,7 @@ class CheckoutService:
         self._orders = orders
         self._payments = payments
         self._idempotency = idempotency
+        self._secrets = secrets
         self._base = public_base_url.rstrip("/")
         self._default_ttl = default_ttl
         self.merchant_name = merchant_name
@@ -139,26 +145,36 @@ class CheckoutService:
 
     # ------------------------------------------------------------ agent side
     async def create_link(self, principal: Principal, cmd: CreateLink) -> LinkOut:
+        """Mint an order's one live link (or the order and its link, from a SKU), exactly once per key."""
         if (cmd.order_id is None) == (cmd.sku is None):
             raise InvalidInput("Pass exactly one of order_id, or sku with quantity (and an idempotency_key).")
+        if cmd.sku is not None and (cmd.quantity is None or cmd.idempotency_key is None):
+            raise InvalidInput(
+                "With sku, also pass quantity and an idempotency_key (reuse the same key when you retry).",
+                next_actions=["create_checkout_link"],
+            )
         success_url = check_redirect_url("success_url", cmd.success_url)
         cancel_url = check_redirect_url("cancel_url", cmd.cancel_url)
         ttl = timedelta(minutes=cmd.ttl_minutes) if cmd.ttl_minutes else self._default_ttl
+        email = cmd.email.strip().lower() if cmd.email else None
+        call = CREATE_CHECKOUT_LINK.request(cmd) if cmd.idempotency_key is not None else None
         token = secrets.token_urlsafe(32)
         link_id = domain.new_id("link")
 
         def mint(conn: Connection, order: RowMapping) -> None:
             now = self._clock()
+            lock = self._carried_lock(conn, order["id"], email)
             checkout_store.insert_link(
                 conn,
                 {
                     "id": link_id,
                     "token_hash": hash_token(token),
                     "token_hint": token[:6],
+                    "token_sealed": self._secrets.seal(token) if call is not None else None,
                     "order_id": order["id"],
                     "principal_id": principal.id,
                     "status": LinkStatus.ACTIVE.value,
-                    "email_lock": cmd.email.strip().lower() if cmd.email else None,
+                    "email_lock": lock,
                     "merchant_reference_id": cmd.merchant_reference_id,
                     "success_url": success_url,
                     "cancel_url": cancel_url,
@@ -168,47 +184,90 @@ class CheckoutService:
                 },
             )
 
-        if cmd.order_id is not None:
-
-            def for_order(conn: Connection) -> None:
-                order = visible_order(conn, principal, cmd.order_id or "", lock=True)
+        def run(conn: Connection) -> str | None:
+            if call is not None and (prior := self._idempotency.once(conn, principal.id, call, link_id)):
+                return prior.resource_id
+            if cmd.order_id is not None:
+                order = visible_order(conn, principal, cmd.order_id, lock=True)
                 if order["status"] != PAYABLE:
                     raise InvalidState(
                         f"Order {order['id']} is {order['status']}; only pending_payment orders get checkout links.",
                         details={"order_id": order["id"], "status": order["status"]},
                         next_actions=["get_order"],
                     )
+                self._no_live_link(conn, order["id"])
                 mint(conn, order)
-
-            await self._db.write(for_order)
-            return await self._link_view(link_id, token)
-
-        if cmd.quantity is None or cmd.idempotency_key is None:
-            raise InvalidInput(
-                "With sku, also pass quantity and an idempotency_key (reuse the same key when you retry).",
-                next_actions=["create_checkout_link"],
-            )
-        call = CREATE_CHECKOUT_LINK.request(cmd)
-        order_id = domain.new_id("ord")
-        order_cmd = CreateOrder(
-            idempotency_key=cmd.idempotency_key,
-            items=[(cmd.sku or "", cmd.quantity)],
-            email=cmd.email.strip().lower() if cmd.email else None,
-            merchant_reference_id=cmd.merchant_reference_id,
-        )
-
-        def place(conn: Connection) -> str | None:
-            prior = self._idempotency.once(conn, principal.id, call, order_id)
-            if prior is not None:
-                return prior.resource_id
-            self._orders.place(conn, principal, order_cmd, call, order_id, also=mint)
+            else:
+                assert call is not None and cmd.quantity is not None
+                order_cmd = CreateOrder(
+                    idempotency_key=call.key,
+                    items=[(cmd.sku or "", cmd.quantity)],
+                    email=email,
+                    merchant_reference_id=cmd.merchant_reference_id,
+                )
+                self._orders.place(conn, principal, order_cmd, call, domain.new_id("ord"), also=mint)
             return None
 
-        replayed = await self._db.write(place)
+        replayed = await self._db.write(run)
         if replayed is None:
             return await self._link_view(link_id, token)
-        # A retry: the link was minted with the order; its URL was shown once and is not stored.
-        return (await self._first_link_of(replayed)).model_copy(update={"replayed": True})
+        return await self._replay(replayed)
+
+    def _no_live_link(self, conn: Connection, order_id: str) -> None:
+        """The rule: one live link per order (also a partial unique index). A live link past its
+        expiry time is marked expired here, which makes room for the new one."""
+        live = checkout_store.live_link_of_order(conn, order_id)
+        if live is None:
+            return
+        now = self._clock()
+        if live["expires_at"] <= now:
+            checkout_store.set_link_status(conn, live["id"], [live["status"]], LinkStatus.EXPIRED.value, now)
+            return
+        raise LinkExists(
+            f"Order {order_id} already has a live checkout link ({live['id']}, {live['status']}). Send the buyer "
+            "that link; if its URL was lost, call regenerate_checkout_link with its link_id for a new URL "
+            "(the old one then stops working). To retry a create_checkout_link call, reuse its idempotency_key.",
+            details={"order_id": order_id, "link_id": live["id"], "status": live["status"]},
+            next_actions=["regenerate_checkout_link", "get_checkout_link"],
+        )
+
+    @staticmethod
+    def _carried_lock(conn: Connection, order_id: str, email: str | None) -> str | None:
+        """An email lock, once set on a link, carries over to every later link of the order."""
+        earlier = checkout_store.email_lock_of_order(conn, order_id)
+        if earlier is None or email is None or hmac.compare_digest(earlier.encode(), email.encode()):
+            return earlier or email
+        raise InvalidInput(
+            "This order's checkout is locked to another email address; a new link keeps that lock. Call "
+            "create_checkout_link without email (or with the email the first link was locked to).",
+            details={"order_id": order_id},
+            next_actions=["create_checkout_link"],
+        )
+
+    async def _replay(self, resource_id: str) -> LinkOut:
+        """The link an earlier call with this key made, or the link that replaced it, with its URL."""
+
+        def find(conn: Connection) -> tuple[str, str | None]:
+            link = checkout_store.link_by_id(conn, resource_id)
+            if link is None:  # recorded before links were the result: the key names the order
+                link = checkout_store.links_of_order(conn, resource_id)[-1]
+            for _ in range(100):  # follow regenerations to the current link
+                if link["replaced_by"] is None:
+                    break
+                newer = checkout_store.link_by_id(conn, link["replaced_by"])
+                if newer is None:
+                    break
+                link = newer
+            return link["id"], link["token_sealed"]
+
+        current, sealed = await self._db.read(find)
+        token: str | None = None
+        if sealed is not None:
+            try:
+                token = self._secrets.open(sealed)
+            except SecretUnavailable:
+                log.warning("a replayed checkout link's token cannot be opened with this server's secret key")
+        return (await self._link_view(current, token)).model_copy(update={"replayed": True})
 
     async def regenerate(self, principal: Principal, link_id: str | None, url: str | None) -> LinkOut:
         if (link_id is None) == (url is None):
@@ -239,22 +298,25 @@ class CheckoutService:
                     details={"link_id": old["id"], "status": old["status"], "replaced_by": old["replaced_by"]},
                     next_actions=["get_checkout_link", "create_checkout_link"],
                 )
-            values = dict(old)
+            values = dict(old)  # the email lock, reference and redirects carry over
             values.update(
                 id=new_id,
                 token_hash=hash_token(token),
                 token_hint=token[:6],
+                token_sealed=self._secrets.seal(token) if old["token_sealed"] is not None else None,
                 status=old["status"] if old["status"] == LinkStatus.IN_SESSION.value else LinkStatus.ACTIVE.value,
                 replaced_by=None,
                 created_at=now,
                 updated_at=now,
                 expires_at=min(now + self._default_ttl, order["expires_at"]),
             )
-            checkout_store.insert_link(conn, values)
-            checkout_store.move_session(conn, old["id"], new_id, now)
+            # Old link out first: an order has one live link (a partial unique index).
             checkout_store.set_link_status(
                 conn, old["id"], [old["status"]], LinkStatus.REVOKED.value, now, replaced_by=new_id
             )
+            self._no_live_link(conn, order["id"])  # a newer link of the order: regenerate that one
+            checkout_store.insert_link(conn, values)
+            checkout_store.move_session(conn, old["id"], new_id, now)
 
         await self._db.write(run)
         return await self._link_view(new_id, token)
@@ -268,10 +330,6 @@ class CheckoutService:
 
         await self._db.read(run)
         return await self._link_view(link_id, None)
-
-    async def _first_link_of(self, order_id: str) -> LinkOut:
-        links = await self._db.read(lambda conn: checkout_store.links_of_order(conn, order_id))
-        return await self._link_view(links[-1]["id"], None)
 
     async def _link_view(self, link_id: str, token: str | None) -> LinkOut:
         now = self._clock()

@@ -103,6 +103,7 @@ def build_services(
     orders = OrderService(db, clock, idempotency, order_ttl=timedelta(minutes=settings.order_ttl_minutes))
     payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock), idempotency)
     orders.on_closed(payments.cancel_open_intent)
+    secret_box = SecretBox(keyring)
     catalog = CatalogService(db)
     return Services(
         settings=settings,
@@ -120,6 +121,7 @@ def build_services(
             orders=orders,
             payments=payments,
             idempotency=idempotency,
+            secrets=secret_box,
             public_base_url=settings.resolved_public_base_url(),
             default_ttl=timedelta(minutes=settings.link_ttl_minutes),
             merchant_name=settings.merchant_name,
@@ -142,7 +144,7 @@ def build_services(
         webhooks=WebhookService(
             db,
             clock,
-            secrets=SecretBox(keyring),
+            secrets=secret_box,
             live=settings.payment_mode == "stripe_live",
             max_attempts=settings.webhook_max_attempts,
             timeout_seconds=settings.webhook_timeout_seconds,

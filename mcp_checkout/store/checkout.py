@@ -42,6 +42,26 @@ def links_of_order(conn: Connection, order_id: str) -> Sequence[RowMapping]:
     return conn.execute(_LINKS_OF_ORDER, {"order_id": order_id}).mappings().all()
 
 
+_LIVE = ("active", "in_session")  # the partial unique index allows one such link per order
+
+
+def live_link_of_order(conn: Connection, order_id: str) -> RowMapping | None:
+    """The order's one link in a live state, if any (it may be past its expiry time)."""
+    query = select(checkout_links).where(checkout_links.c.order_id == order_id, checkout_links.c.status.in_(_LIVE))
+    return conn.execute(query).mappings().first()
+
+
+def email_lock_of_order(conn: Connection, order_id: str) -> str | None:
+    """The email lock of the order's newest link that had one: it carries over to the order's next links."""
+    query = (
+        select(checkout_links.c.email_lock)
+        .where(checkout_links.c.order_id == order_id, checkout_links.c.email_lock.is_not(None))
+        .order_by(checkout_links.c.created_at.desc(), checkout_links.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
 def set_link_status(
     conn: Connection, link_id: str, expected: Sequence[str], target: str, now: datetime, **extra: Any
 ) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -201,6 +202,16 @@ checkout_links = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
+    Column("token_sealed", String(400), nullable=True),  # keyed links: for replays (Fernet, server key)
+)
+_LIVE_LINK = text("status IN ('active', 'in_session')")
+# At most one live link per order (migration 0009).
+Index(
+    "ux_checkout_links_live_order",
+    checkout_links.c.order_id,
+    unique=True,
+    sqlite_where=_LIVE_LINK,
+    postgresql_where=_LIVE_LINK,
 )
 
 checkout_sessions = Table(

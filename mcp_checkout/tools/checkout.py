@@ -41,13 +41,15 @@ def register(server: MCPServer[Any]) -> None:
     ) -> LinkOut:
         """Mint a single-use checkout URL for the human buyer to pay in a browser. Send them `url`.
 
-        Either for an existing unpaid order (order_id), or straight from one SKU (sku + quantity +
-        idempotency_key: creates the order and its link together, exactly once — reuse the same key
-        on retries). `email` locks the link to that buyer's email; `merchant_reference_id` lets you
-        find the order later with lookup_orders. The link stops working once paid (410), when it
-        expires, or when replaced by regenerate_checkout_link. The URL is shown only in this answer:
-        on a replay `url` is null — call regenerate_checkout_link for a fresh one.
-        Errors: `invalid_state` (the order is not pending_payment), `insufficient_stock`.
+        Either for an existing unpaid order (order_id), or straight from one SKU (sku + quantity:
+        creates the order and its link together). Pass an idempotency_key and reuse it on retries:
+        the same key and arguments give back the same link and URL (`replayed: true`), never a second
+        one. An order has ONE live link: `link_exists` means it has one already — send that, or call
+        regenerate_checkout_link for a new URL. `email` locks the link to that buyer's email (the lock
+        stays on the order's later links); `merchant_reference_id` lets you find the order later with
+        lookup_orders. The link stops working once paid (410), when it expires, or when regenerated.
+        Errors: `invalid_state` (the order is not pending_payment), `insufficient_stock`,
+        `idempotency_conflict` (that key was used for a different request).
         """
         command = CreateLink(
             order_id=order_id, sku=sku, quantity=quantity, idempotency_key=idempotency_key, email=email,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -12,10 +14,13 @@ import httpx
 import pytest
 from mcp import Client
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from mcp_checkout.config import Settings
+from mcp_checkout.domain import utc_now
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.store.models import checkout_links
 from mcp_checkout.web.app import build_web_app
 
 BASE = "http://shop.test"
@@ -96,7 +101,7 @@ async def test_sku_form_creates_order_and_link_exactly_once(shop: Any) -> None:
         args = {"sku": "SOCK-M-GRY", "quantity": 3, "idempotency_key": "buy-socks", "email": "Ann@Example.com"}
         first = data(await client.call_tool("create_checkout_link", args))
         retry = data(await client.call_tool("create_checkout_link", args))
-        assert first["url"] and retry["url"] is None and retry["replayed"] is True
+        assert first["url"] and retry["url"] == first["url"] and retry["replayed"] is True
         assert retry["link_id"] == first["link_id"] and retry["order_id"] == first["order_id"]
         count = await services.db.read(lambda c: c.execute(text("select count(*) from orders")).scalar_one())
         assert count == 1
@@ -204,3 +209,116 @@ async def test_forms_without_the_csrf_token_are_refused(shop: Any) -> None:
         assert forged.status_code == 403
         order = data(await client.call_tool("get_order", {"order_id": link["order_id"]}))
         assert order["status"] == "pending_payment"
+
+
+# ---------------------------------------------------------------- one live link per order (issue 10 #9)
+def error_code(result: Any) -> str:
+    assert result.is_error, result.structured_content
+    return str(json.loads(result.content[1].text)["error"]["code"])
+
+
+async def live_links(services: Services, order_id: str) -> int:
+    query = text("select count(*) from checkout_links where order_id = :o and status in ('active', 'in_session')")
+    return int(await services.db.read(lambda c: c.execute(query, {"o": order_id}).scalar_one()))
+
+
+async def new_order(client: Client, key: str) -> str:
+    args = {"idempotency_key": key, "items": [{"sku": "MUG-01", "quantity": 1}]}
+    return str(data(await client.call_tool("create_order", args))["order_id"])
+
+
+async def test_an_order_has_one_live_link_and_a_keyed_retry_gets_the_same_url(shop: Any) -> None:
+    """Issue 10 #9: every create_checkout_link call used to mint another live link for the order."""
+    server, web, services = shop
+    async with Client(server) as client:
+        order_id = await new_order(client, "k-one-link")
+        args = {"order_id": order_id, "idempotency_key": "link-1", "email": "ann@example.com"}
+        first = data(await client.call_tool("create_checkout_link", args))
+        retry = data(await client.call_tool("create_checkout_link", args))
+        assert first["replayed"] is False and retry["replayed"] is True
+        assert retry["link_id"] == first["link_id"] and retry["url"] == first["url"]
+        # another request for the same order: link_exists, naming what to do instead
+        for other in ({"order_id": order_id}, {"order_id": order_id, "idempotency_key": "link-2"}):
+            refused = await client.call_tool("create_checkout_link", other)
+            assert error_code(refused) == "link_exists"
+            body = json.loads(refused.content[1].text)["error"]
+            assert "regenerate_checkout_link" in body["message"] and body["details"]["link_id"] == first["link_id"]
+            assert "regenerate_checkout_link" in body["next_actions"]
+        changed = {**args, "merchant_reference_id": "crm-9"}
+        assert error_code(await client.call_tool("create_checkout_link", changed)) == "idempotency_conflict"
+        assert await live_links(services, order_id) == 1
+        # regenerate keeps the email lock; a replay of the first call now answers the current link
+        new = data(await client.call_tool("regenerate_checkout_link", {"link_id": first["link_id"]}))
+        assert new["email_locked"] is True and await live_links(services, order_id) == 1
+        again = data(await client.call_tool("create_checkout_link", args))
+        assert again["link_id"] == new["link_id"] and again["url"] == new["url"] and again["replayed"] is True
+        page = await web.get(path_of(new["url"]))
+        assert 'type="email"' in page.text
+
+
+async def test_the_email_lock_carries_over_to_the_orders_next_link(shop: Any) -> None:
+    server, web, services = shop
+    async with Client(server) as client:
+        order_id = await new_order(client, "k-lock-carry")
+        locked = data(
+            await client.call_tool("create_checkout_link", {"order_id": order_id, "email": "ann@example.com"})
+        )
+        # the link runs out while the order is still payable: a new link may be made, and keeps the lock
+        query = text("update checkout_links set expires_at = :t where id = :i")
+        past = utc_now() - timedelta(minutes=1)
+        await services.db.write(lambda c: c.execute(query, {"t": past, "i": locked["link_id"]}))
+        fresh = data(await client.call_tool("create_checkout_link", {"order_id": order_id}))
+        assert fresh["link_id"] != locked["link_id"] and fresh["email_locked"] is True
+        page = await web.get(path_of(fresh["url"]))
+        assert 'type="email"' in page.text
+        other = {"order_id": order_id, "email": "eve@example.com"}
+        await services.db.write(lambda c: c.execute(query, {"t": past, "i": fresh["link_id"]}))
+        assert error_code(await client.call_tool("create_checkout_link", other)) == "invalid_input"
+        count = text("select count(*) from checkout_links where order_id = :o")
+        assert await services.db.read(lambda c: c.execute(count, {"o": order_id}).scalar_one()) == 2
+
+
+async def test_concurrent_create_checkout_link_calls_leave_one_live_link(shop: Any) -> None:
+    server, _, services = shop
+    async with Client(server) as client:
+        order_id = await new_order(client, "k-link-race")
+        results: list[Any] = []
+
+        async def create(args: dict[str, Any]) -> None:
+            results.append(await client.call_tool("create_checkout_link", args))
+
+        async with anyio.create_task_group() as tasks:  # different requests: one link, the rest link_exists
+            for i in range(10):
+                tasks.start_soon(create, {"order_id": order_id, "idempotency_key": f"race-{i}"})
+        ok = [data(r) for r in results if not r.is_error]
+        assert len(ok) == 1 and sorted(error_code(r) for r in results if r.is_error) == ["link_exists"] * 9
+        assert await live_links(services, order_id) == 1
+
+        results.clear()
+        other = await new_order(client, "k-link-race-2")
+        async with anyio.create_task_group() as tasks:  # one request retried at once: one link, replayed
+            for _ in range(10):
+                tasks.start_soon(create, {"order_id": other, "idempotency_key": "race-same"})
+        links = [data(r) for r in results]
+        assert len({link["link_id"] for link in links}) == 1 and len({link["url"] for link in links}) == 1
+        assert sorted(link["replayed"] for link in links) == [False] + [True] * 9
+        assert await live_links(services, other) == 1
+
+
+async def test_the_database_refuses_a_second_live_link_for_an_order(shop: Any) -> None:
+    server, _, services = shop
+    async with Client(server) as client:
+        order_id = await new_order(client, "k-link-constraint")
+        link = data(await client.call_tool("create_checkout_link", {"order_id": order_id}))
+
+    def second(conn: Any) -> None:
+        row = dict(
+            conn.execute(text("select * from checkout_links where id = :i"), {"i": link["link_id"]}).mappings().one()
+        )
+        now = utc_now()
+        row.update(id="link_second", token_hash="0" * 64, status="in_session", created_at=now, updated_at=now)
+        row.update(expires_at=now + timedelta(hours=1))
+        conn.execute(checkout_links.insert().values(**row))
+
+    with pytest.raises(IntegrityError):
+        await services.db.write(second)
