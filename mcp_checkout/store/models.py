@@ -205,7 +205,7 @@ checkout_links = Table(
     Column("token_sealed", String(400), nullable=True),  # keyed links: for replays (Fernet, server key)
 )
 _LIVE_LINK = text("status IN ('active', 'in_session')")
-# At most one live link per order (migration 0009).
+# At most one live link per order (migration 0010).
 Index(
     "ux_checkout_links_live_order",
     checkout_links.c.order_id,

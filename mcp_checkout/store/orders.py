@@ -14,7 +14,7 @@ from mcp_checkout.store.sealing import email_hash
 
 
 def order_number(seq: int) -> str:
-    """The human number of the order in row ``seq``, as the database sets it on insert (migration 0008)."""
+    """The human number of the order in row ``seq``, as the database sets it on insert (migration 0009)."""
     return f"MC-{seq:06d}"
 
 

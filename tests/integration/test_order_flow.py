@@ -36,7 +36,7 @@ async def test_search_cart_order_replay_lookup(server: Any, seeded: Services, mo
         assert first["total"]["amount"] == 5800
         order = data(await client.call_tool("get_order", {"order_id": first["order_id"]}))
         assert [h["to_status"] for h in order["status_history"]] == ["pending_payment"]
-        assert order["number"] == first["number"] == "MC-000001"  # set by the database on insert (0008)
+        assert order["number"] == first["number"] == "MC-000001"  # set by the database on insert (0009)
         found = data(await client.call_tool("lookup_orders", {"merchant_reference_id": "crm:42"}))
         assert found["status"] == "found" and [o["order_id"] for o in found["orders"]] == [first["order_id"]]
     product = await seeded.catalog.get_product(sku="MUG-01")

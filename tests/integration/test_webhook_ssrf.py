@@ -88,7 +88,7 @@ def live(settings: Settings) -> Settings:
 
 
 async def place(services: Services, key: str) -> str:
-    cmd = CreateOrder(idempotency_key=key, request={"k": key}, items=[("MUG-01", 1)], email="buyer@example.com")
+    cmd = CreateOrder(idempotency_key=key, items=[("MUG-01", 1)], email="buyer@example.com")
     return (await services.orders.create(MERCHANT, cmd)).order_id
 
 

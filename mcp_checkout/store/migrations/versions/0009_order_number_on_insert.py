@@ -5,15 +5,15 @@ An order's human number (``MC-000123``) comes from its row sequence. It used to 
 order costs one statement less. The format is the one ``store/orders.py`` computes for the answer:
 at least six digits, zero-padded.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -5,16 +5,16 @@ that already had several live links keep the newest; the older ones are revoked,
 ``token_sealed`` holds a keyed link's token sealed with the server's secret key (Fernet), so a retried
 ``create_checkout_link`` can answer with the same URL; the token itself is still stored only as a hash.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
