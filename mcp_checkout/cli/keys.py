@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from mcp_checkout.cli.base import Commands, Context, add_command, add_group
+from mcp_checkout.cli.buyer_data import rotate_secret
 
 if TYPE_CHECKING:
     from mcp_checkout.service.container import Services
@@ -38,6 +39,8 @@ def _keys(context: Context) -> int:
                     expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "never"
                     row = f"{key.prefix:<24} {key.scope:<8} {key.status:<7} created {made}"
                     print(f"{row} used {used} expires {expires} {key.name}")
+        elif args.keys_command == "rotate-secret":
+            return await rotate_secret(services, args.batch_size)
         else:
             revoked = await services.access.revoke(args.key)
             print(f"revoked {revoked.prefix} ({revoked.name!r})", file=sys.stderr)
@@ -59,6 +62,7 @@ def register(commands: Commands) -> None:
             'mcp-checkout keys create --name "back office" --scope merchant --expires-in-days 90',
             "mcp-checkout keys list",
             "mcp-checkout keys revoke mcpk_3f9a…",
+            "mcp-checkout keys rotate-secret",
         ],
     )
     create = add_command(
@@ -91,3 +95,15 @@ def register(commands: Commands) -> None:
         handler=_keys,
     )
     revoke.add_argument("key", help="the key id or prefix from `keys list`")
+    rotate = add_command(
+        keys,
+        "rotate-secret",
+        help="re-seal buyer data and webhook secrets with the newest secret key",
+        description="Re-seal every sealed value (buyer emails, names and addresses, webhook bodies and signing "
+        "secrets) with the newest key of MCP_CHECKOUT_SECRET_KEY (keys separated by commas, newest first) or "
+        "<data dir>/secret.key (one a line, newest first). Works in batches, each its own transaction: safe to "
+        "stop and run again. Afterwards the older keys can be removed.",
+        examples=['MCP_CHECKOUT_SECRET_KEY="$NEW,$OLD" mcp-checkout keys rotate-secret'],
+        handler=_keys,
+    )
+    rotate.add_argument("--batch-size", type=int, default=500, choices=range(1, 10_001), metavar="1-10000")

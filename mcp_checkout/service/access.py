@@ -21,6 +21,7 @@ from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout.domain import Clock, Principal, PrincipalKind
 from mcp_checkout.errors import InvalidInput, NotFound, RateLimited
+from mcp_checkout.service import audit
 from mcp_checkout.store import api_keys as key_store
 from mcp_checkout.store.db import Database
 
@@ -120,6 +121,7 @@ class AccessService:
 
         def run(conn: Connection) -> KeyInfo:
             key_store.insert_key(conn, values)
+            audit.record(conn, audit.OPERATOR, "api_key.create", key_id, after={"name": name, "scope": scope}, at=now)
             row = key_store.get_key(conn, key_id)
             return self._info(row)
 
@@ -137,7 +139,15 @@ class AccessService:
             row = key_store.get_key(conn, key_id)
             if row is None:
                 raise NotFound(f"No API key {key_id!r}. `mcp-checkout keys list` shows the key ids.")
-            key_store.revoke(conn, key_id, self._clock())
+            key_store.revoke(conn, key_id, now := self._clock())
+            audit.record(
+                conn,
+                audit.OPERATOR,
+                "api_key.revoke",
+                key_id,
+                before={"revoked": row["revoked_at"] is not None},
+                at=now,
+            )
             return self._info(key_store.get_key(conn, key_id))
 
         return await self._db.write(run)

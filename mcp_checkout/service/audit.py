@@ -27,7 +27,7 @@ from mcp_checkout.store.db import Database
 
 AuditActor = Literal["merchant", "operator", "system"]
 # The operator at the command line (mcp-checkout …): no API key, the machine's own user.
-OPERATOR = Principal(id="operator", kind="merchant", client="mcp-checkout cli")
+OPERATOR = policy.OPERATOR
 REDACTED = "[redacted]"
 _SENSITIVE = frozenset(
     {"email", "email_lock", "shipping_address", "address", "phone", "secret", "signing_secret", "token", "key"}

@@ -11,6 +11,7 @@ from mcp_checkout.payments.gateway import PaymentGateway
 from mcp_checkout.payments.offline import OfflineGateway
 from mcp_checkout.service.access import AccessService
 from mcp_checkout.service.audit import AuditService
+from mcp_checkout.service.buyer_data import BuyerDataService
 from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
@@ -46,6 +47,7 @@ class Services:
     webhooks: WebhookService
     keyring: Keyring
     audit: AuditService
+    buyer_data: BuyerDataService
 
     async def close(self) -> None:
         await self.webhooks.close()
@@ -157,4 +159,5 @@ def build_services(
         ),
         keyring=keyring,
         audit=AuditService(db, clock),
+        buyer_data=BuyerDataService(db, clock, orders),
     )

@@ -9,10 +9,11 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from mcp_checkout.service.audit import AuditEventPage
-from mcp_checkout.tools.annotations import READ_ONLY
+from mcp_checkout.service.buyer_data import ErasureOut
+from mcp_checkout.tools.annotations import OVERWRITES, READ_ONLY
 from mcp_checkout.tools.context import principal, services
 from mcp_checkout.tools.merchant import Timestamp
-from mcp_checkout.tools.types import Cursor
+from mcp_checkout.tools.types import Cursor, Email
 
 AuditAction = Annotated[
     str,
@@ -43,3 +44,14 @@ def register(server: MCPServer[Any]) -> None:
         return await services(ctx).audit.list_events(
             principal(ctx), action=action, actor=actor, since=since, until=until, limit=limit, cursor=cursor
         )
+
+    @server.tool(title="Erase a buyer's personal data (merchant)", annotations=OVERWRITES)
+    async def erase_buyer_data(ctx: Context[Any], email: Email) -> ErasureOut:
+        """Erase one buyer's personal data at their request (right to erasure). Merchant only; cannot be undone.
+
+        Unpaid orders of that buyer are canceled first (stock released, links revoked). Then the email,
+        name, phone and addresses in their orders, checkout links and stored webhook bodies are replaced
+        by the tombstone "[erased]"; amounts, lines and statuses stay for accounting. Calling it again
+        changes nothing more. Recorded in the audit log (buyer.erase), without the email.
+        """
+        return await services(ctx).buyer_data.erase(principal(ctx), email)

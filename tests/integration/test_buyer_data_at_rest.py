@@ -4,104 +4,24 @@ buyer email, name or address; the values read back through the server; without t
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
+from buyerflow import ADDRESS, BUYER_STRINGS, EMAIL, LINK_EMAIL, buyer_flow, data, dump
 from cryptography.fernet import Fernet
 from mcp import Client
 from pydantic import SecretStr
 from sqlalchemy import Connection, select, text
-from sqlalchemy.engine import make_url
 
 from mcp_checkout.config import Settings
-from mcp_checkout.domain import Actor
 from mcp_checkout.errors import SecretKeyUnavailable
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.store import migrate
 from mcp_checkout.store import orders as order_store
-from mcp_checkout.store.models import orders
-
-EMAIL = "ada.lovelace@example.org"
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 Analytical Row",
-    "city": "Marylebone",
-    "postal_code": "NW1 6XE",
-    "country": "GB",
-}
-LINK_EMAIL = "grace.hopper@example.net"
-BUYER_STRINGS = (EMAIL, "Ada Lovelace", "Analytical Row", LINK_EMAIL, "example.org", "example.net")
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
-async def buyer_flow(server: Any, services: Services, tag: str = "") -> tuple[str, str]:
-    """Orders with a buyer email and address, an email-locked link opened in a session, a queued webhook
-    event, a paid order: every place buyer data is written. Returns (addressed order id, linked order id)."""
-    async with Client(server) as client:
-        data(
-            await client.call_tool(
-                "create_webhook_endpoint", {"url": "http://127.0.0.1:9/hook", "events": ["order.created", "order.paid"]}
-            )
-        )
-        cart = data(await client.call_tool("create_cart", {}))
-        data(await client.call_tool("add_to_cart", {"cart_id": cart["cart_id"], "sku": "MUG-01", "quantity": 2}))
-        order = data(
-            await client.call_tool(
-                "create_order",
-                {
-                    "idempotency_key": f"o1{tag}",
-                    "cart_id": cart["cart_id"],
-                    "email": EMAIL,
-                    "shipping_address": ADDRESS,
-                },
-            )
-        )
-        linked = data(
-            await client.call_tool(
-                "create_checkout_link",
-                {"sku": "MUG-02", "quantity": 1, "idempotency_key": f"l1{tag}", "email": LINK_EMAIL},
-            )
-        )
-    token = linked["url"].rsplit("/", 1)[-1]
-    await services.checkout.verify_email(token, LINK_EMAIL)
-    intent, _ = await services.payments.ensure_intent(order["order_id"])
-    gateway: Any = services.payments.gateway
-    await services.payments.apply_intent(await gateway.simulate_payment(intent.id), actor=Actor.BUYER, source="test")
-    return order["order_id"], linked["order_id"]
-
-
-def dump(services: Services) -> str:
-    """The whole database as text, by the database's own dump tool."""
-    url = make_url(services.db.url)
-    if url.get_backend_name() == "sqlite":
-        return subprocess.run(
-            ["sqlite3", str(url.database), ".dump"], capture_output=True, text=True, check=True
-        ).stdout
-    return subprocess.run(
-        [
-            "pg_dump",
-            "--data-only",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-            str(url.database),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+from mcp_checkout.store.models import orders, webhook_endpoints, webhook_events
 
 
 async def test_a_dump_shows_no_buyer_data_and_the_server_reads_it_back(seeded: Services, server: Any) -> None:
@@ -212,3 +132,96 @@ async def test_the_migration_seals_clear_data_written_before_it(empty_database_u
         assert order is not None and order["email"] == EMAIL and order["shipping_address"] == ADDRESS
     finally:
         await services.close()
+
+
+# ---------------------------------------------------------------- erasure
+async def test_erase_buyer_data_over_mcp_cancels_open_orders_and_leaves_tombstones(
+    seeded: Services, server: Any
+) -> None:
+    paid, linked = await buyer_flow(server, seeded)
+    async with Client(server) as client:
+        open_order = data(
+            await client.call_tool(
+                "create_order", {"idempotency_key": "open", "email": EMAIL, "items": [{"sku": "MUG-01", "quantity": 3}]}
+            )
+        )
+        mug = data(await client.call_tool("get_product", {"sku": "MUG-01"}))["variants"][0]["available"]
+        erased = data(await client.call_tool("erase_buyer_data", {"email": EMAIL.upper()}))
+        assert erased["canceled_order_ids"] == [open_order["order_id"]]
+        assert erased["orders_erased"] == 2 and erased["webhook_events_scrubbed"] >= 2
+        assert data(await client.call_tool("get_product", {"sku": "MUG-01"}))["variants"][0]["available"] == mug + 3
+        kept = data(await client.call_tool("get_order", {"order_id": paid}))
+        assert kept["email"] is None and kept["shipping_address"] is None
+        assert kept["status"] == "paid" and kept["total"]["amount"] == 3600 and kept["lines"][0]["quantity"] == 2
+        canceled = data(await client.call_tool("get_order", {"order_id": open_order["order_id"]}))
+        assert canceled["status"] == "canceled" and canceled["email"] is None
+        again = data(await client.call_tool("erase_buyer_data", {"email": EMAIL}))
+        assert again["orders_erased"] == 0 and again["canceled_order_ids"] == []
+        events = data(await client.call_tool("list_audit_events", {"action": "buyer.erase"}))["events"]
+        assert len(events) == 2 and events[1]["after"]["orders"] == 2 and events[1]["actor"] == "merchant"
+        # The other buyer is untouched.
+        assert data(await client.call_tool("get_order", {"order_id": linked}))["email"] == LINK_EMAIL
+    bodies = await seeded.db.read(lambda conn: conn.execute(select(webhook_events.c.body)).scalars().all())
+    assert bodies and not any(EMAIL in body or "Ada Lovelace" in body for body in bodies)
+    assert any('"email":"[erased]"' in body for body in bodies)
+    text = dump(seeded)
+    assert EMAIL not in text and EMAIL.split("@")[0] not in str(events)
+
+
+async def test_buyers_cannot_erase(seeded: Services) -> None:
+    from mcp_checkout.domain import Principal
+    from mcp_checkout.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        await seeded.buyer_data.erase(Principal(id="key:b", kind="buyer"), EMAIL)
+
+
+# ---------------------------------------------------------------- key rotation
+async def test_rotate_secret_reseals_everything_and_survives_an_interruption(
+    settings: Settings, seeded: Services, server: Any
+) -> None:
+    from mcp_checkout.server import build_server
+    from mcp_checkout.service.audit import OPERATOR
+
+    key_a, key_b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with_a = settings.model_copy(update={"secret_key": SecretStr(key_a)})
+    services_a = build_services(with_a)
+    try:
+        paid, _ = await buyer_flow(build_server(with_a), services_a)
+    finally:
+        await services_a.close()
+
+    rotating = build_services(settings.model_copy(update={"secret_key": SecretStr(f"{key_b},{key_a}")}))
+    try:
+
+        class Interrupted(Exception):
+            pass
+
+        def stop_after_first(table: str, changed: int) -> None:
+            raise Interrupted  # the operator's Ctrl-C after one committed batch
+
+        with pytest.raises(Interrupted):
+            await rotating.buyer_data.rotate_secret(OPERATOR, batch_size=1, after_batch=stop_after_first)
+        first = await rotating.audit.list_events(OPERATOR, action="secret.rotate")
+        assert [e.after for e in first.events] == [{"table": "orders", "resealed": 1}]
+        done = await rotating.buyer_data.rotate_secret(OPERATOR, batch_size=2)
+        assert done.resealed["orders"] >= 1 and done.resealed["webhook_events"] >= 2
+        assert done.resealed["checkout_links"] >= 1 and done.resealed["webhook_endpoints"] == 1
+        assert sum((await rotating.buyer_data.rotate_secret(OPERATOR)).resealed.values()) == 0  # idempotent
+    finally:
+        await rotating.close()
+
+    only_b = settings.model_copy(update={"secret_key": SecretStr(key_b)})
+    services_b = build_services(only_b)
+    try:
+        async with Client(build_server(only_b)) as client:
+            order = data(await client.call_tool("get_order", {"order_id": paid}))
+            assert order["email"] == EMAIL and order["shipping_address"] == ADDRESS | {"line2": None, "region": None}
+            erased = data(await client.call_tool("erase_buyer_data", {"email": LINK_EMAIL}))  # hash re-keyed too
+            assert erased["orders_erased"] == 1
+        secret = await services_b.db.read(lambda conn: conn.execute(select(webhook_endpoints.c.secret)).scalar_one())
+        assert services_b.keyring.open(secret).startswith("whsec_")
+        bodies = await services_b.db.read(lambda conn: conn.execute(select(webhook_events.c.body)).scalars().all())
+        assert all(body.startswith("{") for body in bodies)
+    finally:
+        await services_b.close()
