@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -39,7 +40,7 @@ from mcp_checkout.errors import (
     WebhookDeliveryNotFound,
     WebhookEndpointNotFound,
 )
-from mcp_checkout.service import policy
+from mcp_checkout.service import audit, policy
 from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
 from mcp_checkout.service.webhook_urls import (
     DestinationRefused,
@@ -293,7 +294,13 @@ class WebhookService:
             "created_at": now,
             "deactivated_at": None,
         }
-        await self._db.write(lambda conn: store.insert_endpoint(conn, values))
+
+        def run(conn: Connection) -> None:
+            store.insert_endpoint(conn, values)
+            change = {"host": urlsplit(url).hostname, "events": chosen}  # not the URL: it may carry a token
+            audit.record(conn, principal, "webhook_endpoint.create", str(values["id"]), after=change, at=now)
+
+        await self._db.write(run)
         log.info("webhook endpoint %s created for %s", values["id"], ",".join(chosen))
         return CreatedWebhookEndpoint(endpoint=_endpoint_out(values), signing_secret=secret)
 
@@ -318,9 +325,11 @@ class WebhookService:
         now = self._clock()
 
         def run(conn: Connection) -> WebhookEndpointOut:
-            if store.endpoint(conn, endpoint_id) is None:
+            if (before := store.endpoint(conn, endpoint_id)) is None:
                 raise self._endpoint_not_found(endpoint_id)
             store.deactivate_endpoint(conn, endpoint_id, now)
+            audit.record(conn, principal, "webhook_endpoint.deactivate", endpoint_id,
+                         before={"status": before["status"]}, after={"status": store.INACTIVE}, at=now)  # fmt: skip
             row = store.endpoint(conn, endpoint_id)
             assert row is not None
             return _endpoint_out(row)

@@ -115,3 +115,26 @@ async def test_buyers_cannot_read_the_audit_log_and_secrets_are_redacted(seeded:
     await seeded.db.write(record)
     (event,) = (await seeded.audit.list_events(merchant, action="webhook_endpoint.create")).events
     assert event.after == {"email": "[redacted]", "nested": {"signing_secret": "[redacted]"}, "status": "ok"}
+
+
+async def test_webhook_endpoint_and_api_key_changes_are_audited(seeded: Services, server: Any) -> None:
+    async with Client(server) as client:
+        made = data(
+            await client.call_tool(
+                "create_webhook_endpoint", {"url": "http://127.0.0.1:9/h?token=abc", "events": ["order.paid"]}
+            )
+        )
+        endpoint_id = made["endpoint"]["endpoint_id"]
+        data(await client.call_tool("deactivate_webhook_endpoint", {"endpoint_id": endpoint_id}))
+    key = await seeded.access.create_key("ops", "merchant")
+    await seeded.access.revoke(key.info.key_id)
+    events = (await seeded.audit.list_events(audit.OPERATOR)).events
+    assert [(e.action, e.actor) for e in events] == [
+        ("api_key.revoke", "operator"),
+        ("api_key.create", "operator"),
+        ("webhook_endpoint.deactivate", "merchant"),
+        ("webhook_endpoint.create", "merchant"),
+    ]
+    assert events[3].target == endpoint_id and events[3].after == {"host": "127.0.0.1", "events": ["order.paid"]}
+    assert events[2].after == {"status": "inactive"} and events[1].after == {"name": "ops", "scope": "merchant"}
+    assert "token=abc" not in str(events) and made["signing_secret"] not in str(events) and key.key not in str(events)
