@@ -89,7 +89,7 @@ class BuyerDataService:
     ) -> RotationOut:
         """Re-seal every sealed value (buyer data, webhook bodies and signing secrets) with the newest key,
         one transaction per batch. Stopping anywhere loses nothing; running again finishes the job."""
-        policy.require(principal, "rotate_secret")
+        # Command line only (mcp-checkout keys rotate-secret): no MCP tool exposes it. principal is for the audit.
         if not 1 <= batch_size <= 10_000:
             raise InvalidInput("batch_size must be 1 to 10,000.")
         resealed: dict[str, int] = {}

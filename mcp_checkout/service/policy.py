@@ -39,7 +39,6 @@ MERCHANT_ONLY: Final[frozenset[str]] = frozenset(
         "readiness_check",
         "list_audit_events",
         "erase_buyer_data",
-        "rotate_secret",  # command line only (mcp-checkout keys rotate-secret)
         # prompts
         "merchant_daily_report",
     }
