@@ -103,7 +103,7 @@ def register(commands: Commands) -> None:
         "secrets) with the newest key of MCP_CHECKOUT_SECRET_KEY (keys separated by commas, newest first) or "
         "<data dir>/secret.key (one a line, newest first). Works in batches, each its own transaction: safe to "
         "stop and run again. Afterwards the older keys can be removed.",
-        examples=['MCP_CHECKOUT_SECRET_KEY="$NEW,$OLD" mcp-checkout keys rotate-secret'],
+        examples=["mcp-checkout keys rotate-secret", "mcp-checkout keys rotate-secret --batch-size 200"],
         handler=_keys,
     )
     rotate.add_argument("--batch-size", type=int, default=500, choices=range(1, 10_001), metavar="1-10000")

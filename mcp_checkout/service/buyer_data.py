@@ -51,7 +51,7 @@ class BuyerDataService:
         self._orders = orders
 
     async def erase(self, principal: Principal, email: str) -> ErasureOut:
-        """Cancel the buyer's unpaid orders (stock released, links revoked), then replace their email, name,
+        """Cancel the buyer's unpaid orders (stock released, links closed), then replace their email, name,
         address and email locks with a tombstone everywhere; amounts and lines stay. Safe to repeat."""
         policy.require(principal, "erase_buyer_data")
         email = _email(email)

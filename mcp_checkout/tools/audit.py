@@ -49,7 +49,7 @@ def register(server: MCPServer[Any]) -> None:
     async def erase_buyer_data(ctx: Context[Any], email: Email) -> ErasureOut:
         """Erase one buyer's personal data at their request (right to erasure). Merchant only; cannot be undone.
 
-        Unpaid orders of that buyer are canceled first (stock released, links revoked). Then the email,
+        Unpaid orders of that buyer are canceled first (stock released, links closed). Then the email,
         name, phone and addresses in their orders, checkout links and stored webhook bodies are replaced
         by the tombstone "[erased]"; amounts, lines and statuses stay for accounting. Calling it again
         changes nothing more. Recorded in the audit log (buyer.erase), without the email.
