@@ -11,3 +11,5 @@ echo "== ruff"; .venv/bin/ruff check mcp_checkout tests bench; .venv/bin/ruff fo
 echo "== mypy --strict"; .venv/bin/mypy
 echo "== import layers"; .venv/bin/lint-imports --no-cache
 echo "== pytest"; .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# The other supported Pythons (install from the lock, the demo, an e2e smoke); not when running chosen tests.
+if [ $# -eq 0 ]; then bash scripts/other_pythons.sh; fi
