@@ -153,7 +153,7 @@ def manifest(root: Path, tools: list[dict[str, Any]], prompts: list[dict[str, An
         "exactly once, mint single-use checkout links and hand payment to Stripe (or take test payments "
         "offline). Merchant tools import the catalog, adjust stock, list orders and check go-live readiness.",
         "author": {"name": "mcp-checkout contributors"},
-        "license": project.get("license", {}).get("text", "MIT"),
+        "license": project["license"],  # an SPDX expression (PEP 639)
         "keywords": ["checkout", "commerce", "stripe", "orders", "catalog"],
         "server": {
             "type": "uv",
