@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,9 +11,10 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import CallToolResult, GetPromptResult
 from mcp.types import Prompt as MCPPrompt
 from mcp.types import Tool as MCPTool
 from mcp_types import InputRequiredResult
@@ -21,8 +22,8 @@ from pydantic import ValidationError
 
 from mcp_checkout import __version__
 from mcp_checkout.config import Settings
-from mcp_checkout.domain import Principal, PrincipalKind, check_text
-from mcp_checkout.errors import CheckoutError, InvalidInput
+from mcp_checkout.domain import Principal, PrincipalKind
+from mcp_checkout.errors import CheckoutError, InvalidInput, NotFound
 from mcp_checkout.prompts import checkout as checkout_prompts
 from mcp_checkout.prompts import merchant as merchant_prompts
 from mcp_checkout.service import policy
@@ -42,8 +43,9 @@ from mcp_checkout.tools import (
     subscriptions,
 )
 from mcp_checkout.tools import webhooks as webhook_tools
-from mcp_checkout.tools.context import AppState, caller, key_kind
-from mcp_checkout.tools.errors import error_result, invalid_arguments, unexpected
+from mcp_checkout.tools.context import AppState, key_kind
+from mcp_checkout.tools.errors import error_result, internal_error, invalid_arguments, unexpected
+from mcp_checkout.tools.gate import REFUSED, gate
 from mcp_checkout.tools.toolsets import shape_tool_list
 
 log = logging.getLogger(__name__)
@@ -75,12 +77,10 @@ class CheckoutMCPServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        if (refused := REFUSED.get()) is not None:  # the gate refused it (rate limit, scope, text)
+            return error_result(refused)
         if (refused := self._refuse_arguments(name, arguments)) is not None:
             return error_result(refused)
-        try:
-            await self._admit(name, context)
-        except CheckoutError as exc:
-            return error_result(exc)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -93,19 +93,45 @@ class CheckoutMCPServer(MCPServer[AppState]):
                 return error_result(InvalidInput(f"{exc}. Call tools/list to see the available tools."))
             return unexpected(name, cause or exc)
 
-    async def _admit(self, name: str, context: Context[Any] | None) -> None:
-        """Who may call what: merchant tools need a merchant; remote keys spend their rate budget."""
-        state = context.request_context.lifespan_context if context is not None else None
-        if not isinstance(state, AppState):
-            return
-        who = caller(state)
-        policy.require(who, name)
-        if state.remote:
-            await state.services.access.count_call(who)
+    async def read_resource(
+        self, uri: Any, context: Context[Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        """Errors leave as ``CheckoutError``s, which the gate maps (a missing order is resource-not-found)."""
+        try:
+            return await super().read_resource(uri, context)
+        except ResourceNotFoundError:
+            raise NotFound(
+                f"No resource {str(uri)[:200]!r}. Resources here: catalog://products/{{sku}} and "
+                "orders://{order_id} (see resources/templates/list).",
+                details={"uri": str(uri)[:200]},
+            ) from None
+        except ResourceError as exc:
+            raise _checkout_cause(exc) or internal_error(f"resource {str(uri)[:200]}", exc.__cause__ or exc) from None
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        """Errors leave as ``CheckoutError``s, which the gate maps (an unknown prompt is invalid params)."""
+        if self._prompt_manager.get_prompt(name) is None:
+            raise InvalidInput(
+                f"No prompt {name[:100]!r}. Call prompts/list to see the available prompts.",
+                details={"prompt": name[:100]},
+            )
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:
+            if (cause := _checkout_cause(exc)) is not None:
+                raise cause from None
+            if exc.__cause__ is None or isinstance(exc.__cause__, ValidationError):  # the arguments, not a bug
+                raise InvalidInput(
+                    f"Arguments for prompt {name} are not valid ({str(exc)[:200]}). See prompts/list for them.",
+                    details={"prompt": name},
+                ) from None
+            raise internal_error(f"prompt {name}", exc.__cause__) from None
 
     def _refuse_arguments(self, name: str, arguments: dict[str, Any]) -> InvalidInput | None:
-        """Arguments the schema does not declare (usually a typo that would silently drop data) and
-        text no database can store (NUL, lone surrogates: domain.check_text) are refused before any tool runs."""
+        """Arguments the schema does not declare (usually a typo that would silently drop data) are
+        refused before any tool runs."""
         tool = self._tool_manager.get_tool(name)
         if tool is None:
             return None
@@ -116,11 +142,17 @@ class CheckoutMCPServer(MCPServer[AppState]):
                 f"{name} has no argument {shown}. Check the spelling against the tool's input schema and call again.",
                 details={"tool": name, "unknown_arguments": [key[:40] for key in unknown[:20]]},
             )
-        try:
-            check_text(arguments)
-        except InvalidInput as refused:
-            return refused
         return None
+
+
+def _checkout_cause(exc: BaseException) -> CheckoutError | None:
+    """The ``CheckoutError`` the SDK wrapped (resource and prompt handlers raise ours; it wraps them)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, CheckoutError):
+            return seen
+        seen = seen.__cause__
+    return None
 
 
 def build_server(
@@ -180,6 +212,7 @@ def build_server(
         auth=auth,
     )
     server.local_kind = settings.local_principal_kind
+    server.middleware.insert(0, gate)  # outermost: every request, once, before anything else of ours
     catalog.register(server)
     carts.register(server)
     orders.register(server)

@@ -8,13 +8,16 @@ from typing import Any
 from mcp.server import MCPServer
 
 from mcp_checkout import domain
+from mcp_checkout.errors import InvalidInput
 
 
 def _day(text: str) -> date:
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"date must be a day like 2026-05-01 (YYYY-MM-DD); got {text[:40]!r}") from None
+        raise InvalidInput(
+            f"date must be a day like 2026-05-01 (YYYY-MM-DD); got {text[:40]!r}.", details={"field": "date"}
+        ) from None
     start = domain.utc_moment(datetime(day.year, day.month, day.day, tzinfo=UTC), "date")  # refuses 9999-12-31
     domain.utc_moment(start + timedelta(days=1), "date")  # the day's end, sales_summary's period_end
     return day

@@ -13,7 +13,8 @@ Two protocol eras, one source of changes (``services.order_watch``):
   the server's subscription bus while a stream for it is open.
 
 Subscribing to an order the caller may not see is an error (``order_not_found``), as reading it is.
-Only ``orders://`` resources change; subscribing to anything else is refused.
+Only ``orders://`` resources change; subscribing to anything else is refused. Errors are raised as
+``CheckoutError``s and mapped once, by the gate every request passes (tools/gate.py).
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import ResourceUpdated, SubscriptionBus
-from mcp.shared.exceptions import MCPError
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
-from mcp_types import INVALID_PARAMS, SubscriptionsListenRequestParams, SubscriptionsListenResult
+from mcp_types import SubscriptionsListenRequestParams, SubscriptionsListenResult
 from pydantic import BaseModel
 
-from mcp_checkout.errors import CheckoutError
+from mcp_checkout.errors import InvalidInput
 from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.tools.context import AppState, caller
 
@@ -44,10 +44,9 @@ ListenHandler = Callable[[ServerRequestContext[Any, Any], Any], Awaitable[Any]]
 def _order_id(uri: str) -> str:
     match = ORDER_URI.match(uri)
     if match is None:
-        raise MCPError(
-            code=INVALID_PARAMS,
-            message=f"[invalid_input] Only orders://{{order_id}} resources can be subscribed to, not {uri[:100]!r}.",
-            data={"uri": uri[:200]},
+        raise InvalidInput(
+            f"Only orders://{{order_id}} resources can be subscribed to, not {uri[:100]!r}.",
+            details={"uri": uri[:200]},
         )
     return match.group(1)
 
@@ -57,10 +56,6 @@ def _state(ctx: ServerRequestContext[Any, Any]) -> AppState:
     if not isinstance(state, AppState):
         raise RuntimeError("server lifespan did not provide AppState")
     return state
-
-
-def _refused(uri: str, exc: CheckoutError) -> MCPError:
-    return MCPError(code=INVALID_PARAMS, message=f"[{exc.code}] {exc.message}", data={"uri": uri[:200]})
 
 
 def register(server: MCPServer[Any], *, legacy: bool = True) -> None:
@@ -81,18 +76,12 @@ def register(server: MCPServer[Any], *, legacy: bool = True) -> None:
         if uri in subscriptions:
             return EmptyResult()
         if len(subscriptions) >= MAX_PER_SESSION:
-            raise MCPError(
-                code=INVALID_PARAMS,
-                message=f"[invalid_input] At most {MAX_PER_SESSION} subscriptions per session; unsubscribe first.",
-            )
+            raise InvalidInput(f"At most {MAX_PER_SESSION} subscriptions per session; unsubscribe first.")
 
         async def tell(_order_id: str) -> None:
             await session.send_resource_updated(uri)
 
-        try:
-            end = await state.services.order_watch.subscribe(caller(state), order_id, tell)
-        except CheckoutError as exc:
-            raise _refused(uri, exc) from None
+        end = await state.services.order_watch.subscribe(caller(state), order_id, tell)  # order_not_found if not theirs
         if uri in subscriptions:  # the same subscribe twice at once: keep one
             end()
         else:
@@ -141,11 +130,8 @@ class _OrderListen:
         try:
             for uri in uris:
                 order_id = _order_id(uri)
-                try:
-                    await state.services.orders.get(who, order_id)  # this caller may see it
-                    await self._hold(state, uri, order_id)
-                except CheckoutError as exc:
-                    raise _refused(uri, exc) from None
+                await state.services.orders.get(who, order_id)  # this caller may see it (order_not_found if not)
+                await self._hold(state, uri, order_id)
                 held.append((state.services.order_watch, uri))
             result: SubscriptionsListenResult = await self._inner(ctx, params)
             return result

@@ -8,16 +8,21 @@ PostgreSQL. Each key is a different principal, as two agents of two buyers would
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from conftest import seed_catalog
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult, PromptReference, ResourceTemplateReference
 from starlette.applications import Starlette
 
 from mcp_checkout.config import Settings
@@ -181,3 +186,94 @@ def order(key: str, sku: str, reference: str | None = None) -> dict[str, Any]:
     if reference is not None:
         arguments["merchant_reference_id"] = reference
     return arguments
+
+
+# ---------------------------------------------------------------- rate limit (issue 10 #4)
+def _mixed_requests(client: Any) -> list[Callable[[], Awaitable[Any]]]:
+    """One round of twelve different MCP requests a buyer key may send, good and bad."""
+    fresh: Any = "bypass"  # the client caches list and read answers: every request must reach the server
+    sku = ResourceTemplateReference(type="ref/resource", uri="catalog://products/{sku}")
+    return [
+        lambda: client.list_tools(cache_mode=fresh),  # first: the client then knows the output schemas
+        lambda: client.call_tool("search_catalog", {"query": "mug"}),
+        lambda: client.call_tool("no_such_tool", {}),
+        lambda: client.call_tool("search_catalog", {"query": "mug", "limt": 1}),  # an unknown argument
+        lambda: client.call_tool("get_product", {"sku": 42}),  # a bad argument
+        lambda: client.read_resource("catalog://products/MUG-01", cache_mode=fresh),
+        lambda: client.get_prompt("guided_checkout", {"request": "a mug"}),
+        lambda: client.list_prompts(cache_mode=fresh),
+        lambda: client.list_resource_templates(cache_mode=fresh),
+        lambda: client.complete(sku, {"name": "sku", "value": "MU"}),
+        lambda: client.subscribe_resource("orders://ord_0000000000"),
+        lambda: client.set_logging_level("warning"),
+    ]
+
+
+async def _outcome(call: Callable[[], Awaitable[Any]]) -> str:
+    """'rate_limited' for a refusal by the limit (a tool error or a JSON-RPC error), else 'served'."""
+    try:
+        result = await call()
+    except MCPError as exc:
+        return "rate_limited" if exc.message.startswith("[rate_limited] ") else "served"
+    if isinstance(result, CallToolResult) and result.is_error and result.content[0].text.startswith("[rate_limited] "):
+        return "rate_limited"
+    return "served"
+
+
+async def test_every_authenticated_request_counts_against_the_rate_limit(http_shop: ShopFactory) -> None:
+    """Before the fix only tool calls that passed argument checks counted: with a limit of 5 a minute,
+    resources/read, prompts/get, list calls and bad tool calls all went through, 120 of 120."""
+    if time.time() % 60 > 40:  # the budget is per clock minute: start the 120 requests in a fresh one
+        await anyio.sleep(61 - time.time() % 60)
+    async with http_shop(rate_limit_per_minute=5) as shop, shop.client("buyer_a") as client:
+        requests = _mixed_requests(client) * 10
+        outcomes = [await _outcome(call) for call in requests]
+        assert len(outcomes) == 120
+        assert outcomes.count("served") == 5, outcomes[:12]
+        assert outcomes[:5] == ["served"] * 5
+        async with shop.client("buyer_b") as other:  # the budget is per key
+            assert await _outcome(lambda: other.call_tool("search_catalog", {"query": "mug"})) == "served"
+
+
+# ---------------------------------------------------------------- prompts and resources (issue 10 #13)
+async def _protocol_error(call: Awaitable[Any]) -> MCPError:
+    with pytest.raises(MCPError) as caught:
+        await call
+    return caught.value
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_prompts_and_resources_obey_the_policy_and_answer_mcp_error_codes(
+    http_shop: ShopFactory, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before the fix a buyer key could get merchant_daily_report, a buyer reading another buyer's
+    orders:// resource got -32603, and an unknown prompt got code 0 with an ERROR traceback in the log."""
+    not_found = -32002 if mode == "legacy" else -32602  # resource-not-found was retired in 2026-07-28
+    async with http_shop() as shop, shop.client("buyer_a", mode) as a, shop.client("buyer_b", mode) as b:
+        order_id = data(await a.call_tool("create_order", order("a-1", "MUG-01")))["order_id"]
+        assert order_id in (await a.read_resource(f"orders://{order_id}")).contents[0].text
+
+        theirs = await _protocol_error(b.read_resource(f"orders://{order_id}"))
+        assert (theirs.code, theirs.message.split("]")[0]) == (not_found, "[order_not_found")
+        missing = await _protocol_error(b.read_resource("catalog://products/NO-SUCH-SKU"))
+        assert missing.code == not_found and missing.message.startswith("[sku_not_found] ")
+        unknown_uri = await _protocol_error(b.read_resource("nope://x"))
+        assert unknown_uri.code == not_found and unknown_uri.message.startswith("[not_found] ")
+
+        forbidden = await _protocol_error(b.get_prompt("merchant_daily_report", {}))
+        assert (forbidden.code, forbidden.message.split("]")[0]) == (-32602, "[forbidden")
+        report = PromptReference(type="ref/prompt", name="merchant_daily_report")
+        assert (await _protocol_error(b.complete(report, {"name": "date", "value": "2"}))).code == -32602
+
+        caplog.clear()
+        unknown = await _protocol_error(b.get_prompt("no_such_prompt", {}))
+        assert (unknown.code, unknown.message.split("]")[0]) == (-32602, "[invalid_input")
+        assert unknown.data["code"] == "invalid_input"
+
+        async with shop.client("merchant", mode) as merchant:
+            bad_day = await _protocol_error(merchant.get_prompt("merchant_daily_report", {"date": "yesterday"}))
+            assert (bad_day.code, bad_day.message.split("]")[0]) == (-32602, "[invalid_input")
+            assert (await merchant.get_prompt("merchant_daily_report", {"date": "2026-05-01"})).messages
+            assert order_id in (await merchant.read_resource(f"orders://{order_id}")).contents[0].text
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert errors == [], [r.getMessage() for r in errors]
