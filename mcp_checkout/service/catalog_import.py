@@ -18,8 +18,9 @@ from pathlib import Path
 import anyio.to_thread
 from sqlalchemy import Connection
 
-from mcp_checkout.domain import Clock
+from mcp_checkout.domain import Clock, Principal
 from mcp_checkout.errors import CatalogImportInvalid
+from mcp_checkout.service import audit, policy
 from mcp_checkout.service.catalog_csv import (
     MAX_FILE_BYTES,
     MAX_LISTED_PROBLEMS,
@@ -68,6 +69,7 @@ class CatalogImportService:
         skip_invalid: bool = False,
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
+        by: Principal = policy.OPERATOR,
     ) -> ImportReport:
         """Import a CSV file from disk (read and parsed in a worker thread)."""
         file = Path(path)
@@ -76,7 +78,7 @@ class CatalogImportService:
         async def parse() -> ParsedCatalog:
             return await anyio.to_thread.run_sync(self._parse_file, file, tracker)
 
-        return await self._run(parse, tracker, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress)
+        return await self._run(parse, tracker, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, by=by)
 
     async def import_text(
         self,
@@ -86,6 +88,7 @@ class CatalogImportService:
         skip_invalid: bool = False,
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
+        by: Principal = policy.OPERATOR,
     ) -> ImportReport:
         """Import CSV given as text (e.g. a tool argument)."""
         tracker = Progress()
@@ -93,7 +96,7 @@ class CatalogImportService:
         async def parse() -> ParsedCatalog:
             return await anyio.to_thread.run_sync(self._parse_text, text, source, tracker)
 
-        return await self._run(parse, tracker, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress)
+        return await self._run(parse, tracker, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, by=by)
 
     # -- reading
     def _parse_file(self, path: Path, tracker: Progress) -> ParsedCatalog:
@@ -125,17 +128,18 @@ class CatalogImportService:
         skip_invalid: bool,
         dry_run: bool,
         progress: ProgressCallback | None,
+        by: Principal,
     ) -> ImportReport:
         async def work() -> ImportReport:
             parsed = await parse()
             tracker.done = parsed.rows_read
             tracker.total = parsed.rows_read + len(parsed.rows)
-            return await self._apply(parsed, tracker, skip_invalid=skip_invalid, dry_run=dry_run)
+            return await self._apply(parsed, tracker, skip_invalid=skip_invalid, dry_run=dry_run, by=by)
 
         return await with_progress(work, tracker, progress, self._progress_interval)
 
     async def _apply(
-        self, parsed: ParsedCatalog, tracker: Progress, *, skip_invalid: bool, dry_run: bool
+        self, parsed: ParsedCatalog, tracker: Progress, *, skip_invalid: bool, dry_run: bool, by: Principal
     ) -> ImportReport:
         now = self._clock()
         base = parsed.rows_read
@@ -161,6 +165,8 @@ class CatalogImportService:
                 product_fields=resolved.product_fields,
                 progress=on_chunk,
             )
+            change = {"created": resolved.created, "updated": resolved.updated, "skipped": len(resolved.problems)}
+            audit.record(conn, by, "catalog.import", parsed.source[:200], after=change, at=now)
             return resolved
 
         if dry_run or not parsed.rows or (parsed.problems and not skip_invalid):

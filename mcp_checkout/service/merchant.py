@@ -193,7 +193,12 @@ class MerchantService:
                 f"import directory {self._import_dir}).",
                 details={"import_dir": str(self._import_dir)},
             )
-        options: dict[str, Any] = {"skip_invalid": skip_invalid, "dry_run": dry_run, "progress": progress}
+        options: dict[str, Any] = {
+            "skip_invalid": skip_invalid,
+            "dry_run": dry_run,
+            "progress": progress,
+            "by": principal,
+        }
         if csv_text is not None:
             if len(csv_text) > MAX_CSV_TEXT_CHARS:
                 raise CatalogImportInvalid(

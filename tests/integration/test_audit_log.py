@@ -138,3 +138,16 @@ async def test_webhook_endpoint_and_api_key_changes_are_audited(seeded: Services
     assert events[3].target == endpoint_id and events[3].after == {"host": "127.0.0.1", "events": ["order.paid"]}
     assert events[2].after == {"status": "inactive"} and events[1].after == {"name": "ops", "scope": "merchant"}
     assert "token=abc" not in str(events) and made["signing_secret"] not in str(events) and key.key not in str(events)
+
+
+async def test_catalog_imports_are_audited_over_mcp_and_from_the_service(seeded: Services, server: Any) -> None:
+    csv_text = "product_name,sku_code,unit_price,currency,quantity_on_hand\nTea Towel,TOWEL-01,9.50,USD,4\n"
+    async with Client(server) as client:
+        data(await client.call_tool("import_catalog_csv", {"csv_text": csv_text}))
+        data(await client.call_tool("import_catalog_csv", {"csv_text": csv_text, "dry_run": True}))  # no change
+    await seeded.merchant._importer.import_text(csv_text.replace("4\n", "6\n"))  # the CLI's path: the operator
+    events = (await seeded.audit.list_events(audit.OPERATOR, action="catalog.import")).events
+    assert [(e.actor, e.after) for e in events] == [
+        ("operator", {"created": 0, "updated": 1, "skipped": 0}),
+        ("merchant", {"created": 1, "updated": 0, "skipped": 0}),
+    ]
