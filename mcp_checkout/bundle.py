@@ -31,7 +31,9 @@ from mcp_checkout.server import build_server
 
 MANIFEST_VERSION = "0.4"
 ENTRY_POINT = "main.py"
-PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md")  # README: the build backend reads it (readme = ...)
+# README and LICENSE: the build backend reads them (readme = ..., license-files = ...).
+PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md", "LICENSE")
+ICON = "icon.png"  # bundle/icon.png, drawn by scripts/draw_icon.py
 ENTRY_SCRIPT = '''"""Entry point of the mcp-checkout MCP Bundle: serve MCP over stdio, as Claude Desktop expects."""
 
 import sys
@@ -45,6 +47,15 @@ if __name__ == "__main__":
 # user_config key -> (environment variable, manifest entry). Optional strings default to "" so the host
 # substitutes an empty value (= unset) instead of leaving the ${user_config.…} placeholder in place.
 USER_CONFIG: dict[str, tuple[str, dict[str, Any]]] = {
+    "merchant_name": (
+        "MCP_CHECKOUT_MERCHANT_NAME",
+        {
+            "type": "string",
+            "title": "Store name",
+            "description": "Your store's name, shown to buyers on the checkout page and in order summaries.",
+            "required": True,
+        },
+    ),
     "stripe_secret_key": (
         "MCP_CHECKOUT_STRIPE_SECRET_KEY",
         {
@@ -155,6 +166,7 @@ def manifest(root: Path, tools: list[dict[str, Any]], prompts: list[dict[str, An
         "author": {"name": "mcp-checkout contributors"},
         "license": project["license"],  # an SPDX expression (PEP 639)
         "keywords": ["checkout", "commerce", "stripe", "orders", "catalog"],
+        "icon": ICON,
         "server": {
             "type": "uv",
             "entry_point": ENTRY_POINT,
@@ -181,6 +193,7 @@ def stage(root: Path, target: Path, document: dict[str, Any]) -> None:
     )
     for name in PROJECT_FILES:
         shutil.copy2(root / name, target / name)
+    shutil.copy2(root / "bundle" / ICON, target / ICON)
     (target / ENTRY_POINT).write_text(ENTRY_SCRIPT, encoding="utf-8")
     (target / "manifest.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

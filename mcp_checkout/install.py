@@ -19,7 +19,10 @@ def server_command() -> str:
 
 def claude_desktop_config(settings: Settings) -> dict[str, Any]:
     """The ``mcpServers`` entry for this install, with absolute paths."""
-    env = {"MCP_CHECKOUT_DATA_DIR": str(settings.data_dir.resolve())}
+    env = {
+        "MCP_CHECKOUT_DATA_DIR": str(settings.data_dir.resolve()),
+        "MCP_CHECKOUT_MERCHANT_NAME": settings.merchant_name,
+    }
     if settings.database_url:
         env["MCP_CHECKOUT_DATABASE_URL"] = settings.database_url
     return {"mcpServers": {"checkout": {"command": server_command(), "args": ["serve"], "env": env}}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -17,10 +18,27 @@ def _demo(context: Context) -> int:
     return anyio.run(run_demo, context.settings)
 
 
+def _store_name(context: Context) -> str:
+    """--merchant-name, else asked on a terminal (stderr, so stdout stays the JSON), else the setting."""
+    current = context.settings.merchant_name
+    if context.args.merchant_name is not None:
+        return str(context.args.merchant_name).strip()
+    if sys.stdin.isatty():
+        print(f"Store name shown to buyers [{current}]: ", end="", file=sys.stderr, flush=True)
+        return sys.stdin.readline().strip() or current
+    print(f"store name: {current!r} (MCP_CHECKOUT_MERCHANT_NAME; change it with --merchant-name)", file=sys.stderr)
+    return current
+
+
 def _claude_config(context: Context) -> int:
+    from mcp_checkout.config import Settings
     from mcp_checkout.install import claude_desktop_config
 
-    print(json.dumps(claude_desktop_config(context.settings), indent=2))
+    overrides: dict[str, Any] = {"data_dir": context.settings.data_dir, "merchant_name": _store_name(context)}
+    if context.settings.database_url:
+        overrides["database_url"] = context.settings.database_url
+    settings = Settings(**overrides)  # validates the name like MCP_CHECKOUT_MERCHANT_NAME
+    print(json.dumps(claude_desktop_config(settings), indent=2))
     return 0
 
 
@@ -54,14 +72,21 @@ def register(commands: Commands) -> None:
         examples=["mcp-checkout demo", "mcp-checkout demo --data-dir /tmp/demo-store"],
         handler=_demo,
     )
-    add_command(
+    claude = add_command(
         commands,
         "claude-config",
         help="print the Claude Desktop config for this install",
         description="Print the mcpServers entry for Claude Desktop's claude_desktop_config.json, with this "
-        "install's absolute paths and data directory. Merge it into that file and restart Claude Desktop.",
-        examples=["mcp-checkout claude-config", "mcp-checkout claude-config --data-dir ~/shop"],
+        "install's absolute paths, data directory and store name (asked for on a terminal unless "
+        "--merchant-name gives it). Merge it into that file and restart Claude Desktop.",
+        examples=[
+            "mcp-checkout claude-config",
+            'mcp-checkout claude-config --merchant-name "Harbor Ceramics" --data-dir ~/shop',
+        ],
         handler=_claude_config,
+    )
+    claude.add_argument(
+        "--merchant-name", help="the store name buyers see (MCP_CHECKOUT_MERCHANT_NAME); asked for when omitted"
     )
     bundle = add_command(
         commands,

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import struct
 import subprocess
 import sys
 import zipfile
@@ -47,14 +50,14 @@ def mcpb(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(MCPB), *args], capture_output=True, text=True, timeout=120, check=False)
 
 
-def host_config(extension: Path, user_config: dict[str, Any], home: Path) -> dict[str, Any]:
+def host_config(extension: Path, user_config: dict[str, Any], home: Path) -> Any:
+    """The launch config the desktop app derives (None while a required field is unanswered)."""
     done = subprocess.run(
         ["node", "--input-type=module", "-e", HOST_CONFIG_JS, "--",
          str(extension / "manifest.json"), str(extension), str(home), json.dumps(user_config)],
         capture_output=True, text=True, timeout=60, cwd=TOOLS, check=True,
     )  # fmt: skip
-    config: dict[str, Any] = json.loads(done.stdout)
-    return config
+    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,11 @@ def test_mcpb_validate_passes_and_would_fail_a_broken_manifest(extension: Path, 
 def test_the_bundle_carries_the_source_and_the_lockfile_only(built: Path) -> None:
     with zipfile.ZipFile(built) as archive:
         names = set(archive.namelist())
-    assert {"manifest.json", "main.py", "pyproject.toml", "uv.lock", "mcp_checkout/server.py"} <= names
+    assert {"manifest.json", "main.py", "pyproject.toml", "uv.lock", "LICENSE", "mcp_checkout/server.py"} <= names
+    with zipfile.ZipFile(built) as archive:
+        icon = archive.read("icon.png")
+    assert icon.startswith(b"\x89PNG\r\n\x1a\n") and icon[12:16] == b"IHDR"
+    assert struct.unpack(">II", icon[16:24]) == (256, 256)
     assert any(name.startswith("mcp_checkout/store/migrations/versions/") for name in names)
     assert any(name.startswith("mcp_checkout/web/templates/") for name in names)
     for unwanted in (".venv/", "tests/", "data/", "node_modules/", "bundle/", ".git/", "__pycache__"):
@@ -122,7 +129,10 @@ async def test_the_manifest_declares_what_the_server_serves(manifest: dict[str, 
     }
     assert config["data_directory"]["type"] == "directory"
     assert config["data_directory"]["default"].startswith("${HOME}")
+    assert manifest["icon"] == "icon.png"
+    assert config["merchant_name"]["required"] is True and config["merchant_name"]["type"] == "string"
     assert manifest["server"]["mcp_config"]["env"] == {
+        "MCP_CHECKOUT_MERCHANT_NAME": "${user_config.merchant_name}",
         "MCP_CHECKOUT_STRIPE_SECRET_KEY": "${user_config.stripe_secret_key}",
         "MCP_CHECKOUT_STRIPE_PUBLISHABLE_KEY": "${user_config.stripe_publishable_key}",
         "MCP_CHECKOUT_STRIPE_WEBHOOK_SECRET": "${user_config.stripe_webhook_secret}",
@@ -151,12 +161,16 @@ async def test_the_desktop_app_starts_the_server_from_the_manifest(
         [str(CLI), "--data-dir", str(data_dir), "seed-demo"], capture_output=True, text=True, timeout=120, check=False
     )
     assert seeded.returncode == 0, seeded.stderr
-    # The merchant picked a data directory and left every Stripe field empty: offline test payments.
-    config = host_config(extension, {"data_directory": str(data_dir)}, home=tmp_path)
+    # The install form asks for the store name: without it the app does not start the server.
+    assert host_config(extension, {"data_directory": str(data_dir)}, home=tmp_path) is None
+    # The merchant named the store, picked a data directory and left every Stripe field empty: offline payments.
+    answers = {"merchant_name": "Harbor Ceramics", "data_directory": str(data_dir)}
+    config = host_config(extension, answers, home=tmp_path)
     assert config["command"] == "uv"
     assert config["args"][:3] == ["run", "--directory", str(extension)]
     assert config["env"]["MCP_CHECKOUT_DATA_DIR"] == str(data_dir)
     assert config["env"]["MCP_CHECKOUT_STRIPE_SECRET_KEY"] == ""
+    assert config["env"]["MCP_CHECKOUT_MERCHANT_NAME"] == "Harbor Ceramics"
 
     async with Client(_desktop_launch(config), mode="legacy") as client:
         served = {tool.name for tool in (await client.list_tools()).tools}
@@ -174,7 +188,7 @@ async def test_the_desktop_app_starts_the_server_from_the_manifest(
 def test_an_unanswered_data_directory_lands_in_the_home_directory(extension: Path, tmp_path: Path) -> None:
     """Left at its default (${HOME}/mcp-checkout), the data directory is under the user's home, whether the
     host expanded ${HOME} or passed it through."""
-    config = host_config(extension, {}, home=tmp_path)
+    config = host_config(extension, {"merchant_name": "Harbor Ceramics"}, home=tmp_path)
     raw = config["env"]["MCP_CHECKOUT_DATA_DIR"]
     assert raw in (f"{tmp_path}/mcp-checkout", "${HOME}/mcp-checkout")
     done = subprocess.run(
@@ -183,3 +197,17 @@ def test_an_unanswered_data_directory_lands_in_the_home_directory(extension: Pat
         env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **config["env"]},
     )  # fmt: skip
     assert done.stdout.strip() == str(tmp_path / "mcp-checkout")
+
+
+def test_the_readme_commands_that_inspect_and_validate_the_bundle_work(built: Path, tmp_path: Path) -> None:
+    """The README's `mcpb` lines, run as written (with dist/ standing for where the test built the bundle)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    lines = [line.split("  #")[0].strip() for line in re.findall(r"^bundle/node_modules/\.bin/mcpb .*$", readme, re.M)]
+    assert any(" validate " in line for line in lines), lines
+    dist = built.parent
+    for line in lines:
+        command = [part.replace("dist/", f"{dist}/") for part in shlex.split(line)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
+        assert done.returncode == 0, f"{line}:\n{done.stdout}{done.stderr}"
+        if " validate " in line:
+            assert "validation passes" in done.stdout

@@ -33,12 +33,13 @@ async def test_the_repo_template_starts_the_server_once_its_paths_are_filled_in(
 
 async def test_claude_config_command_prints_absolute_paths_of_this_install(tmp_path: Path) -> None:
     done = subprocess.run(
-        [str(CLI), "--data-dir", str(tmp_path / "store"), "claude-config"],
-        capture_output=True, text=True, check=True, timeout=60,
+        [str(CLI), "--data-dir", str(tmp_path / "store"), "claude-config", "--merchant-name", "Harbor Ceramics"],
+        capture_output=True, text=True, check=True, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     entry = json.loads(done.stdout)["mcpServers"]["checkout"]
     assert Path(entry["command"]).is_absolute() and Path(entry["command"]).exists()
     assert entry["env"]["MCP_CHECKOUT_DATA_DIR"] == str((tmp_path / "store").resolve())
+    assert entry["env"]["MCP_CHECKOUT_MERCHANT_NAME"] == "Harbor Ceramics"
     async with Client(_start_like_claude_desktop(entry), mode="legacy") as client:
         result = await client.call_tool("search_catalog", {"query": "anything"})
     assert not result.is_error

@@ -4,7 +4,10 @@ line with the right exit code (tests/e2e/test_cli_errors.py runs the real consol
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +162,32 @@ def test_a_refused_operation_is_its_coded_error(capsys: pytest.CaptureFixture[st
     code, line = run(["keys", "revoke", "mcpk_nothing", "--data-dir", "store"], capsys)
     assert code == 1
     assert line.startswith("error: [")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("argv", "typed", "name"),
+    [
+        ([], "Harbor Ceramics\n", "Harbor Ceramics"),  # asked on a terminal
+        ([], "\n", "Demo Store"),  # Enter keeps the current setting
+        (["--merchant-name", "Tide & Kiln"], "", "Tide & Kiln"),  # given: not asked
+    ],
+)
+def test_claude_config_asks_for_the_store_name_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], typed: str, name: str
+) -> None:
+    monkeypatch.setattr(sys, "stdin", Terminal(typed))
+    assert main(["claude-config", "--data-dir", "store", *argv]) == 0
+    captured = capsys.readouterr()
+    entry = json.loads(captured.out)["mcpServers"]["checkout"]  # the question went to stderr, not into the JSON
+    assert entry["env"]["MCP_CHECKOUT_MERCHANT_NAME"] == name
+    assert ("Store name shown to buyers [Demo Store]: " in captured.err) == (not argv)
+
+
+def test_claude_config_refuses_a_store_name_that_is_too_long(capsys: pytest.CaptureFixture[str]) -> None:
+    code, line = run(["claude-config", "--merchant-name", "x" * 200], capsys)
+    assert code == 2 and "MCP_CHECKOUT_MERCHANT_NAME" in line
