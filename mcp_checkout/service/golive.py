@@ -297,6 +297,31 @@ def _webhook_health(services: Services, endpoints: list[WebhookEndpointOut], met
     )
 
 
+def _secret_key_check(services: Services) -> ReadinessCheck:
+    """The keys that seal buyer data and webhook secrets: shared by every process, rotation finished."""
+    keyring, settings = services.keyring, services.settings
+    if settings.secret_key is None and services.db.dialect == "postgresql":
+        return ReadinessCheck(
+            name="secret_key",
+            status="warn",
+            detail="buyer data and webhook secrets are sealed with the key file "
+            f"{settings.resolved_secret_key_file()}; a server on another host cannot read them. Set "
+            "MCP_CHECKOUT_SECRET_KEY to that file's content on every server process.",
+        )
+    try:
+        count = keyring.key_count()
+    except CheckoutError:
+        return ReadinessCheck(name="secret_key", status="ok", detail=f"{keyring.describe()}; nothing sealed yet.")
+    if count > 1:
+        return ReadinessCheck(
+            name="secret_key",
+            status="ok",
+            detail=f"{keyring.describe()}: a rotation is under way. Run `mcp-checkout keys rotate-secret`, then "
+            "remove the older keys.",
+        )
+    return ReadinessCheck(name="secret_key", status="ok", detail=f"buyer data sealed with {keyring.describe()}")
+
+
 async def go_live_report(services: Services, principal: Principal) -> ReadinessReport:
     """Run every check (read-only: nothing is migrated, created or sent) and report."""
     policy.require(principal, "readiness_check")
@@ -305,6 +330,7 @@ async def go_live_report(services: Services, principal: Principal) -> ReadinessR
     schema_ready = all(check.status == "ok" for check in checks if check.name in ("database", "schema"))
     checks += _payment_checks(settings)
     checks.append(_public_url_check(settings))
+    checks.append(_secret_key_check(services))
     webhooks_block_live = False
     if schema_ready:
         webhook_check, webhooks_block_live = await _webhook_check(services, principal)

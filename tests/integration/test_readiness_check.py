@@ -146,3 +146,27 @@ async def test_webhook_secrets_sealed_with_a_key_file_warn_when_several_hosts_ma
         assert str(settings.resolved_secret_key_file()) in hooks["detail"]
     else:  # one SQLite file means one host: the key file beside it is enough
         assert hooks["status"] == "ok", hooks
+
+
+async def test_the_secret_key_check_names_the_shared_key_and_an_unfinished_rotation(
+    settings: Settings, backend: str
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from mcp_checkout.service.container import build_services
+
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    for setting, expected in ((None, "warn" if backend == "postgresql" else "ok"), (f"{new},{old}", "ok")):
+        secret_key = SecretStr(setting) if setting else None
+        services = build_services(settings.model_copy(update={"secret_key": secret_key}))
+        try:
+            services.keyring.seal("x")  # something sealed: the key exists
+            found = checks((await go_live_report(services, MERCHANT)).model_dump())["secret_key"]
+        finally:
+            await services.close()
+        assert found["status"] == expected, found
+        assert new not in found["detail"] and old not in found["detail"]
+        if setting:
+            assert "2 key(s)" in found["detail"] and "rotate-secret" in found["detail"]
+        elif backend == "postgresql":
+            assert "MCP_CHECKOUT_SECRET_KEY" in found["detail"]
