@@ -44,6 +44,14 @@ class Failure:
         return f"error: {self.what}. {self.fix}".rstrip()
 
 
+class CommandFailed(Exception):
+    """Raised by a command that knows exactly what failed and what fixes it."""
+
+    def __init__(self, what: str, fix: str, exit_code: int = RUNTIME_ERROR) -> None:
+        super().__init__(what)
+        self.failure = Failure(what, fix, exit_code)
+
+
 def _leaf(exc: BaseException) -> BaseException:
     """The first real failure inside (nested) exception groups, e.g. from a task group in ``serve``."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -176,6 +184,8 @@ def _unexpected(exc: BaseException) -> Failure:
 def explain(exc: BaseException, settings: Settings | None) -> Failure:
     """What failed, what fixes it, and the exit code, for any exception a command raises."""
     exc = _leaf(exc)
+    if isinstance(exc, CommandFailed):
+        return exc.failure
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
         return _bad_setting(exc)
     if isinstance(exc, CheckoutError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,7 @@ def _serve(context: Context) -> int:
         anyio.run(hosting.serve_stdio, settings, lambda: _announce_stdio(settings))
         return 0
     settings = settings.model_copy(update={"web_host": args.host, "web_port": args.port})
+    _check_port(args.host, args.port)
     # Open and migrate once here, so a database or data-directory problem is reported as one line
     # instead of a traceback from inside the HTTP server's start-up.
     context.with_services(_opened)
@@ -65,6 +67,22 @@ def _serve(context: Context) -> int:
     )
     hosting.serve_http(settings, args.host, args.port, args.workers)
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line (not uvicorn's exit code 3 after a start-up) when the address cannot be listened on."""
+    from mcp_checkout.cli.failures import CommandFailed
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise CommandFailed(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+            "Choose a free port with --port (or another address with --host), or stop the process using it.",
+        ) from None
 
 
 async def _opened(_services: Services) -> None:

@@ -7,6 +7,7 @@ import argparse
 import io
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -191,3 +192,13 @@ def test_claude_config_asks_for_the_store_name_on_a_terminal(
 def test_claude_config_refuses_a_store_name_that_is_too_long(capsys: pytest.CaptureFixture[str]) -> None:
     code, line = run(["claude-config", "--merchant-name", "x" * 200], capsys)
     assert code == 2 and "MCP_CHECKOUT_MERCHANT_NAME" in line
+
+
+def test_serve_http_on_a_taken_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, line = run(["serve", "--http", "--port", str(port), "--data-dir", "store"], capsys)
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
