@@ -217,7 +217,7 @@ class BackendBench:
         hooks = services.webhooks
 
         async def endpoints(n: int) -> list[str]:
-            created = [await hooks.create_endpoint(UNUSED_URL, ["order.created"], "bench") for _ in range(n)]
+            created = [await hooks.create_endpoint(MERCHANT, UNUSED_URL, ["order.created"], "bench") for _ in range(n)]
             return [c.endpoint.endpoint_id for c in created]
 
         async def create(i: int) -> None:
@@ -243,7 +243,7 @@ class BackendBench:
                     if round_ >= 0:
                         rates.setdefault((variant, concurrency), []).append(rate)
                 for endpoint_id in ids:
-                    await hooks.deactivate_endpoint(endpoint_id)
+                    await hooks.deactivate_endpoint(MERCHANT, endpoint_id)
 
         # The outbox rows must be there: one event per order of (b) and (c), one delivery per endpoint.
         events = await count(webhook_events) - events_before
@@ -275,7 +275,7 @@ class BackendBench:
             finally:
                 event.remove(engine, "before_cursor_execute", note)
             for endpoint_id in ids:
-                await hooks.deactivate_endpoint(endpoint_id)
+                await hooks.deactivate_endpoint(MERCHANT, endpoint_id)
 
         section = (
             f"{self.label}: create_order (service, 2 lines) with the outbox, orders/s "
@@ -307,7 +307,7 @@ class BackendBench:
         hooks = services.webhooks
         batch = services.settings.webhook_batch_size
         endpoint_id = (
-            await hooks.create_endpoint(self.receiver.url, ["order.created"], "backlog")
+            await hooks.create_endpoint(MERCHANT, self.receiver.url, ["order.created"], "backlog")
         ).endpoint.endpoint_id
 
         async def queue(n: int) -> list[str]:
@@ -427,13 +427,15 @@ class BackendBench:
                 ]  # fmt: skip
         finally:
             await client.aclose()
-        await hooks.deactivate_endpoint(endpoint_id)
+        await hooks.deactivate_endpoint(MERCHANT, endpoint_id)
 
     # ------------------------------------------------------------ 3. live: dispatch_forever while orders arrive
     async def live(self, services: Services) -> None:
         plan = self.plan
         hooks = services.webhooks
-        endpoint_id = (await hooks.create_endpoint(self.receiver.url, ["order.created"], "live")).endpoint.endpoint_id
+        endpoint_id = (
+            await hooks.create_endpoint(MERCHANT, self.receiver.url, ["order.created"], "live")
+        ).endpoint.endpoint_id
         count = round(plan.live_rate * plan.live_seconds)
         log(f"[{self.label}] live: {count} orders at {plan.live_rate:.0f}/s with dispatch_forever running ...")
         d = webhook_deliveries
@@ -470,7 +472,7 @@ class BackendBench:
         )  # fmt: skip
         if late > count // 10:
             self.notes.append(f"{self.label}: live phase fell behind its schedule for {late} of {count} orders")
-        await hooks.deactivate_endpoint(endpoint_id)
+        await hooks.deactivate_endpoint(MERCHANT, endpoint_id)
 
     # ------------------------------------------------------------ metrics() against the rows
     async def metrics_check(self, services: Services) -> None:
