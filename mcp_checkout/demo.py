@@ -6,7 +6,6 @@ subprocess exactly as Claude Desktop would, and plays the agent's part, printing
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import re
@@ -23,12 +22,12 @@ import httpx
 from mcp import Client, StdioServerParameters
 from rich.console import Console
 from rich.panel import Panel
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import utc_now
 from mcp_checkout.install import claude_desktop_config
 from mcp_checkout.service.container import open_database
-from mcp_checkout.service.webhooks import sign
 from mcp_checkout.store import migrate
 from mcp_checkout.store.demo_catalog import seed_demo_catalog
 
@@ -209,12 +208,11 @@ async def run_demo(settings: Settings) -> int:
                 raise DemoFailed("the order is not paid after the buyer paid")
 
             headers, body = await erp.first(within_seconds=15)
-            expected = sign(
-                hook["signing_secret"], headers["webhook-id"], int(headers["webhook-timestamp"]), body.decode()
-            )
-            verified = any(
-                hmac.compare_digest(expected, given) for given in headers.get("webhook-signature", "").split()
-            )
+            try:  # as a receiver does it: the standardwebhooks library checks signature and timestamp
+                Webhook(hook["signing_secret"]).verify(body, headers)
+                verified = True
+            except WebhookVerificationError:
+                verified = False
             event = json.loads(body)
             console.print(f"\n[bold yellow]ERP ←[/bold yellow] POST {headers['webhook-id']}")
             _say(

@@ -21,7 +21,7 @@ from mcp_checkout.errors import (
     InvalidInput,
     OrderNotFound,
 )
-from mcp_checkout.service import audit, policy, webhooks
+from mcp_checkout.service import audit, policy, webhook_outbox
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found, visible_cart
 from mcp_checkout.service.idempotency import Idempotency, Keyed, Operation
 from mcp_checkout.service.views import (
@@ -211,7 +211,7 @@ def transition(
         )
     order_store.add_event(conn, order["id"], current.value, target.value, actor.value, principal_id, reason, now)
     _settle_checkout(conn, order["id"], target, now)
-    webhooks.record_order_event(conn, target, order["id"], now, lambda: _current_view(conn, order["id"]))
+    webhook_outbox.record_order_event(conn, target, order["id"], now, lambda: _current_view(conn, order["id"]))
 
 
 def _current_view(conn: Connection, order_id: str) -> OrderOut:
@@ -384,7 +384,7 @@ class OrderService:
             assert order is not None
             also(conn, order)
             view = order_view(conn, order)
-        webhooks.record_order_event(conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view)
+        webhook_outbox.record_order_event(conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view)
         return view
 
     def _existing_cart_order(self, conn: Connection, principal: Principal, cart_id: str, call: Keyed) -> OrderOut:

@@ -24,7 +24,7 @@ from mcp_checkout.errors import (
     RefundTooLarge,
 )
 from mcp_checkout.payments.gateway import GatewayEvent, Intent, PaymentGateway
-from mcp_checkout.service import audit, policy, webhooks
+from mcp_checkout.service import audit, policy, webhook_outbox
 from mcp_checkout.service.idempotency import (
     Claim,
     Idempotency,
@@ -317,7 +317,9 @@ class PaymentService:
                 reason="payment fully refunded", now=now,
             )  # fmt: skip
         elif announce:
-            webhooks.record_order_event(conn, OrderStatus.REFUNDED, order_id, now, lambda: order_view(conn, order))
+            webhook_outbox.record_order_event(
+                conn, OrderStatus.REFUNDED, order_id, now, lambda: order_view(conn, order)
+            )
 
     async def sync(self, principal: Principal, order_id: str) -> SyncOut:
         """Pull the latest intent's state from the gateway and apply it (for a missed webhook)."""

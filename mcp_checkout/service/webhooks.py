@@ -1,39 +1,26 @@
-"""Signed outbound webhooks with a transactional outbox.
+"""Outbound webhooks, the merchant's side: endpoints (create, list, deactivate, the live-mode check of
+saved ones) and deliveries (list, metrics, replay, purge of old history).
 
-An order change writes its event (and one pending delivery per subscribed endpoint) in the very
-transaction that makes the change (:func:`record_order_event`, called from ``service/orders.py``), so
-no committed change goes unannounced and no rolled-back change is announced. :class:`WebhookService`
-runs the dispatcher inside each serving process: it claims due deliveries with a lease (PostgreSQL
-``FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``), POSTs them signed as the Standard Webhooks
-specification defines, and records each outcome. Delivery is at least once; ``webhook-id`` (the
-delivery id) is stable across retries so receivers can drop duplicates.
+The jobs live beside it: the URL rules in ``webhook_urls``, signing in ``webhook_signing``, the outbox
+written in the order's own transaction in ``webhook_outbox``, and the sender in ``webhook_dispatch``
+(one :class:`~mcp_checkout.service.webhook_dispatch.Dispatcher` per process, reached through this
+service as ``services.webhooks``).
 """
 
 from __future__ import annotations
 
-import base64
-import email.utils
-import hashlib
-import hmac
-import json
 import logging
 import math
-import random
-import secrets
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
-import httpx
-from pydantic import BaseModel
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Clock, OrderStatus, Principal
+from mcp_checkout.domain import Clock, Principal
 from mcp_checkout.errors import (
-    CheckoutError,
     InvalidCursor,
     InvalidInput,
     InvalidState,
@@ -41,17 +28,11 @@ from mcp_checkout.errors import (
     WebhookEndpointNotFound,
 )
 from mcp_checkout.service import audit, policy
-from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
-from mcp_checkout.service.webhook_urls import (
-    DestinationRefused,
-    Resolver,
-    check_url,
-    pinned_transport,
-    refuse_for_live,
-    static_refusal,
-    system_resolver,
-    url_refusal,
-)
+from mcp_checkout.service.secretbox import SecretBox
+from mcp_checkout.service.webhook_dispatch import Dispatcher
+from mcp_checkout.service.webhook_outbox import DELIVERIES_QUEUED, EVENT_TYPES
+from mcp_checkout.service.webhook_signing import new_secret
+from mcp_checkout.service.webhook_urls import Resolver, check_url, refuse_for_live, system_resolver, url_refusal
 from mcp_checkout.service.webhook_views import (
     CreatedWebhookEndpoint,
     ReplayedDelivery,
@@ -62,72 +43,13 @@ from mcp_checkout.service.webhook_views import (
     WebhookMetrics,
 )
 from mcp_checkout.store import webhooks as store
-from mcp_checkout.store.db import Database, note_changed
+from mcp_checkout.store.db import Database
 
 log = logging.getLogger(__name__)
 
-EVENT_OF_STATUS = {
-    OrderStatus.PENDING_PAYMENT: "order.created",
-    OrderStatus.PAID: "order.paid",
-    OrderStatus.FULFILLED: "order.fulfilled",
-    OrderStatus.CANCELED: "order.canceled",
-    OrderStatus.EXPIRED: "order.expired",
-    OrderStatus.REFUNDED: "order.refunded",
-}
-EVENT_TYPES = tuple(EVENT_OF_STATUS.values())
-SECRET_PREFIX = "whsec_"  # noqa: S105 (the format prefix, not a secret)
 MAX_DESCRIPTION = 500
 MAX_WINDOW_MINUTES = 60 * 24 * 31
 _LATENCY_SAMPLE = 50_000
-_RETRY_STATUSES = frozenset({408, 425, 429}) | frozenset(range(500, 600))
-
-
-# ---------------------------------------------------------------- signing (Standard Webhooks)
-def new_secret() -> str:
-    """``whsec_`` + base64 of 32 random bytes, the form the standardwebhooks libraries accept."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
-    """The ``webhook-signature`` value: ``v1,`` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))."""
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-    digest = hmac.new(key, f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-# ---------------------------------------------------------------- the outbox (inside the caller's transaction)
-# Noted in a transaction that queued deliveries; this process's dispatcher hears it once that commits.
-DELIVERIES_QUEUED = "~webhook-deliveries-queued"
-
-
-def record_order_event(
-    conn: Connection, status: OrderStatus, order_id: str, now: datetime, view: Callable[[], BaseModel]
-) -> None:
-    """Queue the event for an order that just reached ``status``, in ``conn``'s transaction.
-
-    Without an active endpoint subscribed to the event this is one read of a tiny table and nothing is
-    written. ``view`` renders the order as it is now (only called when someone will receive it).
-    """
-    event_type = EVENT_OF_STATUS.get(status)
-    if event_type is None:
-        return
-    endpoint_ids = store.subscribers(conn, event_type)
-    if not endpoint_ids:
-        return
-    envelope = {
-        "type": event_type,
-        "timestamp": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "data": view().model_dump(mode="json"),
-    }
-    event = {
-        "id": domain.new_id("evt"),
-        "type": event_type,
-        "order_id": order_id,
-        "body": json.dumps(envelope, separators=(",", ":"), ensure_ascii=False),
-        "created_at": now,
-    }
-    store.insert_event(conn, event, endpoint_ids, [domain.new_id("msg") for _ in endpoint_ids])
-    note_changed(conn, DELIVERIES_QUEUED)
 
 
 # ---------------------------------------------------------------- input rules
@@ -141,30 +63,6 @@ def check_events(events: Sequence[str]) -> list[str]:
             details={"unknown": unknown[:10], "allowed": list(EVENT_TYPES)},
         )
     return chosen
-
-
-def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
-    """Capped exponential backoff with full jitter after the ``attempt``-th failed try, no less than the
-    receiver's Retry-After (still within the cap)."""
-    ceiling = min(cap, base * 2 ** min(attempt - 1, 62))
-    delay = random.uniform(0, ceiling)  # noqa: S311 (jitter, not a secret)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, cap))
-    return delay
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
 
 
 def p95(values: Sequence[float]) -> float | None:
@@ -236,6 +134,8 @@ def _decode_cursor(cursor: str, scope: str) -> tuple[datetime, str]:
 
 # ---------------------------------------------------------------- the service
 class WebhookService:
+    """Endpoints and deliveries for merchants; ``dispatcher`` sends (``dispatch_forever`` in each serving process)."""
+
     def __init__(
         self,
         db: Database,
@@ -256,20 +156,22 @@ class WebhookService:
         self._clock = clock
         self._secrets = secrets
         self._live = live
-        self._max_attempts = max_attempts
-        self._timeout = timeout_seconds
-        self._base = backoff_base_seconds
-        self._cap = backoff_cap_seconds
-        self._poll = poll_interval_seconds
-        self._batch = batch_size
         self._resolver = resolver
         self._retention = retention
-        # A claim outlives any attempt (timeout) by a margin; past it, another dispatcher may retry.
-        self._lease = timedelta(seconds=timeout_seconds * 2 + 5)
         self._resolve_timeout = min(timeout_seconds, 5.0)
-        self._client: httpx.AsyncClient | None = None
-        self._wake: anyio.Event | None = None
-        self._next_due: datetime | None = None
+        self.dispatcher = Dispatcher(
+            db,
+            clock,
+            secrets=secrets,
+            live=live,
+            resolver=resolver,
+            max_attempts=max_attempts,
+            timeout_seconds=timeout_seconds,
+            backoff_base_seconds=backoff_base_seconds,
+            backoff_cap_seconds=backoff_cap_seconds,
+            poll_interval_seconds=poll_interval_seconds,
+            batch_size=batch_size,
+        )
 
     # ------------------------------------------------------------ endpoints
     async def create_endpoint(
@@ -432,7 +334,7 @@ class WebhookService:
             return _delivery_out(replayed)
 
         view = await self._db.write(run)
-        self._poke(frozenset({DELIVERIES_QUEUED}))
+        self.dispatcher.poke(frozenset({DELIVERIES_QUEUED}))
         return ReplayedDelivery(
             delivery=view,
             message="Queued for sending again now, with the same webhook-id and a fresh set of attempts. "
@@ -444,149 +346,12 @@ class WebhookService:
         before = self._clock() - self._retention
         return await self._db.write(lambda conn: store.purge_finished(conn, before, batch))
 
-    # ------------------------------------------------------------ the dispatcher
+    # ------------------------------------------------------------ the dispatcher of this process
     async def dispatch_once(self) -> int:
-        """Claim the due deliveries (one batch), send them concurrently, record the outcomes.
-        Returns how many were attempted."""
-        now = self._clock()
-        if not await self._db.read(lambda conn: store.any_due(conn, now), quick=True):
-            return 0
-        token = secrets.token_hex(16)
-        lease_until = now + self._lease
-        claimed = await self._db.write(lambda conn: store.claim_due(conn, now, lease_until, token, self._batch))
-        if not claimed:
-            return 0
-        outcomes: dict[str, dict[str, Any]] = {}
-
-        async def attempt(row: RowMapping) -> None:
-            outcomes[row["id"]] = await self._attempt(row)
-
-        def record(conn: Connection) -> None:
-            for row in claimed:
-                # No outcome: cancelled midway (shutdown); release the claim instead of waiting out the lease.
-                values = outcomes.get(row["id"], {})
-                if not store.record_outcome(conn, row["id"], token, values) and values:
-                    log.warning("webhook delivery %s: claim lost before its outcome was recorded", row["id"])
-
-        try:
-            async with anyio.create_task_group() as tasks:
-                for row in claimed:
-                    tasks.start_soon(attempt, row)
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await self._db.write(record)
-        retries = [values["next_attempt_at"] for values in outcomes.values() if values.get("status") == store.PENDING]
-        if retries:
-            earliest = min(retries)
-            self._next_due = earliest if self._next_due is None else min(self._next_due, earliest)
-        return len(claimed)
-
-    async def _attempt(self, row: RowMapping) -> dict[str, Any]:
-        started = self._clock()
-        if self._live and (why := static_refusal(row["url"])) is not None:
-            return self._refused(row, why)
-        timestamp = int(started.timestamp())
-        retry_after: float | None = None
-        code: int | None = None
-        error: str | None = None
-        try:
-            secret = self._secrets.open(row["secret"])
-            body = self._secrets.open(row["body"])  # the event body is sealed like buyer data
-        except SecretUnavailable as exc:  # never send unsigned: wait (and retry) until the key is fixed
-            log.error("webhook %s not sent: %s", row["id"], exc)
-            return self._retry_or_abandon(row, {"last_status_code": None}, f"not sent: {exc}", None)
-        headers = {
-            "content-type": "application/json",
-            "user-agent": "mcp-checkout-webhooks/1",
-            "webhook-id": row["id"],
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, row["id"], timestamp, body),
-        }
-        try:
-            async with self._http().stream("POST", row["url"], content=body.encode(), headers=headers) as resp:
-                code = resp.status_code
-                if code in (429, 503):
-                    retry_after = _retry_after(resp.headers.get("retry-after"), started)
-        except DestinationRefused as exc:  # live mode, a name resolving to an internal address: not connected
-            return self._refused(row, exc.reason)
-        except Exception as exc:  # network, TLS, protocol: whatever kept the receiver from answering is retried
-            error = f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
-        now = self._clock()
-        log.debug("webhook %s attempt %d: %s", row["id"], row["attempts"], code or error)
-        values: dict[str, Any] = {"last_status_code": code}
-        if code is not None and 200 <= code < 300:
-            return {**values, "status": store.DELIVERED, "delivered_at": now, "next_attempt_at": None,
-                    "last_error": None}  # fmt: skip
-        if code is not None and code not in _RETRY_STATUSES:
-            reason = "redirect not followed; register the final URL" if 300 <= code < 400 else "refused by receiver"
-            return {**values, "status": store.FAILED, "next_attempt_at": None, "last_error": f"HTTP {code}: {reason}"}
-        return self._retry_or_abandon(row, values, error or f"HTTP {code}", retry_after)
-
-    def _refused(self, row: RowMapping, why: str) -> dict[str, Any]:
-        log.warning("webhook delivery %s refused in live mode: %s", row["id"], why)
-        error = (
-            f"refused in live mode, nothing sent: {why}. Deactivate this endpoint (deactivate_webhook_endpoint) "
-            "and register the receiver's public https address."
-        )
-        return {"status": store.FAILED, "next_attempt_at": None, "last_status_code": None, "last_error": error[:500]}
-
-    def _retry_or_abandon(
-        self, row: RowMapping, values: dict[str, Any], error: str, retry_after: float | None
-    ) -> dict[str, Any]:
-        if row["attempts"] >= self._max_attempts:
-            log.warning("webhook delivery %s abandoned after %d attempts (%s)", row["id"], row["attempts"], error)
-            return {**values, "status": store.ABANDONED, "next_attempt_at": None, "last_error": error}
-        delay = backoff_seconds(row["attempts"], self._base, self._cap, retry_after)
-        return {**values, "status": store.PENDING, "next_attempt_at": self._clock() + timedelta(seconds=delay),
-                "last_error": error}  # fmt: skip
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=max(self._batch, 10))
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self._timeout),
-                follow_redirects=False,
-                transport=pinned_transport(self._resolver, live=self._live, limits=limits),
-                trust_env=False,
-            )
-        return self._client
+        return await self.dispatcher.dispatch_once()
 
     async def dispatch_forever(self) -> None:
-        """Deliver until cancelled: promptly after this process queues deliveries, and at least every
-        poll interval (for other processes' events and retries that came due)."""
-        stop_listening = self._db.after_commit(self._poke)
-        try:
-            while True:
-                self._wake = anyio.Event()
-                if await self._dispatch_safely():
-                    continue  # there may be more due
-                with anyio.move_on_after(self._sleep_seconds()):
-                    await self._wake.wait()  # woken after a commit that queued deliveries, or the poll interval
-        finally:
-            stop_listening()
-            self._wake = None
-
-    async def _dispatch_safely(self) -> int:
-        try:
-            return await self.dispatch_once()
-        except CheckoutError as exc:
-            log.warning("webhook dispatch skipped: %s", exc.code)
-        except Exception:
-            log.exception("webhook dispatch failed")
-        return 0
-
-    def _sleep_seconds(self) -> float:
-        if self._next_due is None:
-            return self._poll
-        wait = (self._next_due - self._clock()).total_seconds()
-        self._next_due = None
-        return min(self._poll, max(wait, 0.0))
-
-    def _poke(self, changed: frozenset[str]) -> None:
-        if DELIVERIES_QUEUED in changed and self._wake is not None:
-            self._wake.set()
+        await self.dispatcher.dispatch_forever()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.dispatcher.close()

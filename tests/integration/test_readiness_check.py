@@ -111,8 +111,8 @@ async def test_a_restricted_live_key_counts_as_live(settings: Settings, seeded: 
 async def test_failing_webhook_deliveries_warn_without_blocking(
     seeded: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mcp_checkout.service.webhook_outbox import EVENT_TYPES
     from mcp_checkout.service.webhook_views import WebhookMetrics
-    from mcp_checkout.service.webhooks import EVENT_TYPES
 
     def webhook_check(report: Any) -> Any:
         return next(check for check in report.checks if check.name == "webhook_endpoints")

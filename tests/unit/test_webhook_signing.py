@@ -9,16 +9,11 @@ import pytest
 from standardwebhooks import Webhook
 
 from mcp_checkout.errors import InvalidInput
-from mcp_checkout.service.webhooks import (
-    EVENT_TYPES,
-    _retry_after,
-    backoff_seconds,
-    check_events,
-    check_url,
-    new_secret,
-    p95,
-    sign,
-)
+from mcp_checkout.service.webhook_dispatch import backoff_seconds, retry_after_seconds
+from mcp_checkout.service.webhook_outbox import EVENT_TYPES
+from mcp_checkout.service.webhook_signing import new_secret, sign
+from mcp_checkout.service.webhook_urls import check_url
+from mcp_checkout.service.webhooks import check_events, p95
 
 
 def test_secrets_are_whsec_and_32_random_bytes() -> None:
@@ -48,10 +43,10 @@ def test_backoff_is_capped_exponential_with_full_jitter() -> None:
 
 def test_retry_after_as_seconds_or_http_date() -> None:
     now = datetime(2026, 11, 26, 1, 0, 0, tzinfo=UTC)
-    assert _retry_after("7", now) == 7
-    assert _retry_after("Thu, 26 Nov 2026 01:00:30 GMT", now) == 30
-    assert _retry_after("soon", now) is None and _retry_after(None, now) is None
-    assert _retry_after((now - timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S GMT"), now) == 0
+    assert retry_after_seconds("7", now) == 7
+    assert retry_after_seconds("Thu, 26 Nov 2026 01:00:30 GMT", now) == 30
+    assert retry_after_seconds("soon", now) is None and retry_after_seconds(None, now) is None
+    assert retry_after_seconds((now - timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S GMT"), now) == 0
 
 
 def test_p95_nearest_rank() -> None:
