@@ -121,6 +121,18 @@ class Settings(BaseSettings):
         "request (on automatically with --workers > 1).",
     )
 
+    # OAuth 2.1 for remote MCP clients (serve --http): this server is its own authorization server.
+    oauth_enabled: bool = Field(default=True, description="Offer OAuth (registration, consent, tokens) on /mcp.")
+    oauth_access_token_minutes: int = Field(default=60, ge=1, le=24 * 60, description="Access token lifetime.")
+    oauth_refresh_token_days: int = Field(default=30, ge=1, le=365, description="Refresh token lifetime.")
+    oauth_auto_approve_buyer: bool = Field(
+        default=False,
+        description="Clients asking only for the buyer scope are approved without the merchant's consent page.",
+    )
+    oauth_registrations_per_hour: int = Field(
+        default=30, ge=1, le=10_000, description="Dynamic client registrations accepted per hour (all clients)."
+    )
+
     # Payments: without a Stripe secret key everything runs on the offline gateway.
     stripe_secret_key: SecretStr | None = None
     stripe_publishable_key: str | None = None

@@ -232,6 +232,30 @@ class SecretKeyUnavailable(CheckoutError):
     http_status = 503
 
 
+class OAuthInvalidGrant(CheckoutError):
+    """An authorization code or refresh token that is unknown, used, expired or revoked (RFC 6749 invalid_grant)."""
+
+    code = "oauth_invalid_grant"
+    who_fixes = "agent"
+
+
+class OAuthInvalidClientMetadata(CheckoutError):
+    """A dynamic client registration this server will not accept (RFC 7591 invalid_client_metadata)."""
+
+    code = "oauth_invalid_client_metadata"
+
+
+class OAuthConsentNotFound(NotFound):
+    code = "oauth_consent_not_found"
+    who_fixes = "merchant"
+
+
+class OAuthApprovalRefused(CheckoutError):
+    code = "oauth_approval_refused"
+    who_fixes = "merchant"
+    http_status = 403
+
+
 class InternalError(CheckoutError):
     code = "internal_error"
     retryable = True

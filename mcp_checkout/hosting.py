@@ -26,6 +26,7 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools.auth import ApiKeyVerifier
+from mcp_checkout.web import oauth as oauth_web
 from mcp_checkout.web.app import build_web_app, routes
 from mcp_checkout.web.limits import MCP_BODY_LIMIT, BoundedBody
 from mcp_checkout.web.mcp_events import BoundedEventStore
@@ -143,7 +144,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
     """One ASGI app: checkout page, webhook and health routes, and MCP at /mcp (mounted last) behind
     API keys. Its lifespan migrates, sweeps, and closes the services; one per process."""
     services = build_services(settings)
-    server = build_server(settings, services=services, token_verifier=ApiKeyVerifier(services.access))
+    server = build_server(settings, services=services, token_verifier=ApiKeyVerifier(services.access, services.oauth))
     security = TransportSecuritySettings(
         allowed_hosts=[
             f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", host, "localhost", "127.0.0.1",
@@ -185,7 +186,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
                 await services.close()
 
     return Starlette(
-        routes=[*routes(lambda: services), Mount("/", app=mcp_app)],
+        routes=[*routes(lambda: services), *oauth_web.routes(lambda: services, settings), Mount("/", app=mcp_app)],
         middleware=[
             Middleware(_CountOpenRequests, requests=open_requests),
             Middleware(BoundedBody, seconds=settings.http_body_timeout_seconds),

@@ -19,6 +19,7 @@ from mcp_checkout.service.completions import CompletionService
 from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.idempotency import Idempotency
 from mcp_checkout.service.merchant import MerchantService
+from mcp_checkout.service.oauth import OAuthService
 from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
@@ -48,6 +49,7 @@ class Services:
     keyring: Keyring
     audit: AuditService
     buyer_data: BuyerDataService
+    oauth: OAuthService
 
     async def close(self) -> None:
         await self.webhooks.close()
@@ -107,6 +109,12 @@ def build_services(
     orders.on_closed(payments.cancel_open_intent)
     secret_box = SecretBox(keyring)
     catalog = CatalogService(db)
+    access = AccessService(
+        db,
+        clock,
+        key_mode="live" if settings.payment_mode == "stripe_live" else "test",
+        per_minute=settings.rate_limit_per_minute,
+    )
     return Services(
         settings=settings,
         db=db,
@@ -129,12 +137,7 @@ def build_services(
             merchant_name=settings.merchant_name,
             email_proofs=EmailProofs(db, clock, SecretBox(keyring)),
         ),
-        access=AccessService(
-            db,
-            clock,
-            key_mode="live" if settings.payment_mode == "stripe_live" else "test",
-            per_minute=settings.rate_limit_per_minute,
-        ),
+        access=access,
         merchant=MerchantService(
             db,
             clock,
@@ -160,4 +163,15 @@ def build_services(
         keyring=keyring,
         audit=AuditService(db, clock),
         buyer_data=BuyerDataService(db, clock, orders),
+        oauth=OAuthService(
+            db,
+            clock,
+            access=access,
+            secrets_box=SecretBox(keyring),
+            resource_url=f"{settings.resolved_public_base_url()}/mcp",
+            access_ttl=timedelta(minutes=settings.oauth_access_token_minutes),
+            refresh_ttl=timedelta(days=settings.oauth_refresh_token_days),
+            auto_approve_buyer=settings.oauth_auto_approve_buyer,
+            registrations_per_hour=settings.oauth_registrations_per_hour,
+        ),
     )

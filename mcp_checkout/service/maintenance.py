@@ -18,6 +18,7 @@ async def sweep_once(services: Services) -> tuple[int, int]:
     purged = await services.idempotency.purge()
     await services.access.purge_rate_windows()
     await services.webhooks.purge()
+    await services.oauth.purge_expired()
     if expired or purged:
         log.info("sweep: expired %d unpaid orders, purged %d idempotency keys", expired, purged)
     return expired, purged
