@@ -37,6 +37,7 @@ from mcp_checkout.errors import (
     OAuthInvalidGrant,
     RateLimited,
 )
+from mcp_checkout.service import audit
 from mcp_checkout.service.access import AccessService
 from mcp_checkout.service.secretbox import SecretBox
 from mcp_checkout.store import oauth as oauth_store
@@ -259,7 +260,9 @@ class OAuthService:
         def run(conn: Connection) -> bool:
             if oauth_store.get_client(conn, client_id) is None:
                 return False
-            oauth_store.revoke_client(conn, client_id, self._clock())
+            now = self._clock()
+            oauth_store.revoke_client(conn, client_id, now)
+            audit.record(conn, audit.OPERATOR, "oauth_client.revoke", client_id, at=now)
             return True
 
         if not await self._db.write(run):
@@ -275,7 +278,7 @@ class OAuthService:
         """Start an authorization: a redirect with a code at once (auto-approved buyer clients), or the
         token of a pending consent the merchant answers on the consent page."""
         if self._auto_approve_buyer and request.scopes == ["buyer"]:
-            code = await self._db.write(lambda conn: self._issue_code(conn, request))
+            code = await self._db.write(lambda conn: self._issue_code(conn, request, approver=None))
             log.info("oauth: buyer access auto-approved for client %s", request.client_id)
             return self._with_code(request, code)
         token = _new(CONSENT_PREFIX)
@@ -306,8 +309,10 @@ class OAuthService:
         request, _row = await self._pending(request_token)
         credential = credential.strip()
         by_key = credential.startswith("mcpk_")
+        approver = audit.OPERATOR  # a one-time code comes from `mcp-checkout oauth approve`
         if by_key:
             principal = await self._access.authenticate(credential)
+            approver = principal or approver
             if principal is None or principal.kind != "merchant":
                 raise OAuthApprovalRefused(
                     "That is not a valid merchant API key. Paste a merchant key, or a one-time code from "
@@ -324,7 +329,7 @@ class OAuthService:
                 raise OAuthConsentNotFound(
                     "This approval request was already answered or has expired. Start again from your MCP client."
                 )
-            return self._issue_code(conn, granted)
+            return self._issue_code(conn, granted, approver=approver)
 
         code = await self._db.write(run)
         if code is None:
@@ -369,8 +374,11 @@ class OAuthService:
         )
         return request, row
 
-    def _issue_code(self, conn: Connection, request: AuthorizationRequest) -> str:
+    def _issue_code(self, conn: Connection, request: AuthorizationRequest, *, approver: Principal | None) -> str:
+        """A code for an approved request, and the approval in the audit log (``None``: auto-approved)."""
         code = _new(CODE_PREFIX)
+        after = {"scope": " ".join(request.scopes), "redirect_uri": request.redirect_uri}
+        audit.record(conn, approver, "oauth_client.approve", request.client_id, after=after, at=self._clock())
         oauth_store.insert_code(
             conn,
             {
@@ -495,6 +503,7 @@ class OAuthService:
             row = oauth_store.get_token(conn, _hash(token))
             if row is not None:
                 oauth_store.revoke_family(conn, row["family_id"], now)
+                audit.record(conn, None, "oauth_token.revoke", row["client_id"], at=now)
 
         await self._db.write(run)
         log.info("oauth: a token family was revoked")

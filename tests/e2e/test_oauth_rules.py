@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -147,10 +148,16 @@ def test_declining_sends_access_denied_to_the_registered_redirect(flow: Flow) ->
     }
 
 
-async def test_static_api_keys_keep_working_beside_oauth(served: tuple[Server, dict[str, str], str, str]) -> None:
+async def test_static_api_keys_keep_working_beside_oauth_and_approvals_are_audited(
+    served: tuple[Server, dict[str, str], str, str], flow: Flow
+) -> None:
     server, _env, buyer_key, merchant_key = served
+    await anyio.to_thread.run_sync(flow.code)  # approved with a one-time code from the CLI
     async with server.client(merchant_key) as client:
         tool_data(await client.call_tool("list_orders", {}))
+        audited = tool_data(await client.call_tool("list_audit_events", {"action": "oauth_client.approve"}))
+        mine = [event for event in audited["events"] if event["target"] == flow.client_id]
+        assert mine and mine[0]["actor"] == "operator" and mine[0]["after"]["scope"] == "buyer merchant"
     async with server.client(buyer_key) as client:
         tool_data(await client.call_tool("search_catalog", {"query": "mug"}))
 
