@@ -6,12 +6,14 @@ which is what caps aiosqlite near 400 order transactions/s); on PostgreSQL throu
 greenlet (SQLAlchemy's bridge, the one ``AsyncConnection.run_sync`` uses; no threads). Services only ever see
 :meth:`Database.write` and :meth:`Database.read`.
 
-Reads take shortcuts that keep their meaning. On PostgreSQL a read runs in autocommit mode, without
-the BEGIN and COMMIT round trips: at READ COMMITTED (PostgreSQL's default, used throughout) every
-statement sees its own snapshot whether or not it is inside a transaction, so nothing is lost. On
-SQLite a read marked ``quick`` (a few indexed look-ups) runs on the calling thread: a WAL reader never
-waits for the write lock, and the thread hop (two wake-ups and two GIL hand-overs, 0.1 ms on an idle
-machine, several times that on a busy one) would cost more than the read itself.
+Every read sees ONE snapshot, however many statements it runs (a view such as get_order or the checkout
+page is built from several queries, and must not mix two commits): on PostgreSQL a read is a
+``REPEATABLE READ READ ONLY`` transaction (asyncpg starts it with one ``BEGIN ISOLATION LEVEL …``
+statement; at READ COMMITTED each statement would take its own snapshot); on SQLite a read is a
+deferred transaction, which reads one snapshot of the WAL. On SQLite a read marked ``quick`` (a few
+indexed look-ups) runs on the calling thread: a WAL reader never waits for the write lock, and the
+thread hop (two wake-ups and two GIL hand-overs, 0.1 ms on an idle machine, several times that on a
+busy one) would cost more than the read itself.
 """
 
 from __future__ import annotations
@@ -169,10 +171,10 @@ class Database:
             self._async_engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False
             )
-            # Reads run without BEGIN/COMMIT (two round trips saved per read). That gives up nothing:
-            # at READ COMMITTED, PostgreSQL's default and ours, every statement of a transaction
-            # takes its own snapshot anyway.
-            self._async_read_engine = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
+            # A read is one snapshot: REPEATABLE READ, READ ONLY (never a serialization failure: it writes nothing).
+            self._async_read_engine = self._async_engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
 
     @property
     def sync_engine(self) -> Engine:
@@ -220,8 +222,8 @@ class Database:
         return lambda: self._commit_listeners.remove(listener) if listener in self._commit_listeners else None
 
     async def read(self, work: Callable[[Connection], T], *, quick: bool = False) -> T:
-        """Run ``work`` as a read: one transaction (one snapshot) on SQLite; on PostgreSQL statements
-        at READ COMMITTED, each with its own snapshot, as inside a transaction there.
+        """Run ``work`` as a read that sees one snapshot of the database, whatever it runs (a
+        REPEATABLE READ READ ONLY transaction on PostgreSQL, a deferred transaction on SQLite).
 
         ``quick``: ``work`` is a few indexed look-ups (well under a millisecond). On SQLite it then
         runs on the calling thread, blocking the event loop for that long instead of paying for a
@@ -296,7 +298,7 @@ class Database:
 
 
 def _pg_read(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.connect() as conn:  # autocommit: no BEGIN, no COMMIT
+    with engine.connect() as conn, conn.begin():  # BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY
         return work(conn)
 
 
