@@ -34,7 +34,9 @@ from mcp_checkout.errors import (
 from mcp_checkout.payments.offline import OfflineGateway
 from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.idempotency import Idempotency, Operation
-from mcp_checkout.service.orders import CreateOrder, OrderService, order_lines, transition, visible_order
+from mcp_checkout.service.order_state import transition, visible_order
+from mcp_checkout.service.order_view import order_lines
+from mcp_checkout.service.orders import CreateOrder, OrderService
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
 from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut

@@ -1,11 +1,13 @@
-"""Order use cases: exactly-once creation, look-ups, cancellation and expiry."""
+"""Order use cases: exactly-once creation (one write transaction, its key claimed first through
+service/idempotency.py), look-ups, cancellation and expiry. Status changes and their effects live in
+service/order_state.py; the order as tools show it is built in service/order_view.py."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping
@@ -17,30 +19,18 @@ from mcp_checkout.errors import (
     CartEmpty,
     CheckoutError,
     CurrencyMismatch,
-    IdempotencyInFlight,
     InvalidInput,
     OrderNotFound,
 )
 from mcp_checkout.service import audit, policy, webhook_outbox
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found, visible_cart
 from mcp_checkout.service.idempotency import Idempotency, Keyed, Operation
-from mcp_checkout.service.views import (
-    CheckoutState,
-    CreatedBy,
-    MoneyOut,
-    OrderIssue,
-    OrderLineOut,
-    OrderLookup,
-    OrderOut,
-    PaymentState,
-    ShippingAddressOut,
-    StatusChange,
-)
+from mcp_checkout.service.order_state import transition, visible_order
+from mcp_checkout.service.order_view import Written, order_view
+from mcp_checkout.service.views import OrderLookup, OrderOut
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
-from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
-from mcp_checkout.store import payments as payment_store
 from mcp_checkout.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -65,178 +55,6 @@ class CreateOrder:
 
 
 AfterPlace = Callable[[Connection, RowMapping], None]
-
-
-def order_not_found(order_id: str) -> OrderNotFound:
-    return OrderNotFound(
-        f"No order {order_id!r}. Order ids look like ord_…; find orders by your reference with lookup_orders.",
-        details={"order_id": order_id},
-        next_actions=["lookup_orders"],
-    )
-
-
-@dataclass(frozen=True)
-class _Written:
-    """What a transaction just wrote for a new order, so its view need not read it back."""
-
-    items: Sequence[Mapping[str, Any]]
-    history: Sequence[Mapping[str, Any]]
-
-
-def order_lines(items: Sequence[Mapping[Any, Any]], currency: str) -> list[OrderLineOut]:
-    """An order's lines as shown to agents and buyers, from its stored lines."""
-    return [
-        OrderLineOut(
-            sku=item["sku"],
-            title=item["title"],
-            quantity=item["quantity"],
-            unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
-            line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
-        )
-        for item in items
-    ]
-
-
-def order_view(conn: Connection, order: Mapping[Any, Any], written: _Written | None = None) -> OrderOut:
-    """The order as tools show it. ``written``: the order was created in this very transaction, with
-    these lines and this history, and nothing else refers to it yet (no link, payment or issue)."""
-    currency = order["currency"]
-    items = written.items if written else order_store.items(conn, order["id"])
-    history = written.history if written else order_store.events(conn, order["id"])
-    status = OrderStatus(order["status"])
-    address = order["shipping_address"]
-    return OrderOut(
-        order_id=order["id"],
-        number=order["number"],
-        status=status.value,
-        currency=currency,
-        lines=order_lines(items, currency),
-        subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
-        total=MoneyOut.of(Money(order["total_minor"], currency)),
-        email=order["email"],
-        merchant_reference_id=order["merchant_reference_id"],
-        shipping_address=ShippingAddressOut.model_validate(address) if address else None,
-        cart_id=order["cart_id"],
-        stock=order["stock_state"],
-        created_at=order["created_at"],
-        updated_at=order["updated_at"],
-        expires_at=order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
-        created_by=CreatedBy(principal_id=order["principal_id"], client=order["client_name"]),
-        checkout=None if written else _checkout_state(conn, order["id"]),
-        payment=None if written else _payment_state(conn, order["id"]),
-        issues=[]
-        if written
-        else [
-            OrderIssue(code=issue["code"], message=issue["message"], at=issue["at"])
-            for issue in payment_store.issues_of_order(conn, order["id"])
-        ],
-        status_history=[
-            StatusChange(
-                from_status=event["from_status"],
-                to_status=event["to_status"],
-                at=event["at"],
-                actor=event["actor"],
-                reason=event["reason"],
-            )
-            for event in history
-        ],
-    )
-
-
-def _checkout_state(conn: Connection, order_id: str) -> CheckoutState | None:
-    links = checkout_store.links_of_order(conn, order_id)
-    if not links:
-        return None
-    link = links[0]
-    session = checkout_store.session_of_link(conn, link["id"])
-    return CheckoutState(
-        link_id=link["id"],
-        link_status=link["status"],
-        session_status=session["status"] if session else None,
-        merchant_reference_id=link["merchant_reference_id"],
-        expires_at=link["expires_at"],
-    )
-
-
-def _payment_state(conn: Connection, order_id: str) -> PaymentState | None:
-    payment = payment_store.latest_payment(conn, order_id)
-    if payment is None:
-        return None
-    currency = payment["currency"]
-    return PaymentState(
-        gateway=payment["gateway"],
-        intent_id=payment["intent_id"],
-        status=payment["status"],
-        attempt=payment["attempt"],
-        amount_received=MoneyOut.of(Money(payment["amount_received_minor"], currency)),
-        refunded=MoneyOut.of(Money(payment["refunded_minor"], currency)),
-        last_error=payment["last_error"],
-    )
-
-
-def visible_order(conn: Connection, principal: Principal, order_id: str, *, lock: bool = False) -> RowMapping:
-    """The order, if this caller may see it (buyers see their own; merchants see all)."""
-    order = order_store.get(conn, order_id, for_update=lock)
-    if order is None or not policy.may_access(principal, order["principal_id"]):
-        raise order_not_found(order_id)
-    return order
-
-
-def transition(
-    conn: Connection,
-    order: RowMapping,
-    target: OrderStatus,
-    *,
-    actor: Actor,
-    principal_id: str | None,
-    reason: str | None,
-    now: datetime,
-) -> None:
-    """Apply one legal status change, its stock effect and its history entry."""
-    current = OrderStatus(order["status"])
-    domain.check_transition(order["id"], current, target)
-    stock_state = StockState(order["stock_state"])
-    effect = domain.STOCK_EFFECT.get(target)
-    if effect is not None and stock_state is StockState.RESERVED:
-        quantities = _quantities(order_store.items(conn, order["id"]))
-        if effect is StockState.RELEASED:
-            catalog_store.release_stock(conn, quantities, now)
-        else:
-            catalog_store.commit_stock(conn, quantities, now)
-        stock_state = effect
-    if not order_store.set_status(conn, order["id"], current.value, target.value, stock_state.value, now):
-        raise IdempotencyInFlight(
-            f"Order {order['id']} changed while this call ran. Call get_order and try again.",
-            retry_after_seconds=1,
-        )
-    order_store.add_event(conn, order["id"], current.value, target.value, actor.value, principal_id, reason, now)
-    _settle_checkout(conn, order["id"], target, now)
-    webhook_outbox.record_order_event(conn, target, order["id"], now, lambda: _current_view(conn, order["id"]))
-
-
-def _current_view(conn: Connection, order_id: str) -> OrderOut:
-    order = order_store.get(conn, order_id)
-    assert order is not None
-    return order_view(conn, order)
-
-
-def _settle_checkout(conn: Connection, order_id: str, target: OrderStatus, now: datetime) -> None:
-    """Links and sessions follow their order: paid consumes them, cancel/expiry closes them."""
-    live_links = [state.value for state in domain.LIVE_LINK_STATES]
-    open_sessions = [domain.SessionStatus.OPEN.value, domain.SessionStatus.PAYMENT_PENDING.value]
-    if target is OrderStatus.PAID:
-        checkout_store.set_links_of_order(conn, order_id, live_links, domain.LinkStatus.CONSUMED.value, now)
-        checkout_store.set_sessions_of_order(conn, order_id, open_sessions, domain.SessionStatus.COMPLETED.value, now)
-    elif target in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
-        checkout_store.set_links_of_order(conn, order_id, live_links, domain.LinkStatus.EXPIRED.value, now)
-        checkout_store.set_sessions_of_order(conn, order_id, open_sessions, domain.SessionStatus.CANCELED.value, now)
-
-
-def _quantities(items: Sequence[RowMapping]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for item in items:
-        totals[item["sku"]] = totals.get(item["sku"], 0) + item["quantity"]
-    return dict(sorted(totals.items()))
 
 
 class OrderService:
@@ -378,7 +196,7 @@ class OrderService:
                 "reason": reason,
                 "at": utc["created_at"],
             }
-            view = order_view(conn, {**values, **utc, "number": number}, _Written(items=items, history=[event]))
+            view = order_view(conn, {**values, **utc, "number": number}, Written(items=items, history=[event]))
         else:
             order = order_store.get(conn, order_id)
             assert order is not None

@@ -35,7 +35,8 @@ from mcp_checkout.service.idempotency import (
     intent_key,
     refund_key,
 )
-from mcp_checkout.service.orders import order_view, transition, visible_order
+from mcp_checkout.service.order_state import transition, visible_order
+from mcp_checkout.service.order_view import order_view
 from mcp_checkout.service.views import MoneyOut, OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store

@@ -1,0 +1,132 @@
+"""The order view: one order as agents, buyers and webhooks see it, built from its rows (order, lines,
+history, checkout link and session, payment, issues)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from mcp_checkout.domain import Money, OrderStatus
+from mcp_checkout.service.views import (
+    CheckoutState,
+    CreatedBy,
+    MoneyOut,
+    OrderIssue,
+    OrderLineOut,
+    OrderOut,
+    PaymentState,
+    ShippingAddressOut,
+    StatusChange,
+)
+from mcp_checkout.store import checkout as checkout_store
+from mcp_checkout.store import orders as order_store
+from mcp_checkout.store import payments as payment_store
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a transaction just wrote for a new order, so its view need not read it back."""
+
+    items: Sequence[Mapping[str, Any]]
+    history: Sequence[Mapping[str, Any]]
+
+
+def order_lines(items: Sequence[Mapping[Any, Any]], currency: str) -> list[OrderLineOut]:
+    """An order's lines as shown to agents and buyers, from its stored lines."""
+    return [
+        OrderLineOut(
+            sku=item["sku"],
+            title=item["title"],
+            quantity=item["quantity"],
+            unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
+            line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
+        )
+        for item in items
+    ]
+
+
+def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | None = None) -> OrderOut:
+    """The order as tools show it. ``written``: the order was created in this very transaction, with
+    these lines and this history, and nothing else refers to it yet (no link, payment or issue)."""
+    currency = order["currency"]
+    items = written.items if written else order_store.items(conn, order["id"])
+    history = written.history if written else order_store.events(conn, order["id"])
+    status = OrderStatus(order["status"])
+    address = order["shipping_address"]
+    return OrderOut(
+        order_id=order["id"],
+        number=order["number"],
+        status=status.value,
+        currency=currency,
+        lines=order_lines(items, currency),
+        subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
+        total=MoneyOut.of(Money(order["total_minor"], currency)),
+        email=order["email"],
+        merchant_reference_id=order["merchant_reference_id"],
+        shipping_address=ShippingAddressOut.model_validate(address) if address else None,
+        cart_id=order["cart_id"],
+        stock=order["stock_state"],
+        created_at=order["created_at"],
+        updated_at=order["updated_at"],
+        expires_at=order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
+        created_by=CreatedBy(principal_id=order["principal_id"], client=order["client_name"]),
+        checkout=None if written else _checkout_state(conn, order["id"]),
+        payment=None if written else _payment_state(conn, order["id"]),
+        issues=[]
+        if written
+        else [
+            OrderIssue(code=issue["code"], message=issue["message"], at=issue["at"])
+            for issue in payment_store.issues_of_order(conn, order["id"])
+        ],
+        status_history=[
+            StatusChange(
+                from_status=event["from_status"],
+                to_status=event["to_status"],
+                at=event["at"],
+                actor=event["actor"],
+                reason=event["reason"],
+            )
+            for event in history
+        ],
+    )
+
+
+def _checkout_state(conn: Connection, order_id: str) -> CheckoutState | None:
+    links = checkout_store.links_of_order(conn, order_id)
+    if not links:
+        return None
+    link = links[0]
+    session = checkout_store.session_of_link(conn, link["id"])
+    return CheckoutState(
+        link_id=link["id"],
+        link_status=link["status"],
+        session_status=session["status"] if session else None,
+        merchant_reference_id=link["merchant_reference_id"],
+        expires_at=link["expires_at"],
+    )
+
+
+def _payment_state(conn: Connection, order_id: str) -> PaymentState | None:
+    payment = payment_store.latest_payment(conn, order_id)
+    if payment is None:
+        return None
+    currency = payment["currency"]
+    return PaymentState(
+        gateway=payment["gateway"],
+        intent_id=payment["intent_id"],
+        status=payment["status"],
+        attempt=payment["attempt"],
+        amount_received=MoneyOut.of(Money(payment["amount_received_minor"], currency)),
+        refunded=MoneyOut.of(Money(payment["refunded_minor"], currency)),
+        last_error=payment["last_error"],
+    )
+
+
+def current_view(conn: Connection, order_id: str) -> OrderOut:
+    """The order as it is now, in ``conn``'s transaction."""
+    order = order_store.get(conn, order_id)
+    assert order is not None
+    return order_view(conn, order)
