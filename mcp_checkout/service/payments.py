@@ -453,6 +453,7 @@ class PaymentService:
         if refund is None or refund["status"] != "pending":
             return
         now = self._clock()
+        order_store.get(conn, refund["order_id"], for_update=True)  # lock order: the order row, then the payment
         payment_store.set_refund_status(conn, refund_id, "failed", None)
         payment = payment_store.latest_payment(conn, refund["order_id"], for_update=True)
         if payment is not None:
@@ -465,6 +466,8 @@ class PaymentService:
         assert refund is not None
         if refund["status"] == "succeeded":
             return
+        # Lock the order row before the payment, as _reserve_refund does: the other order deadlocks on PostgreSQL.
+        order_store.get(conn, refund["order_id"], for_update=True)
         payment_store.set_refund_status(conn, refund_id, "succeeded", gateway_refund_id)
         payment = payment_store.latest_payment(conn, refund["order_id"], for_update=True)
         assert payment is not None
