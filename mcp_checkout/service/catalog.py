@@ -120,7 +120,7 @@ class CatalogService:
 
         def run(conn: Connection) -> ProductOut:
             found = catalog_store.product_with_skus(conn, product_id=product_id, sku=sku)
-            if found is None:
+            if found is None or not found.skus:  # every SKU archived: no longer in the catalog
                 if sku is not None:
                     raise SkuNotFound(
                         f"No SKU {sku!r} in the catalog. Find SKUs with search_catalog.",

@@ -18,7 +18,14 @@ from sqlalchemy import Connection
 
 from mcp_checkout import domain
 from mcp_checkout.domain import Clock, Money, OrderStatus, Principal
-from mcp_checkout.errors import CatalogImportInvalid, Forbidden, InvalidCursor, InvalidInput, SkuNotFound
+from mcp_checkout.errors import (
+    CatalogImportInvalid,
+    Forbidden,
+    InvalidCursor,
+    InvalidInput,
+    ProductNotFound,
+    SkuNotFound,
+)
 from mcp_checkout.service import audit, catalog_rules, policy
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.catalog_import import CatalogImportService
@@ -27,6 +34,7 @@ from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.progress import ProgressCallback
 from mcp_checkout.service.views import (
     CurrencySales,
+    DeleteProductOut,
     ImportReport,
     InventoryOut,
     MoneyOut,
@@ -276,6 +284,55 @@ class MerchantService:
             )  # fmt: skip
         except RowProblem as exc:
             raise InvalidInput(f"{exc}. Fix it and call upsert_product again.", details={"sku": cmd.sku}) from None
+
+    async def delete_product(
+        self, principal: Principal, *, product_id: str | None = None, sku: str | None = None
+    ) -> DeleteProductOut:
+        """Remove one SKU, or every SKU of a product: deleted if never ordered, archived otherwise."""
+        policy.require(principal, "delete_product")
+        if (product_id is None) == (sku is None):
+            raise InvalidInput(
+                "Pass exactly one of sku (one variant) or product_id (the product with all its variants).",
+                next_actions=["search_catalog"],
+            )
+        now = self._clock()
+
+        def run(conn: Connection) -> catalog_write.Removal:
+            if sku is not None:
+                codes = [sku] if catalog_write.existing_skus(conn, [sku], lock=True) else []
+            else:
+                codes = catalog_write.sku_codes_of_product(conn, product_id or "")
+            if not codes:
+                raise (
+                    SkuNotFound(
+                        f"No SKU {sku!r} in the catalog. Find SKUs with search_catalog.",
+                        details={"sku": sku},
+                        next_actions=["search_catalog"],
+                    )
+                    if sku is not None
+                    else ProductNotFound(
+                        f"No product {product_id!r}. Find products with search_catalog.",
+                        details={"product_id": product_id},
+                        next_actions=["search_catalog"],
+                    )
+                )
+            removal = catalog_write.remove_skus(conn, codes, now)
+            after = {
+                "deleted": removal.deleted,
+                "archived": removal.archived,
+                "products_deleted": removal.products_deleted,
+            }
+            audit.record(conn, principal, "product.delete", sku or product_id or "", after=after, at=now)
+            return removal
+
+        removal = await self._db.write(run)
+        log.info(
+            "catalog removal by %s: %d SKU(s) deleted, %d archived, %d product(s) deleted",
+            principal.id, len(removal.deleted), len(removal.archived), len(removal.products_deleted),
+        )  # fmt: skip
+        return DeleteProductOut(
+            deleted=removal.deleted, archived=removal.archived, products_deleted=removal.products_deleted
+        )
 
     # ------------------------------------------------------------ stock
     async def adjust_inventory(

@@ -24,6 +24,7 @@ MERCHANT_ONLY: Final[frozenset[str]] = frozenset(
         # catalog and stock
         "import_catalog_csv",
         "upsert_product",
+        "delete_product",
         "adjust_inventory",
         # orders, sales and money back
         "list_orders",

@@ -290,6 +290,15 @@ class UpsertProductOut(Out):
     inventory: InventoryOut
 
 
+class DeleteProductOut(Out):
+    deleted: list[str] = Field(description="SKU codes deleted (they were never ordered).")
+    archived: list[str] = Field(
+        description="SKU codes archived because orders reference them: no longer found or sold, kept for those "
+        "orders; upsert_product with the same SKU code lists one again."
+    )
+    products_deleted: list[str] = Field(description="Product ids deleted because none of their SKUs is left.")
+
+
 class OrderSummary(Out):
     order_id: str
     number: str

@@ -80,19 +80,24 @@ class SearchFilters:
 _PRODUCT = select(products).where(products.c.id == bindparam("product_id"))
 _PRODUCT_BY_EXTERNAL_ID = select(products).where(products.c.external_id == bindparam("external_id"))
 _SKUS_OF_PRODUCT = select(*SKU_COLUMNS).where(skus.c.product_id == bindparam("product_id")).order_by(skus.c.id)
-_SKU = select(*SKU_COLUMNS).where(skus.c.sku == bindparam("code"))
-_SKUS = select(*SKU_COLUMNS).where(skus.c.sku.in_(bindparam("codes", expanding=True)))
+_LISTED = skus.c.archived_at.is_(None)
+"""Archived SKUs (deleted by the merchant but kept for their orders) are neither found nor sold."""
+_SKU = select(*SKU_COLUMNS).where(skus.c.sku == bindparam("code"), _LISTED)
+_SKUS = select(*SKU_COLUMNS).where(skus.c.sku.in_(bindparam("codes", expanding=True)), _LISTED)
 
 _by_code = skus.alias("by_code")
 _PRODUCT_SKU_LABELS = tuple(f"sku_{col.name}" for col in SKU_COLUMNS)
 _PRODUCT_WITH_SKUS = (
     select(*PRODUCT_COLUMNS, *(col.label(label) for col, label in zip(SKU_COLUMNS, _PRODUCT_SKU_LABELS, strict=True)))
-    .select_from(products.outerjoin(skus, skus.c.product_id == products.c.id))
+    .select_from(products.outerjoin(skus, and_(skus.c.product_id == products.c.id, _LISTED)))
     .order_by(skus.c.id)
 )
 _PRODUCT_WITH_SKUS_BY_ID = _PRODUCT_WITH_SKUS.where(products.c.id == bindparam("product_id"))
 _PRODUCT_WITH_SKUS_BY_CODE = _PRODUCT_WITH_SKUS.where(
-    products.c.id == select(_by_code.c.product_id).where(_by_code.c.sku == bindparam("code")).scalar_subquery()
+    products.c.id
+    == select(_by_code.c.product_id)
+    .where(_by_code.c.sku == bindparam("code"), _by_code.c.archived_at.is_(None))
+    .scalar_subquery()
 )
 
 
@@ -151,7 +156,7 @@ _QUANTITY: BindParameter[int] = bindparam("b_qty", type_=Integer)
 _NOW: BindParameter[datetime] = bindparam("b_now", type_=Timestamp)
 _RESERVE = (
     update(skus)
-    .where(skus.c.sku == _SKU_CODE, skus.c.stock_on_hand - skus.c.reserved >= _QUANTITY)
+    .where(skus.c.sku == _SKU_CODE, skus.c.stock_on_hand - skus.c.reserved >= _QUANTITY, _LISTED)
     .values(reserved=skus.c.reserved + _QUANTITY, updated_at=_NOW)
 )
 _RELEASE = (
@@ -189,13 +194,13 @@ def stock_totals(conn: Connection) -> RowMapping:
         func.coalesce(func.sum(skus.c.reserved), 0).label("reserved"),
         func.count().label("skus"),
         func.count().filter(skus.c.stock_on_hand > skus.c.reserved).label("in_stock"),
-    )
+    ).where(_LISTED)
     return conn.execute(query).mappings().one()
 
 
 # ---------------------------------------------------------------- search
 def _filter_clauses(filters: SearchFilters) -> list[Any]:
-    clauses: list[Any] = []
+    clauses: list[Any] = [_LISTED]
     if filters.category_key is not None:
         clauses.append(skus.c.category_key == filters.category_key)
     if filters.min_price is not None:
@@ -280,7 +285,7 @@ _PG_RANKED_IDS = text(
     "ORDER BY ts_rank_cd(search_vector, to_tsquery('english', :tsq), 1) DESC, id LIMIT :depth"
 )
 _ROWS_BY_ID = select(*SKU_COLUMNS, _VERSION.label("text_version")).where(
-    skus.c.id.in_(bindparam("ids", expanding=True))
+    skus.c.id.in_(bindparam("ids", expanding=True)), _LISTED
 )
 _filtered_rows_by_id: dict[tuple[bool, bool, bool, bool], Select[*tuple[Any, ...]]] = {}
 
@@ -291,7 +296,7 @@ def _rows_by_id_filtered(filters: SearchFilters) -> tuple[Select[*tuple[Any, ...
              filters.in_stock_only)  # fmt: skip
     statement = _filtered_rows_by_id.get(shape)
     if statement is None:
-        clauses: list[Any] = [skus.c.id.in_(bindparam("ids", expanding=True))]
+        clauses: list[Any] = [skus.c.id.in_(bindparam("ids", expanding=True)), _LISTED]
         if shape[0]:
             clauses.append(skus.c.category_key == bindparam("category_key"))
         if shape[1]:

@@ -35,6 +35,8 @@ from sqlalchemy import (
     Update,
     bindparam,
     cast,
+    delete,
+    exists,
     func,
     insert,
     literal_column,
@@ -44,7 +46,7 @@ from sqlalchemy import (
 
 from mcp_checkout.domain import CatalogRow
 from mcp_checkout.errors import InvalidInput
-from mcp_checkout.store.models import products, skus
+from mcp_checkout.store.models import cart_items, order_items, products, skus
 
 _LOOKUP_CHUNK = 10_000
 _WRITE_CHUNK = 5_000
@@ -93,6 +95,8 @@ class ExistingSku:
     product_external_id: str | None
     product_description: str
     product_category: str
+    archived: bool = False
+    """Deleted by the merchant but kept for its orders; an upsert lists it again."""
 
     @property
     def product_key(self) -> str:
@@ -164,6 +168,7 @@ def existing_skus(conn: Connection, codes: Collection[str], *, lock: bool = Fals
         products.c.external_id.label("product_external_id"),
         products.c.description.label("product_description"),
         products.c.category.label("product_category"),
+        skus.c.archived_at.is_not(None).label("archived"),
     )
     found: dict[str, ExistingSku] = {}
     for chunk in _chunks(sorted(set(codes)), _LOOKUP_CHUNK):
@@ -478,6 +483,9 @@ def upsert_catalog(
             changed_columns = tuple(
                 name for name, before in zip(_COMPARED, stored_values, strict=True) if before != values[name]
             )
+            if old.archived:  # upserting a deleted (archived) SKU puts it on sale again
+                changed_columns += ("archived_at",)
+                values["archived_at"] = None
             if not changed_columns:
                 continue
             if "category" in changed_columns:
@@ -504,3 +512,57 @@ def upsert_catalog(
         _write_index_entries(conn, old_index_entries, new_index_entries, max_id_before, created)
         _restore_search_triggers(conn, suspended, bool(old_index_entries) or created > 0)
     return UpsertCounts(created=created, updated=updated)
+
+
+# ---------------------------------------------------------------- removal
+@dataclass(frozen=True)
+class Removal:
+    deleted: list[str]
+    """SKU codes deleted (never ordered)."""
+    archived: list[str]
+    """SKU codes archived: they have orders, so they stay for those orders but are no longer found or sold."""
+    products_deleted: list[str]
+    """Product ids deleted because none of their SKUs is left."""
+
+
+def sku_codes_of_product(conn: Connection, product_id: str) -> list[str]:
+    """Codes of a product's SKUs, archived ones included; locked on PostgreSQL (``FOR UPDATE``)."""
+    query = select(skus.c.sku).where(skus.c.product_id == product_id).order_by(skus.c.id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list(conn.execute(query).scalars())
+
+
+def remove_skus(conn: Connection, codes: Sequence[str], now: datetime) -> Removal:
+    """Delete the SKUs ``codes`` that were never ordered and archive the others; drop them from open
+    carts; delete products left without SKUs. Runs in the caller's write transaction."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return Removal([], [], [])
+    rows = conn.execute(select(skus.c.sku, skus.c.product_id).where(_one_of(conn, skus.c.sku, wanted))).all()
+    ordered = set(
+        conn.execute(select(order_items.c.sku).distinct().where(_one_of(conn, order_items.c.sku, wanted))).scalars()
+    )
+    archive = sorted(sku for sku, _product in rows if sku in ordered)
+    remove = sorted(sku for sku, _product in rows if sku not in ordered)
+    if archive or remove:
+        conn.execute(delete(cart_items).where(_one_of(conn, cart_items.c.sku, archive + remove)))
+    if archive:
+        conn.execute(
+            update(skus)
+            .where(_one_of(conn, skus.c.sku, archive), skus.c.archived_at.is_(None))
+            .values(archived_at=now, updated_at=now)
+        )
+    gone: list[str] = []
+    if remove:
+        conn.execute(delete(skus).where(_one_of(conn, skus.c.sku, remove)))
+        touched = sorted({product for _sku, product in rows})
+        empty = (
+            select(products.c.id)
+            .where(_one_of(conn, products.c.id, touched))
+            .where(~exists().where(skus.c.product_id == products.c.id))
+        )
+        gone = list(conn.execute(empty).scalars())
+        if gone:
+            conn.execute(delete(products).where(_one_of(conn, products.c.id, gone)))
+    return Removal(deleted=remove, archived=archive, products_deleted=sorted(gone))

@@ -87,6 +87,8 @@ skus = Table(
     Column("reserved", Integer, nullable=False, default=0),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # Set when the merchant deleted a SKU that has orders: hidden from search and unsellable, kept for history.
+    Column("archived_at", Timestamp, nullable=True),
     CheckConstraint("price_minor >= 0", name="price_not_negative"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     CheckConstraint("stock_on_hand >= reserved", name="no_oversell"),
@@ -153,6 +155,7 @@ order_items = Table(
     Column("quantity", Integer, nullable=False),
     Column("line_total_minor", BigInteger, nullable=False),
 )
+Index("ix_order_items_sku", order_items.c.sku)
 
 order_events = Table(
     "order_events",

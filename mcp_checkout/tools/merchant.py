@@ -13,10 +13,17 @@ from pydantic import BeforeValidator, Field
 from mcp_checkout.service import catalog_rules
 from mcp_checkout.service.golive import ReadinessReport, go_live_report
 from mcp_checkout.service.merchant import MAX_CSV_TEXT_CHARS, UpsertProduct
-from mcp_checkout.service.views import ImportReport, InventoryOut, OrderPage, SalesSummary, UpsertProductOut
+from mcp_checkout.service.views import (
+    DeleteProductOut,
+    ImportReport,
+    InventoryOut,
+    OrderPage,
+    SalesSummary,
+    UpsertProductOut,
+)
 from mcp_checkout.tools.annotations import OVERWRITES, READ_ONLY
 from mcp_checkout.tools.context import principal, services
-from mcp_checkout.tools.types import Currency, Cursor, Flag, MerchantReference, PageSize, Reason
+from mcp_checkout.tools.types import Currency, Cursor, Flag, MerchantReference, PageSize, ProductId, Reason, Sku
 
 # Moves stock by a delta: a retry moves it again, so not idempotent (set_to is, but the hint is per tool).
 ADJUSTS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
@@ -155,6 +162,20 @@ def register(server: MCPServer[Any]) -> None:
             description=description, category=category, sku_name=sku_name, external_id=external_id,
         )  # fmt: skip
         return await services(ctx).merchant.upsert_product(principal(ctx), command)
+
+    @server.tool(title="Delete a product or one of its SKUs (merchant)", annotations=OVERWRITES)
+    async def delete_product(
+        ctx: Context[Any], product_id: ProductId | None = None, sku: Sku | None = None
+    ) -> DeleteProductOut:
+        """Take a product (all its variants) or one SKU out of the catalog. Merchant only.
+
+        Pass exactly one of product_id or sku. SKUs that were never ordered are deleted; SKUs that
+        orders reference are archived: no longer found by search or get_product and no longer
+        sellable, kept for those orders (upsert_product with the same SKU code lists one again).
+        Open carts lose the removed SKUs. Safe to retry. Returns deleted, archived and
+        products_deleted. Errors: `sku_not_found`, `product_not_found`.
+        """
+        return await services(ctx).merchant.delete_product(principal(ctx), product_id=product_id, sku=sku)
 
     @server.tool(title="Adjust stock of a SKU (merchant)", annotations=ADJUSTS)
     async def adjust_inventory(
