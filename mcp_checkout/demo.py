@@ -1,7 +1,8 @@
 """``mcp-checkout demo``: a scripted agent session through a real MCP client over stdio.
 
-It prepares the embedded SQLite store (migrate + demo catalog), starts ``mcp-checkout serve`` as a
-subprocess exactly as Claude Desktop would, and plays the agent's part, printing a transcript.
+It prepares its own SQLite store in ``<data dir>/demo`` (emptied, migrated, demo catalog), never the
+merchant's store, starts ``mcp-checkout serve`` on it as a subprocess exactly as Claude Desktop would,
+and plays the agent's part, printing a transcript.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ import httpx
 from mcp import Client, StdioServerParameters
 from rich.console import Console
 from rich.panel import Panel
+from sqlalchemy.engine import make_url
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import utc_now
 from mcp_checkout.install import claude_desktop_config
 from mcp_checkout.service.container import open_database
+from mcp_checkout.service.maintenance import reset_store
+from mcp_checkout.service.policy import OPERATOR
 from mcp_checkout.store import migrate
-from mcp_checkout.store.demo_catalog import seed_demo_catalog
+from mcp_checkout.store.demo_catalog import DEMO_WEBHOOK_DESCRIPTION, seed_demo_catalog
 
 console = Console(highlight=False)
 
@@ -72,17 +76,32 @@ class _ErpReceiver:
         return self.received[0]
 
 
-async def _prepare(settings: Settings) -> None:
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's own store: SQLite in ``<data dir>/demo``, whatever database the merchant's store uses."""
+    return settings.model_copy(
+        update={"data_dir": settings.data_dir / "demo", "database_url": None, "import_dir": None, "secret_key": None}
+    )
+
+
+async def _prepare(settings: Settings, store: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = open_database(settings)
     try:
         await migrate.upgrade(db)
+        await reset_store(db, OPERATOR, utc_now())  # each run starts from the demo catalog alone
         counts = await seed_demo_catalog(db, utc_now())
         console.print(
-            f"[dim]database {settings.resolved_database_url()} ready; demo catalog: "
-            f"{counts.created} SKUs added, {counts.updated} refreshed[/dim]"
+            f"[dim]demo store: {settings.data_dir.resolve()} (its own SQLite database, emptied for each run; your "
+            f"store at {_store_name(store)} is not touched); demo catalog: {counts.created} SKUs[/dim]"
         )
     finally:
         await db.dispose()
+
+
+def _store_name(settings: Settings) -> str:
+    if settings.database_url:
+        return make_url(settings.database_url).render_as_string(hide_password=True)
+    return str(settings.data_dir.resolve())
 
 
 def _free_port() -> int:
@@ -115,9 +134,11 @@ def _say(text: str) -> None:
     console.print(f"[bold green]server ✓[/bold green] {text}")
 
 
-async def run_demo(settings: Settings) -> int:
+async def run_demo(store: Settings) -> int:
+    """Run the demo against its own store beside ``store`` (the merchant's settings, left untouched)."""
     console.print(Panel.fit("mcp-checkout demo: an agent sells from the demo catalog over MCP (stdio)"))
-    await _prepare(settings)
+    settings = demo_settings(store)
+    await _prepare(settings, store)
     run_tag = time.strftime("%Y%m%d-%H%M%S")
     web_port = _free_port()
     erp = _ErpReceiver()
@@ -130,7 +151,7 @@ async def run_demo(settings: Settings) -> int:
             hook = await _call(
                 client,
                 "create_webhook_endpoint",
-                {"url": erp.url, "events": ["order.paid"], "description": "demo ERP"},
+                {"url": erp.url, "events": ["order.paid"], "description": DEMO_WEBHOOK_DESCRIPTION},
                 "the merchant's ERP wants to hear of paid orders (signed webhooks)",
             )
             _say(f"endpoint {hook['endpoint']['endpoint_id']} → {erp.url}; signing secret whsec_… shown once")
@@ -237,7 +258,7 @@ async def run_demo(settings: Settings) -> int:
         return 1
     finally:
         erp.close()
-    _print_next_steps(settings)
+    _print_next_steps(store, settings)
     return 0
 
 
@@ -267,15 +288,17 @@ async def _buyer_pays(url: str) -> None:
         )
 
 
-def _print_next_steps(settings: Settings) -> None:
-    data_dir = settings.data_dir.resolve()
+def _print_next_steps(settings: Settings, demo: Settings) -> None:
+    data_dir = demo.data_dir.resolve()
     config = json.dumps(claude_desktop_config(settings), indent=2)
     console.print(
         Panel(
-            "[bold]Connect Claude Desktop[/bold]: merge this into claude_desktop_config.json "
+            f"The demo ran on its own store in {data_dir}; your store ({_store_name(settings)}) holds only "
+            "what you import.\n\n"
+            "[bold]Connect Claude Desktop[/bold] to your store: merge this into claude_desktop_config.json "
             "(or run `.venv/bin/mcp-checkout claude-config`), then restart Claude Desktop:\n\n"
             f"{config}\n\n"
-            "[bold]Poke it in the MCP Inspector[/bold] (Node 20):\n"
+            "[bold]Poke the demo store in the MCP Inspector[/bold] (Node 20):\n"
             f"  npx -y @modelcontextprotocol/inspector@2.12.0 --cli {sys.executable} -m mcp_checkout.cli "
             f"--data-dir {data_dir} serve --method tools/list\n\n"
             "[bold]Import your own catalog[/bold]:  .venv/bin/mcp-checkout import-catalog catalog.csv\n"

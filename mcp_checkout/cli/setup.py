@@ -64,8 +64,9 @@ def register(commands: Commands) -> None:
     add_command(
         commands,
         "demo",
-        help="seed the demo catalog and run a scripted agent session over stdio",
-        description="Seed the demo catalog, start `mcp-checkout serve` the way Claude Desktop does, and play an "
+        help="run a scripted agent session over stdio on a separate demo store",
+        description="On a demo store of its own (<data dir>/demo, emptied and seeded with the demo catalog each "
+        "run; your store is not touched), start `mcp-checkout serve` the way Claude Desktop does, and play an "
         "agent's part through a real MCP client: search, cart, an exactly-once order, a checkout link paid on "
         "the offline test page, a signed webhook to a local receiver. Prints the transcript, then how to "
         "connect Claude Desktop and the MCP Inspector.",

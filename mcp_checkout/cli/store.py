@@ -1,4 +1,4 @@
-"""The store's schema and contents: ``migrate``, ``import-catalog``, ``seed-demo``."""
+"""The store's schema and contents: ``migrate``, ``import-catalog``, ``seed-demo``, ``reset``, ``delete-product``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from mcp_checkout.cli.base import Commands, Context, add_command
+from mcp_checkout.cli.base import Commands, Context, add_command, describe_database
 
 
 def _migrate(context: Context) -> int:
@@ -134,6 +134,60 @@ def _seed_demo(context: Context) -> int:
     return 0
 
 
+def _reset(context: Context) -> int:
+    from mcp_checkout.domain import utc_now
+    from mcp_checkout.service.container import open_database
+    from mcp_checkout.service.maintenance import reset_store
+    from mcp_checkout.service.policy import OPERATOR
+    from mcp_checkout.store import migrate
+
+    settings = context.settings
+    store = describe_database(settings)
+    if not context.args.yes:
+        print(
+            f"error: reset deletes every product, order, cart, payment record and webhook endpoint of the store "
+            f"({store}); API keys and the audit log stay. Nothing was deleted. To confirm, run: "
+            "mcp-checkout reset --yes",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> dict[str, int]:
+        db = open_database(settings)
+        try:
+            await migrate.upgrade(db)
+            return await reset_store(db, OPERATOR, utc_now())
+        finally:
+            await db.dispose()
+
+    deleted = anyio.run(run)
+    counts = ", ".join(f"{deleted[name]} {name}" for name in ("products", "skus", "orders", "webhook_endpoints"))
+    print(
+        f"Store reset ({store}): {sum(deleted.values())} rows deleted ({counts}); API keys and the audit log kept.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _delete_product(context: Context) -> int:
+    from mcp_checkout.service.container import Services
+    from mcp_checkout.service.policy import OPERATOR
+    from mcp_checkout.service.views import DeleteProductOut
+
+    args = context.args
+
+    async def run(services: Services) -> DeleteProductOut:
+        return await services.merchant.delete_product(OPERATOR, product_id=args.product_id, sku=args.sku)
+
+    removal = context.with_services(run)
+    print(
+        f"deleted: {', '.join(removal.deleted) or 'none'}; archived (kept for their orders, no longer sold): "
+        f"{', '.join(removal.archived) or 'none'}; products deleted: {len(removal.products_deleted)}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def register(commands: Commands) -> None:
     add_command(
         commands,
@@ -171,3 +225,27 @@ def register(commands: Commands) -> None:
         examples=["mcp-checkout seed-demo --data-dir /tmp/demo-store"],
         handler=_seed_demo,
     )
+    reset = add_command(
+        commands,
+        "reset",
+        help="empty the store (products, orders, carts, webhooks); API keys stay",
+        description="Delete every product, order, cart, checkout link, payment record, idempotency record and "
+        "webhook endpoint of the store, in one transaction, keeping its schema, its API keys and its audit log. "
+        "Refuses (exit code 2) unless --yes is given.",
+        examples=["mcp-checkout reset --yes", "mcp-checkout reset --yes --data-dir /tmp/demo-store"],
+        handler=_reset,
+    )
+    reset.add_argument("--yes", action="store_true", help="confirm; without it nothing is deleted")
+    remove = add_command(
+        commands,
+        "delete-product",
+        help="delete a product or one SKU; SKUs with orders are archived instead",
+        description="Take a product (all its SKUs) or one SKU out of the catalog. SKUs that were never ordered "
+        "are deleted; SKUs that orders reference are archived: no longer found or sold, kept for those orders "
+        "(importing or upserting the SKU code lists it again).",
+        examples=["mcp-checkout delete-product --sku MUG-01", "mcp-checkout delete-product --product-id prod_0a1b…"],
+        handler=_delete_product,
+    )
+    which = remove.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sku", help="one SKU code")
+    which.add_argument("--product-id", help="a product id (all its SKUs)")

@@ -21,7 +21,7 @@ from mcp_checkout.service import policy
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.maintenance import readiness
 from mcp_checkout.service.webhook_views import WebhookEndpointOut, WebhookMetrics
-from mcp_checkout.store import catalog
+from mcp_checkout.store import catalog, demo_catalog
 
 CheckStatus = Literal["ok", "warn", "fail"]
 
@@ -238,6 +238,26 @@ async def _catalog_check(services: Services) -> ReadinessCheck:
     return ReadinessCheck(name="catalog", status="ok", detail=f"{count} SKUs, {in_stock} in stock")
 
 
+async def demo_data_check(services: Services) -> ReadinessCheck:
+    """Demo products or the demo's webhook endpoint in this store: harmless while testing, a warning when live."""
+    try:
+        demo_skus, demo_endpoints = await services.db.read(demo_catalog.demo_footprint)
+    except CheckoutError as exc:
+        return ReadinessCheck(name="demo_data", status="warn", detail=f"could not check for demo data ({exc.code}).")
+    if not demo_skus and not demo_endpoints:
+        return ReadinessCheck(name="demo_data", status="ok", detail="no demo products or demo webhook endpoints")
+    found = [f"{demo_skus} demo SKU(s)"] if demo_skus else []
+    found += [f"{demo_endpoints} active 'demo ERP' webhook endpoint(s)"] if demo_endpoints else []
+    live = services.settings.payment_mode == "stripe_live"
+    return ReadinessCheck(
+        name="demo_data",
+        status="warn" if live else "ok",
+        detail=f"{' and '.join(found)} in this store{' taking live payments' if live else ''}: remove them before "
+        "selling for real (`mcp-checkout reset --yes` empties the store; `mcp-checkout delete-product` or the "
+        "delete_product tool removes single products; `mcp-checkout webhooks deactivate ID` stops an endpoint).",
+    )
+
+
 async def _webhook_check(services: Services, principal: Principal) -> tuple[ReadinessCheck, bool]:
     """Outbound webhook endpoints (the merchant's own systems): does live mode accept every active one, and
     how many deliveries of the last day succeeded. The flag: an endpoint live mode would refuse."""
@@ -335,6 +355,7 @@ async def go_live_report(services: Services, principal: Principal) -> ReadinessR
     if schema_ready:
         webhook_check, webhooks_block_live = await _webhook_check(services, principal)
         checks.append(webhook_check)
+        checks.append(await demo_data_check(services))
     live_missing = _live_missing(settings)
     ready = all(check.status != "fail" for check in checks)
     return ReadinessReport(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import anyio
+from sqlalchemy import Connection
 
+from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError
+from mcp_checkout.service import audit
 from mcp_checkout.service.container import Services
-from mcp_checkout.store import migrate
+from mcp_checkout.store import migrate, reset
+from mcp_checkout.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +57,17 @@ async def readiness(services: Services) -> tuple[bool, dict[str, object]]:
         return False, {"database": "unreachable"}
     head = migrate.head_revision()
     return current == head, {"database": "ok", "schema": current, "expected_schema": head}
+
+
+async def reset_store(db: Database, who: Principal, now: datetime) -> dict[str, int]:
+    """Empty the store (catalog, carts, orders, payments, webhooks, idempotency records) in one
+    transaction, keeping the schema, API keys and the audit log (which records it); table → rows deleted."""
+
+    def run(conn: Connection) -> dict[str, int]:
+        deleted = reset.wipe(conn)
+        audit.record(conn, who, "store.reset", None, after={"rows_deleted": sum(deleted.values())}, at=now)
+        return deleted
+
+    deleted = await db.write(run)
+    log.warning("store reset: %d rows deleted", sum(deleted.values()))
+    return deleted

@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from mcp_checkout.domain import CatalogRow
 from mcp_checkout.store.catalog_write import UpsertCounts, existing_skus, upsert_catalog
 from mcp_checkout.store.db import Database
+from mcp_checkout.store.models import skus, webhook_endpoints
 
 CURRENCY = "USD"
+DEMO_WEBHOOK_DESCRIPTION = "demo ERP"
+"""The description ``mcp-checkout demo`` gives the webhook endpoint it registers (how doctor recognises it)."""
 
 # (sku, variant name, price in cents, stock); variant name "" for a single-variant product.
 Variant = tuple[str, str, int, int]
@@ -553,3 +556,17 @@ async def seed_demo_catalog(db: Database, now: datetime) -> UpsertCounts:
         return upsert_catalog(conn, rows, now, existing=existing)
 
     return await db.write(work)
+
+
+def demo_footprint(conn: Connection) -> tuple[int, int]:
+    """(listed demo SKUs, active demo webhook endpoints) in this store."""
+    codes = [row.sku for row in DEMO_ROWS]
+    listed = conn.execute(
+        select(func.count()).select_from(skus).where(skus.c.sku.in_(codes), skus.c.archived_at.is_(None))
+    ).scalar_one()
+    endpoints = conn.execute(
+        select(func.count())
+        .select_from(webhook_endpoints)
+        .where(webhook_endpoints.c.description == DEMO_WEBHOOK_DESCRIPTION, webhook_endpoints.c.status == "active")
+    ).scalar_one()
+    return int(listed), int(endpoints)

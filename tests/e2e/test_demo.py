@@ -24,9 +24,14 @@ def test_the_demo_sells_waits_for_the_buyer_and_delivers_a_signed_webhook(tmp_pa
     assert "order.paid for MC-" in transcript and "signature ✓ verified" in transcript
     assert "HTTP 410" in transcript  # the link is single-use
     assert "whsec_" not in transcript.replace("whsec_…", "")  # the secret itself is never printed
+    # The demo ran on its own store beside the merchant's, and said so; the merchant's store holds nothing.
+    demo_dir = (tmp_path / "demo").resolve()
+    assert f"demo store: {demo_dir}" in " ".join(transcript.split())
+    assert (demo_dir / "checkout.db").is_file()
+    assert not (tmp_path / "checkout.db").exists()
     # Buyer data is sealed at rest: the database's own dump holds no email (issue 10's "Done when").
     dump = subprocess.run(
-        ["sqlite3", str(tmp_path / "checkout.db"), ".dump"], capture_output=True, text=True, check=True
+        ["sqlite3", str(demo_dir / "checkout.db"), ".dump"], capture_output=True, text=True, check=True
     )
     assert "INSERT INTO orders" in dump.stdout and "fernet:" in dump.stdout
     assert [line for line in dump.stdout.splitlines() if "@" in line] == []  # sqlite3 … .dump | grep -c '@' → 0

@@ -11,11 +11,12 @@ from mcp import Client
 from pydantic import SecretStr
 
 from mcp_checkout.config import Settings
-from mcp_checkout.domain import Principal
+from mcp_checkout.domain import Principal, utc_now
 from mcp_checkout.errors import Forbidden
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.golive import go_live_report
+from mcp_checkout.store.demo_catalog import DEMO_ROWS, DEMO_WEBHOOK_DESCRIPTION, seed_demo_catalog
 
 MERCHANT = Principal(id="local", kind="merchant")
 LIVE_SETTINGS = {
@@ -170,3 +171,27 @@ async def test_the_secret_key_check_names_the_shared_key_and_an_unfinished_rotat
             assert "2 key(s)" in found["detail"] and "rotate-secret" in found["detail"]
         elif backend == "postgresql":
             assert "MCP_CHECKOUT_SECRET_KEY" in found["detail"]
+
+
+async def test_demo_products_and_the_demo_endpoint_warn_in_a_live_store(settings: Settings, seeded: Services) -> None:
+    def demo_check(report: Any) -> Any:
+        return {check.name: check for check in report.checks}["demo_data"]
+
+    assert demo_check(await go_live_report(seeded, MERCHANT)).detail == "no demo products or demo webhook endpoints"
+    await seed_demo_catalog(seeded.db, utc_now())
+    await seeded.webhooks.create_endpoint("https://erp.example/hooks", ["order.paid"], DEMO_WEBHOOK_DESCRIPTION)
+    testing = demo_check(await go_live_report(seeded, MERCHANT))
+    assert testing.status == "ok" and testing.detail.startswith(f"{len(DEMO_ROWS)} demo SKU(s) and 1 active")
+    live = settings.model_copy(
+        update={
+            "stripe_secret_key": SecretStr("sk_live_" + "Live1234" * 2),
+            "stripe_publishable_key": "pk_live_" + "Pub" * 8,
+            "stripe_webhook_secret": SecretStr("whsec_" + "Signing1" * 2),
+            "public_base_url": "https://shop.example",
+        }
+    )
+    warned = demo_check(await go_live_report(dataclasses.replace(seeded, settings=live), MERCHANT))
+    assert warned.status == "warn" and "taking live payments" in warned.detail and "reset --yes" in warned.detail
+    await seeded.merchant.delete_product(MERCHANT, sku=DEMO_ROWS[0].sku)
+    fewer = demo_check(await go_live_report(dataclasses.replace(seeded, settings=live), MERCHANT))
+    assert fewer.detail.startswith(f"{len(DEMO_ROWS) - 1} demo SKU(s)")
