@@ -179,7 +179,9 @@ async def test_demo_products_and_the_demo_endpoint_warn_in_a_live_store(settings
 
     assert demo_check(await go_live_report(seeded, MERCHANT)).detail == "no demo products or demo webhook endpoints"
     await seed_demo_catalog(seeded.db, utc_now())
-    await seeded.webhooks.create_endpoint("https://erp.example/hooks", ["order.paid"], DEMO_WEBHOOK_DESCRIPTION)
+    await seeded.webhooks.create_endpoint(
+        MERCHANT, "https://erp.example/hooks", ["order.paid"], DEMO_WEBHOOK_DESCRIPTION
+    )
     testing = demo_check(await go_live_report(seeded, MERCHANT))
     assert testing.status == "ok" and testing.detail.startswith(f"{len(DEMO_ROWS)} demo SKU(s) and 1 active")
     live = settings.model_copy(
