@@ -69,5 +69,5 @@ async def reset_store(db: Database, who: Principal, now: datetime) -> dict[str, 
         return deleted
 
     deleted = await db.write(run)
-    log.warning("store reset: %d rows deleted", sum(deleted.values()))
+    log.info("store reset: %d rows deleted", sum(deleted.values()))
     return deleted

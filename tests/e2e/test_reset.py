@@ -26,7 +26,7 @@ def test_reset_refuses_without_yes_and_empties_the_store_with_it(tmp_path: Path)
 
     done = run(data_dir, "reset", "--yes")
     assert done.returncode == 0, done.stderr
-    assert "reset:" in done.stderr and "API keys kept" in done.stderr
+    assert "Store reset (SQLite" in done.stderr and "API keys and the audit log kept" in done.stderr
     catalog = doctor_checks(data_dir)["catalog"]
     assert catalog["status"] == "fail" and "empty" in catalog["detail"]
 
