@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default sqlite:///<data_dir>/checkout.db. "
         "PostgreSQL: postgresql+asyncpg://user@host:5432/db",
     )
+    database_pooler: Literal["none", "pgbouncer"] = Field(
+        default="none",
+        description="What stands between the servers and PostgreSQL: 'pgbouncer' (transaction pooling, or any "
+        "pooler that hands a server connection out per transaction) turns off prepared-statement caching, "
+        "which such a pooler cannot carry across transactions.",
+    )
     # Connections kept open per process. Keep it at or above the requests a process serves at once: a
     # connection opened beyond the pool is closed again on return, and that churn (a new PostgreSQL
     # backend, or a new SQLite handle with its PRAGMAs, per request) cost a third of the HTTP throughput

@@ -42,3 +42,27 @@ ensure_chromium() {
   rm -f "$log"
   echo "Chromium could not be installed: the browser tests will fail" >&2
 }
+
+# PgBouncer for the multi-process tests through a transaction-pooling pooler (tests/e2e/test_multiprocess.py);
+# each test starts its own on a free port, so only the program is needed. Debian's package when missing.
+PGBOUNCER=${MCP_CHECKOUT_PGBOUNCER:-/usr/sbin/pgbouncer}
+
+ensure_pgbouncer() {
+  if [ -x "$PGBOUNCER" ]; then return 0; fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "pgbouncer is missing at $PGBOUNCER and we are not root: install Debian's pgbouncer package" >&2
+    return 0
+  fi
+  echo "pgbouncer is missing at $PGBOUNCER; installing Debian's pgbouncer package" >&2
+  local log
+  log=$(mktemp)
+  if { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer; }; } >"$log" 2>&1; then
+    rm -f "$log"
+    return 0
+  fi
+  cat "$log" >&2
+  rm -f "$log"
+  echo "pgbouncer could not be installed: the PgBouncer tests will fail" >&2
+}

@@ -6,6 +6,7 @@ source scripts/services.sh
 
 ensure_postgresql
 ensure_chromium
+ensure_pgbouncer
 
 echo "== ruff"; .venv/bin/ruff check mcp_checkout tests bench; .venv/bin/ruff format --check mcp_checkout tests bench
 echo "== mypy --strict"; .venv/bin/mypy

@@ -67,6 +67,7 @@ def open_database(settings: Settings, keyring: Keyring | None = None) -> Databas
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         busy_timeout_ms=settings.db_busy_timeout_ms,
+        pooler=settings.database_pooler,
     )
     bind_database(db, keyring or open_keyring(settings))
     return db

@@ -25,6 +25,7 @@ import random
 import stat
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -75,6 +76,21 @@ def normalise_url(url: str) -> str:
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     raise ArgumentError(f"unsupported database backend {backend!r}: use sqlite:/// or postgresql+asyncpg://")
+
+
+# Behind a transaction-pooling PgBouncer each transaction may run on another server connection, where
+# a statement prepared on the last one does not exist (asyncpg: "prepared statement ... already exists" /
+# "does not exist"). So no statement caches, and every prepared statement gets a name of its own.
+_POOLER_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__mcpco_{uuid.uuid4().hex}__",
+}
+
+
+def _behind_pooler(url: str) -> str:
+    """The URL with SQLAlchemy's own asyncpg prepared-statement cache off."""
+    parsed = make_url(url)
+    return parsed.update_query_dict({"prepared_statement_cache_size": "0"}).render_as_string(hide_password=False)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -144,6 +160,7 @@ class Database:
         pool_size: int = 10,
         max_overflow: int = 20,
         busy_timeout_ms: int = 10_000,
+        pooler: Literal["none", "pgbouncer"] = "none",
     ) -> None:
         self.url = normalise_url(url)
         backend = make_url(self.url).get_backend_name()
@@ -169,9 +186,14 @@ class Database:
             self._sync_write_engine = engine.execution_options(**{WRITE_OPTION: True})
         else:
             self._async_engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False
+                _behind_pooler(self.url) if pooler == "pgbouncer" else self.url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_pre_ping=False,
+                connect_args=_POOLER_CONNECT_ARGS if pooler == "pgbouncer" else {},
             )
             # A read is one snapshot: REPEATABLE READ, READ ONLY (never a serialization failure: it writes nothing).
+            # Being a transaction also keeps it on one server connection behind a transaction-pooling PgBouncer.
             self._async_read_engine = self._async_engine.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )

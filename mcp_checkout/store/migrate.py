@@ -40,14 +40,12 @@ def head_revision() -> str | None:
 
 def _upgrade(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
+        # One transaction holding a transaction-level lock: concurrent starts wait, then find the schema
+        # current. (A session-level lock taken and released in separate transactions would land on
+        # different server connections behind a transaction-pooling PgBouncer, and never be released.)
         with connection.begin():
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        try:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             command.upgrade(_config(connection), "head")
-            connection.commit()
-        finally:
-            with connection.begin():
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
         return
     command.upgrade(_config(connection), "head")
     connection.commit()

@@ -12,10 +12,12 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -216,6 +218,56 @@ def postgres_database(prefix: str = "mcp_checkout_mp") -> Iterator[str]:
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# ---------------------------------------------------------------- PgBouncer in front of PostgreSQL
+PGBOUNCER = os.environ.get("MCP_CHECKOUT_PGBOUNCER", "/usr/sbin/pgbouncer")
+
+
+@contextlib.contextmanager
+def pgbouncer(database_url: str) -> Iterator[str]:
+    """A transaction-pooling PgBouncer in front of ``database_url``'s server; yields the same URL through it.
+    scripts/services.sh installs Debian's pgbouncer when it is missing; without it the test fails."""
+    if not Path(PGBOUNCER).exists():
+        pytest.fail(f"pgbouncer is not installed at {PGBOUNCER} (scripts/services.sh installs Debian's pgbouncer)")
+    upstream = make_url(database_url)
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="mcpco-pgbouncer-"))
+    if os.geteuid() == 0:  # pgbouncer refuses to run as root: it runs as postgres and writes its log here
+        shutil.chown(workdir, "postgres")
+    (workdir / "userlist.txt").write_text(f'"{upstream.username}" ""\n')
+    config = workdir / "pgbouncer.ini"
+    config.write_text(
+        "[databases]\n"
+        f"* = host={upstream.host} port={upstream.port or 5432}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {workdir / 'userlist.txt'}\n"
+        "pool_mode = transaction\nmax_client_conn = 1000\ndefault_pool_size = 20\n"
+        "ignore_startup_parameters = extra_float_digits,options\n"
+        f"logfile = {workdir / 'pgbouncer.log'}\n"
+    )
+    for path in workdir.iterdir():
+        path.chmod(0o644)
+    command = [PGBOUNCER, *(["-u", "postgres"] if os.geteuid() == 0 else []), str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            break
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"pgbouncer did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+        time.sleep(0.1)
+    try:
+        yield upstream.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        if process.poll() is None:
+            process.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def tool_data(result: Any) -> dict[str, Any]:

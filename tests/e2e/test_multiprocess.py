@@ -42,6 +42,7 @@ from servers import (
     cli_parallel,
     error_body,
     error_code,
+    pgbouncer,
     postgres_database,
     running,
     server_env,
@@ -58,6 +59,7 @@ CATALOG = [
     ("Exactly Once Mug", "EO-MUG", "12.00", STOCK),
     ("Exactly Once Socks", "EO-SOCK", "9.00", STOCK),
     ("Scarce Lamp", "SCARCE-LAMP", "40.00", SCARCE),
+    ("Pooled Scarce Lamp", "POOLED-LAMP", "40.00", SCARCE),
     ("Link Test Towel", "LINK-TOWEL", "7.00", STOCK),
     ("Crash Mug", "KILL-MUG", "11.00", STOCK),
     ("Crash Socks", "KILL-SOCK", "8.00", STOCK),
@@ -164,6 +166,16 @@ def trio(pg_shop: Shop) -> Iterator[list[Server]]:
         yield servers
 
 
+@pytest.fixture(scope="module")
+def pooled_trio(pg_shop: Shop) -> Iterator[list[Server]]:
+    """Three processes on the same database through one transaction-pooling PgBouncer, as several machines
+    would share it (MCP_CHECKOUT_DATABASE_POOLER=pgbouncer)."""
+    with pgbouncer(pg_shop.env["MCP_CHECKOUT_DATABASE_URL"]) as pooled_url:
+        env = pg_shop.env | {"MCP_CHECKOUT_DATABASE_URL": pooled_url, "MCP_CHECKOUT_DATABASE_POOLER": "pgbouncer"}
+        with running(env, pg_shop.logs, 3, name="pooled") as servers:
+            yield servers
+
+
 # ---------------------------------------------------------------- driving several processes at once
 Job = Callable[[Client], Awaitable[None]]
 
@@ -257,9 +269,8 @@ async def test_300_create_order_calls_with_30_keys_make_exactly_30_orders_over_3
     await exactly_once(trio, pg_shop.keys["agents"], pg_shop.facts)
 
 
-async def test_200_single_unit_orders_against_stock_50_sell_exactly_50_over_3_processes(
-    pg_shop: Shop, trio: list[Server]
-) -> None:
+async def sell_scarce(pg_shop: Shop, trio: Sequence[Server], sku: str) -> None:
+    """200 single-unit orders for ``sku`` (stock SCARCE) spread over the processes → exactly SCARCE sold."""
     run = f"os-{uuid.uuid4().hex[:8]}-"
     outcomes: Counter[str] = Counter()
     available_seen: list[int] = []
@@ -269,7 +280,7 @@ async def test_200_single_unit_orders_against_stock_50_sell_exactly_50_over_3_pr
         key = f"{run}{index:03d}"
         arguments = {
             "idempotency_key": key,
-            "items": [{"sku": "SCARCE-LAMP", "quantity": 1}],
+            "items": [{"sku": sku, "quantity": 1}],
             "merchant_reference_id": key,
         }
 
@@ -280,11 +291,11 @@ async def test_200_single_unit_orders_against_stock_50_sell_exactly_50_over_3_pr
         return call
 
     for index in range(200):
-        jobs[index % 3].append(job(index))
+        jobs[index % len(trio)].append(job(index))
 
     async def watch_stock(stop: anyio.Event) -> None:
         while not stop.is_set():
-            on_hand, reserved = (await pg_shop.facts.stock())["SCARCE-LAMP"]
+            on_hand, reserved = (await pg_shop.facts.stock())[sku]
             available_seen.append(on_hand - reserved)
             await anyio.sleep(0.05)
 
@@ -301,8 +312,25 @@ async def test_200_single_unit_orders_against_stock_50_sell_exactly_50_over_3_pr
     assert available_seen and min(available_seen) >= 0
     orders = await pg_shop.facts.orders(run)
     assert len(orders) == SCARCE and {o["stock_state"] for o in orders} == {"reserved"}
-    assert (await pg_shop.facts.stock())["SCARCE-LAMP"] == (SCARCE, SCARCE)
+    assert (await pg_shop.facts.stock())[sku] == (SCARCE, SCARCE)
     await pg_shop.facts.assert_stock_consistent()
+
+
+async def test_200_single_unit_orders_against_stock_50_sell_exactly_50_over_3_processes(
+    pg_shop: Shop, trio: list[Server]
+) -> None:
+    await sell_scarce(pg_shop, trio, "SCARCE-LAMP")
+
+
+# ---------------------------------------------------------------- PostgreSQL behind PgBouncer (transaction pooling)
+async def test_exactly_once_holds_through_pgbouncer_in_transaction_pooling(
+    pg_shop: Shop, pooled_trio: list[Server]
+) -> None:
+    await exactly_once(pooled_trio, pg_shop.keys["agents"], pg_shop.facts)
+
+
+async def test_no_oversell_through_pgbouncer_in_transaction_pooling(pg_shop: Shop, pooled_trio: list[Server]) -> None:
+    await sell_scarce(pg_shop, pooled_trio, "POOLED-LAMP")
 
 
 async def test_a_checkout_link_opened_through_two_processes_at_once_makes_one_session(
