@@ -117,3 +117,24 @@ def test_live_keys_on_https_are_ready_for_live(tmp_path: Path) -> None:
         True,
         [],
     )
+
+
+def test_an_endpoint_saved_in_test_mode_on_loopback_fails_doctor_once_the_keys_are_live(tmp_path: Path) -> None:
+    """Issue 10 #5: an http://127.0.0.1 receiver registered while testing must not pass the live check."""
+    data_dir = tmp_path / "data"
+    assert run(data_dir, "seed-demo").returncode == 0
+    added = run(data_dir, "webhooks", "add", "http://127.0.0.1:9/hooks", "--events", "order.paid")
+    assert added.returncode == 0, added.stderr
+    endpoint_id = added.stdout.split()[0]
+    code, report = doctor(data_dir)
+    assert code == 0 and status(report)["webhook_endpoints"] == "ok"  # test mode: local receivers are fine
+    live = {
+        "MCP_CHECKOUT_STRIPE_SECRET_KEY": SECRET,
+        "MCP_CHECKOUT_STRIPE_PUBLISHABLE_KEY": "pk_live_abcdefgh12345",
+        "MCP_CHECKOUT_STRIPE_WEBHOOK_SECRET": "whsec_abcdefgh12345",
+        "MCP_CHECKOUT_PUBLIC_BASE_URL": "https://shop.example",
+    }
+    code, report = doctor(data_dir, live)
+    assert code == 1 and (report["ready"], report["ready_for_live"]) == (False, False)
+    check = next(check for check in report["checks"] if check["name"] == "webhook_endpoints")
+    assert check["status"] == "fail" and endpoint_id in check["detail"] and "https only" in check["detail"]
