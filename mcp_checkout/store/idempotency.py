@@ -4,11 +4,14 @@ itself lives in ``service/idempotency.py``."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, delete, select, update
 
 from mcp_checkout.store.db import dialect_insert
 from mcp_checkout.store.models import idempotency_keys
+
+_CLAIM: dict[str, Any] = {}
 
 
 def try_insert(
@@ -27,23 +30,27 @@ def try_insert(
 ) -> bool:
     """Insert the key's record; False if the key already exists (nothing written). On PostgreSQL this
     waits for a concurrent transaction that inserted the same key to finish."""
-    statement = (
-        dialect_insert(conn, idempotency_keys)
-        .values(
-            principal_id=principal_id,
-            operation=operation,
-            key=key,
-            fingerprint=fingerprint,
-            status=status,
-            resource_id=resource_id,
-            claim_token=claim_token,
-            locked_until=locked_until,
-            created_at=now,
-            expires_at=expires_at,
+    params = {
+        "principal_id": principal_id,
+        "operation": operation,
+        "key": key,
+        "fingerprint": fingerprint,
+        "status": status,
+        "resource_id": resource_id,
+        "claim_token": claim_token,
+        "locked_until": locked_until,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    statement = _CLAIM.get(conn.dialect.name)
+    if statement is None:  # built once per backend: building a Core statement costs more than running it
+        statement = _CLAIM.setdefault(
+            conn.dialect.name,
+            dialect_insert(conn, idempotency_keys).on_conflict_do_nothing(
+                index_elements=["principal_id", "operation", "key"]
+            ),
         )
-        .on_conflict_do_nothing(index_elements=["principal_id", "operation", "key"])
-    )
-    return conn.execute(statement).rowcount == 1
+    return conn.execute(statement, params).rowcount == 1
 
 
 def _scope(principal_id: str, operation: str, key: str) -> list[ColumnElement[bool]]:

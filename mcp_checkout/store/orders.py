@@ -12,6 +12,11 @@ from mcp_checkout.store.db import note_changed
 from mcp_checkout.store.models import checkout_links, order_events, order_items, orders
 from mcp_checkout.store.sealing import email_hash
 
+# Built once: building a Core statement per call costs more than running it (values come as parameters).
+_INSERT_ORDER = insert(orders).returning(orders.c.seq)
+_INSERT_ITEMS = insert(order_items)
+_INSERT_EVENT = insert(order_events)
+
 
 def order_number(seq: int) -> str:
     """The human number of the order in row ``seq``, as the database sets it on insert (migration 0009)."""
@@ -21,8 +26,8 @@ def order_number(seq: int) -> str:
 def insert_order(conn: Connection, values: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
     """Insert an order and its lines; return its human number (set from the row's sequence on insert)."""
     hashed = {**values, "email_hash": email_hash(conn, values.get("email"))}
-    seq = conn.execute(insert(orders).values(hashed).returning(orders.c.seq)).scalar_one()
-    conn.execute(insert(order_items), [{"order_id": values["id"], **line} for line in lines])
+    seq = conn.execute(_INSERT_ORDER, hashed).scalar_one()
+    conn.execute(_INSERT_ITEMS, [{"order_id": values["id"], **line} for line in lines])
     return order_number(seq)
 
 
@@ -37,15 +42,16 @@ def add_event(
     at: datetime,
 ) -> None:
     conn.execute(
-        insert(order_events).values(
-            order_id=order_id,
-            from_status=from_status,
-            to_status=to_status,
-            actor=actor,
-            principal_id=principal_id,
-            reason=reason,
-            at=at,
-        )
+        _INSERT_EVENT,
+        {
+            "order_id": order_id,
+            "from_status": from_status,
+            "to_status": to_status,
+            "actor": actor,
+            "principal_id": principal_id,
+            "reason": reason,
+            "at": at,
+        },
     )
     note_changed(conn, order_id)  # waiters and subscribers of this order hear of it after the commit
 
