@@ -11,6 +11,15 @@ import anyio
 from mcp_checkout.cli.base import Commands, Context, add_command, describe_database
 
 
+def _mapping(text: str) -> tuple[str, str]:
+    import argparse
+
+    column, equals, field = text.partition("=")
+    if not equals or not column.strip() or not field.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: write COLUMN=field, e.g. Artikelnummer=sku_code")
+    return column.strip(), field.strip()
+
+
 def _migrate(context: Context) -> int:
     from mcp_checkout.service.container import open_database
     from mcp_checkout.store import migrate
@@ -60,7 +69,11 @@ def _import_catalog(context: Context) -> int:
         try:
             await migrate.upgrade(db)
             service = CatalogImportService(db, utc_now, settings.default_currency)
-            options: dict[str, Any] = {"skip_invalid": args.skip_invalid, "dry_run": args.dry_run}
+            options: dict[str, Any] = {
+                "skip_invalid": args.skip_invalid,
+                "dry_run": args.dry_run,
+                "column_map": dict(args.map or []),
+            }
             if not show_bar:
                 return await service.import_path(path, **options)
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
@@ -210,12 +223,21 @@ def register(commands: Commands) -> None:
             "mcp-checkout import-catalog catalog.csv",
             "mcp-checkout import-catalog catalog.csv --dry-run        # validate only",
             "mcp-checkout import-catalog catalog.csv --skip-invalid   # import the good rows, list the bad",
+            "mcp-checkout import-catalog products_export.csv          # a Shopify or WooCommerce export as is",
+            "mcp-checkout import-catalog lager.csv --map Artikelnummer=sku_code --map Bezeichnung=product_name",
         ],
         handler=_import_catalog,
     )
     importer.add_argument("path", type=Path, help="CSV file (header row required)")
     importer.add_argument("--skip-invalid", action="store_true", help="import the valid rows even if some are bad")
     importer.add_argument("--dry-run", action="store_true", help="validate only; change nothing")
+    importer.add_argument(
+        "--map",
+        action="append",
+        type=_mapping,
+        metavar="COLUMN=field",
+        help="read a column of your file as a catalog field, e.g. --map Artikelnummer=sku_code (repeatable)",
+    )
     add_command(
         commands,
         "seed-demo",

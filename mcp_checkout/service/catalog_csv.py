@@ -25,12 +25,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from mcp_checkout.errors import CatalogImportInvalid
+from mcp_checkout.service import catalog_formats
 from mcp_checkout.service.catalog_rules import (
     MAX_SKU,
     TEXT_FIELDS,
@@ -68,7 +69,11 @@ COLUMNS: Final[Mapping[str, str]] = {
     "stock_qty": "stock",
     "category": "category",
     "currency": "currency",
+    "image_url": "image_url",
+    "description_html": "description_html",
 }
+FIELD_NAMES: Final = frozenset(COLUMNS.values())
+"""What a column can be mapped to (``--map COLUMN=field``): the fields, or the header names above."""
 REQUIRED: Final = ("product_name", "sku_code")
 EXAMPLE_HEADER: Final = (
     "product_name,sku_code,product_description,sku_name,unit_price,quantity_on_hand,category,currency"
@@ -89,6 +94,8 @@ class ParsedCatalog:
     """Row errors, in line order, one per bad row."""
     warnings: list[ImportIssue] = field(default_factory=list)
     rows_read: int = 0
+    format: str = "csv"
+    """csv (the catalog's own columns), shopify or woocommerce."""
 
     def has(self, name: str) -> bool:
         return name in self.columns
@@ -96,6 +103,52 @@ class ParsedCatalog:
 
 def _reject(source: str, message: str, **details: Any) -> CatalogImportInvalid:
     return CatalogImportInvalid(f"{source}: {message}", details={"source": source, **details})
+
+
+def _column_map(column_map: Mapping[str, str], source: str) -> dict[str, str]:
+    """``--map`` entries as normalised header name → field; an unknown field is refused."""
+    mapped: dict[str, str] = {}
+    for column, wanted in column_map.items():
+        name = _header([wanted])[0]
+        field_name = name if name in FIELD_NAMES else COLUMNS.get(name)
+        if field_name is None:
+            raise _reject(
+                source,
+                f"--map {column}={wanted}: {wanted!r} is not a catalog field; use one of "
+                f"{', '.join(sorted(FIELD_NAMES))}.",
+            )
+        mapped[_header([column])[0]] = field_name
+    return mapped
+
+
+def _records(reader: Any, position: list[int]) -> Iterator[tuple[int, int, list[str]]]:
+    """(first line, last line, cells) of each non-blank row of a ``csv.reader``; ``position[0]``: the
+    last physical line read."""
+    for cells in reader:
+        line, end = position[0] + 1, reader.line_num
+        position[0] = end
+        if "".join(cells).strip():  # skip blank lines (or only delimiters)
+            yield line, end, cells
+
+
+def _translated(
+    translator: catalog_formats.Translator,
+    records: Iterator[tuple[int, int, list[str]]],
+    width: int,
+    problems: list[ImportIssue],
+) -> Iterator[tuple[int, int, list[str]]]:
+    """An export's rows as catalog rows; rows of the wrong width become problems here (the export's
+    own columns), rows that are no SKU (image rows, variable parents) are dropped."""
+    good: list[catalog_formats.Record] = []
+    for line, end, cells in records:
+        if len(cells) != width and (len(cells) < width or "".join(cells[width:]).strip()):
+            reason = f"has {len(cells)} values but the header has {width} columns"
+            problems.append(ImportIssue(line=line, sku=None, reason=reason))
+            continue
+        good.append(catalog_formats.Record(line, end, cells))
+    for record, row in translator.rows(good):
+        if row is not None:
+            yield record.line, record.end, row
 
 
 def _header(cells: Sequence[str]) -> list[str]:
@@ -128,10 +181,14 @@ def parse_catalog_csv(
     source: str = "CSV",
     max_rows: int = MAX_ROWS,
     on_row: Callable[[int], None] | None = None,
+    column_map: Mapping[str, str] | None = None,
 ) -> ParsedCatalog:
     """Parse and check every row of a catalog CSV (no database). File-level problems (no header,
     missing required column, too many rows, broken quoting) raise :class:`CatalogImportInvalid`;
-    row problems are collected with their line numbers."""
+    row problems are collected with their line numbers. Shopify and WooCommerce product exports are
+    recognised by their header (:mod:`catalog_formats`); ``column_map`` maps other headers to fields
+    (header name → field, e.g. ``{"Artikelnummer": "sku"}``)."""
+    mapped = _column_map(column_map or {}, source)
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
@@ -157,7 +214,7 @@ def parse_catalog_csv(
             if position < last_named:  # trailing nameless columns (a trailing comma) are harmless
                 unknown.append(f"column {position + 1} (no name)")
             continue
-        target = COLUMNS.get(name)
+        target = mapped.get(name) or COLUMNS.get(name)
         if target is None:
             unknown.append(repr(raw.strip()))
             continue
@@ -170,6 +227,14 @@ def parse_catalog_csv(
         parsed.columns[target] = name
         index[target] = position
     missing = [name for name in REQUIRED if COLUMNS[name] not in parsed.columns]
+    export = catalog_formats.detect(names) if missing else None
+    translator: catalog_formats.Translator | None = None
+    if export is not None:
+        translator = catalog_formats.Translator(export, names, header_cells)
+        parsed.columns = {field: translator.labels.get(field, field) for field in catalog_formats.FIELDS}
+        parsed.format = export
+        index = {field: position for position, field in enumerate(catalog_formats.FIELDS)}
+        missing, unknown = [], []
     if missing:
         found = ", ".join(repr(cell.strip()) for cell in header_cells) or "nothing"
         raise _reject(
@@ -194,13 +259,13 @@ def parse_catalog_csv(
     sku_position = index["sku"]
     rows, problems = parsed.rows, parsed.problems
     rows_read = 0
-    previous = header_end
+    read_to = [header_end]
+    records = _records(reader, read_to)
+    if translator is not None:
+        records = _translated(translator, records, width, problems)
+        width = len(catalog_formats.FIELDS)
     try:
-        for cells in reader:
-            line, end = previous + 1, reader.line_num
-            previous = end
-            if not "".join(cells).strip():
-                continue  # a blank line (or only delimiters)
+        for line, end, cells in records:
             rows_read += 1
             if rows_read > max_rows:
                 raise _reject(
@@ -235,10 +300,14 @@ def parse_catalog_csv(
     except csv.Error as exc:
         raise _reject(
             source,
-            f"line {previous + 1} cannot be read as CSV ({exc}). A value that contains quotes must be in "
+            f"line {read_to[0] + 1} cannot be read as CSV ({exc}). A value that contains quotes must be in "
             'double quotes with its quotes doubled, e.g. "12"" ruler".',
-            line=previous + 1,
+            line=read_to[0] + 1,
         ) from None
+    if translator is not None:
+        parsed.warnings.extend(
+            ImportIssue(line=line, sku=None, reason=f"warning: {why}") for line, why in translator.warnings
+        )
     parsed.rows_read = rows_read
     if on_row is not None:
         on_row(rows_read)

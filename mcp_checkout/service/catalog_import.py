@@ -12,7 +12,7 @@ optional ``async (done, total)`` callback; ``total`` is first an estimate from t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import anyio.to_thread
@@ -70,13 +70,14 @@ class CatalogImportService:
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
         by: Principal = policy.OPERATOR,
+        column_map: Mapping[str, str] | None = None,
     ) -> ImportReport:
-        """Import a CSV file from disk (read and parsed in a worker thread)."""
+        """Import a CSV file from disk (read and parsed in a worker thread). ``column_map``: header → field."""
         file = Path(path)
         tracker = Progress()
 
         async def parse() -> ParsedCatalog:
-            return await anyio.to_thread.run_sync(self._parse_file, file, tracker)
+            return await anyio.to_thread.run_sync(self._parse_file, file, tracker, column_map)
 
         return await self._run(parse, tracker, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, by=by)
 
@@ -89,26 +90,31 @@ class CatalogImportService:
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
         by: Principal = policy.OPERATOR,
+        column_map: Mapping[str, str] | None = None,
     ) -> ImportReport:
         """Import CSV given as text (e.g. a tool argument)."""
         tracker = Progress()
 
         async def parse() -> ParsedCatalog:
-            return await anyio.to_thread.run_sync(self._parse_text, text, source, tracker)
+            return await anyio.to_thread.run_sync(self._parse_text, text, source, tracker, column_map)
 
         return await self._run(parse, tracker, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, by=by)
 
     # -- reading
-    def _parse_file(self, path: Path, tracker: Progress) -> ParsedCatalog:
-        return self._parse(read_csv_file(path, self._max_bytes), path.name or str(path), tracker)
+    def _parse_file(self, path: Path, tracker: Progress, column_map: Mapping[str, str] | None) -> ParsedCatalog:
+        return self._parse(read_csv_file(path, self._max_bytes), path.name or str(path), tracker, column_map)
 
-    def _parse_text(self, text: str, source: str, tracker: Progress) -> ParsedCatalog:
+    def _parse_text(
+        self, text: str, source: str, tracker: Progress, column_map: Mapping[str, str] | None
+    ) -> ParsedCatalog:
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > self._max_bytes:
             raise too_large(source, size, self._max_bytes)
-        return self._parse(text, source, tracker)
+        return self._parse(text, source, tracker, column_map)
 
-    def _parse(self, text: str, source: str, tracker: Progress) -> ParsedCatalog:
+    def _parse(
+        self, text: str, source: str, tracker: Progress, column_map: Mapping[str, str] | None = None
+    ) -> ParsedCatalog:
         estimate = estimate_rows(text)
         tracker.total = 2 * estimate
 
@@ -116,7 +122,12 @@ class CatalogImportService:
             tracker.done = done
 
         return parse_catalog_csv(
-            text, default_currency=self._default_currency, source=source, max_rows=self._max_rows, on_row=on_row
+            text,
+            default_currency=self._default_currency,
+            source=source,
+            max_rows=self._max_rows,
+            on_row=on_row,
+            column_map=column_map,
         )
 
     # -- importing

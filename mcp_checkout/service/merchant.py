@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -193,6 +194,7 @@ class MerchantService:
         skip_invalid: bool = False,
         dry_run: bool = False,
         progress: ProgressCallback | None = None,
+        column_map: Mapping[str, str] | None = None,
     ) -> ImportReport:
         policy.require(principal, "import_catalog_csv")
         if (csv_text is None) == (path is None):
@@ -206,6 +208,7 @@ class MerchantService:
             "dry_run": dry_run,
             "progress": progress,
             "by": principal,
+            "column_map": column_map,
         }
         if csv_text is not None:
             if len(csv_text) > MAX_CSV_TEXT_CHARS:

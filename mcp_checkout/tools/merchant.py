@@ -54,6 +54,10 @@ ImportPath = Annotated[
         "absolute path there. Files elsewhere are refused.",
     ),
 ]
+ColumnMap = Annotated[
+    dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=40)]],
+    Field(max_length=30, description="Header of your file → catalog field (product_name, sku_code, unit_price, …)."),
+]
 ProductName = Annotated[str, Field(min_length=1, max_length=catalog_rules.MAX_NAME)]
 SkuCode = Annotated[
     str,
@@ -111,13 +115,16 @@ def register(server: MCPServer[Any]) -> None:
         path: ImportPath | None = None,
         skip_invalid: Flag = False,
         dry_run: Flag = False,
+        column_map: ColumnMap | None = None,
     ) -> ImportReport:
         """Create or update many products and SKUs at once from a CSV file. Merchant only.
 
         Pass exactly one of csv_text (the CSV content) or path (a file in the server's import
         directory; other locations are refused with `forbidden`). Header: product_name,sku_code and
         optionally product_description, product_external_id, sku_name, unit_price (decimal, e.g. 19.99),
-        quantity_on_hand, category, currency. The SKU code is the identity: an existing SKU is updated,
+        quantity_on_hand, category, currency, image_url. Shopify and WooCommerce product exports are
+        imported as they are (recognised by their header). column_map maps other headers to those
+        fields, e.g. {"Artikelnummer": "sku_code"}. The SKU code is the identity: an existing SKU is updated,
         a new one created; absent columns keep stored values. Importing the same file again changes
         nothing. Use dry_run=true first to see what would change. All rows or none are written: with
         problems the call fails with `catalog_import_invalid` listing the lines, unless skip_invalid=true
@@ -130,7 +137,7 @@ def register(server: MCPServer[Any]) -> None:
 
         return await services(ctx).merchant.import_csv(
             principal(ctx), csv_text=csv_text, path=path, skip_invalid=skip_invalid, dry_run=dry_run,
-            progress=progress,
+            progress=progress, column_map=column_map,
         )  # fmt: skip
 
     @server.tool(title="Create or update one product SKU (merchant)", annotations=OVERWRITES)

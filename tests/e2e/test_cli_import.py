@@ -101,3 +101,15 @@ def test_seed_demo_twice(tmp_path: Path) -> None:
     second = run(tmp_path, "seed-demo")
     assert second.returncode == 0 and "(0 created, 82 updated)" in second.stderr
     assert len(skus(tmp_path)) == 82
+
+
+def test_map_reads_a_file_with_other_headers_and_a_bad_map_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "lager.csv").write_text("Artikelnummer,Bezeichnung,Preis,Bestand\nA-1,Kaffeebecher,12.50,7\n")
+    done = run(tmp_path, "import-catalog", "lager.csv", "--map", "Artikelnummer=sku_code", "--map",
+               "Bezeichnung=product_name", "--map", "Preis=unit_price", "--map", "Bestand=quantity_on_hand")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert skus(tmp_path) == {"A-1": (1250, 7)}
+    bad = run(tmp_path, "import-catalog", "lager.csv", "--map", "Farbe")
+    assert bad.returncode == 2 and "COLUMN=field" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = run(tmp_path, "import-catalog", "lager.csv", "--map", "Farbe=colour")
+    assert unknown.returncode == 1 and "'colour' is not a catalog field" in unknown.stderr
