@@ -69,8 +69,6 @@ COLUMNS: Final[Mapping[str, str]] = {
     "stock_qty": "stock",
     "category": "category",
     "currency": "currency",
-    "image_url": "image_url",
-    "description_html": "description_html",
 }
 FIELD_NAMES: Final = frozenset(COLUMNS.values())
 """What a column can be mapped to (``--map COLUMN=field``): the fields, or the header names above."""
