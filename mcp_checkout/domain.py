@@ -372,6 +372,8 @@ class CatalogRow:
     external_id: str | None = None
     sku_name: str = ""
     category: str = ""
+    image_url: str = ""
+    description_html: str = ""
 
     @property
     def product_key(self) -> str:

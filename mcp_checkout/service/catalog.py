@@ -45,6 +45,7 @@ def sku_out(row: Mapping[str, Any]) -> SkuOut:
         price=MoneyOut.of(Money(row["price_minor"], row["currency"])),
         available=available,
         in_stock=available > 0,
+        image_url=row.get("image_url") or None,
     )
 
 
@@ -139,6 +140,7 @@ class CatalogService:
                 name=product["name"],
                 description=product["description"],
                 category=product["category"],
+                description_html=product["description_html"] or None,
                 variants=[sku_out(row) for row in found.skus],
             )
 

@@ -69,6 +69,8 @@ COLUMNS: Final[Mapping[str, str]] = {
     "stock_qty": "stock",
     "category": "category",
     "currency": "currency",
+    "image_url": "image_url",
+    "description_html": "description_html",
 }
 FIELD_NAMES: Final = frozenset(COLUMNS.values())
 """What a column can be mapped to (``--map COLUMN=field``): the fields, or the header names above."""
@@ -340,7 +342,7 @@ class _RowChecker:
             except RowProblem as exc:
                 reasons.append(str(exc))
                 texts.append(None)
-        product_name, sku, description, external_id, sku_name, category = texts
+        product_name, sku, description, external_id, sku_name, category, image_url, description_html = texts
         currency: str | None = self._default_currency
         if self._currency >= 0:
             try:
@@ -378,6 +380,8 @@ class _RowChecker:
                 price_minor=price,
                 stock=stock,
                 currency=currency,
+                image_url=image_url,
+                description_html=description_html,
             ),
             reasons,
         )

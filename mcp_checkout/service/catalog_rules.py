@@ -35,6 +35,8 @@ MAX_CATEGORY: Final = 120
 MAX_EXTERNAL_ID: Final = 128
 MAX_PRICE_MINOR: Final = 10**10
 MAX_STOCK: Final = 10**9
+MAX_IMAGE_URL: Final = 2048
+MAX_DESCRIPTION_HTML: Final = 100_000
 
 
 def _tender_today() -> frozenset[str]:
@@ -196,6 +198,8 @@ TEXT_FIELDS: Final[Mapping[str, tuple[int, bool, bool]]] = {
     "external_id": (MAX_EXTERNAL_ID, False, False),
     "sku_name": (MAX_NAME, False, False),
     "category": (MAX_CATEGORY, False, False),
+    "image_url": (MAX_IMAGE_URL, False, False),
+    "description_html": (MAX_DESCRIPTION_HTML, True, False),
 }
 """Text field → (length limit, may span lines, required)."""
 
@@ -225,6 +229,8 @@ class SkuInput:
     price_minor: int | None
     stock: int | None
     currency: str
+    image_url: str | None = None
+    description_html: str | None = None
 
 
 def checked_input(
@@ -291,9 +297,11 @@ def resolve(
     share_description, share_category = "description" in given, "category" in given
     stock_label = names.get("stock", "quantity_on_hand")
     price_label = names.get("price", "unit_price")
+    share_html = "description_html" in given
     # (input, price, stock, external id, product key, description, category)
     ready: list[tuple[SkuInput, int, int, str | None, str, str, str]] = []
     shared: dict[str, tuple[str, str]] = {}
+    html_of: dict[str, str] = {}
     for row in inputs:
         old = existing.get(row.sku)
         price, stock = row.price_minor, row.stock
@@ -328,6 +336,9 @@ def resolve(
             category = old.category if row.category is None else row.category
         key = product_key(external_id, row.product_name)
         ready.append((row, price, stock, external_id, key, description, category))
+        body = row.description_html or (old.product_description_html if old is not None and not share_html else "")
+        if body and key not in html_of:
+            html_of[key] = body
         # A product's description and category may be written on one of its rows only.
         first_description, first_category = shared.get(key, ("", ""))
         if not (first_description and first_category):
@@ -348,9 +359,11 @@ def resolve(
                 external_id=external_id,
                 sku_name=(old.name if old is not None else "") if row.sku_name is None else row.sku_name,
                 category=category or product_category if share_category else category,
+                image_url=(old.image_url if old is not None else "") if row.image_url is None else row.image_url,
+                description_html=html_of.get(key, ""),
             )
         )
-    fields = {"name"} | {name for name in ("description", "category") if name in given}
+    fields = {"name"} | {name for name in ("description", "category", "description_html") if name in given}
     created = sum(1 for row in rows if row.sku not in existing)
     return Resolved(
         rows, sorted(problems, key=lambda issue: issue.line), frozenset(fields), created, len(rows) - created

@@ -31,6 +31,7 @@ class SkuOut(Out):
     price: MoneyOut
     available: int = Field(description="Units that can be ordered now (stock on hand minus reservations).")
     in_stock: bool
+    image_url: str | None = Field(default=None, description="The variant's picture, if the catalog has one.")
 
 
 class SearchHit(Out):
@@ -56,6 +57,10 @@ class ProductOut(Out):
     name: str
     description: str
     category: str
+    description_html: str | None = Field(
+        default=None,
+        description="The shop export's HTML description as imported (untrusted markup: show it escaped or sanitised).",
+    )
     variants: list[SkuOut]
 
 

@@ -55,8 +55,16 @@ SKU_COLUMNS = (
     skus.c.currency,
     skus.c.stock_on_hand,
     skus.c.reserved,
+    skus.c.image_url,
 )
-PRODUCT_COLUMNS = (products.c.id, products.c.external_id, products.c.name, products.c.description, products.c.category)
+PRODUCT_COLUMNS = (
+    products.c.id,
+    products.c.external_id,
+    products.c.name,
+    products.c.description,
+    products.c.category,
+    products.c.description_html,
+)
 
 RANK_DEPTH = 500
 """How many ranked ids of a query are computed in one go and, for broad queries, cached."""

@@ -53,14 +53,16 @@ _WRITE_CHUNK = 5_000
 BULK_INDEX_THRESHOLD = 2_000
 """From this many rows on, SQLite search-index entries are written in bulk (see module docstring)."""
 
-PRODUCT_FIELDS: frozenset[str] = frozenset({"name", "description", "category"})
+PRODUCT_FIELDS: frozenset[str] = frozenset({"name", "description", "category", "description_html"})
 """Product columns an upsert may overwrite. Leave one out to keep the stored value."""
 
 _FTS_TRIGGERS = ("skus_fts_insert", "skus_fts_update")
 _VERSION_TRIGGERS = ("sku_fts_version_insert", "sku_fts_version_update")
 _VERSION_BUMP = "UPDATE sku_fts_version SET text_version = text_version + 1"
 _TEXT_COLUMNS = frozenset({"title", "category", "search_text"})
-_COMPARED = ("product_id", "name", "title", "category", "search_text", "price_minor", "currency", "stock_on_hand")
+_COMPARED = (
+    "product_id", "name", "title", "category", "search_text", "price_minor", "currency", "stock_on_hand", "image_url",
+)  # fmt: skip
 _FTS_DELETE = "INSERT INTO sku_fts(sku_fts, rowid, title, sku, category, search_text) VALUES ('delete', ?, ?, ?, ?, ?)"
 _FTS_REBUILD = "INSERT INTO sku_fts(sku_fts) VALUES ('rebuild')"
 _FTS_INSERT = "INSERT INTO sku_fts(rowid, title, sku, category, search_text) VALUES (?, ?, ?, ?, ?)"
@@ -97,6 +99,8 @@ class ExistingSku:
     product_category: str
     archived: bool = False
     """Deleted by the merchant but kept for its orders; an upsert lists it again."""
+    image_url: str = ""
+    product_description_html: str = ""
 
     @property
     def product_key(self) -> str:
@@ -109,6 +113,7 @@ class _Product:
     name: str
     description: str
     category: str
+    description_html: str = ""
 
 
 def product_key(external_id: str | None, name: str) -> str:
@@ -169,6 +174,8 @@ def existing_skus(conn: Connection, codes: Collection[str], *, lock: bool = Fals
         products.c.description.label("product_description"),
         products.c.category.label("product_category"),
         skus.c.archived_at.is_not(None).label("archived"),
+        skus.c.image_url,
+        products.c.description_html.label("product_description_html"),
     )
     found: dict[str, ExistingSku] = {}
     for chunk in _chunks(sorted(set(codes)), _LOOKUP_CHUNK):
@@ -204,26 +211,42 @@ def _resolve_products(
     external = sorted({row.external_id for row in rows if row.external_id})
     for chunk in _chunks(external, _LOOKUP_CHUNK):
         query = (
-            select(products.c.id, products.c.external_id, products.c.name, products.c.description, products.c.category)
+            select(
+                products.c.id,
+                products.c.external_id,
+                products.c.name,
+                products.c.description,
+                products.c.category,
+                products.c.description_html,
+            )
             .where(_one_of(conn, products.c.external_id, chunk))
             .order_by(products.c.id)
         )
-        for pid, ext, name, description, category in conn.execute(query):
-            found.setdefault(f"ext:{ext}", _Product(pid, name, description, category))
+        for pid, ext, name, description, category, body in conn.execute(query):
+            found.setdefault(f"ext:{ext}", _Product(pid, name, description, category, body))
     for sku in existing.values():
         found.setdefault(
-            sku.product_key, _Product(sku.product_id, sku.product_name, sku.product_description, sku.product_category)
+            sku.product_key,
+            _Product(
+                sku.product_id,
+                sku.product_name,
+                sku.product_description,
+                sku.product_category,
+                sku.product_description_html,
+            ),
         )
     if any(key.startswith("name:") and key not in found for key in wanted):
         query = (
-            select(products.c.id, products.c.name, products.c.description, products.c.category)
+            select(
+                products.c.id, products.c.name, products.c.description, products.c.category, products.c.description_html
+            )
             .where(products.c.external_id.is_(None))
             .order_by(products.c.id)
         )
-        for pid, name, description, category in conn.execute(query):
+        for pid, name, description, category, body in conn.execute(query):
             key = product_key(None, name)
             if key in wanted:
-                found.setdefault(key, _Product(pid, name, description, category))
+                found.setdefault(key, _Product(pid, name, description, category, body))
     return found
 
 
@@ -399,7 +422,12 @@ def upsert_catalog(
         if key in decided:
             continue
         decided.add(key)
-        wanted = {"name": row.product_name, "description": row.description, "category": row.category}
+        wanted = {
+            "name": row.product_name,
+            "description": row.description,
+            "category": row.category,
+            "description_html": row.description_html,
+        }
         product = stored.get(key)
         if product is None:
             pid = next(fresh_ids)
@@ -412,7 +440,12 @@ def upsert_catalog(
                 **wanted,
             }
             continue
-        current = {"name": product.name, "description": product.description, "category": product.category}
+        current = {
+            "name": product.name,
+            "description": product.description,
+            "category": product.category,
+            "description_html": product.description_html,
+        }
         changed = {name: wanted[name] for name in product_fields if wanted[name] != current[name]}
         if changed:
             product_updates[key] = {**current, **changed, "b_id": product.id, "updated_at": stamp}
@@ -462,6 +495,7 @@ def upsert_catalog(
                 "price_minor": row.price_minor,
                 "currency": row.currency,
                 "stock_on_hand": row.stock,
+                "image_url": row.image_url,
             }
             old = existing.get(row.sku)
             if old is None:
@@ -479,6 +513,7 @@ def upsert_catalog(
                 old.price_minor,
                 old.currency,
                 old.stock_on_hand,
+                old.image_url,
             )
             changed_columns = tuple(
                 name for name, before in zip(_COMPARED, stored_values, strict=True) if before != values[name]

@@ -68,6 +68,8 @@ products = Table(
     Column("category", String(120), nullable=False, default=""),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # A shop export's HTML body as it came (returned as data for display, never rendered by this server).
+    Column("description_html", Text, nullable=False, default="", server_default=""),
 )
 
 skus = Table(
@@ -89,6 +91,7 @@ skus = Table(
     Column("updated_at", Timestamp, nullable=False),
     # Set when the merchant deleted a SKU that has orders: hidden from search and unsellable, kept for history.
     Column("archived_at", Timestamp, nullable=True),
+    Column("image_url", String(2048), nullable=False, default="", server_default=""),
     CheckConstraint("price_minor >= 0", name="price_not_negative"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     CheckConstraint("stock_on_hand >= reserved", name="no_oversell"),

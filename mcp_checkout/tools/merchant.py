@@ -122,7 +122,7 @@ def register(server: MCPServer[Any]) -> None:
         Pass exactly one of csv_text (the CSV content) or path (a file in the server's import
         directory; other locations are refused with `forbidden`). Header: product_name,sku_code and
         optionally product_description, product_external_id, sku_name, unit_price (decimal, e.g. 19.99),
-        quantity_on_hand, category, currency. Shopify and WooCommerce product exports are
+        quantity_on_hand, category, currency, image_url. Shopify and WooCommerce product exports are
         imported as they are (recognised by their header). column_map maps other headers to those
         fields, e.g. {"Artikelnummer": "sku_code"}. The SKU code is the identity: an existing SKU is updated,
         a new one created; absent columns keep stored values. Importing the same file again changes

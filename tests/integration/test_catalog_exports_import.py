@@ -7,7 +7,7 @@ from typing import Any
 from mcp import Client
 
 from mcp_checkout.service.container import Services
-from tests.unit.test_catalog_exports import SHOPIFY_HEADER, SHOPIFY_ROWS, WOO_HEADER, WOO_ROWS, export
+from tests.unit.test_catalog_exports import IMG, SHOPIFY_HEADER, SHOPIFY_ROWS, TEE_BODY, WOO_HEADER, WOO_ROWS, export
 
 
 def data(result: Any) -> dict[str, Any]:
@@ -26,7 +26,9 @@ async def test_exports_import_as_they_are_and_a_second_import_changes_nothing(se
         tee = data(await client.call_tool("get_product", {"sku": "TEE-M-BLU"}))
         assert tee["name"] == "Classic Tee" and tee["category"] == "T-Shirts"
         assert tee["description"].startswith("Soft organic cotton & a relaxed fit.")
-        assert "<p>" not in tee["description"]
+        assert "<p>" not in tee["description"] and tee["description_html"] == TEE_BODY
+        images = {variant["sku"]: variant["image_url"] for variant in tee["variants"]}
+        assert images["TEE-S-BLU"] == f"{IMG}/tee-blue.jpg" and images["TEE-M-BLU"] == f"{IMG}/tee-front.jpg"
         assert sorted(variant["title"] for variant in tee["variants"]) == [
             "Classic Tee - L / Red", "Classic Tee - M / Blue", "Classic Tee - S / Blue",
         ]  # fmt: skip

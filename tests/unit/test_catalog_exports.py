@@ -122,6 +122,10 @@ def test_a_shopify_export_is_recognised_and_its_variant_rows_join_their_product(
     assert (rows["TEE-M-BLU"].sku_name, rows["TEE-M-BLU"].stock) == ("M / Blue", 0)  # oversold (-2) → 0
     assert (rows["classic-tee-l-red"].sku_name, rows["classic-tee-l-red"].price_minor) == ("L / Red", 2750)
     assert (rows["MUG-350"].sku_name, rows["MUG-350"].description) == ("", "Holds 350 ml.")
+    # Pictures: the variant's own image, else the product's first; the HTML body kept as it came for display.
+    assert rows["TEE-S-BLU"].image_url == f"{IMG}/tee-blue.jpg"
+    assert rows["TEE-M-BLU"].image_url == rows["classic-tee-l-red"].image_url == f"{IMG}/tee-front.jpg"
+    assert {rows[sku].description_html for sku in ("TEE-S-BLU", "TEE-M-BLU", "classic-tee-l-red")} == {TEE_BODY}
     assert any("Variant Inventory Qty -2" in issue.reason for issue in parsed.warnings)
 
 
@@ -145,6 +149,12 @@ def test_a_woocommerce_export_sells_simple_products_and_variations_not_their_par
         "Accessories",
     )
     assert beanie.description == "A warm merino beanie." and beanie.sku_name == ""
+    assert (
+        beanie.image_url == f"{WOO_IMG}/beanie.jpg"
+        and beanie.description_html == "<p>A warm <em>merino</em> beanie.</p>"
+    )
+    assert rows["woo-24"].image_url == f"{WOO_IMG}/hoodie-red.jpg"
+    assert rows["woo-hoodie-blue-m"].image_url == f"{WOO_IMG}/hoodie.jpg"
     for sku, variant, stock in (("woo-hoodie-blue-m", "Blue / M", 5), ("woo-24", "Red / L", 2)):
         row = rows[sku]
         assert (row.product_name, row.external_id, row.sku_name, row.stock) == (
