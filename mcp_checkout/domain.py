@@ -19,7 +19,8 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-from babel.numbers import format_currency, get_currency_precision
+from babel import Locale
+from babel.numbers import NumberPattern, get_currency_precision
 
 from mcp_checkout.errors import InsufficientStock, InvalidCursor, InvalidInput, InvalidState
 
@@ -37,10 +38,18 @@ def currency_exponent(currency: str) -> int:
     return int(get_currency_precision(currency.upper()))
 
 
+@functools.lru_cache(maxsize=64)
+def _currency_pattern(locale: str) -> tuple[Locale, NumberPattern]:
+    parsed = Locale.parse(locale)
+    return parsed, parsed.currency_formats["standard"]
+
+
+@functools.lru_cache(maxsize=8192)  # views show the same prices and totals again and again
 def format_money(amount: int, currency: str, locale: str = DISPLAY_LOCALE) -> str:
     """An amount in minor units as people read it in ``locale``: "$36.00", "¥1,500", "-€10.00"."""
     major = Decimal(amount).scaleb(-currency_exponent(currency))
-    return format_currency(major, currency.upper(), locale=locale, currency_digits=True)
+    parsed, pattern = _currency_pattern(locale)
+    return str(pattern.apply(major, parsed, currency=currency.upper(), currency_digits=True))
 
 
 @dataclass(frozen=True, slots=True)
