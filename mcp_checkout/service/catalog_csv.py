@@ -318,10 +318,13 @@ class _RowChecker:
     """Checks the cells of one row with the catalog rules; a bad value becomes a reason naming its column."""
 
     def __init__(self, index: Mapping[str, int], columns: Mapping[str, str], default_currency: str) -> None:
+        # Only the text columns the file has are checked; the others stay None (not given).
         self._texts = tuple(
-            (columns.get(name, name), index.get(name, -1), limit, multiline, required)
-            for name, (limit, multiline, required) in TEXT_FIELDS.items()
+            (slot, columns.get(name, name), index[name], limit, multiline, required)
+            for slot, (name, (limit, multiline, required)) in enumerate(TEXT_FIELDS.items())
+            if index.get(name, -1) >= 0
         )
+        self._absent: list[str | None] = [None] * len(TEXT_FIELDS)
         self._price = index.get("price", -1)
         self._stock = index.get("stock", -1)
         self._currency = index.get("currency", -1)
@@ -332,16 +335,12 @@ class _RowChecker:
 
     def check(self, cells: Sequence[str], line: int) -> tuple[SkuInput | None, list[str]]:
         reasons: list[str] = []
-        texts: list[str | None] = []
-        for column, position, limit, multiline, required in self._texts:
-            if position < 0:
-                texts.append(None)
-                continue
+        texts = self._absent.copy()
+        for slot, column, position, limit, multiline, required in self._texts:
             try:
-                texts.append(clean_text(cells[position], column, limit, multiline, required))
+                texts[slot] = clean_text(cells[position], column, limit, multiline, required)
             except RowProblem as exc:
                 reasons.append(str(exc))
-                texts.append(None)
         product_name, sku, description, external_id, sku_name, category, image_url, description_html = texts
         currency: str | None = self._default_currency
         if self._currency >= 0:

@@ -67,15 +67,24 @@ class RowProblem(ValueError):
 
 
 # ---------------------------------------------------------------- money
+_exponents: dict[str, int] = {}
+"""minor_unit_exponent's answers: parse_price runs once per CSV row, a dict look-up is its cheapest form."""
+
+
 def minor_unit_exponent(currency: str) -> int:
     """Decimal places of the currency's minor unit, from CLDR (2 for most, 0 for JPY, 3 for KWD)."""
-    return min(currency_exponent(currency), len(_SCALE) - 1)
+    exponent = _exponents.get(currency)
+    if exponent is None:
+        exponent = _exponents[currency] = min(currency_exponent(currency), len(_SCALE) - 1)
+    return exponent
 
 
 def parse_price(text: str, currency: str, column: str = "unit_price") -> int:
     """Decimal major units → integer minor units, exactly (no floats). Raises :class:`RowProblem`."""
     value = text.strip()
-    exponent = minor_unit_exponent(currency)
+    exponent = _exponents.get(currency)
+    if exponent is None:
+        exponent = minor_unit_exponent(currency)
     match = _PRICE.fullmatch(value)
     if match is not None:
         fraction = match.group(2)
