@@ -72,4 +72,6 @@ def test_uvx_from_the_wheel_runs_the_demo(wheel: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "replayed: True → the same order" in done.stdout
     assert "signature ✓ verified" in done.stdout
-    assert (tmp_path / "store" / "checkout.db").exists()
+    # the demo keeps its own store beside (never inside) the merchant's
+    assert (tmp_path / "store" / "demo" / "checkout.db").is_file()
+    assert not (tmp_path / "store" / "checkout.db").exists()
