@@ -33,7 +33,7 @@ import dataclasses
 import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import Connection
@@ -153,19 +153,7 @@ class Idempotency:
         call's result (:class:`Prior`). Raises ``idempotency_conflict`` / ``idempotency_in_flight``."""
         now = self._clock()
         token = secrets.token_hex(16)
-        if store.try_insert(
-            conn,
-            principal_id=principal_id,
-            operation=call.operation.name,
-            key=call.key,
-            fingerprint=call.fingerprint,
-            status=_COMPLETED,
-            resource_id=resource_id,
-            claim_token=token,
-            locked_until=now,
-            now=now,
-            expires_at=now + self._retention,
-        ):
+        if self._insert(conn, principal_id, call, _COMPLETED, resource_id, token, now, locked_until=now):
             return None
         record = self._existing(conn, principal_id, call)
         if record["status"] == _COMPLETED:
@@ -177,6 +165,33 @@ class Idempotency:
             raise self._busy()
         return None
 
+    def _insert(
+        self,
+        conn: Connection,
+        principal_id: str,
+        call: Keyed,
+        status: str,
+        resource_id: str,
+        token: str,
+        now: datetime,
+        *,
+        locked_until: datetime,
+    ) -> bool:
+        """Record the key unless it exists (the unique key decides between concurrent twins)."""
+        return store.try_insert(
+            conn,
+            principal_id=principal_id,
+            operation=call.operation.name,
+            key=call.key,
+            fingerprint=call.fingerprint,
+            status=status,
+            resource_id=resource_id,
+            claim_token=token,
+            locked_until=locked_until,
+            now=now,
+            expires_at=now + self._retention,
+        )
+
     def redirect(self, conn: Connection, principal_id: str, call: Keyed, resource_id: str) -> None:
         """The call found its result made already by a natural key (a cart ordered before): point the key there."""
         store.set_resource(conn, principal_id, call.operation.name, call.key, resource_id)
@@ -186,18 +201,8 @@ class Idempotency:
         """Hold the key for a call that finishes in a later transaction (after a gateway call)."""
         now = self._clock()
         token = secrets.token_hex(16)
-        if store.try_insert(
-            conn,
-            principal_id=principal_id,
-            operation=call.operation.name,
-            key=call.key,
-            fingerprint=call.fingerprint,
-            status=_IN_PROGRESS,
-            resource_id=resource_id,
-            claim_token=token,
-            locked_until=now + self._lease,
-            now=now,
-            expires_at=now + self._retention,
+        if self._insert(
+            conn, principal_id, call, _IN_PROGRESS, resource_id, token, now, locked_until=now + self._lease
         ):
             return Claim(store.record_id(conn, principal_id, call.operation.name, call.key), token, resource_id)
         record = self._existing(conn, principal_id, call)
