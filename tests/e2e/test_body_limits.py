@@ -5,6 +5,7 @@ limit, before the body ends, without a traceback, and the server's memory stays 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -48,9 +49,12 @@ def _answer_before_the_body_ends(server: Server, head: bytes, first: bytes, tota
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
         conn.sendall(head + _chunk(first))
         sent = len(first)
-        while sent < total:
-            conn.sendall(_chunk(b"x" * CHUNK))
-            sent += CHUNK
+        # The server answers and hangs up as soon as the limit is passed: stop sending once it has answered
+        # (or hung up: a write then fails with a broken pipe), then read the answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while sent < total and not select.select([conn], [], [], 0)[0]:
+                conn.sendall(_chunk(b"x" * CHUNK))
+                sent += CHUNK
         answer = b""
         with contextlib.suppress(TimeoutError, ConnectionResetError):
             while b"\r\n\r\n" not in answer:
