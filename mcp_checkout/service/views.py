@@ -69,19 +69,79 @@ class CartLineOut(Out):
     title: str
     quantity: int
     unit_price: MoneyOut
-    line_total: MoneyOut
+    line_total: MoneyOut = Field(description="unit_price times quantity, before discount and tax.")
+    discount: MoneyOut | None = Field(default=None, description="This line's share of the discounts.")
+    tax: MoneyOut | None = Field(default=None, description="Tax on this line (inside it when prices include tax).")
     available: int = Field(description="Units available right now; below quantity means create_order would fail.")
 
 
-class CartOut(Out):
+class BuyerOut(Out):
+    email: str | None = None
+    name: str | None = None
+    phone: str | None = None
+
+
+class ShippingAddressOut(Out):
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    region: str | None = None
+    postal_code: str
+    country: str
+
+
+class FulfillmentOptionOut(Out):
+    option_id: str
+    kind: Literal["shipping", "pickup"]
+    name: str
+    carrier: str | None = None
+    price: MoneyOut = Field(description="What this option costs this cart (0 when free_over is reached).")
+    min_days: int | None = None
+    max_days: int | None = None
+    pickup_address: ShippingAddressOut | None = Field(default=None, description="Where to collect (pickup only).")
+
+
+class AppliedDiscount(Out):
+    code: str
+    amount: MoneyOut = Field(description="How much this code takes off (shipping included for free_shipping).")
+
+
+class CheckoutMessage(Out):
+    severity: Literal["error", "warning", "info"]
+    code: str = Field(description="e.g. shipping_address_required, fulfillment_option_required, discount_code_invalid.")
+    path: str | None = Field(default=None, description="The argument it is about, e.g. shipping_address.country.")
+    message: str
+
+
+class Breakdown(Out):
+    """What a cart or order costs: total = subtotal - discount_total + shipping_total + tax_total, where
+    tax_total is added only when prices exclude tax (prices_include_tax: it is contained in the lines)."""
+
+    subtotal: MoneyOut
+    discount_total: MoneyOut | None = None
+    shipping_total: MoneyOut | None = None
+    tax_total: MoneyOut | None = None
+    total: MoneyOut
+    prices_include_tax: bool = False
+
+
+class CartOut(Breakdown):
     cart_id: str
     status: Literal["open", "ordered"]
     currency: str
     lines: list[CartLineOut]
     item_count: int
-    subtotal: MoneyOut
-    total: MoneyOut
     order_id: str | None = Field(description="The order this cart became, once ordered.")
+    buyer: BuyerOut | None = None
+    shipping_address: ShippingAddressOut | None = None
+    fulfillment_options: list[FulfillmentOptionOut] = Field(
+        default_factory=list, description="What the store offers for this destination; pick one by option_id."
+    )
+    fulfillment_option_id: str | None = None
+    discounts: list[AppliedDiscount] = Field(default_factory=list)
+    messages: list[CheckoutMessage] = Field(default_factory=list, description="What is still missing or wrong.")
+    ready: bool = Field(default=True, description="True when create_order would give an order ready to pay.")
 
 
 class OrderLineOut(Out):
@@ -89,7 +149,25 @@ class OrderLineOut(Out):
     title: str
     quantity: int
     unit_price: MoneyOut
-    line_total: MoneyOut
+    line_total: MoneyOut = Field(description="unit_price times quantity, before discount and tax.")
+    discount: MoneyOut | None = None
+    tax: MoneyOut | None = None
+    fulfilled_quantity: int = 0
+    image_url: str | None = None
+
+
+class FulfilledLine(Out):
+    sku: str
+    quantity: int
+
+
+class FulfillmentOut(Out):
+    fulfillment_id: str
+    lines: list[FulfilledLine]
+    carrier: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    at: datetime
 
 
 class StatusChange(Out):
@@ -103,16 +181,6 @@ class StatusChange(Out):
 class CreatedBy(Out):
     principal_id: str
     client: str = Field(description="The MCP client that created the order, as it named itself.")
-
-
-class ShippingAddressOut(Out):
-    name: str
-    line1: str
-    line2: str | None = None
-    city: str
-    region: str | None = None
-    postal_code: str
-    country: str
 
 
 class CheckoutState(Out):
@@ -139,17 +207,21 @@ class OrderIssue(Out):
     at: datetime
 
 
-class OrderOut(Out):
+class OrderOut(Breakdown):
     order_id: str
     number: str = Field(description="Human order number, e.g. MC-000123, for buyers and support.")
-    status: Literal["pending_payment", "paid", "fulfilled", "canceled", "expired", "refunded"]
+    status: Literal["pending_payment", "paid", "partially_fulfilled", "fulfilled", "canceled", "expired", "refunded"]
     currency: str
     lines: list[OrderLineOut]
-    subtotal: MoneyOut
-    total: MoneyOut
     email: str | None
     merchant_reference_id: str | None
     shipping_address: ShippingAddressOut | None
+    buyer: BuyerOut | None = None
+    fulfillment_option: FulfillmentOptionOut | None = Field(default=None, description="The chosen way to ship.")
+    discounts: list[AppliedDiscount] = Field(default_factory=list)
+    fulfillments: list[FulfillmentOut] = Field(default_factory=list, description="Shipments, with tracking.")
+    messages: list[CheckoutMessage] = Field(default_factory=list, description="What the buyer must still give.")
+    ready: bool = Field(default=True, description="True when the order can be paid as it stands.")
     cart_id: str | None
     stock: Literal["reserved", "committed", "released"] = Field(
         description="reserved: held for this order; committed: sold; released: back on sale."

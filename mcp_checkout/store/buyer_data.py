@@ -98,7 +98,8 @@ class SealedColumns:
 
 
 SEALED: tuple[SealedColumns, ...] = (
-    SealedColumns("orders", "id", ("email", "shipping_address"), email_column="email"),
+    SealedColumns("orders", "id", ("email", "shipping_address", "buyer"), email_column="email"),
+    SealedColumns("carts", "id", ("buyer", "shipping_address")),
     SealedColumns("checkout_links", "id", ("email_lock",), email_column="email_lock"),
     SealedColumns("webhook_events", "id", ("body",)),
     SealedColumns("webhook_endpoints", "id", ("secret",)),

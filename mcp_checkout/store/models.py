@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -19,7 +20,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 
@@ -92,6 +95,10 @@ skus = Table(
     # Set when the merchant deleted a SKU that has orders: hidden from search and unsellable, kept for history.
     Column("archived_at", Timestamp, nullable=True),
     Column("image_url", String(2048), nullable=False, default="", server_default=""),
+    # Server defaults only: the bulk catalog writer (store/catalog_write.py) names every column it sends.
+    Column("requires_shipping", Boolean, nullable=False, server_default=true()),
+    Column("tax_category", String(40), nullable=False, server_default="standard"),
+    Column("weight_grams", Integer, nullable=True),
     CheckConstraint("price_minor >= 0", name="price_not_negative"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     CheckConstraint("stock_on_hand >= reserved", name="no_oversell"),
@@ -107,6 +114,12 @@ carts = Table(
     Column("order_id", String(40), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # What the buyer told the agent (update_cart), sealed like the order's; copied onto the order.
+    Column("buyer", SealedJSON, nullable=True),  # {email, name?, phone?}
+    Column("email_hash", String(64), nullable=True, index=True),
+    Column("shipping_address", SealedJSON, nullable=True),
+    Column("fulfillment_option_id", String(64), nullable=True),
+    Column("discount_codes", JSON, nullable=True),
 )
 
 cart_items = Table(
@@ -143,6 +156,17 @@ orders = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
+    # The priced breakdown, frozen when the order is placed (or when the buyer finishes it on the page):
+    # total = subtotal - discount + shipping + tax (tax 0 here when prices include it).
+    Column("discount_total_minor", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("shipping_total_minor", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("tax_total_minor", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("prices_include_tax", Boolean, nullable=False, default=False, server_default=false()),
+    Column("requires_shipping", Boolean, nullable=False, default=False, server_default=false()),
+    Column("buyer", SealedJSON, nullable=True),  # {name?, phone?}; the email is in its own column
+    Column("fulfillment_option_id", String(64), nullable=True),
+    Column("fulfillment_option", JSON, nullable=True),  # the chosen rate as it was when chosen
+    Column("discount_codes", JSON, nullable=True),  # the codes asked for
     CheckConstraint("total_minor >= 0", name="total_not_negative"),
 )
 Index("ix_orders_status_expires_at", orders.c.status, orders.c.expires_at)
@@ -157,6 +181,12 @@ order_items = Table(
     Column("unit_price_minor", BigInteger, nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("line_total_minor", BigInteger, nullable=False),
+    Column("discount_minor", BigInteger, nullable=False, default=0, server_default="0"),  # its share of discounts
+    Column("tax_minor", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("tax_category", String(40), nullable=False, default="standard", server_default="standard"),
+    Column("requires_shipping", Boolean, nullable=False, default=False, server_default=false()),
+    Column("fulfilled_quantity", Integer, nullable=False, default=0, server_default="0"),
+    Column("image_url", String(2048), nullable=False, default="", server_default=""),
 )
 Index("ix_order_items_sku", order_items.c.sku)
 
@@ -248,6 +278,8 @@ payments = Table(
     Column("last_error", String(500), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    Column("method", String(20), nullable=True),  # mark_order_paid: bank_transfer | cash | other
+    Column("reference", String(200), nullable=True),  # mark_order_paid: the merchant's reference
     UniqueConstraint("order_id", "attempt", name="uq_payments_order_attempt"),
     CheckConstraint("refunded_minor <= amount_received_minor", name="refund_within_received"),
 )
@@ -455,4 +487,109 @@ oauth_approval_codes = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False, index=True),
     Column("used_at", Timestamp, nullable=True),
+)
+
+# Physical goods (migration 0014): the store's own profile, its shipping and tax rates, discount codes and
+# what each placed order redeemed, and the shipments of paid orders.
+store_profile = Table(
+    "store_profile",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1: one store per database
+    Column("name", String(120), nullable=False),
+    Column("logo_url", String(2048), nullable=True),
+    Column("support_email", String(254), nullable=True),
+    Column("terms_url", String(2048), nullable=True),
+    Column("privacy_url", String(2048), nullable=True),
+    Column("returns_url", String(2048), nullable=True),
+    Column("shipping_policy_url", String(2048), nullable=True),
+    Column("origin_country", String(2), nullable=True),
+    Column("default_currency", String(3), nullable=False),
+    Column("locale", String(35), nullable=False),
+    Column("prices_include_tax", Boolean, nullable=False),
+    Column("allow_discount_stacking", Boolean, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+shipping_rates = Table(
+    "shipping_rates",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the merchant's rate_id
+    Column("kind", String(20), nullable=False),  # shipping | pickup
+    Column("name", String(120), nullable=False),
+    Column("countries", JSON, nullable=False),  # ISO 3166-1 alpha-2 codes, or ["*"] for the rest of the world
+    Column("price_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("free_over_minor", BigInteger, nullable=True),
+    Column("min_days", Integer, nullable=True),
+    Column("max_days", Integer, nullable=True),
+    Column("carrier", String(80), nullable=True),
+    Column("pickup_address", JSON, nullable=True),  # the merchant's own address: not buyer data
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    CheckConstraint("price_minor >= 0", name="price_not_negative"),
+)
+
+tax_rates = Table(
+    "tax_rates",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("country", String(2), nullable=False),
+    Column("region", String(10), nullable=False, default="", server_default=""),  # "" = the whole country
+    Column("category", String(40), nullable=False, default="standard", server_default="standard"),
+    Column("rate_bps", Integer, nullable=False),
+    Column("applies_to_shipping", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    UniqueConstraint("country", "region", "category", name="uq_tax_rates_country"),
+    CheckConstraint("rate_bps BETWEEN 0 AND 10000", name="rate_range"),
+)
+
+discount_codes = Table(
+    "discount_codes",
+    metadata,
+    Column("code", String(64), primary_key=True),  # stored upper-case; matched case-insensitively
+    Column("kind", String(20), nullable=False),  # percent | fixed | free_shipping
+    Column("value", BigInteger, nullable=False, default=0, server_default="0"),  # bps (percent) or minor units
+    Column("currency", String(3), nullable=True),  # fixed and min_subtotal amounts are in it
+    Column("min_subtotal_minor", BigInteger, nullable=True),
+    Column("starts_at", Timestamp, nullable=True),
+    Column("ends_at", Timestamp, nullable=True),
+    Column("max_uses", Integer, nullable=True),
+    Column("max_uses_per_buyer", Integer, nullable=True),
+    # Counted once per placed order by a conditional UPDATE (uses < max_uses), given back on cancel/expiry.
+    Column("uses", Integer, nullable=False, default=0, server_default="0"),
+    Column("applies_to", JSON, nullable=False),  # {"all": true} | {"categories": [...]} | {"skus": [...]}
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    CheckConstraint("uses >= 0", name="uses_not_negative"),
+    CheckConstraint("max_uses IS NULL OR uses <= max_uses", name="within_max_uses"),
+)
+
+discount_redemptions = Table(
+    "discount_redemptions",
+    metadata,
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("code", String(64), ForeignKey("discount_codes.code"), primary_key=True),
+    Column("buyer_key", String(64), nullable=False),  # the buyer's keyed email hash, else the principal id
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),  # applied | released
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+Index("ix_discount_redemptions_code_buyer", discount_redemptions.c.code, discount_redemptions.c.buyer_key)
+
+fulfillments = Table(
+    "fulfillments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("lines", JSON, nullable=False),  # [{"line_no", "sku", "quantity"}]
+    Column("carrier", String(80), nullable=True),
+    Column("tracking_number", String(120), nullable=True),
+    Column("tracking_url", String(2048), nullable=True),
+    Column("principal_id", String(64), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
 )
