@@ -1,0 +1,29 @@
+"""The store profile row (one per database)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from mcp_checkout.domain.store_profile import PROFILE_FIELDS, StoreProfile
+from mcp_checkout.store.db import dialect_insert
+from mcp_checkout.store.models import store_profile
+
+
+def get(conn: Connection) -> StoreProfile | None:
+    row = conn.execute(select(store_profile).where(store_profile.c.id == 1)).mappings().first()
+    return None if row is None else StoreProfile(**{name: row[name] for name in PROFILE_FIELDS})
+
+
+def seed(conn: Connection, profile: StoreProfile, now: datetime) -> None:
+    """Write ``profile`` unless the store has one already (first start: seeded from settings)."""
+    values = {"id": 1, **asdict(profile), "updated_at": now}
+    conn.execute(dialect_insert(conn, store_profile).values(values).on_conflict_do_nothing(index_elements=["id"]))
+
+
+def save(conn: Connection, profile: StoreProfile, now: datetime) -> None:
+    values = {**asdict(profile), "updated_at": now}
+    if not conn.execute(update(store_profile).where(store_profile.c.id == 1).values(values)).rowcount:
+        conn.execute(store_profile.insert().values(id=1, **values))
