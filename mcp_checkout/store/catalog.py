@@ -56,6 +56,8 @@ SKU_COLUMNS = (
     skus.c.stock_on_hand,
     skus.c.reserved,
     skus.c.image_url,
+    skus.c.requires_shipping,
+    skus.c.tax_category,
 )
 PRODUCT_COLUMNS = (
     products.c.id,

@@ -1,0 +1,254 @@
+"""Pricing a cart or an order: load the store profile, the shipping and tax rates and the discount codes,
+run the domain's pricing rules (domain/pricing.py) and say what is still missing or wrong (``messages``) and
+whether it can be paid as it stands (``ready``). The breakdown fields of the views are built here too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping
+
+from mcp_checkout.domain import Money, format_money, pricing
+from mcp_checkout.domain.pricing import Destination, DiscountCode, Notice, ShippingRate, normalize_code
+from mcp_checkout.domain.store_profile import StoreProfile
+from mcp_checkout.service import store_profile
+from mcp_checkout.service.views import (
+    AppliedDiscount,
+    CheckoutMessage,
+    FulfillmentOptionOut,
+    MoneyOut,
+    ShippingAddressOut,
+)
+from mcp_checkout.store import pricing as pricing_store
+
+
+@dataclass(frozen=True)
+class Stock:
+    """A line's quantity against what is available now (carts only: an order holds its stock)."""
+
+    sku: str
+    quantity: int
+    available: int
+
+
+@dataclass(frozen=True)
+class Priced:
+    quote: pricing.Quote
+    profile: StoreProfile
+    options: list[ShippingRate]  # what the store offers this destination
+    option: ShippingRate | None  # the chosen one, if it is among them
+    codes: list[DiscountCode]  # the codes applied (usable now)
+    messages: list[Notice]
+
+    @property
+    def ready(self) -> bool:
+        return not any(message.severity == "error" for message in self.messages)
+
+
+def line_of(row: Mapping[str, Any], quantity: int | None = None) -> pricing.Line:
+    """A pricing line from a SKU row (catalog columns) or a stored order line."""
+    return pricing.Line(
+        sku=row["sku"],
+        unit_price=row["price_minor"] if "price_minor" in row else row["unit_price_minor"],
+        quantity=row["quantity"] if quantity is None else quantity,
+        category=row.get("category") or "",
+        tax_category=row.get("tax_category") or pricing.STANDARD,
+        requires_shipping=bool(row.get("requires_shipping", True)),
+    )
+
+
+def destination_of(address: Mapping[str, Any] | None) -> Destination | None:
+    if not address:
+        return None
+    return Destination(str(address["country"]), str(address.get("region") or ""))
+
+
+def buyer_key(conn: Connection, email: str | None, principal_id: str) -> str:
+    """Who a per-buyer discount limit counts: the buyer's keyed email hash, else the caller."""
+    return pricing_store.buyer_key(conn, email) or f"principal:{principal_id}"[:64]
+
+
+def quote(
+    conn: Connection,
+    *,
+    fallback: StoreProfile,
+    currency: str,
+    lines: Sequence[pricing.Line],
+    shipping_address: Mapping[str, Any] | None,
+    fulfillment_option_id: str | None,
+    discount_codes: Sequence[str],
+    buyer: str,
+    now: datetime,
+    stock: Sequence[Stock] = (),
+    profile: StoreProfile | None = None,
+) -> Priced:
+    """Price ``lines`` for this destination, option and codes; ``buyer``: see :func:`buyer_key`."""
+    profile = profile or store_profile.current(conn, fallback)
+    messages: list[Notice] = []
+    for index, line in enumerate(stock):
+        if line.quantity > line.available:
+            messages.append(
+                Notice(
+                    "error", "insufficient_stock", f"lines[{index}].quantity",
+                    f"Only {max(line.available, 0)} of SKU {line.sku} left ({line.quantity} in the cart). Lower "
+                    "the quantity with update_cart_item, or remove the line with remove_from_cart.",
+                )
+            )  # fmt: skip
+    subtotal = sum(line.amount for line in lines)
+    codes = _usable_codes(conn, profile, currency, subtotal, discount_codes, buyer, now, messages)
+    requires_shipping = any(line.requires_shipping for line in lines)
+    destination = destination_of(shipping_address)
+    options: list[ShippingRate] = []
+    option: ShippingRate | None = None
+    if requires_shipping:
+        if destination is None:
+            messages.append(
+                Notice(
+                    "error", "shipping_address_required", "shipping_address",
+                    "Some items ship: set the buyer's shipping address with update_cart(shipping_address=...), "
+                    "or leave it to the buyer on the checkout page.",
+                )
+            )  # fmt: skip
+        else:
+            options = pricing.rates_for(pricing_store.shipping_rates_in(conn, currency), destination.country, currency)
+            option = next((rate for rate in options if rate.rate_id == fulfillment_option_id), None)
+            if not options:
+                messages.append(
+                    Notice(
+                        "error", "address_undeliverable", "shipping_address.country",
+                        f"The store does not ship to {destination.country} (in {currency}). Use another address, "
+                        "or remove the items that ship.",
+                    )
+                )  # fmt: skip
+            elif option is None:
+                choices = ", ".join(rate.rate_id for rate in options)
+                what = (
+                    f"Option {fulfillment_option_id!r} does not serve this address"
+                    if fulfillment_option_id
+                    else "Choose how to ship"
+                )
+                messages.append(
+                    Notice(
+                        "error", "fulfillment_option_required", "fulfillment_option_id",
+                        f"{what}: set fulfillment_option_id with update_cart to one of {choices} "
+                        "(see fulfillment_options).",
+                    )
+                )  # fmt: skip
+    elif destination is None and profile.origin_country:
+        destination = Destination(profile.origin_country)  # nothing ships: taxed where the store is
+    tax_rates = pricing_store.tax_rates_in(conn, destination.country) if destination is not None else []
+    result = pricing.quote(
+        lines, currency=currency, prices_include_tax=profile.prices_include_tax, destination=destination,
+        shipping=option, tax_rates=tax_rates, discounts=codes,
+    )  # fmt: skip
+    return Priced(result, profile, options, option, codes, messages)
+
+
+def _usable_codes(
+    conn: Connection,
+    profile: StoreProfile,
+    currency: str,
+    subtotal: int,
+    wanted: Sequence[str],
+    buyer: str,
+    now: datetime,
+    messages: list[Notice],
+) -> list[DiscountCode]:
+    names = list(dict.fromkeys(normalize_code(code) for code in wanted if code.strip()))
+    found = pricing_store.codes(conn, names) if names else {}
+    usable: list[DiscountCode] = []
+    for index, name in enumerate(names):
+        path = f"discount_codes[{index}]"
+        code = found.get(name)
+        if code is None:
+            messages.append(
+                Notice("error", "discount_code_invalid", path,
+                       f"There is no discount code {name}. Check the spelling with the buyer, or remove it.")
+            )  # fmt: skip
+            continue
+        uses = pricing_store.buyer_uses(conn, name, buyer) if code.max_uses_per_buyer is not None else 0
+        problem = pricing.discount_problem(code, currency=currency, subtotal=subtotal, now=now, buyer_uses=uses,
+                                           path=path)  # fmt: skip
+        if problem is not None:
+            messages.append(problem)
+        elif usable and not profile.allow_discount_stacking:
+            messages.append(
+                Notice("error", "discount_code_invalid", path,
+                       f"This store takes one discount code per order; {usable[0].code} is applied. "
+                       f"Remove {name} or {usable[0].code}.")
+            )  # fmt: skip
+        else:
+            usable.append(code)
+    return usable
+
+
+# ---------------------------------------------------------------- views
+def option_out(rate: ShippingRate, price: int) -> FulfillmentOptionOut:
+    pickup = rate.pickup_address
+    return FulfillmentOptionOut(
+        option_id=rate.rate_id,
+        kind=rate.kind,
+        name=rate.name,
+        carrier=rate.carrier,
+        price=MoneyOut.of(Money(price, rate.currency)),
+        min_days=rate.min_days,
+        max_days=rate.max_days,
+        pickup_address=ShippingAddressOut.model_validate(pickup) if pickup else None,
+    )
+
+
+def option_snapshot(rate: ShippingRate, price: int) -> dict[str, Any]:
+    """The chosen option as stored on an order (orders.fulfillment_option): as it was when chosen."""
+    return option_out(rate, price).model_dump(mode="json")
+
+
+def messages_out(messages: Sequence[Notice]) -> list[CheckoutMessage]:
+    return [CheckoutMessage(severity=m.severity, code=m.code, path=m.path, message=m.message) for m in messages]
+
+
+def breakdown(priced: Priced) -> dict[str, Any]:
+    """The Breakdown and delivery fields a cart view shows for this quote."""
+    q = priced.quote
+    money = q.currency
+    goods = q.subtotal - q.discount_total
+    return {
+        "subtotal": MoneyOut.of(Money(q.subtotal, money)),
+        "discount_total": MoneyOut.of(Money(q.discount_total, money)),
+        "shipping_total": MoneyOut.of(Money(q.shipping_total, money)),
+        "tax_total": MoneyOut.of(Money(q.tax_total, money)),
+        "total": MoneyOut.of(Money(q.total, money)),
+        "prices_include_tax": q.prices_include_tax,
+        "fulfillment_options": [option_out(rate, rate.charge(goods)) for rate in priced.options],
+        "discounts": [
+            AppliedDiscount(code=code, amount=MoneyOut.of(Money(amount, money))) for code, amount in q.discounts
+        ],
+        "messages": messages_out(priced.messages),
+        "ready": priced.ready,
+    }
+
+
+def describe_total(priced: Priced) -> str:
+    return format_money(priced.quote.total, priced.quote.currency, priced.profile.locale)
+
+
+def order_notices(order: Mapping[str, Any] | RowMapping) -> list[Notice]:
+    """What an unpaid order still lacks before it can be paid (the buyer may finish it on the checkout page)."""
+    if order["status"] != "pending_payment" or not order["requires_shipping"]:
+        return []
+    notices: list[Notice] = []
+    if not order["shipping_address"]:
+        notices.append(
+            Notice("error", "shipping_address_required", "shipping_address",
+                   "The order ships but has no address: the buyer gives it on the checkout page "
+                   "(create_checkout_link), or pass shipping_address to create_order.")
+        )  # fmt: skip
+    if not order["fulfillment_option"]:
+        notices.append(
+            Notice("error", "fulfillment_option_required", "fulfillment_option_id",
+                   "The order has no shipping option yet: the buyer picks one on the checkout page "
+                   "(create_checkout_link), or pass fulfillment_option_id to create_order.")
+        )  # fmt: skip
+    return notices
