@@ -116,6 +116,7 @@ def ensure_available(sku: str, requested: int, available: int) -> None:
 class OrderStatus(StrEnum):
     PENDING_PAYMENT = "pending_payment"
     PAID = "paid"
+    PARTIALLY_FULFILLED = "partially_fulfilled"
     FULFILLED = "fulfilled"
     CANCELED = "canceled"
     EXPIRED = "expired"
@@ -139,7 +140,10 @@ class StockState(StrEnum):
 
 ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELED, OrderStatus.EXPIRED}),
-    OrderStatus.PAID: frozenset({OrderStatus.FULFILLED, OrderStatus.REFUNDED}),
+    # Shipping: some lines shipped → partially_fulfilled, everything shipped → fulfilled (fulfill_order).
+    # A full refund ends any paid order, shipped or not (refund_order; committed stock stays sold).
+    OrderStatus.PAID: frozenset({OrderStatus.PARTIALLY_FULFILLED, OrderStatus.FULFILLED, OrderStatus.REFUNDED}),
+    OrderStatus.PARTIALLY_FULFILLED: frozenset({OrderStatus.FULFILLED, OrderStatus.REFUNDED}),
     OrderStatus.FULFILLED: frozenset({OrderStatus.REFUNDED}),
     OrderStatus.CANCELED: frozenset(),
     OrderStatus.EXPIRED: frozenset(),

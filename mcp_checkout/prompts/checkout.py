@@ -45,7 +45,8 @@ def register(server: MCPServer[Any]) -> None:
         return (
             f"A buyer asks about an order. {how}\n"
             "Explain the status in plain words: pending_payment (waiting for payment; mention expires_at), "
-            "paid, fulfilled, canceled, expired (stock was released; a new order is needed), refunded.\n"
+            "paid, partially_fulfilled (some items shipped), fulfilled (shipped; see fulfillments), canceled, "
+            "expired (stock was released; a new order is needed), refunded.\n"
             "Use status_history to say what happened and when. If the buyer wants to cancel an unpaid "
             "order, confirm first, then call cancel_order. Never create a new order to 'fix' an old one "
             "without the buyer's confirmation."

@@ -50,7 +50,12 @@ CREATE_CHECKOUT_LINK = Operation(
 )
 PAYABLE = OrderStatus.PENDING_PAYMENT.value
 log = logging.getLogger(__name__)
-SETTLED = (OrderStatus.PAID.value, OrderStatus.FULFILLED.value, OrderStatus.REFUNDED.value)
+SETTLED = (
+    OrderStatus.PAID.value,
+    OrderStatus.PARTIALLY_FULFILLED.value,
+    OrderStatus.FULFILLED.value,
+    OrderStatus.REFUNDED.value,
+)
 
 
 def hash_token(token: str) -> str:

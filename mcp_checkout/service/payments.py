@@ -309,7 +309,7 @@ class PaymentService:
         paid. Either way the merchant's systems hear ``order.refunded`` once (as with Stripe's
         charge.refunded); ``announce`` is False when the refund was already known (a repeated webhook)."""
         order = order_store.get(conn, order_id, for_update=True)
-        refundable = (OrderStatus.PAID.value, OrderStatus.FULFILLED.value)
+        refundable = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_FULFILLED.value, OrderStatus.FULFILLED.value)
         if order is None or received == 0 or order["status"] not in refundable:
             return
         if refunded >= received:

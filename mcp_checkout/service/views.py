@@ -379,7 +379,7 @@ class DeleteProductOut(Out):
 class OrderSummary(Out):
     order_id: str
     number: str
-    status: Literal["pending_payment", "paid", "fulfilled", "canceled", "expired", "refunded"]
+    status: Literal["pending_payment", "paid", "partially_fulfilled", "fulfilled", "canceled", "expired", "refunded"]
     total: MoneyOut
     item_count: int = Field(description="Units over all lines.")
     merchant_reference_id: str | None = Field(
@@ -400,6 +400,7 @@ class OrderCounts(Out):
     total: int
     pending_payment: int
     paid: int
+    partially_fulfilled: int
     fulfilled: int
     canceled: int
     expired: int

@@ -21,6 +21,7 @@ from mcp_checkout.store.db import note_changed
 EVENT_OF_STATUS = {
     OrderStatus.PENDING_PAYMENT: "order.created",
     OrderStatus.PAID: "order.paid",
+    OrderStatus.PARTIALLY_FULFILLED: "order.partially_fulfilled",
     OrderStatus.FULFILLED: "order.fulfilled",
     OrderStatus.CANCELED: "order.canceled",
     OrderStatus.EXPIRED: "order.expired",

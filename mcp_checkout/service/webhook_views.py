@@ -10,7 +10,13 @@ from pydantic import Field
 from mcp_checkout.service.views import Out
 
 EventType = Literal[
-    "order.created", "order.paid", "order.fulfilled", "order.canceled", "order.expired", "order.refunded"
+    "order.created",
+    "order.paid",
+    "order.partially_fulfilled",
+    "order.fulfilled",
+    "order.canceled",
+    "order.expired",
+    "order.refunded",
 ]
 DeliveryStatus = Literal["pending", "delivered", "failed", "abandoned"]
 

@@ -104,7 +104,9 @@ Timestamp = Annotated[
         description="ISO 8601, e.g. 2026-05-01T00:00:00Z or 2026-05-01 (no zone: UTC).",
     ),
 ]
-OrderStatusName = Literal["pending_payment", "paid", "fulfilled", "canceled", "expired", "refunded"]
+OrderStatusName = Literal[
+    "pending_payment", "paid", "partially_fulfilled", "fulfilled", "canceled", "expired", "refunded"
+]
 
 
 def register(server: MCPServer[Any]) -> None:

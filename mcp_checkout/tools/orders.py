@@ -71,7 +71,8 @@ def register(server: MCPServer[Any]) -> None:
     async def get_order(ctx: Context[Any], order_id: OrderId) -> OrderOut:
         """Get an order's current status, lines, totals and full status history (who changed what, when).
 
-        Status is one of pending_payment, paid, fulfilled, canceled, expired, refunded.
+        Status: pending_payment, paid, partially_fulfilled, fulfilled, canceled, expired or refunded;
+        `fulfillments` lists shipments with tracking.
         `order_not_found`: check the id, or find it by reference with lookup_orders.
         """
         return await services(ctx).orders.get(principal(ctx), order_id)
@@ -107,7 +108,7 @@ def register(server: MCPServer[Any]) -> None:
         """Wait until an order reaches one of `statuses` (e.g. the buyer paid), then return the order.
 
         Use it after handing the buyer a checkout link, instead of calling get_order over and over.
-        statuses: what to wait for; default: any outcome (paid, fulfilled, refunded, canceled, expired).
+        statuses: what to wait for; default: any status but pending_payment (e.g. ["fulfilled"] for shipped).
         Returns as soon as the order is in one of them (`reached: true`), or when it can no longer get
         there (e.g. waiting for paid but it was canceled: `reached: false` at once), or after
         timeout_seconds (1-60, default 30) with `reached: false` and the order as it is now.

@@ -1,5 +1,5 @@
 """Subscriptions to ``orders://{order_id}``: a client hears ``notifications/resources/updated`` when
-the order's status changes (paid, canceled, expired, refunded, fulfilled).
+the order's status changes (paid, partially_fulfilled, fulfilled, canceled, expired, refunded).
 
 Two protocol eras, one source of changes (``services.order_watch``):
 

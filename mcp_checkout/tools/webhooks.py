@@ -32,7 +32,7 @@ DeliveryId = Annotated[
     Field(min_length=1, max_length=64, pattern=r"^msg_[A-Za-z0-9]+$", description="From list_webhook_deliveries."),
 ]
 EventTypes = Annotated[
-    list[EventType], Field(min_length=1, max_length=6, description="Which order events to send, e.g. ['order.paid'].")
+    list[EventType], Field(min_length=1, max_length=7, description="Which order events to send, e.g. ['order.paid'].")
 ]
 WindowMinutes = Annotated[
     int, Field(strict=True, ge=1, le=MAX_WINDOW_MINUTES, description="Metrics window in minutes (default 1440).")
@@ -53,9 +53,10 @@ def register(server: MCPServer[Any]) -> None:
     ) -> CreatedWebhookEndpoint:
         """Send order events to the merchant's own system (ERP, shop backend) as signed JSON POSTs. Merchant only.
 
-        events: any of order.created, order.paid, order.fulfilled, order.canceled, order.expired,
-        order.refunded. Each POST carries the full order and Standard Webhooks headers (webhook-id,
-        webhook-timestamp, webhook-signature) that the receiver verifies with signing_secret.
+        events: any of order.created, order.paid, order.partially_fulfilled, order.fulfilled,
+        order.canceled, order.expired, order.refunded. Each POST carries the full order and Standard
+        Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) that the receiver verifies
+        with signing_secret.
         Returns the endpoint (endpoint_id we_…) and signing_secret (whsec_…), which is shown ONLY in
         this answer: hand it to the merchant for their receiver now; it cannot be read again (to
         rotate, create a new endpoint and deactivate the old one). Each call creates a new endpoint.

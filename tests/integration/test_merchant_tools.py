@@ -562,7 +562,8 @@ async def test_sales_summary_matches_the_orders_paid_and_refunded(shop: Shop) ->
     async with Client(shop.server) as client:
         day1 = data(await client.call_tool("sales_summary", window(timedelta(hours=-1), timedelta(hours=1))))
         assert day1["orders_created"] == {
-            "total": 3, "pending_payment": 0, "paid": 2, "fulfilled": 0, "canceled": 0, "expired": 1, "refunded": 0
+            "total": 3, "pending_payment": 0, "paid": 2, "partially_fulfilled": 0, "fulfilled": 0, "canceled": 0,
+            "expired": 1, "refunded": 0,
         }  # fmt: skip
         eur, usd = day1["sales"]
         assert (eur["currency"], eur["paid_orders"], eur["revenue"]["amount"], eur["net"]["display"]) == (

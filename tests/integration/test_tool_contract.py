@@ -139,9 +139,17 @@ def test_wait_for_order_is_bounded_and_says_what_to_do_when_not_reached(tools: d
     timeout = schema["properties"]["timeout_seconds"]
     assert (timeout["minimum"], timeout["maximum"], timeout["default"]) == (1, 60, 30)
     statuses = next(option for option in schema["properties"]["statuses"]["anyOf"] if option.get("type") == "array")
-    assert (statuses["minItems"], statuses["maxItems"]) == (1, 6)
+    assert (statuses["minItems"], statuses["maxItems"]) == (1, 7)
     enum = schema["$defs"][statuses["items"]["$ref"].rsplit("/", 1)[-1]]["enum"]
-    assert set(enum) == {"pending_payment", "paid", "fulfilled", "canceled", "expired", "refunded"}
+    assert set(enum) == {
+        "pending_payment",
+        "paid",
+        "partially_fulfilled",
+        "fulfilled",
+        "canceled",
+        "expired",
+        "refunded",
+    }
     text = tool.description or ""
     assert "checkout link" in text and "`reached`" in text and "call wait_for_order again" in text
     assert set(tool.output_schema["required"]) >= {"reached", "waited_seconds", "order", "message"}
@@ -313,6 +321,6 @@ def test_webhook_tools_carry_their_hints_and_keep_the_secret_out_of_listings(too
     assert "signing_secret" in tools["create_webhook_endpoint"].output_schema["required"]
     assert "signing_secret" not in json.dumps(tools["list_webhook_endpoints"].output_schema)
     events = tools["create_webhook_endpoint"].input_schema["properties"]["events"]
-    assert (events["minItems"], events["maxItems"]) == (1, 6)
+    assert (events["minItems"], events["maxItems"]) == (1, 7)
     deliveries = tools["list_webhook_deliveries"].input_schema["properties"]
     assert {"endpoint_id", "status", "order_id", "window_minutes", "limit", "cursor"} <= set(deliveries)

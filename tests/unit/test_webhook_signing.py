@@ -63,6 +63,7 @@ def test_urls_and_event_types() -> None:
             check_url(bad, live=True)
     assert check_events(["order.paid", " order.paid", "order.canceled"]) == ["order.paid", "order.canceled"]
     assert set(EVENT_TYPES) >= {"order.created", "order.paid", "order.canceled", "order.expired", "order.refunded"}
+    assert {"order.partially_fulfilled", "order.fulfilled"} <= set(EVENT_TYPES)
     for bad_events in ([], [""], ["order.shipped"]):
         with pytest.raises(InvalidInput):
             check_events(bad_events)
