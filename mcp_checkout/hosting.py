@@ -26,6 +26,7 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.store import migrate
 from mcp_checkout.tools.auth import ApiKeyVerifier
+from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.web import oauth as oauth_web
 from mcp_checkout.web.app import build_web_app, routes
 from mcp_checkout.web.limits import MCP_BODY_LIMIT, BoundedBody
@@ -186,7 +187,12 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
                 await services.close()
 
     return Starlette(
-        routes=[*routes(lambda: services), *oauth_web.routes(lambda: services, settings), Mount("/", app=mcp_app)],
+        routes=[
+            *routes(lambda: services),
+            *oauth_web.routes(lambda: services, settings),
+            *ucp_rest.routes(lambda: services),
+            Mount("/", app=mcp_app),
+        ],
         middleware=[
             Middleware(_CountOpenRequests, requests=open_requests),
             Middleware(BoundedBody, seconds=settings.http_body_timeout_seconds),

@@ -1,0 +1,63 @@
+"""The business profile served at ``/.well-known/ucp``: only what this server implements and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ucp_sdk.models.schemas.ucp import BusinessSchema
+
+from mcp_checkout.ucp import spec
+
+
+def payment_handlers(offline: bool) -> dict[str, list[dict[str, Any]]]:
+    """The handlers a platform may use. In offline test mode: ``offline_test`` (token credentials
+    ``success_token`` pays, ``decline_token`` is declined). Otherwise none: the buyer pays on our page."""
+    if not offline:
+        return {}
+    return {
+        spec.OFFLINE_HANDLER_NAMESPACE: [
+            {
+                "id": spec.OFFLINE_HANDLER_ID,
+                "version": spec.VERSION,
+                "available_instruments": [{"type": "offline_test"}],
+            }
+        ]
+    }
+
+
+def capabilities(checkout: bool) -> dict[str, list[dict[str, Any]]]:
+    if not checkout:
+        return {}
+    return {
+        spec.CHECKOUT: [
+            {
+                "version": spec.VERSION,
+                "spec": f"{spec.SPEC_BASE}/specification/checkout",
+                "schema": f"{spec.SPEC_BASE}/schemas/shopping/checkout.json",
+            }
+        ]
+    }
+
+
+def business_profile(public_base_url: str, *, offline: bool, checkout: bool = True) -> dict[str, Any]:
+    """The profile document, validated through the ``ucp-sdk`` business schema model."""
+    base = public_base_url.rstrip("/")
+    ucp = BusinessSchema.model_validate(
+        {
+            "version": spec.VERSION,
+            "services": {
+                spec.SHOPPING: [
+                    {
+                        "version": spec.VERSION,
+                        "spec": spec.OVERVIEW,
+                        "transport": "rest",
+                        "endpoint": f"{base}{spec.REST_BASE_PATH}",
+                        "schema": spec.REST_SCHEMA,
+                    }
+                ]
+            },
+            "capabilities": capabilities(checkout),
+            "payment_handlers": payment_handlers(offline),
+        }
+    )
+    return {"ucp": ucp.model_dump(mode="json", by_alias=True, exclude_none=True)}

@@ -1,0 +1,21 @@
+"""Names and addresses fixed by the UCP specification at the version this server speaks."""
+
+from __future__ import annotations
+
+VERSION = "2026-04-08"
+SUPPORTED_VERSIONS = frozenset({VERSION})
+SHOPPING = "dev.ucp.shopping"
+CHECKOUT = "dev.ucp.shopping.checkout"
+SPEC_BASE = f"https://ucp.dev/{VERSION}"
+REST_SCHEMA = f"{SPEC_BASE}/services/shopping/rest.openapi.json"
+OVERVIEW = f"{SPEC_BASE}/specification/overview"
+
+REST_BASE_PATH = "/ucp/v1"  # the REST binding's endpoint; OpenAPI paths are appended to it
+PROFILE_PATH = "/.well-known/ucp"
+PROFILE_MAX_AGE = 300  # seconds; the spec asks for public caching of at least 60
+
+# Payment handler for test mode: a token credential "success_token" pays, "decline_token" is declined.
+OFFLINE_HANDLER_NAMESPACE = "dev.mcpcheckout.offline"
+OFFLINE_HANDLER_ID = "offline_test"
+SUCCESS_TOKEN = "success_token"  # noqa: S105 - a documented test token, not a secret
+DECLINE_TOKEN = "decline_token"  # noqa: S105 - a documented test token, not a secret

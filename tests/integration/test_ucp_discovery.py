@@ -1,0 +1,47 @@
+"""UCP discovery: GET /.well-known/ucp is the business profile, valid against the spec's pinned schema and
+the ucp-sdk model, publicly cacheable, and declaring only what is implemented."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+from ucp_sdk.models.schemas.ucp import BusinessSchema
+
+from mcp_checkout.service.container import Services
+from mcp_checkout.ucp import rest as ucp_rest
+from mcp_checkout.ucp import spec
+from tests.ucp_schemas import BUSINESS_PROFILE, validate
+
+
+async def test_the_business_profile_is_served_and_conforms(services: Services) -> None:
+    app = Starlette(routes=ucp_rest.routes(lambda: services))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://shop.test") as client:
+        response = await client.get("/.well-known/ucp")
+    assert response.status_code == 200
+    cache_control = response.headers["cache-control"]
+    assert "public" in cache_control and int(cache_control.split("max-age=")[1]) >= 60
+    profile = response.json()
+    validate(profile, BUSINESS_PROFILE)
+    BusinessSchema.model_validate(profile["ucp"])
+    ucp = profile["ucp"]
+    assert ucp["version"] == spec.VERSION
+    [rest] = ucp["services"][spec.SHOPPING]
+    base = services.settings.resolved_public_base_url()
+    assert rest == {
+        "version": spec.VERSION,
+        "spec": spec.OVERVIEW,
+        "transport": "rest",
+        "endpoint": f"{base}/ucp/v1",
+        "schema": spec.REST_SCHEMA,
+    }
+    # Nothing is declared before it is implemented: the checkout operations land with their tests.
+    assert ucp["capabilities"] == (
+        {spec.CHECKOUT: [ucp["capabilities"][spec.CHECKOUT][0]]} if ucp_rest.CHECKOUT_IMPLEMENTED else {}
+    )
+
+
+def test_a_profile_missing_its_services_does_not_pass_the_pinned_schema() -> None:
+    import pytest
+
+    with pytest.raises(AssertionError, match="services"):
+        validate({"ucp": {"version": spec.VERSION, "payment_handlers": {}}}, BUSINESS_PROFILE)
