@@ -17,6 +17,7 @@ from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
 from mcp_checkout.service.completions import CompletionService
 from mcp_checkout.service.email_proof import EmailProofs
+from mcp_checkout.service.fulfillment import FulfillmentService
 from mcp_checkout.service.idempotency import Idempotency
 from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.oauth import OAuthService
@@ -50,6 +51,7 @@ class Services:
     audit: AuditService
     buyer_data: BuyerDataService
     oauth: OAuthService
+    fulfillment: FulfillmentService
 
     async def close(self) -> None:
         await self.webhooks.close()
@@ -175,4 +177,5 @@ def build_services(
             auto_approve_buyer=settings.oauth_auto_approve_buyer,
             registrations_per_hour=settings.oauth_registrations_per_hour,
         ),
+        fulfillment=FulfillmentService(db, clock, idempotency),
     )

@@ -13,6 +13,8 @@ from mcp_checkout.domain import Money, OrderStatus
 from mcp_checkout.service.views import (
     CheckoutState,
     CreatedBy,
+    FulfilledLine,
+    FulfillmentOut,
     MoneyOut,
     OrderIssue,
     OrderLineOut,
@@ -22,6 +24,7 @@ from mcp_checkout.service.views import (
     StatusChange,
 )
 from mcp_checkout.store import checkout as checkout_store
+from mcp_checkout.store import fulfillments as fulfillment_store
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
 
@@ -43,6 +46,7 @@ def order_lines(items: Sequence[Mapping[Any, Any]], currency: str) -> list[Order
             quantity=item["quantity"],
             unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
             line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
+            fulfilled_quantity=item.get("fulfilled_quantity", 0),
         )
         for item in items
     ]
@@ -73,6 +77,7 @@ def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | No
         updated_at=order["updated_at"],
         expires_at=order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
         created_by=CreatedBy(principal_id=order["principal_id"], client=order["client_name"]),
+        fulfillments=fulfillments_of(conn, order["id"]) if status in SHIPPED_STATES else [],
         checkout=None if written else _checkout_state(conn, order["id"]),
         payment=None if written else _payment_state(conn, order["id"]),
         issues=[]
@@ -92,6 +97,30 @@ def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | No
             for event in history
         ],
     )
+
+
+# Only orders that shipped something (and may have been refunded since) have fulfilments to read.
+SHIPPED_STATES = frozenset({OrderStatus.PARTIALLY_FULFILLED, OrderStatus.FULFILLED, OrderStatus.REFUNDED})
+
+
+def fulfillments_of(conn: Connection, order_id: str) -> list[FulfillmentOut]:
+    """The order's shipments, oldest first, each with its units per SKU and its tracking."""
+    shipments = []
+    for row in fulfillment_store.of_order(conn, order_id):
+        units: dict[str, int] = {}
+        for line in row["lines"]:
+            units[line["sku"]] = units.get(line["sku"], 0) + int(line["quantity"])
+        shipments.append(
+            FulfillmentOut(
+                fulfillment_id=row["id"],
+                lines=[FulfilledLine(sku=sku, quantity=quantity) for sku, quantity in units.items()],
+                carrier=row["carrier"],
+                tracking_number=row["tracking_number"],
+                tracking_url=row["tracking_url"],
+                at=row["created_at"],
+            )
+        )
+    return shipments
 
 
 def _checkout_state(conn: Connection, order_id: str) -> CheckoutState | None:

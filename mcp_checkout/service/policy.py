@@ -30,6 +30,7 @@ MERCHANT_ONLY: Final[frozenset[str]] = frozenset(
         "list_orders",
         "sales_summary",
         "refund_order",
+        "fulfill_order",
         # outbound webhooks
         "create_webhook_endpoint",
         "list_webhook_endpoints",

@@ -8,22 +8,27 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
 from mcp_checkout.domain import OrderStatus
+from mcp_checkout.service.fulfillment import FulfillOrder
 from mcp_checkout.service.idempotency import sent_fields
 from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.service.views import OrderLookup, OrderOut, OrderWaitOut
 from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, OVERWRITES, READ_ONLY
 from mcp_checkout.tools.context import principal, raw_arguments, services
 from mcp_checkout.tools.types import (
+    Carrier,
     CartId,
     Email,
     Flag,
+    HttpUrl,
     IdempotencyKey,
     MerchantReference,
     OrderId,
     OrderLines,
     OrderStatuses,
     Reason,
+    ShipLines,
     ShippingAddress,
+    TrackingNumber,
     WaitSeconds,
 )
 
@@ -124,3 +129,30 @@ def register(server: MCPServer[Any]) -> None:
         return await services(ctx).order_watch.wait_for(
             principal(ctx), order_id, wanted, timeout_seconds, progress=progress
         )
+
+    @server.tool(title="Ship an order (merchant)", annotations=CREATES_IDEMPOTENT)
+    async def fulfill_order(
+        ctx: Context[Any],
+        order_id: OrderId,
+        idempotency_key: IdempotencyKey,
+        lines: ShipLines | None = None,
+        carrier: Carrier | None = None,
+        tracking_number: TrackingNumber | None = None,
+        tracking_url: HttpUrl | None = None,
+    ) -> OrderOut:
+        """Record a shipment of a paid order, with tracking. Merchant only.
+
+        lines: what ships now (omit: everything not shipped yet). Partial shipments make the order
+        partially_fulfilled; the last one fulfilled. Retry with the same key: `replayed: true`.
+        Errors: `invalid_state` (not paid), `invalid_input` (more than is left to ship).
+        """
+        command = FulfillOrder(
+            order_id=order_id,
+            idempotency_key=idempotency_key,
+            lines=[(line.sku, line.quantity) for line in lines] if lines is not None else None,
+            carrier=carrier,
+            tracking_number=tracking_number,
+            tracking_url=tracking_url,
+            sent=sent_fields(raw_arguments(ctx)),
+        )
+        return await services(ctx).fulfillment.fulfill(principal(ctx), command)

@@ -89,6 +89,13 @@ OrderLines = Annotated[
 ]
 
 
+ShipLines = Annotated[
+    list[LineInput], Field(min_length=1, max_length=MAX_CART_LINES, description="[{sku, quantity}] shipped now.")
+]
+Carrier = Annotated[str, Field(min_length=1, max_length=80, description="e.g. UPS.")]
+TrackingNumber = Annotated[str, Field(min_length=1, max_length=120)]
+
+
 class ShippingAddress(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
