@@ -12,15 +12,18 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
 from mcp_checkout.domain import Actor, Clock, LinkStatus, Money, OrderStatus, Principal, SessionStatus
+from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import (
     EmailMismatch,
     InvalidInput,
@@ -32,14 +35,23 @@ from mcp_checkout.errors import (
     LinkRevoked,
 )
 from mcp_checkout.payments.offline import OfflineGateway
+from mcp_checkout.service import store_profile
 from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.idempotency import Idempotency, Operation
 from mcp_checkout.service.order_state import transition, visible_order
-from mcp_checkout.service.order_view import order_lines
+from mcp_checkout.service.order_view import order_breakdown, order_lines
 from mcp_checkout.service.orders import CreateOrder, OrderService
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
-from mcp_checkout.service.views import CheckoutPage, LinkOut, MoneyOut
+from mcp_checkout.service.views import (
+    CheckoutPage,
+    FulfillmentOptionOut,
+    LinkOut,
+    MoneyOut,
+    Receipt,
+    ShippingAddressOut,
+    StoreOut,
+)
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
@@ -136,7 +148,7 @@ class CheckoutService:
         secrets: SecretBox,
         public_base_url: str,
         default_ttl: timedelta,
-        merchant_name: str,
+        store: StoreProfile,
         email_proofs: EmailProofs,
     ) -> None:
         self._db = db
@@ -147,7 +159,7 @@ class CheckoutService:
         self._secrets = secrets
         self._base = public_base_url.rstrip("/")
         self._default_ttl = default_ttl
-        self.merchant_name = merchant_name
+        self._store = store  # the profile until the store has saved one (service/store_profile.current)
         self._proofs = email_proofs
 
     # ------------------------------------------------------------ agent side
@@ -400,7 +412,8 @@ class CheckoutService:
         return visit.link["email_lock"] is not None and not self._proofs.holds(proof, visit.session["id"])
 
     async def open(self, token: str, proof: str | None = None) -> CheckoutPage:
-        """The page for this browser; ``proof``: its email-proof cookie (see :meth:`verify_email`)."""
+        """The page for this browser; ``proof``: its email-proof cookie (see :meth:`verify_email`).
+        The PaymentIntent is made only once the order's total is final (its delivery is chosen)."""
         resumed = await self._db.read(lambda conn: self._resumable(conn, token, proof), quick=True)
         if resumed is not None:  # the common reload: one quick read, no write lock
             visit, intent_id = resumed
@@ -410,13 +423,17 @@ class CheckoutService:
         visit = await self._visit(token)
         client_secret: str | None = None
         intent_status: str | None = None
-        if not self._email_pending(visit, proof):
+        if not self._email_pending(visit, proof) and not delivery_missing(visit.order):
             intent, _ = await self._payments.ensure_intent(visit.order["id"])
             if intent.status == "succeeded":  # paid, but the webhook is not in yet: settle it now
                 await self._payments.apply_intent(intent, actor=Actor.BUYER, source="checkout page")
                 raise LinkConsumed(f"This checkout for order {visit.order['number']} is already paid.")
             client_secret, intent_status = intent.client_secret, intent.status
         return await self._page(visit, client_secret, intent_status, proof)
+
+    async def summary(self, token: str, proof: str | None = None) -> CheckoutPage:
+        """The page's facts without touching the payment (for the cancel confirmation and the address form)."""
+        return await self._page(await self._visit(token), None, None, proof)
 
     def _resumable(self, conn: Connection, token: str, proof: str | None) -> tuple[Visit, str] | None:
         """A link already in session, usable, email confirmed, with a live intent: what a reload needs."""
@@ -439,17 +456,22 @@ class CheckoutService:
         self, visit: Visit, client_secret: str | None, intent_status: str | None, proof: str | None
     ) -> CheckoutPage:
         order = visit.order
-        currency = order["currency"]
-        items = await self._db.read(lambda conn: order_store.items(conn, order["id"]), quick=True)
+        items, profile = await self._db.read(lambda conn: self._items_and_store(conn, order["id"]), quick=True)
+        email_required = self._email_pending(visit, proof)
+        step = "email" if email_required else _delivery_step(order) or "pay"
         return CheckoutPage(
-            merchant_name=self.merchant_name,
+            merchant_name=profile.name,
+            store=store_out(profile),
             order_id=order["id"],
             order_number=order["number"],
-            lines=order_lines(items, currency),
-            subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
-            total=MoneyOut.of(Money(order["total_minor"], currency)),
+            lines=order_lines(items, order["currency"], profile.locale),
+            **order_breakdown(order, profile.locale),
             session_id=visit.session["id"],
-            email_required=self._email_pending(visit, proof),
+            email_required=email_required,
+            step=step,
+            requires_shipping=bool(order["requires_shipping"]),
+            shipping_address=None if email_required else shipping_address(order),
+            fulfillment_option=chosen_option(order),
             gateway=self._payments.gateway.name,
             test_mode=self._payments.gateway.name == "offline",
             client_secret=client_secret,
@@ -459,6 +481,9 @@ class CheckoutService:
             success_url=visit.link["success_url"],
             cancel_url=visit.link["cancel_url"],
         )
+
+    def _items_and_store(self, conn: Connection, order_id: str) -> tuple[Sequence[RowMapping], StoreProfile]:
+        return order_store.items(conn, order_id), store_profile.current(conn, self._store)
 
     async def verify_email(self, token: str, email: str) -> str:
         """Check the buyer's email against the link's lock (a limited number of attempts per link) and
@@ -529,18 +554,81 @@ class CheckoutService:
         await self._payments.cancel_open_intent(visit.order["id"])
         return str(visit.link["cancel_url"] or f"{self._base}/checkout/canceled/{visit.session['id']}")
 
-    async def session_outcome(self, session_id: str) -> tuple[str, str, str]:
-        """For the built-in done/canceled pages: (order number, order status, session status)."""
+    async def receipt(self, session_id: str) -> Receipt:
+        """For the built-in done/canceled pages: the order behind a buyer session, as a receipt."""
 
-        def run(conn: Connection) -> tuple[str, str, str]:
+        def run(conn: Connection) -> Receipt:
             session = checkout_store.session_by_id(conn, session_id)
             if session is None:
                 raise LinkNotFound("No such checkout.")
             order = order_store.get(conn, session["order_id"])
             assert order is not None
-            return order["number"], order["status"], session["status"]
+            profile = store_profile.current(conn, self._store)
+            paid_at = next(
+                (event["at"] for event in order_store.events(conn, order["id"]) if event["to_status"] == "paid"), None
+            )
+            return Receipt(
+                store=store_out(profile),
+                order_number=order["number"],
+                status=order["status"],
+                session_status=session["status"],
+                placed_at=order["created_at"],
+                paid_at=paid_at,
+                lines=order_lines(order_store.items(conn, order["id"]), order["currency"], profile.locale),
+                **order_breakdown(order, profile.locale),
+                shipping_address=shipping_address(order),
+                fulfillment_option=chosen_option(order),
+            )
 
         return await self._db.read(run)
+
+
+def store_out(profile: StoreProfile) -> StoreOut:
+    """The profile as buyer pages show it; a URL that is not http(s) is left out (never a javascript: link)."""
+
+    def web(url: str | None) -> str | None:
+        return url if url and url.lower().startswith(("https://", "http://")) else None
+
+    return StoreOut(
+        name=profile.name,
+        logo_url=web(profile.logo_url),
+        support_email=profile.support_email,
+        terms_url=web(profile.terms_url),
+        privacy_url=web(profile.privacy_url),
+        returns_url=web(profile.returns_url),
+        shipping_policy_url=web(profile.shipping_policy_url),
+    )
+
+
+def shipping_address(order: Mapping[Any, Any]) -> ShippingAddressOut | None:
+    address = order["shipping_address"]
+    return ShippingAddressOut.model_validate(address) if address else None
+
+
+def chosen_option(order: Mapping[Any, Any]) -> FulfillmentOptionOut | None:
+    """The delivery option frozen on the order, if one was chosen (and it reads as an option)."""
+    option = order.get("fulfillment_option")
+    if not option:
+        return None
+    try:
+        return FulfillmentOptionOut.model_validate(option)
+    except ValidationError:
+        return None
+
+
+def _delivery_step(order: Mapping[Any, Any]) -> str | None:
+    """What the buyer must still give before the order's total is final: "address", "delivery" or None."""
+    if not order["requires_shipping"]:
+        return None
+    if not order["shipping_address"]:
+        return "address"
+    if not order["fulfillment_option_id"]:
+        return "delivery"
+    return None
+
+
+def delivery_missing(order: Mapping[Any, Any]) -> bool:
+    return _delivery_step(order) is not None
 
 
 __all__ = ["CREATE_CHECKOUT_LINK", "CheckoutService", "CreateLink", "SessionStatus"]

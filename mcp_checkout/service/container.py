@@ -9,6 +9,7 @@ from mcp_checkout.config import Settings
 from mcp_checkout.domain import Clock, utc_now
 from mcp_checkout.payments.gateway import PaymentGateway
 from mcp_checkout.payments.offline import OfflineGateway
+from mcp_checkout.service import store_profile
 from mcp_checkout.service.access import AccessService
 from mcp_checkout.service.audit import AuditService
 from mcp_checkout.service.buyer_data import BuyerDataService
@@ -137,7 +138,7 @@ def build_services(
             secrets=secret_box,
             public_base_url=settings.resolved_public_base_url(),
             default_ttl=timedelta(minutes=settings.link_ttl_minutes),
-            merchant_name=settings.merchant_name,
+            store=store_profile.from_settings(settings),
             email_proofs=EmailProofs(db, clock, SecretBox(keyring)),
         ),
         access=access,

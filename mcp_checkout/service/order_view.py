@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from mcp_checkout.domain import Money, OrderStatus
+from mcp_checkout.domain import DISPLAY_LOCALE, Money, OrderStatus
 from mcp_checkout.service.views import (
     CheckoutState,
     CreatedBy,
@@ -37,19 +37,43 @@ class Written:
     history: Sequence[Mapping[str, Any]]
 
 
-def order_lines(items: Sequence[Mapping[Any, Any]], currency: str) -> list[OrderLineOut]:
-    """An order's lines as shown to agents and buyers, from its stored lines."""
+def order_lines(items: Sequence[Mapping[Any, Any]], currency: str, locale: str = DISPLAY_LOCALE) -> list[OrderLineOut]:
+    """An order's lines as shown to agents and buyers, from its stored lines (amounts shown for ``locale``)."""
+
+    def money(amount: int) -> MoneyOut:
+        return MoneyOut.of(Money(amount, currency), locale)
+
     return [
         OrderLineOut(
             sku=item["sku"],
             title=item["title"],
             quantity=item["quantity"],
-            unit_price=MoneyOut.of(Money(item["unit_price_minor"], currency)),
-            line_total=MoneyOut.of(Money(item["line_total_minor"], currency)),
-            fulfilled_quantity=item.get("fulfilled_quantity", 0),
+            unit_price=money(item["unit_price_minor"]),
+            line_total=money(item["line_total_minor"]),
+            discount=money(item["discount_minor"]) if item.get("discount_minor") else None,
+            tax=money(item["tax_minor"]) if item.get("tax_minor") else None,
+            fulfilled_quantity=item.get("fulfilled_quantity") or 0,
+            image_url=item.get("image_url") or None,
         )
         for item in items
     ]
+
+
+def order_breakdown(order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> dict[str, Any]:
+    """The order's frozen breakdown (subtotal, discount, shipping, tax, total) as :class:`Breakdown` fields."""
+    currency = order["currency"]
+
+    def money(column: str) -> MoneyOut:
+        return MoneyOut.of(Money(order.get(column) or 0, currency), locale)
+
+    return {
+        "subtotal": money("subtotal_minor"),
+        "discount_total": money("discount_total_minor"),
+        "shipping_total": money("shipping_total_minor"),
+        "tax_total": money("tax_total_minor"),
+        "total": money("total_minor"),
+        "prices_include_tax": bool(order.get("prices_include_tax")),
+    }
 
 
 def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | None = None) -> OrderOut:

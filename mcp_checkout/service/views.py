@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_checkout.domain import Money
+from mcp_checkout.domain import DISPLAY_LOCALE, Money
 
 
 class Out(BaseModel):
@@ -20,8 +20,9 @@ class MoneyOut(Out):
     display: str = Field(description="As buyers read it, e.g. '$12.50' or '¥1,500'.")
 
     @classmethod
-    def of(cls, money: Money) -> MoneyOut:
-        return cls(amount=money.amount, currency=money.currency, display=money.display())
+    def of(cls, money: Money, locale: str = DISPLAY_LOCALE) -> MoneyOut:
+        """``money`` with its display for ``locale`` (the store profile's, on buyer pages)."""
+        return cls(amount=money.amount, currency=money.currency, display=money.display(locale))
 
 
 class SkuOut(Out):
@@ -309,17 +310,34 @@ class LinkOut(Out):
     replayed: bool = False
 
 
-class CheckoutPage(Out):
-    """Everything the buyer's checkout page shows."""
+class StoreOut(Out):
+    """Who sells, as buyer pages show it (from the store profile)."""
+
+    name: str
+    logo_url: str | None = None
+    support_email: str | None = None
+    terms_url: str | None = None
+    privacy_url: str | None = None
+    returns_url: str | None = None
+    shipping_policy_url: str | None = None
+
+
+class CheckoutPage(Breakdown):
+    """Everything the buyer's checkout page shows. ``step``: what the buyer does next: confirm the
+    email, give a shipping address, choose a delivery option, or pay (only then does an intent exist)."""
 
     merchant_name: str
+    store: StoreOut
     order_id: str
     order_number: str
     lines: list[OrderLineOut]
-    subtotal: MoneyOut
-    total: MoneyOut
     session_id: str
     email_required: bool
+    step: Literal["email", "address", "delivery", "pay"] = "pay"
+    requires_shipping: bool = False
+    shipping_address: ShippingAddressOut | None = None
+    fulfillment_option: FulfillmentOptionOut | None = None
+    fulfillment_options: list[FulfillmentOptionOut] = Field(default_factory=list)
     gateway: Literal["stripe", "offline"]
     test_mode: bool
     client_secret: str | None
@@ -328,6 +346,20 @@ class CheckoutPage(Out):
     expires_at: datetime
     success_url: str | None
     cancel_url: str | None
+
+
+class Receipt(Breakdown):
+    """The built-in page after payment (or cancel): what was bought, for how much, shipped where."""
+
+    store: StoreOut
+    order_number: str
+    status: str
+    session_status: str
+    placed_at: datetime
+    paid_at: datetime | None = None
+    lines: list[OrderLineOut]
+    shipping_address: ShippingAddressOut | None = None
+    fulfillment_option: FulfillmentOptionOut | None = None
 
 
 class ImportIssue(Out):

@@ -22,9 +22,11 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from mcp_checkout.domain import redirect_origin
+from mcp_checkout.domain.address import countries, country_name
 from mcp_checkout.errors import CheckoutError, CsrfRejected, InternalError, InvalidInput
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.maintenance import readiness
+from mcp_checkout.service.views import CheckoutPage, FulfillmentOptionOut
 from mcp_checkout.web.limits import BoundedBody
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,21 @@ _templates = Environment(
     autoescape=select_autoescape(["html"]),
     auto_reload=False,
 )
+
+
+def _delivery_time(option: FulfillmentOptionOut) -> str:
+    """How long an option takes, as buyers read it: "3 to 5 days", "2 days" or "up to 4 days"."""
+    low, high = option.min_days, option.max_days
+    if low is None and high is None:
+        return ""
+    if low is None or high is None or low == high:
+        days = high if high is not None else low
+        word = "day" if days == 1 else "days"
+        return f"up to {days} {word}" if low is None else f"{days} {word}"
+    return f"{low} to {high} days"
+
+
+_templates.globals.update(country_name=country_name, delivery_time=_delivery_time)
 
 ServicesProvider = Callable[[], Services]
 
@@ -51,7 +68,7 @@ def _security_headers(response: Response, nonce: str, redirect_origins: list[str
         f"script-src 'self' 'nonce-{nonce}' https://js.stripe.com; "
         "frame-src https://js.stripe.com https://hooks.stripe.com; "
         "connect-src 'self' https://api.stripe.com; "
-        "img-src 'self' data: https://*.stripe.com; "
+        "img-src 'self' data: https:; "  # the store's logo and product pictures live on its own sites
         "style-src 'self' 'unsafe-inline'; "
         f"form-action {form_targets}; base-uri 'none'; frame-ancestors 'none'"
     )
@@ -84,23 +101,50 @@ def _error_response(request: Request, error: CheckoutError) -> Response:
         body = {"error": error.code, "message": error.message, "details": error.details}
         response: Response = JSONResponse(body, status_code=error.http_status, headers={"Cache-Control": "no-store"})
     else:
-        response = _render(
-            "message.html", status=error.http_status, title=_TITLES.get(error.code, "Checkout"), error=error
-        )
+        title, text = _for_buyers(error)
+        response = _render("message.html", status=error.http_status, title=title, text=text, error=error)
     if error.retry_after_seconds is not None:
         response.headers["Retry-After"] = str(max(1, round(error.retry_after_seconds)))
     return response
 
 
-_TITLES = {
-    "link_consumed": "Already paid",
-    "link_expired": "This link has expired",
-    "link_revoked": "This link was replaced",
-    "link_not_found": "Checkout not found",
-    "email_mismatch": "Email does not match",
-    "csrf_rejected": "Please reload the page",
-    "rate_limited": "Too many attempts",
+# What a buyer reads for each error (an error's own message is written for the agent that called a tool):
+# the headline, and the text below it; None keeps the error's message, already written for buyers.
+_FOR_BUYERS: dict[str, tuple[str, str | None]] = {
+    "link_consumed": ("Already paid", "This order is already paid. There is nothing more to do here."),
+    "link_expired": (
+        "This link has expired",
+        "This checkout link can no longer be used. Ask the store, or whoever sent you the link, for a new one.",
+    ),
+    "link_revoked": ("This link was replaced", "A newer link was sent for this order. Use the latest link you got."),
+    "link_not_found": (
+        "Checkout not found",
+        "We could not find this checkout. Check that the whole link was copied, or ask for a new one.",
+    ),
+    "email_mismatch": ("Email does not match", None),
+    "csrf_rejected": ("Please reload the page", None),
+    "rate_limited": ("Too many attempts", "Too many attempts in a short time. Wait a minute, then try again."),
+    "internal_error": ("Something went wrong", None),
+    "invalid_state": (
+        "This order cannot be paid here",
+        "This order can no longer be paid on this page. Nothing was charged. Ask the store for help.",
+    ),
+    "payment_gateway_error": (
+        "Payment service unavailable",
+        "We could not reach the payment service. Nothing was charged; try again in a moment.",
+    ),
 }
+_FALLBACK = (
+    "Something went wrong",
+    "We could not complete this step. Nothing was charged. Reload the page and try again.",
+)
+
+
+def _for_buyers(error: CheckoutError) -> tuple[str, str]:
+    title, text = _FOR_BUYERS.get(error.code, _FALLBACK)
+    if error.code == "link_consumed" and error.details.get("order_number"):
+        text = f"Order {error.details['order_number']} is already paid. There is nothing more to do here."
+    return title, text if text is not None else error.message
 
 
 def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -130,6 +174,10 @@ async def _form(request: Request) -> dict[str, str]:
     if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
         raise CsrfRejected("This form expired. Reload the checkout page and try again.")
     return values
+
+
+def _csrf_token(request: Request) -> str:
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
 
 
 def _with_csrf(response: HTMLResponse, token: str) -> HTMLResponse:
@@ -172,17 +220,36 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
         page = await get_services().checkout.open(token, _proof(request))
         if _wants_json(request):
             return JSONResponse(page.model_dump(mode="json", exclude={"client_secret"}))
-        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        editing = request.query_params.get("change") == "address" and page.requires_shipping
+        return _checkout_html(request, page, token, editing_address=editing and not page.email_required)
+
+    def _checkout_html(
+        request: Request, page: CheckoutPage, token: str, status: int = 200, **form: Any
+    ) -> HTMLResponse:
+        csrf = _csrf_token(request)
+        asks_address = page.step == "address" or bool(form.get("editing_address"))
         response = _render(
             "checkout.html",
+            status=status,
             redirect_origins=_origin(page.success_url) + _origin(page.cancel_url),
             page=page,
+            store=page.store,
             token=token,
             csrf=csrf,
             error=request.query_params.get("error") == "payment",
             return_url=f"{get_services().settings.resolved_public_base_url()}/checkout/{token}/return",
+            countries=countries() if asks_address else (),
+            **form,
         )
         return _with_csrf(response, csrf)
+
+    async def confirm_cancel(request: Request) -> Response:
+        token = request.path_params["token"]
+        page = await get_services().checkout.summary(token, _proof(request))
+        if page.email_required:
+            return RedirectResponse(f"/checkout/{token}", status_code=303)
+        csrf = _csrf_token(request)
+        return _with_csrf(_render("cancel.html", page=page, store=page.store, token=token, csrf=csrf), csrf)
 
     async def verify_email(request: Request) -> Response:
         token = request.path_params["token"]
@@ -209,17 +276,12 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
         return RedirectResponse(await get_services().checkout.cancel(token, _proof(request)), status_code=303)
 
     async def outcome(request: Request) -> Response:
-        number, order_status, session_status = await get_services().checkout.session_outcome(
-            request.path_params["session_id"]
-        )
-        canceled = request.url.path.startswith("/checkout/canceled/")
+        receipt = await get_services().checkout.receipt(request.path_params["session_id"])
         return _render(
             "outcome.html",
-            merchant=get_services().settings.merchant_name,
-            number=number,
-            order_status=order_status,
-            session_status=session_status,
-            canceled=canceled,
+            receipt=receipt,
+            store=receipt.store,
+            canceled=request.url.path.startswith("/checkout/canceled/"),
         )
 
     async def stripe_webhook(request: Request) -> Response:
@@ -236,6 +298,7 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
         Route("/checkout/{token}/email", _guarded(verify_email), methods=["POST"]),
         Route("/checkout/{token}/pay", _guarded(pay), methods=["POST"]),
         Route("/checkout/{token}/return", _guarded(stripe_return), methods=["GET"]),
+        Route("/checkout/{token}/cancel", _guarded(confirm_cancel), methods=["GET"]),
         Route("/checkout/{token}/cancel", _guarded(cancel), methods=["POST"]),
         Route("/webhooks/stripe", _guarded(stripe_webhook), methods=["POST"]),
     ]

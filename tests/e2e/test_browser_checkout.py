@@ -250,7 +250,15 @@ def test_cancel_button_cancels_the_order_and_releases_the_stock(shop: Shop, tab:
     page.goto(link["url"])
     assert_shows_order(page, order)
 
-    page.get_by_role("button", name="Cancel this order").click()
+    page.get_by_role("link", name="Cancel this order").click()  # asks first; keeping the order changes nothing
+    expect(page.locator("h1")).to_have_text("Cancel this order?")
+    page.get_by_role("link", name="No, keep my order").click()
+    page.wait_for_url(link["url"])
+    expect(page.get_by_test_id("order-total")).to_have_text(order["total"]["display"])
+    assert shop.call("get_order", {"order_id": order["order_id"]})["status"] == "pending_payment"
+
+    page.get_by_role("link", name="Cancel this order").click()
+    page.get_by_role("button", name="Yes, cancel the order").click()
     page.wait_for_url(re.compile(r"/checkout/canceled/cs_[0-9a-f]+$"))
     expect(page.locator("h1")).to_have_text("Order canceled")
     expect(page.locator("main")).to_contain_text(order["number"])
@@ -263,6 +271,8 @@ def test_cancel_button_cancels_the_order_and_releases_the_stock(shop: Shop, tab:
     again = page.goto(link["url"])
     assert again is not None and again.status == 410
     expect(page.get_by_test_id("error-code")).to_have_text("link_expired")
+    expect(page.locator("h1")).to_have_text("This link has expired")  # words for the buyer: no code, no tool
+    assert "create_checkout_link" not in page.content() and "_" not in page.get_by_test_id("error-message").inner_text()
     tab.assert_only_local_requests()
 
 
@@ -274,11 +284,25 @@ def test_email_locked_link_cannot_be_canceled_before_the_email_is_confirmed(shop
     )
     page.goto(link["url"])
     expect(page.locator("input#email")).to_be_visible()
-    cancel = page.get_by_role("button", name="Cancel this order")
-    if cancel.count():
-        cancel.click()
-        page.wait_for_load_state()
+    assert page.get_by_role("link", name="Cancel this order").count() == 0
+    confirm = page.goto(link["url"] + "/cancel")  # straight to the confirmation: back to the email step
+    assert confirm is not None and confirm.url == link["url"]
+    expect(page.locator("input#email")).to_be_visible()
     assert shop.call("get_order", {"order_id": link["order_id"]})["status"] == "pending_payment"
+    tab.assert_only_local_requests()
+
+
+def test_on_a_phone_the_card_keeps_a_margin_and_nothing_scrolls_sideways(shop: Shop, tab: Tab) -> None:
+    page = tab.page
+    page.set_viewport_size({"width": 375, "height": 740})
+    link = shop.call("create_checkout_link", {"sku": "SOCK-M-GRY", "quantity": 1, "idempotency_key": "browser-phone-1"})
+    page.goto(link["url"])
+    box = page.locator("main").bounding_box()
+    assert box is not None
+    assert box["x"] >= 8 and box["x"] + box["width"] <= 375 - 8, box  # the card no longer touches the edges
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    pay = page.get_by_test_id("pay").bounding_box()
+    assert pay is not None and pay["x"] >= box["x"] and pay["x"] + pay["width"] <= box["x"] + box["width"]
     tab.assert_only_local_requests()
 
 

@@ -290,8 +290,10 @@ async def test_the_buyer_canceling_on_the_page_cancels_the_intent_at_stripe(stri
         order = await new_order(client, "k-buyer-cancel")
         link = tool_data(await client.call_tool("create_checkout_link", {"order_id": order["order_id"]}))
         page = await shop.web.get(shop.path_of(link["url"]))
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert csrf is not None
+        assert page.status_code == 200 and len(fake.intents) == 1
+        confirm = await shop.web.get(shop.path_of(link["url"]) + "/cancel")  # the page's cancel asks first
+        csrf = re.search(r'name="csrf" value="([^"]+)"', confirm.text)
+        assert csrf is not None and "Cancel this order?" in confirm.text
         canceled = await shop.web.post(shop.path_of(link["url"]) + "/cancel", data={"csrf": csrf.group(1)})
         assert canceled.status_code == 303
         [intent] = fake.intents.values()
