@@ -19,7 +19,11 @@ injects faults into the next matching requests:
 - ``"drop"``: do the work and store the result, then close the connection without answering.
 
 So a retried request after ``timeout`` or ``drop`` must hit the idempotency cache, or a second
-object appears here. :func:`post_event` signs webhook events with the SDK's own
+object appears here.
+
+The fake is held to Stripe's published API description (``fakes/stripe_spec.py``, always on): a request the
+description does not allow is answered 400 as Stripe would, and every request or answer that leaves it is
+kept in :attr:`FakeStripe.violations` and fails the test when the fake stops (``SpecViolation``). :func:`post_event` signs webhook events with the SDK's own
 ``WebhookSignature.generate_signature_header`` and posts them to the web app.
 """
 
@@ -38,6 +42,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import stripe
+
+from .stripe_spec import SpecViolation, StripeSpec, stripe_spec
 
 SECRET_KEY = "sk_test_fake_" + "0" * 24
 PUBLISHABLE_KEY = "pk_test_fake_" + "1" * 24
@@ -120,6 +126,9 @@ class FakeStripe:
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    check_spec: bool = True
+    violations: list[str] = field(default_factory=list)
+    _spec: StripeSpec | None = None
     _idempotency: dict[str, _Stored] = field(default_factory=dict)
     _faults: list[_Fault] = field(default_factory=list)
     _in_flight: set[str] = field(default_factory=set)
@@ -130,6 +139,8 @@ class FakeStripe:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> FakeStripe:
         fake = self
+        if self.check_spec:
+            self._spec = stripe_spec()
 
         class Handler(_Handler):
             owner = fake
@@ -154,6 +165,17 @@ class FakeStripe:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+        self.assert_faithful()
+
+    def assert_faithful(self) -> None:
+        """Fail (``SpecViolation``) if any request or answer so far left Stripe's API description."""
+        with self._lock:
+            found, self.violations = list(self.violations), []
+        if found:
+            raise SpecViolation(
+                f"{len(found)} exchange(s) with the fake Stripe left Stripe's API description "
+                f"(version {stripe_spec().info['version']}):\n  " + "\n  ".join(found)
+            )
 
     @property
     def url(self) -> str:
@@ -454,24 +476,36 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.owner
         url = urlsplit(self.path)
         length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length).decode() if length else ""
+        raw_body = self.rfile.read(length) if length else b""
+        raw = raw_body.decode()
         pairs = parse_qsl(raw if method == "POST" else url.query, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        spec = fake._spec
         key = self.headers.get("idempotency-key")
         record = Recorded(method, url.path, key, decode_form(pairs))
         fake.log(record)
         if self.headers.get("authorization") != f"Bearer {fake.secret_key}":
             failure = StripeFailure(401, "invalid_request_error", "Invalid API Key provided.")
             record.status = 401
-            self._answer(401, _error_body(failure), replayed=False)
+            self._answer(401, self._checked(401, _error_body(failure), raw_body, headers), replayed=False)
+            return
+        problems = spec.check_request(method, url.path, url.query, raw_body, headers) if spec else []
+        if problems:
+            with fake._lock:
+                fake.violations.extend(problems)
+            failure = StripeFailure(400, "invalid_request_error", "; ".join(problems)[:2000])
+            record.status = 400
+            self._answer(400, self._checked(400, _error_body(failure), raw_body, headers), replayed=False)
             return
         fault = fake._take_fault(method, url.path)
         record.fault = fault
         if fault == "500":
             record.status = 500
             body = _error_body(StripeFailure(500, "api_error", "Something went wrong on Stripe's end (injected)."))
-            self._answer(500, body, replayed=False)
+            self._answer(500, self._checked(500, body, raw_body, headers), replayed=False)
             return
         status, body, replayed = fake.handle(method, url.path, key, pairs)
+        body = self._checked(status, body, raw_body, headers)
         record.status, record.replayed = status, replayed
         if fault == "drop":
             self.close_connection = True  # the work is done; the client never hears about it
@@ -482,6 +516,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(status, body, replayed=replayed)
         except OSError:  # the client gave up (timeout) and closed the connection
             self.close_connection = True
+
+    def _checked(self, status: int, body: bytes, raw_body: bytes, headers: Mapping[str, str]) -> bytes:
+        """``body`` as is, after holding the answer to Stripe's description (violations are kept, not raised:
+        this runs on the server's thread; the test fails when the fake stops)."""
+        fake = self.owner
+        if fake._spec is not None:
+            url = urlsplit(self.path)
+            problems = fake._spec.check_response(self.command, url.path, url.query, raw_body, headers, status, body)
+            if problems:
+                with fake._lock:
+                    fake.violations.extend(problems)
+        return body
 
     def _answer(self, status: int, body: bytes, *, replayed: bool) -> None:
         self.send_response(status)
