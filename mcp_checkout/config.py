@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         "request (on automatically with --workers > 1).",
     )
 
+    ucp_allow_http_profiles: bool = Field(
+        default=False,
+        description="Accept http:// UCP platform profile URLs (local development and tests; the spec requires https).",
+    )
+
     # OAuth 2.1 for remote MCP clients (serve --http): this server is its own authorization server.
     oauth_enabled: bool = Field(default=True, description="Offer OAuth (registration, consent, tokens) on /mcp.")
     oauth_access_token_minutes: int = Field(default=60, ge=1, le=24 * 60, description="Access token lifetime.")

@@ -190,7 +190,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
         routes=[
             *routes(lambda: services),
             *oauth_web.routes(lambda: services, settings),
-            *ucp_rest.routes(lambda: services),
+            *ucp_rest.routes(lambda: services, allow_http_profiles=settings.ucp_allow_http_profiles),
             Mount("/", app=mcp_app),
         ],
         middleware=[

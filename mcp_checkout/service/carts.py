@@ -42,6 +42,12 @@ def visible_cart(conn: Connection, principal: Principal, cart_id: str) -> RowMap
 
 def load_open_cart(conn: Connection, principal: Principal, cart_id: str) -> RowMapping:
     cart = visible_cart(conn, principal, cart_id)
+    if cart["status"] == "canceled":
+        raise CartNotOpen(
+            f"Cart {cart_id} was canceled and can no longer change. Use create_cart for a new purchase.",
+            details={"cart_id": cart_id},
+            next_actions=["create_cart"],
+        )
     if cart["status"] != "open":
         raise CartNotOpen(
             f"Cart {cart_id} was already turned into order {cart['order_id']} and can no longer change. "
@@ -147,6 +153,19 @@ class CartService:
                 )
             domain.ensure_available(sku, target, row["stock_on_hand"] - row["reserved"])
             cart_store.set_quantity(conn, cart_id, sku, target, now)
+            return cart_view(conn, cart)
+
+        return await self._db.write(run)
+
+    async def cancel(self, principal: Principal, cart_id: str) -> CartOut:
+        """Close an open cart without ordering it (it can no longer change or become an order)."""
+        now = self._clock()
+
+        def run(conn: Connection) -> CartOut:
+            load_open_cart(conn, principal, cart_id)
+            cart_store.cancel(conn, cart_id, now)
+            cart = cart_store.get(conn, cart_id)
+            assert cart is not None
             return cart_view(conn, cart)
 
         return await self._db.write(run)

@@ -25,6 +25,7 @@ from mcp_checkout import domain
 from mcp_checkout.domain import Actor, Clock, LinkStatus, Money, OrderStatus, Principal, SessionStatus
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import (
+    CartAlreadyOrdered,
     EmailMismatch,
     InvalidInput,
     InvalidState,
@@ -92,8 +93,14 @@ def check_redirect_url(name: str, url: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class CreateLink:
+    """One of: ``order_id`` (a link for an existing order), ``sku`` + ``quantity`` (a direct order and its
+    link) or ``cart_id`` (the cart's order and its link). ``request_digest``: a protocol adapter's digest
+    of its own request, fingerprinted with the rest (same key, different request: idempotency_conflict)."""
+
     order_id: str | None = None
     sku: str | None = None
+    cart_id: str | None = None
+    request_digest: str | None = None
     quantity: int | None = None
     idempotency_key: str | None = None
     email: str | None = None
@@ -165,8 +172,10 @@ class CheckoutService:
     # ------------------------------------------------------------ agent side
     async def create_link(self, principal: Principal, cmd: CreateLink) -> LinkOut:
         """Mint an order's one live link (or the order and its link, from a SKU), exactly once per key."""
-        if (cmd.order_id is None) == (cmd.sku is None):
+        if sum(given is not None for given in (cmd.order_id, cmd.sku, cmd.cart_id)) != 1:
             raise InvalidInput("Pass exactly one of order_id, or sku with quantity (and an idempotency_key).")
+        if cmd.cart_id is not None and cmd.idempotency_key is None:
+            raise InvalidInput("With cart_id, also pass an idempotency_key (reuse the same key when you retry).")
         if cmd.sku is not None and (cmd.quantity is None or cmd.idempotency_key is None):
             raise InvalidInput(
                 "With sku, also pass quantity and an idempotency_key (reuse the same key when you retry).",
@@ -179,8 +188,10 @@ class CheckoutService:
         call = CREATE_CHECKOUT_LINK.request(cmd) if cmd.idempotency_key is not None else None
         token = secrets.token_urlsafe(32)
         link_id = domain.new_id("link")
+        minted: list[str] = []
 
         def mint(conn: Connection, order: RowMapping) -> None:
+            minted.append(order["id"])
             now = self._clock()
             lock = self._carried_lock(conn, order["id"], email)
             checkout_store.insert_link(
@@ -216,6 +227,16 @@ class CheckoutService:
                     )
                 self._no_live_link(conn, order["id"])
                 mint(conn, order)
+            elif cmd.cart_id is not None:
+                assert call is not None
+                order_cmd = CreateOrder(idempotency_key=call.key, cart_id=cmd.cart_id, email=email)
+                placed = self._orders.place(conn, principal, order_cmd, call, domain.new_id("ord"), also=mint)
+                if not minted:  # the cart was ordered before, under another key: no second order, no new link
+                    raise CartAlreadyOrdered(
+                        f"Cart {cmd.cart_id} is already order {placed.order_id} ({placed.number}).",
+                        details={"cart_id": cmd.cart_id, "order_id": placed.order_id},
+                        next_actions=["get_order", "get_checkout_link"],
+                    )
             else:
                 assert call is not None and cmd.quantity is not None
                 order_cmd = CreateOrder(
@@ -339,6 +360,18 @@ class CheckoutService:
 
         await self._db.write(run)
         return await self._link_view(new_id, token)
+
+    async def current_link(self, principal: Principal, order_id: str) -> LinkOut | None:
+        """The order's newest link (following regenerations), with its URL when it was minted under an
+        idempotency key (its token is kept sealed for replays); None when the order has no link."""
+
+        def run(conn: Connection) -> str | None:
+            visible_order(conn, principal, order_id)
+            links = checkout_store.links_of_order(conn, order_id)
+            return str(links[-1]["id"]) if links else None
+
+        newest = await self._db.read(run)
+        return await self._replay(newest) if newest is not None else None
 
     async def get_link(self, principal: Principal, link_id: str) -> LinkOut:
         def run(conn: Connection) -> None:

@@ -129,7 +129,7 @@ class Breakdown(Out):
 
 class CartOut(Breakdown):
     cart_id: str
-    status: Literal["open", "ordered"]
+    status: Literal["open", "ordered", "canceled"]
     currency: str
     lines: list[CartLineOut]
     item_count: int

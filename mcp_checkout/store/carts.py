@@ -66,7 +66,15 @@ def mark_ordered(conn: Connection, cart_id: str, order_id: str, now: datetime) -
     """Bind the cart to its one order; False if another order got it first."""
     result = conn.execute(
         update(carts)
-        .where(carts.c.id == cart_id, carts.c.order_id.is_(None))
+        .where(carts.c.id == cart_id, carts.c.order_id.is_(None), carts.c.status == "open")
         .values(status="ordered", order_id=order_id, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def cancel(conn: Connection, cart_id: str, now: datetime) -> bool:
+    """Close an open cart for good; False if it was not open (ordered or canceled already)."""
+    result = conn.execute(
+        update(carts).where(carts.c.id == cart_id, carts.c.status == "open").values(status="canceled", updated_at=now)
     )
     return result.rowcount == 1

@@ -7,6 +7,8 @@ resource that does not exist, the UCP error envelope (``ucp.status: error`` with
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,17 +18,44 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, NotFound
 from mcp_checkout.service.container import Services
 from mcp_checkout.ucp import spec
-from mcp_checkout.ucp.negotiation import UcpProblem
+from mcp_checkout.ucp.checkout import CheckoutAdapter
+from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, agent_profile_url, check_version
 from mcp_checkout.ucp.profile import business_profile
 
 log = logging.getLogger(__name__)
 
 ServicesProvider = Callable[[], Services]
 # What is declared in discovery follows what is implemented: each flag turns on with its tests.
-CHECKOUT_IMPLEMENTED = False
+CHECKOUT_IMPLEMENTED = True
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _credential(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except ValueError as exc:
+        raise UcpProblem(400, "invalid_request", "The request body must be a JSON object.") from exc
+
+
+def _idempotency_key(request: Request) -> str:
+    key = request.headers.get("idempotency-key", "").strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise UcpProblem(
+            400, "invalid_request", "Send an Idempotency-Key header (a UUID); reuse it when you retry this call."
+        )
+    return key
 
 
 def error_envelope(code: str, content: str, *, continue_url: str | None = None) -> dict[str, Any]:
@@ -74,8 +103,58 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
     return endpoint
 
 
-def routes(get_services: ServicesProvider) -> list[BaseRoute]:
-    """Discovery (and, as they land, the REST binding's operations)."""
+def routes(
+    get_services: ServicesProvider, *, resolver: ProfileResolver | None = None, allow_http_profiles: bool = False
+) -> list[BaseRoute]:
+    """Discovery and the REST binding of the checkout capability under ``/ucp/v1``.
+    ``allow_http_profiles``: accept http:// platform profile URLs (local development and tests only)."""
+    profiles = resolver or ProfileResolver()
+
+    async def authorize(request: Request) -> Principal:
+        """API key (X-API-Key or Bearer), rate limit, then the platform's profile and protocol version."""
+        services = get_services()
+        token = _credential(request)
+        principal = await services.access.authenticate(token) if token else None
+        if principal is None:
+            raise UcpProblem(
+                401, "unauthorized", "Send this store's API key in X-API-Key (or Authorization: Bearer).",
+                headers={"WWW-Authenticate": 'Bearer realm="ucp"'},
+            )  # fmt: skip
+        await services.access.count_call(principal)
+        url = agent_profile_url(request.headers.get("ucp-agent"), allow_http=allow_http_profiles)
+        check_version(await profiles.version(url))
+        return dataclasses.replace(principal, client="ucp")
+
+    def answer(request: Request, body: dict[str, Any], status: int = 200) -> Response:
+        headers = {"Cache-Control": "no-store"}
+        if request_id := request.headers.get("request-id"):
+            headers["Request-Id"] = request_id[:200]
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def create_checkout(request: Request) -> Response:
+        principal = await authorize(request)
+        body = await CheckoutAdapter(get_services()).create(principal, await _json_body(request))
+        return answer(request, body, 201 if "id" in body else 200)
+
+    async def get_checkout(request: Request) -> Response:
+        principal = await authorize(request)
+        return answer(request, await CheckoutAdapter(get_services()).get(principal, request.path_params["id"]))
+
+    async def update_checkout(request: Request) -> Response:
+        principal = await authorize(request)
+        body = await _json_body(request)
+        return answer(request, await CheckoutAdapter(get_services()).update(principal, request.path_params["id"], body))
+
+    async def complete_checkout(request: Request) -> Response:
+        principal = await authorize(request)
+        key = _idempotency_key(request)
+        body = await _json_body(request)
+        adapter = CheckoutAdapter(get_services())
+        return answer(request, await adapter.complete(principal, request.path_params["id"], body, key))
+
+    async def cancel_checkout(request: Request) -> Response:
+        principal = await authorize(request)
+        return answer(request, await CheckoutAdapter(get_services()).cancel(principal, request.path_params["id"]))
 
     async def discovery(_request: Request) -> Response:
         services = get_services()
@@ -86,4 +165,12 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
         )
         return JSONResponse(profile, headers={"Cache-Control": f"public, max-age={spec.PROFILE_MAX_AGE}"})
 
-    return [Route(spec.PROFILE_PATH, _guarded(discovery), methods=["GET"])]
+    base = spec.REST_BASE_PATH
+    return [
+        Route(spec.PROFILE_PATH, _guarded(discovery), methods=["GET"]),
+        Route(f"{base}/checkout-sessions", _guarded(create_checkout), methods=["POST"]),
+        Route(f"{base}/checkout-sessions/{{id}}", _guarded(get_checkout), methods=["GET"]),
+        Route(f"{base}/checkout-sessions/{{id}}", _guarded(update_checkout), methods=["PUT"]),
+        Route(f"{base}/checkout-sessions/{{id}}/complete", _guarded(complete_checkout), methods=["POST"]),
+        Route(f"{base}/checkout-sessions/{{id}}/cancel", _guarded(cancel_checkout), methods=["POST"]),
+    ]

@@ -34,10 +34,22 @@ async def test_the_business_profile_is_served_and_conforms(services: Services) -
         "endpoint": f"{base}/ucp/v1",
         "schema": spec.REST_SCHEMA,
     }
-    # Nothing is declared before it is implemented: the checkout operations land with their tests.
-    assert ucp["capabilities"] == (
-        {spec.CHECKOUT: [ucp["capabilities"][spec.CHECKOUT][0]]} if ucp_rest.CHECKOUT_IMPLEMENTED else {}
-    )
+    # Only what is implemented and tested (tests/integration/test_ucp_checkout_rest.py) is declared.
+    assert ucp["capabilities"] == {
+        spec.CHECKOUT: [
+            {
+                "version": spec.VERSION,
+                "spec": "https://ucp.dev/2026-04-08/specification/checkout",
+                "schema": "https://ucp.dev/2026-04-08/schemas/shopping/checkout.json",
+            }
+        ]
+    }
+    assert ucp["payment_handlers"] == {
+        "dev.mcpcheckout.offline": [
+            {"id": "offline_test", "version": spec.VERSION, "available_instruments": [{"type": "offline_test"}]}
+        ]
+    }
+    assert "signing_keys" not in profile  # nothing is signed yet (no order webhooks): no keys to publish
 
 
 def test_a_profile_missing_its_services_does_not_pass_the_pinned_schema() -> None:

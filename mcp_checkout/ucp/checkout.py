@@ -1,0 +1,362 @@
+"""The checkout capability over the native model: a UCP checkout session IS a native cart (its id is the
+cart id); ``complete_checkout`` turns it into an order and that order's single-use checkout link, exactly
+once per idempotency key (``CheckoutService.create_link`` with ``cart_id``). A UCP item id is a SKU code.
+
+Status: an open cart is ``incomplete`` (messages say what is wrong, with JSONPath ``path``) or
+``ready_for_complete``; its order awaiting payment is ``requires_escalation`` with ``continue_url`` = the
+buyer's checkout link; a paid (or later) order is ``completed``; a canceled cart or a canceled/expired
+order is ``canceled``. The offline test handler ``offline_test`` pays at completion with the token
+credential ``success_token`` and declines ``decline_token``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ucp_sdk.models.schemas.shopping.checkout import Checkout
+from ucp_sdk.models.schemas.shopping.checkout_complete_request import CheckoutCompleteRequest
+from ucp_sdk.models.schemas.shopping.checkout_create_request import CheckoutCreateRequest
+from ucp_sdk.models.schemas.shopping.checkout_update_request import CheckoutUpdateRequest
+
+from mcp_checkout import domain
+from mcp_checkout.domain import Principal
+from mcp_checkout.errors import (
+    CartAlreadyOrdered,
+    CheckoutError,
+    CurrencyMismatch,
+    InsufficientStock,
+    InvalidInput,
+    NotFound,
+)
+from mcp_checkout.service.checkout import CreateLink, token_from
+from mcp_checkout.service.container import Services
+from mcp_checkout.service.views import CartOut, MoneyOut, OrderOut
+from mcp_checkout.ucp import spec
+from mcp_checkout.ucp.negotiation import UcpProblem
+from mcp_checkout.ucp.profile import payment_handlers
+
+COMPLETED = frozenset({"paid", "partially_fulfilled", "fulfilled", "refunded"})
+CLOSED = frozenset({"canceled", "expired"})
+Message = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], body: Any) -> M:
+    """The request body as its ``ucp-sdk`` model, or a 400 ``invalid_request`` naming the first problem."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise UcpProblem(400, "invalid_request", f"{where}: {first['msg']}") from exc
+
+
+def _error(code: str, content: str, path: str | None = None, severity: str = "recoverable") -> Message:
+    message: Message = {"type": "error", "code": code, "content": content, "severity": severity}
+    if path:
+        message["path"] = path
+    return message
+
+
+def _amount(money: MoneyOut | None) -> int:
+    return money.amount if money is not None else 0
+
+
+@dataclass(frozen=True)
+class _Line:
+    sku: str
+    title: str
+    quantity: int
+    unit_price: MoneyOut
+    line_total: MoneyOut
+    discount: MoneyOut | None
+    image_url: str | None = None
+
+
+def _line_item(line: _Line) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": line.sku, "title": line.title, "price": line.unit_price.amount}
+    if line.image_url:
+        item["image_url"] = line.image_url
+    totals = [{"type": "subtotal", "amount": line.line_total.amount}]
+    if _amount(line.discount) > 0:
+        totals.append({"type": "discount", "amount": -_amount(line.discount)})
+    totals.append({"type": "total", "amount": line.line_total.amount - _amount(line.discount)})
+    return {"id": line.sku, "item": item, "quantity": line.quantity, "totals": totals}
+
+
+def _totals(view: CartOut | OrderOut) -> list[dict[str, Any]]:
+    """subtotal, discount (negative), shipping, tax (when added on top), total: the non-total entries sum
+    to the total; tax contained in prices is a sub-line of the total."""
+    totals: list[dict[str, Any]] = [{"type": "subtotal", "amount": view.subtotal.amount}]
+    if _amount(view.discount_total) > 0:
+        totals.append({"type": "discount", "amount": -_amount(view.discount_total)})
+    if view.shipping_total is not None:
+        totals.append({"type": "fulfillment", "amount": view.shipping_total.amount})
+    total: dict[str, Any] = {"type": "total", "amount": view.total.amount}
+    if _amount(view.tax_total) > 0:
+        if view.prices_include_tax:
+            total["lines"] = [{"display_text": "Includes tax", "amount": _amount(view.tax_total)}]
+        else:
+            totals.append({"type": "tax", "amount": _amount(view.tax_total)})
+    totals.append(total)
+    return totals
+
+
+def _state_messages(cart: CartOut) -> list[Message]:
+    """What keeps an open cart from completing, as UCP messages (recomputed on every read)."""
+    messages: list[Message] = []
+    if not cart.lines:
+        messages.append(_error("missing", "Add at least one line item.", "$.line_items"))
+    for index, line in enumerate(cart.lines):
+        if line.available < line.quantity:
+            messages.append(
+                _error(
+                    "out_of_stock",
+                    f"Only {max(line.available, 0)} of {line.sku} left ({line.quantity} requested).",
+                    f"$.line_items[{index}].quantity",
+                )
+            )
+    for native in cart.messages:
+        message: Message = {"type": native.severity, "code": native.code, "content": native.message}
+        if native.severity == "error":
+            message["severity"] = "recoverable"
+        if native.path:
+            message["path"] = f"$.{native.path}"
+        messages.append(message)
+    return messages
+
+
+class CheckoutAdapter:
+    """The five checkout operations for one principal, over the native services."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._offline = services.settings.payment_mode == "offline"
+        self._base = services.settings.resolved_public_base_url()
+
+    # ------------------------------------------------------------ responses
+    def _response(
+        self,
+        cart: CartOut,
+        order: OrderOut | None,
+        *,
+        continue_url: str | None = None,
+        messages: Sequence[Message] = (),
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        if order is not None:
+            lines = [
+                _Line(x.sku, x.title, x.quantity, x.unit_price, x.line_total, x.discount, x.image_url)
+                for x in order.lines
+            ]
+            view: CartOut | OrderOut = order
+        else:
+            lines = [_Line(x.sku, x.title, x.quantity, x.unit_price, x.line_total, x.discount) for x in cart.lines]
+            view = cart
+        all_messages = list(messages)
+        if order is None and cart.status == "open":
+            all_messages += _state_messages(cart)
+        if status is None:
+            status = self._status(cart, order, all_messages)
+        body: dict[str, Any] = {
+            "ucp": {
+                "version": spec.VERSION,
+                "status": "success",
+                "capabilities": {spec.CHECKOUT: [{"version": spec.VERSION}]},
+                "payment_handlers": payment_handlers(self._offline),
+            },
+            "id": cart.cart_id,
+            "line_items": [_line_item(line) for line in lines],
+            "status": status,
+            "currency": view.currency,
+            "totals": _totals(view),
+            "links": [],
+        }
+        if all_messages:
+            body["messages"] = all_messages
+        if continue_url and status not in ("completed", "canceled"):
+            body["continue_url"] = continue_url
+        if order is not None and status == "completed":
+            body["order"] = {"id": order.order_id, "label": order.number, "permalink_url": continue_url or self._base}
+        return Checkout.model_validate(body).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    @staticmethod
+    def _status(cart: CartOut, order: OrderOut | None, messages: Sequence[Message]) -> str:
+        if order is not None:
+            if order.status in COMPLETED:
+                return "completed"
+            if order.status in CLOSED:
+                return "canceled"
+            return "requires_escalation"
+        if cart.status == "canceled":
+            return "canceled"
+        return "incomplete" if any(m["type"] == "error" for m in messages) else "ready_for_complete"
+
+    async def _order_state(self, principal: Principal, cart: CartOut) -> tuple[OrderOut | None, str | None]:
+        if cart.order_id is None:
+            return None, None
+        order = await self._services.orders.get(principal, cart.order_id)
+        link = await self._services.checkout.current_link(principal, cart.order_id)
+        return order, link.url if link is not None else None
+
+    async def _view(self, principal: Principal, cart: CartOut, messages: Sequence[Message] = ()) -> dict[str, Any]:
+        order, url = await self._order_state(principal, cart)
+        return self._response(cart, order, continue_url=url, messages=messages)
+
+    # ------------------------------------------------------------ operations
+    async def _set_lines(
+        self, principal: Principal, cart_id: str, wanted: Sequence[tuple[str, int]]
+    ) -> tuple[CartOut, list[Message]]:
+        """Make the cart hold exactly ``wanted`` (SKU, quantity); each line that cannot be had is a message."""
+        carts = self._services.carts
+        messages: list[Message] = []
+        cart = await carts.get(principal, cart_id)
+        keep = {sku for sku, _ in wanted}
+        for line in cart.lines:
+            if line.sku not in keep:
+                cart = await carts.remove(principal, cart_id, line.sku)
+        for index, (sku, quantity) in enumerate(wanted):
+            path = f"$.line_items[{index}]"
+            try:
+                cart = await carts.set_quantity(principal, cart_id, sku, quantity)
+            except InsufficientStock as exc:
+                messages.append(_error("out_of_stock", exc.message, f"{path}.quantity"))
+            except (NotFound, CurrencyMismatch) as exc:
+                messages.append(_error("item_unavailable", exc.message, f"{path}.item.id"))
+            except InvalidInput as exc:
+                messages.append(_error("invalid", exc.message, path))
+        return cart, messages
+
+    @staticmethod
+    def _wanted(line_items: Sequence[Any]) -> list[tuple[str, int]]:
+        """(SKU, quantity) per line, lines for the same item added together."""
+        wanted: dict[str, int] = {}
+        for line in line_items:
+            wanted[line.item.id] = wanted.get(line.item.id, 0) + line.quantity
+        if len(wanted) > domain.MAX_CART_LINES:
+            raise UcpProblem(400, "invalid_request", f"A checkout holds at most {domain.MAX_CART_LINES} items.")
+        return list(wanted.items())
+
+    async def create(self, principal: Principal, body: Any) -> dict[str, Any]:
+        request = parse(CheckoutCreateRequest, body)
+        wanted = self._wanted(request.line_items)
+        currency = await self._currency_of([sku for sku, _ in wanted])
+        cart = await self._services.carts.create(principal, currency)
+        cart, messages = await self._set_lines(principal, cart.cart_id, wanted)
+        if wanted and not cart.lines:  # nothing could be had: no checkout is created
+            await self._services.carts.cancel(principal, cart.cart_id)
+            return {
+                "ucp": {"version": spec.VERSION, "status": "error"},
+                "messages": [{**m, "severity": "unrecoverable"} for m in messages],
+                "continue_url": self._base,
+            }
+        return self._response(cart, None, messages=messages)
+
+    async def _currency_of(self, skus: Sequence[str]) -> str | None:
+        for sku in skus:
+            try:
+                product = await self._services.catalog.get_product(sku=sku)
+            except CheckoutError:
+                continue
+            return next(v.price.currency for v in product.variants if v.sku == sku)
+        return None
+
+    async def get(self, principal: Principal, checkout_id: str) -> dict[str, Any]:
+        cart = await self._services.carts.get(principal, checkout_id)
+        return await self._view(principal, cart)
+
+    async def update(self, principal: Principal, checkout_id: str, body: Any) -> dict[str, Any]:
+        request = parse(CheckoutUpdateRequest, body)
+        cart = await self._services.carts.get(principal, checkout_id)
+        if cart.status != "open":
+            raise UcpProblem(
+                409,
+                "invalid_state",
+                f"Checkout {checkout_id} is {await self._status_of(principal, cart)}; it can no longer change.",
+            )
+        cart, messages = await self._set_lines(principal, checkout_id, self._wanted(request.line_items))
+        return self._response(cart, None, messages=messages)
+
+    async def _status_of(self, principal: Principal, cart: CartOut) -> str:
+        return str((await self._view(principal, cart))["status"])
+
+    async def cancel(self, principal: Principal, checkout_id: str) -> dict[str, Any]:
+        cart = await self._services.carts.get(principal, checkout_id)
+        status = await self._status_of(principal, cart)
+        if status in ("completed", "canceled"):
+            raise UcpProblem(409, "invalid_state", f"Checkout {checkout_id} is {status} and cannot be canceled.")
+        if cart.order_id is None:
+            cart = await self._services.carts.cancel(principal, checkout_id)
+        else:
+            await self._services.orders.cancel(principal, cart.order_id, "canceled with UCP cancel_checkout")
+        return await self._view(principal, cart)
+
+    async def complete(self, principal: Principal, checkout_id: str, body: Any, idempotency_key: str) -> dict[str, Any]:
+        request = parse(CheckoutCompleteRequest, body)
+        cart = await self._services.carts.get(principal, checkout_id)
+        if cart.order_id is None:
+            current = await self._view(principal, cart)
+            if current["status"] != "ready_for_complete":
+                return current  # incomplete (its messages say why) or canceled: nothing to place
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        # Every call goes through the key: a retry replays, another body under the key is a conflict, and a
+        # checkout completed by a concurrent call under another key is answered as it now is.
+        with contextlib.suppress(CartAlreadyOrdered):
+            await self._services.checkout.create_link(
+                principal,
+                CreateLink(
+                    cart_id=checkout_id,
+                    idempotency_key=idempotency_key,
+                    request_digest=digest,
+                    sent=("cart_id", "request_digest"),
+                ),
+            )
+        cart = await self._services.carts.get(principal, checkout_id)
+        order, url = await self._order_state(principal, cart)
+        messages: list[Message] = []
+        if order is not None and order.status == "pending_payment":
+            messages = await self._pay(request, url)
+            order = await self._services.orders.get(principal, order.order_id)
+        if order is not None and order.status == "pending_payment":
+            messages.append(
+                _error(
+                    "payment_required",
+                    "The buyer pays on the checkout page at continue_url.",
+                    severity="requires_buyer_input",
+                )
+            )
+        return self._response(cart, order, continue_url=url, messages=messages)
+
+    async def _pay(self, request: CheckoutCompleteRequest, url: str | None) -> list[Message]:
+        """Charge the instrument sent with completion, where a declared handler takes one inline."""
+        for index, instrument in enumerate(request.payment.instruments or []):
+            path = f"$.payment.instruments[{index}]"
+            if not self._offline or instrument.handler_id != spec.OFFLINE_HANDLER_ID:
+                return [
+                    _error(
+                        "payment_failed", f"No payment handler {instrument.handler_id!r} here.", f"{path}.handler_id"
+                    )
+                ]
+            token = getattr(instrument.credential, "token", None) if instrument.credential is not None else None
+            link_token = token_from(url) if url else None
+            if token == spec.SUCCESS_TOKEN and link_token is not None:
+                await self._services.checkout.pay_offline(link_token)
+                return []
+            if token == spec.DECLINE_TOKEN:
+                return [
+                    _error(
+                        "payment_failed", "The payment was declined (test token decline_token).", f"{path}.credential"
+                    )
+                ]
+            return [
+                _error(
+                    "payment_failed", "Unknown test token: send success_token or decline_token.", f"{path}.credential"
+                )
+            ]
+        return []

@@ -1,0 +1,228 @@
+"""The UCP checkout capability over REST (in process, both backends): the lifecycle mapped onto native
+carts, orders and checkout links; every answer validated against the spec's pinned schemas and the
+ucp-sdk models (tests/ucp_client.conforms)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from sqlalchemy import text
+from starlette.applications import Starlette
+
+from mcp_checkout.config import Settings
+from mcp_checkout.domain import Principal
+from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.ucp import rest as ucp_rest
+from mcp_checkout.ucp.negotiation import ProfileResolver
+from mcp_checkout.web.app import routes as web_routes
+from tests.ucp_client import PLATFORM_PROFILE, Platform, conforms, platform_profile, profile_transport
+
+BASE = "http://shop.test"
+OLD_PLATFORM = "https://old-platform.test/.well-known/ucp"
+
+
+@pytest.fixture
+async def shop(settings: Settings, seeded: Services) -> AsyncIterator[tuple[Platform, httpx.AsyncClient, Services]]:
+    services = build_services(settings.model_copy(update={"public_base_url": BASE}), db=seeded.db)
+    resolver = ProfileResolver(
+        transport=profile_transport(
+            {PLATFORM_PROFILE: platform_profile(), OLD_PLATFORM: platform_profile("2026-01-11")}
+        )
+    )
+    app = Starlette(routes=[*ucp_rest.routes(lambda: services, resolver=resolver), *web_routes(lambda: services)])
+    key = (await services.access.create_key("platform", "buyer")).key
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        yield Platform(client, key), client, services
+
+
+async def pay_on_our_page(web: httpx.AsyncClient, url: str) -> None:
+    path = url.removeprefix(BASE)
+    page = await web.get(path)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    paid = await web.post(path + "/pay", data={"csrf": csrf.group(1)})
+    assert paid.status_code == 303, paid.text
+
+
+async def orders_of(services: Services, cart_id: str) -> int:
+    query = text("select count(*) from orders where cart_id = :cart_id")
+    return int(await services.db.read(lambda conn: conn.execute(query, {"cart_id": cart_id}).scalar_one()))
+
+
+def totals(body: dict[str, Any]) -> dict[str, int]:
+    return {entry["type"]: entry["amount"] for entry in body["totals"]}
+
+
+async def test_create_then_update_gives_a_priced_checkout_ready_to_complete(shop: Any) -> None:
+    platform, _, _ = shop
+    created = await platform.create([("MUG-01", 2)])
+    assert created.status_code == 201
+    checkout = conforms(created)
+    assert checkout["status"] == "ready_for_complete"
+    assert checkout["currency"] == "USD"
+    assert checkout["ucp"]["version"] == "2026-04-08"
+    assert checkout["ucp"]["capabilities"] == {"dev.ucp.shopping.checkout": [{"version": "2026-04-08"}]}
+    [line] = checkout["line_items"]
+    assert (line["item"]["id"], line["item"]["price"], line["quantity"]) == ("MUG-01", 1800, 2)
+    assert totals(checkout) == {"subtotal": 3600, "total": 3600}
+
+    updated = conforms(await platform.update(checkout["id"], [("MUG-02", 1), ("SOCK-M-GRY", 3)]))
+    assert [(x["item"]["id"], x["quantity"]) for x in updated["line_items"]] == [("MUG-02", 1), ("SOCK-M-GRY", 3)]
+    assert totals(updated)["total"] == 1450 + 3 * 2200
+    assert conforms(await platform.get(checkout["id"])) == updated
+
+
+async def test_lines_that_cannot_be_had_are_messages_with_a_jsonpath(shop: Any) -> None:
+    platform, _, _ = shop
+    checkout = conforms(await platform.create([("MUG-01", 1), ("NO-SUCH-SKU", 1), ("TOWEL-EU", 1)]))
+    assert checkout["status"] == "incomplete"
+    problems = {(m["code"], m["path"], m["severity"]) for m in checkout["messages"]}
+    assert problems == {
+        ("item_unavailable", "$.line_items[1].item.id", "recoverable"),
+        ("item_unavailable", "$.line_items[2].item.id", "recoverable"),  # priced in EUR, the checkout in USD
+    }
+    over = conforms(await platform.update(checkout["id"], [("MUG-02", 5)]))  # 2 in stock
+    assert over["status"] == "incomplete"
+    assert [(m["code"], m["path"]) for m in over["messages"]] == [
+        ("out_of_stock", "$.line_items[0].quantity"),
+        ("missing", "$.line_items"),
+    ]
+
+
+async def test_a_checkout_of_nothing_available_is_the_error_envelope(shop: Any) -> None:
+    platform, _, _ = shop
+    answer = await platform.create([("NO-SUCH-SKU", 1), ("SOCK-L-GRY", 1)])  # unknown; out of stock
+    assert answer.status_code == 200
+    body = conforms(answer)
+    assert body["ucp"]["status"] == "error"
+    assert {m["severity"] for m in body["messages"]} == {"unrecoverable"}
+
+
+async def test_completing_escalates_to_our_checkout_page_then_the_paid_order_completes_it(shop: Any) -> None:
+    platform, web, services = shop
+    checkout = conforms(await platform.create([("MUG-01", 2)]))
+    key = str(uuid.uuid4())
+    escalated = conforms(await platform.complete(checkout["id"], key))
+    assert escalated["status"] == "requires_escalation"
+    assert escalated["continue_url"].startswith(f"{BASE}/checkout/")
+    assert [(m["code"], m["severity"]) for m in escalated["messages"]] == [("payment_required", "requires_buyer_input")]
+    assert conforms(await platform.get(checkout["id"]))["continue_url"] == escalated["continue_url"]
+
+    await pay_on_our_page(web, escalated["continue_url"])
+    completed = conforms(await platform.get(checkout["id"]))
+    assert completed["status"] == "completed"
+    assert "continue_url" not in completed
+    order_id = completed["order"]["id"]
+    principal = Principal(id="merchant", kind="merchant")
+    native = await services.orders.get(principal, order_id)  # one order, seen by the native tools too
+    assert (native.status, native.cart_id, native.total.amount) == ("paid", checkout["id"], 3600)
+
+
+async def test_offline_test_tokens_pay_or_are_declined_at_completion(shop: Any) -> None:
+    platform, _, _ = shop
+    declined_checkout = conforms(await platform.create([("MUG-01", 1)]))
+    declined = conforms(await platform.complete(declined_checkout["id"], str(uuid.uuid4()), token="decline_token"))
+    assert declined["status"] == "requires_escalation"
+    assert declined["messages"][0]["code"] == "payment_failed"
+    assert declined["messages"][0]["path"] == "$.payment.instruments[0].credential"
+
+    paid_checkout = conforms(await platform.create([("MUG-01", 1)]))
+    paid = conforms(await platform.complete(paid_checkout["id"], str(uuid.uuid4()), token="success_token"))
+    assert paid["status"] == "completed" and paid["order"]["id"].startswith("ord")
+
+
+async def test_complete_is_exactly_once_per_idempotency_key(shop: Any) -> None:
+    platform, _, services = shop
+    checkout = conforms(await platform.create([("MUG-01", 1)]))
+    missing_key = await platform.complete(checkout["id"], None)
+    assert missing_key.status_code == 400 and conforms(missing_key)["code"] == "invalid_request"
+
+    key = str(uuid.uuid4())
+    first = conforms(await platform.complete(checkout["id"], key))
+    again = conforms(await platform.complete(checkout["id"], key))
+    assert again == first
+    conflict = await platform.complete(checkout["id"], key, token="success_token")  # same key, other body
+    assert conflict.status_code == 409 and conforms(conflict)["code"] == "idempotency_conflict"
+    assert await orders_of(services, checkout["id"]) == 1
+
+
+async def test_concurrent_completes_of_one_checkout_make_one_order(shop: Any) -> None:
+    platform, _, services = shop
+    checkout = conforms(await platform.create([("MUG-01", 1)]))
+    answers: list[dict[str, Any]] = []
+
+    async def complete(key: str) -> None:
+        answers.append(conforms(await platform.complete(checkout["id"], key)))
+
+    async with anyio.create_task_group() as tasks:
+        for key in [str(uuid.uuid4()) for _ in range(4)] + ["same-key"] * 2:
+            tasks.start_soon(complete, key)
+    assert {a["status"] for a in answers} == {"requires_escalation"}
+    assert len({a["continue_url"] for a in answers}) == 1
+    assert await orders_of(services, checkout["id"]) == 1
+
+
+async def test_cancel_closes_an_open_checkout_or_its_unpaid_order_and_refuses_twice(shop: Any) -> None:
+    platform, _, services = shop
+    open_checkout = conforms(await platform.create([("MUG-01", 1)]))
+    assert conforms(await platform.cancel(open_checkout["id"]))["status"] == "canceled"
+    again = await platform.cancel(open_checkout["id"])
+    assert again.status_code == 409 and conforms(again)["code"] == "invalid_state"
+    closed = await platform.update(open_checkout["id"], [("MUG-01", 2)])
+    assert closed.status_code == 409
+
+    escalated = conforms(await platform.create([("MUG-01", 1)]))
+    conforms(await platform.complete(escalated["id"], str(uuid.uuid4())))
+    canceled = conforms(await platform.cancel(escalated["id"]))
+    assert canceled["status"] == "canceled" and "continue_url" not in canceled
+    merchant = Principal(id="merchant", kind="merchant")
+    cart = await services.carts.get(merchant, escalated["id"])
+    assert (await services.orders.get(merchant, cart.order_id or "")).status == "canceled"
+
+
+async def test_unknown_checkouts_are_not_found_in_the_error_envelope(shop: Any) -> None:
+    platform, _, _ = shop
+    answer = await platform.get("cart_does_not_exist")
+    assert answer.status_code == 404
+    assert conforms(answer)["messages"][0]["code"] == "not_found"
+
+
+async def test_platforms_are_authenticated_and_negotiated(shop: Any) -> None:
+    platform, client, _ = shop
+    body = {"line_items": [{"item": {"id": "MUG-01"}, "quantity": 1}]}
+    url = "/ucp/v1/checkout-sessions"
+    no_key = await client.post(url, json=body, headers={"UCP-Agent": platform.headers["UCP-Agent"]})
+    assert no_key.status_code == 401 and no_key.headers["www-authenticate"] == 'Bearer realm="ucp"'
+    assert conforms(no_key)["code"] == "unauthorized"
+
+    no_agent = await client.post(url, json=body, headers={"X-API-Key": platform.headers["X-API-Key"]})
+    assert (no_agent.status_code, conforms(no_agent)["code"]) == (400, "invalid_profile_url")
+
+    old = await client.post(url, json=body, headers={**platform.headers, "UCP-Agent": f'profile="{OLD_PLATFORM}"'})
+    assert (old.status_code, conforms(old)["code"]) == (422, "version_unsupported")
+
+    gone = await client.post(
+        url, json=body, headers={**platform.headers, "UCP-Agent": 'profile="https://nowhere.test/.well-known/ucp"'}
+    )
+    assert (gone.status_code, conforms(gone)["code"]) == (424, "profile_unreachable")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b'{"line_items": "x"}', b'{"line_items": [{"item": {}, "quantity": 1}]}',
+     b'{"line_items": [{"item": {"id": "MUG-01"}, "quantity": 0}]}'],
+)  # fmt: skip
+async def test_bad_input_is_a_400_protocol_error(shop: Any, body: bytes) -> None:
+    platform, client, _ = shop
+    answer = await client.post(
+        "/ucp/v1/checkout-sessions", content=body, headers={**platform.headers, "Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400
+    assert conforms(answer)["code"] == "invalid_request"

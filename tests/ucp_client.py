@@ -1,0 +1,96 @@
+"""A UCP platform as tests play it: headers, and every answer checked against the spec's pinned schemas
+and the ucp-sdk models (a response that does not conform fails the test)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from ucp_sdk.models.schemas.shopping.checkout import Checkout
+from ucp_sdk.models.schemas.shopping.types.error_response import ErrorResponse
+
+from tests.ucp_schemas import CHECKOUT, ERROR_RESPONSE, validate
+
+PLATFORM_PROFILE = "https://platform.test/.well-known/ucp"
+
+
+def platform_profile(version: str = "2026-04-08") -> dict[str, Any]:
+    return {"ucp": {"version": version, "services": {}, "payment_handlers": {}}}
+
+
+def profile_transport(profiles: dict[str, dict[str, Any]]) -> httpx.MockTransport:
+    """Serves platform profiles by URL (for in-process tests; the e2e suite serves one over real HTTP)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        found = profiles.get(str(request.url))
+        return httpx.Response(200, json=found) if found is not None else httpx.Response(404)
+
+    return httpx.MockTransport(answer)
+
+
+def conforms(response: httpx.Response) -> dict[str, Any]:
+    """The body of a UCP answer, after checking its shape: a checkout, the error envelope, or a protocol
+    error ``{"code", "content"}`` (for 4xx/5xx statuses the spec answers that way)."""
+    body: dict[str, Any] = response.json()
+    assert response.headers["content-type"].startswith("application/json")
+    if "id" in body:
+        validate(body, CHECKOUT)
+        Checkout.model_validate(body)
+        assert body["ucp"]["status"] == "success"
+    elif "ucp" in body:
+        validate(body, ERROR_RESPONSE)
+        ErrorResponse.model_validate(body)
+    else:
+        assert response.status_code >= 400, body
+        assert set(body) == {"code", "content"} and body["code"] and body["content"], body
+    return body
+
+
+class Platform:
+    """Calls the REST binding the way a UCP platform does."""
+
+    def __init__(self, client: httpx.AsyncClient, api_key: str, profile: str = PLATFORM_PROFILE) -> None:
+        self.client = client
+        self.headers = {"X-API-Key": api_key, "UCP-Agent": f'profile="{profile}"'}
+
+    def _headers(self, key: str | None = None) -> dict[str, str]:
+        headers = {**self.headers, "Request-Id": str(uuid.uuid4())}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return headers
+
+    async def create(self, items: list[tuple[str, int]], **extra: Any) -> httpx.Response:
+        body = {"line_items": [{"item": {"id": sku}, "quantity": quantity} for sku, quantity in items], **extra}
+        return await self.client.post("/ucp/v1/checkout-sessions", json=body, headers=self._headers(str(uuid.uuid4())))
+
+    async def get(self, checkout_id: str) -> httpx.Response:
+        return await self.client.get(f"/ucp/v1/checkout-sessions/{checkout_id}", headers=self._headers())
+
+    async def update(self, checkout_id: str, items: list[tuple[str, int]]) -> httpx.Response:
+        body = {"line_items": [{"item": {"id": sku}, "quantity": quantity} for sku, quantity in items]}
+        return await self.client.put(
+            f"/ucp/v1/checkout-sessions/{checkout_id}", json=body, headers=self._headers(str(uuid.uuid4()))
+        )
+
+    async def complete(self, checkout_id: str, key: str | None, token: str | None = None) -> httpx.Response:
+        instruments = []
+        if token is not None:
+            instruments = [
+                {
+                    "id": "pi_1",
+                    "handler_id": "offline_test",
+                    "type": "offline_test",
+                    "credential": {"type": "token", "token": token},
+                }
+            ]
+        return await self.client.post(
+            f"/ucp/v1/checkout-sessions/{checkout_id}/complete",
+            json={"payment": {"instruments": instruments}},
+            headers=self._headers(key),
+        )
+
+    async def cancel(self, checkout_id: str) -> httpx.Response:
+        return await self.client.post(
+            f"/ucp/v1/checkout-sessions/{checkout_id}/cancel", headers=self._headers(str(uuid.uuid4()))
+        )
