@@ -24,7 +24,6 @@ from mcp_checkout.config import Settings
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
-from mcp_checkout.store import migrate
 from mcp_checkout.tools.auth import ApiKeyVerifier
 from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.web import oauth as oauth_web
@@ -38,7 +37,7 @@ STREAM_RETRY_MS = 2_000  # how soon a client whose stream dropped should reconne
 
 async def open_services(settings: Settings) -> Services:
     services = build_services(settings)
-    await migrate.upgrade(services.db)
+    await services.prepare_database()
     return services
 
 
@@ -168,7 +167,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await migrate.upgrade(services.db)
+        await services.prepare_database()
         if not await services.access.list_keys():
             log.warning("no API keys yet: every /mcp call is refused. Create one: mcp-checkout keys create --name …")
         # sse-starlette ends every SSE stream the moment uvicorn gets SIGTERM, cutting off the answers

@@ -29,7 +29,6 @@ from mcp_checkout.prompts import merchant as merchant_prompts
 from mcp_checkout.service import policy
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
-from mcp_checkout.store import migrate
 from mcp_checkout.tools import audit as audit_tools
 from mcp_checkout.tools import (
     carts,
@@ -40,6 +39,7 @@ from mcp_checkout.tools import (
     orders,
     payments,
     resources,
+    store_config,
     subscriptions,
 )
 from mcp_checkout.tools import webhooks as webhook_tools
@@ -184,7 +184,7 @@ def build_server(
                     watching.cancel_scope.cancel()
             return
         built = (services_factory or build_services)(settings)
-        await migrate.upgrade(built.db)
+        await built.prepare_database()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(upkeep_forever, built, settings.sweep_interval_seconds)
             tasks.start_soon(built.order_watch.run)
@@ -219,6 +219,7 @@ def build_server(
     checkout.register(server)
     payments.register(server)
     merchant.register(server)
+    store_config.register(server)
     webhook_tools.register(server)
     audit_tools.register(server)
     resources.register(server)

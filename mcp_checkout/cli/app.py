@@ -9,11 +9,11 @@ from types import ModuleType
 
 import mcp_checkout
 from mcp_checkout import logs
-from mcp_checkout.cli import buyer_data, doctor, keys, oauth, serve, setup, store, webhooks
+from mcp_checkout.cli import buyer_data, doctor, keys, oauth, profile, serve, setup, store, webhooks
 from mcp_checkout.cli.base import Context, global_options
 
 # The order of the command list in `mcp-checkout --help`.
-COMMAND_MODULES: tuple[ModuleType, ...] = (serve, setup, store, keys, oauth, webhooks, buyer_data, doctor)
+COMMAND_MODULES: tuple[ModuleType, ...] = (serve, setup, store, profile, keys, oauth, webhooks, buyer_data, doctor)
 
 DESCRIPTION = """\
 An MCP server that lets LLM agents sell from your catalog: exactly-once orders, single-use checkout

@@ -189,7 +189,7 @@ def explain(exc: BaseException, settings: Settings | None) -> Failure:
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
         return _bad_setting(exc)
     if isinstance(exc, CheckoutError):
-        return Failure(f"[{exc.code}] {exc.message}", "", RUNTIME_ERROR)
+        return Failure(f"[{exc.code}] {exc.message.rstrip('.')}", "", RUNTIME_ERROR)
     if isinstance(exc, sa_exc.ArgumentError | sa_exc.NoSuchModuleError):  # its text may quote the URL: not shown
         return Failure(
             "the database URL is not usable",

@@ -26,8 +26,10 @@ from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.secretbox import SecretBox
+from mcp_checkout.service.store_profile import StoreProfileService, from_settings
 from mcp_checkout.service.webhook_urls import Resolver, system_resolver
 from mcp_checkout.service.webhooks import WebhookService
+from mcp_checkout.store import migrate
 from mcp_checkout.store.db import Database
 from mcp_checkout.store.offline_intents import OfflineIntentRepository
 from mcp_checkout.store.sealing import Keyring, bind_database
@@ -53,10 +55,17 @@ class Services:
     buyer_data: BuyerDataService
     oauth: OAuthService
     fulfillment: FulfillmentService
+    store_profile: StoreProfileService
 
     async def close(self) -> None:
         await self.webhooks.close()
         await self.db.dispose()
+
+    async def prepare_database(self) -> None:
+        """Every process on start: migrate the schema, then seed the store profile from the settings if the
+        store has none yet (both idempotent and safe from several processes at once)."""
+        await migrate.upgrade(self.db)
+        await self.store_profile.seed()
 
 
 def open_keyring(settings: Settings) -> Keyring:
@@ -179,4 +188,5 @@ def build_services(
             registrations_per_hour=settings.oauth_registrations_per_hour,
         ),
         fulfillment=FulfillmentService(db, clock, idempotency),
+        store_profile=StoreProfileService(db, clock, from_settings(settings)),
     )

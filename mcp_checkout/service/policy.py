@@ -26,6 +26,8 @@ MERCHANT_ONLY: Final[frozenset[str]] = frozenset(
         "upsert_product",
         "delete_product",
         "adjust_inventory",
+        # store configuration
+        "update_store_profile",
         # orders, sales and money back
         "list_orders",
         "sales_summary",

@@ -464,3 +464,19 @@ class SalesSummary(Out):
     sales: list[CurrencySales] = Field(
         description="One entry per currency with payments or refunds in the period; empty if there were none."
     )
+
+
+# ---------------------------------------------------------------- store configuration (merchant)
+class StoreProfileOut(Out):
+    name: str
+    default_currency: str
+    locale: str = Field(description="How prices are shown, e.g. en_US.")
+    prices_include_tax: bool = Field(description="True: catalog prices contain the tax (EU VAT style).")
+    allow_discount_stacking: bool = Field(description="True: a cart may use more than one discount code.")
+    logo_url: str | None
+    support_email: str | None
+    terms_url: str | None
+    privacy_url: str | None
+    returns_url: str | None
+    shipping_policy_url: str | None
+    origin_country: str | None

@@ -17,7 +17,7 @@ from mcp_checkout.config import Settings, Toolset
 from mcp_checkout.service import policy
 
 BUYER_TOOLSETS: Final[dict[Toolset, frozenset[str]]] = {
-    "catalog": frozenset({"search_catalog", "get_product"}),
+    "catalog": frozenset({"search_catalog", "get_product", "get_store_profile"}),
     "cart": frozenset(
         {"create_cart", "add_to_cart", "update_cart_item", "remove_from_cart", "update_cart", "get_cart"}
     ),

@@ -30,6 +30,7 @@ def commands(tmp_path: Path) -> dict[str, list[str]]:
         "import-catalog": ["import-catalog", str(catalog)],
         "webhooks": ["webhooks", "add", "https://erp.example/hooks", "--events", "order.paid"],
         "seed-demo": ["seed-demo"],
+        "store show": ["store", "show"],
         "serve": ["serve"],
         "serve --http": ["serve", "--http", "--port", str(free_port())],
     }

@@ -165,6 +165,24 @@ def test_a_refused_operation_is_its_coded_error(capsys: pytest.CaptureFixture[st
     assert line.startswith("error: [")
 
 
+def test_store_show_and_set_change_the_profile_and_explain_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["store", "show", "--json", "--data-dir", "store"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "Demo Store"  # seeded from the settings
+    argv = ["store", "set", "--name", "Ada Ceramics", "--prices-include-tax", "yes", "--locale", "de-DE", "--json"]
+    assert main([*argv, "--data-dir", "store"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["name"], shown["prices_include_tax"], shown["locale"]) == ("Ada Ceramics", True, "de_DE")
+    assert main(["store", "show", "--data-dir", "store"]) == 0
+    assert "Ada Ceramics" in capsys.readouterr().out
+    code, line = run(["store", "set", "--origin-country", "XX", "--data-dir", "store"], capsys)
+    assert code == 1 and line.startswith("error: [invalid_input] origin_country") and not line.endswith("..")
+    code, line = run(["store", "set", "--data-dir", "store"], capsys)
+    assert code == 2 and "nothing to change" in line
+    with pytest.raises(SystemExit) as exited:  # argparse: a usage error
+        main(["store", "set", "--prices-include-tax", "maybe", "--data-dir", "store"])
+    assert exited.value.code == 2 and "write yes or no" in capsys.readouterr().err
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
