@@ -12,6 +12,7 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import Connection, RowMapping
 
@@ -36,7 +37,7 @@ from mcp_checkout.service.idempotency import (
     refund_key,
 )
 from mcp_checkout.service.order_state import transition, visible_order
-from mcp_checkout.service.order_view import order_view
+from mcp_checkout.service.order_view import current_view, order_view
 from mcp_checkout.service.views import MoneyOut, OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
@@ -65,6 +66,8 @@ _RANK = {
 
 
 REFUND_ORDER = Operation("refund_order", makes="refund", id_field="refund_id", look_up="get_order")
+MARK_ORDER_PAID = Operation("mark_order_paid", makes="payment", id_field="order_id", look_up="get_order")
+MANUAL_GATEWAY = "manual"  # payments.gateway of money taken outside the gateway (mark_order_paid)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,17 @@ class RefundOrder:
     idempotency_key: str
     amount: int | None = None
     reason: str | None = None
+    sent: Collection[str] | None = None
+
+
+@dataclass(frozen=True)
+class MarkOrderPaid:
+    """A mark_order_paid request: money for the order was taken outside the gateway."""
+
+    order_id: str
+    idempotency_key: str
+    method: Literal["bank_transfer", "cash", "other"]
+    reference: str
     sent: Collection[str] | None = None
 
 
@@ -178,14 +192,11 @@ class PaymentService:
 
     def _apply(self, conn: Connection, intent: Intent, actor: Actor, source: str) -> str:
         now = self._clock()
-        payment = payment_store.payment_by_intent(conn, intent.id, for_update=True)
-        if payment is None:
-            payment = self._adopt(conn, intent)
-            if payment is None:
-                log.warning("%s: payment intent %s matches no order; ignored", source, intent.id[:14])
-                return "unknown_intent"
-        order = order_store.get(conn, payment["order_id"], for_update=True)
-        assert order is not None
+        locked = self._lock_intent(conn, intent)
+        if locked is None:
+            log.warning("%s: payment intent %s matches no order; ignored", source, intent.id[:14])
+            return "unknown_intent"
+        order, payment = locked
         current = payment["status"]
         if _RANK.get(intent.status, 0) < _RANK.get(current, 0):
             return f"ignored {intent.status} after {current}"
@@ -205,9 +216,21 @@ class PaymentService:
             )
         return f"payment {updates['status']}"
 
+    def _lock_intent(self, conn: Connection, intent: Intent) -> tuple[RowMapping, RowMapping] | None:
+        """The order and the payment of an intent, locked in the one lock order of every path that changes
+        both: the order row first, then the payment (the reverse deadlocks against them on PostgreSQL)."""
+        found = payment_store.payment_by_intent(conn, intent.id)
+        order_id = found["order_id"] if found is not None else intent.metadata.get("order_id")
+        order = order_store.get(conn, order_id, for_update=True) if order_id else None
+        if order is None:
+            return None
+        payment = payment_store.payment_by_intent(conn, intent.id, for_update=True) or self._adopt(conn, intent)
+        return None if payment is None or payment["order_id"] != order["id"] else (order, payment)
+
     def _adopt(self, conn: Connection, intent: Intent) -> RowMapping | None:
         """An event for an intent whose id we never recorded (the webhook beat our own commit, or we
-        crashed after the gateway call): find its attempt through the metadata we sent."""
+        crashed after the gateway call): find its attempt through the metadata we sent. The caller holds
+        the order's lock."""
         order_id = intent.metadata.get("order_id")
         attempt = intent.metadata.get("attempt", "")
         if not order_id or not attempt.isdigit():
@@ -264,6 +287,15 @@ class PaymentService:
                 now,
             )
             return "paid after close"
+        if payment["status"] != "succeeded":  # this intent just succeeded, but something else paid the order
+            payment_store.add_issue(
+                conn,
+                order["id"],
+                "paid_twice",
+                f"Payment {intent.id} succeeded but the order was already {order['status']} (e.g. marked paid by "
+                "hand). Refund this payment in the gateway's dashboard.",
+                now,
+            )
         return "already paid"
 
     # ------------------------------------------------------------ webhooks and sync
@@ -293,9 +325,12 @@ class PaymentService:
         return "ignored"
 
     def _refunded_at_gateway(self, conn: Connection, intent_id: str, amount_refunded: int, now: datetime) -> str:
-        payment = payment_store.payment_by_intent(conn, intent_id, for_update=True)
-        if payment is None:
+        found = payment_store.payment_by_intent(conn, intent_id)
+        if found is None:
             return "unknown_intent"
+        order_store.get(conn, found["order_id"], for_update=True)  # lock order: the order row, then the payment
+        payment = payment_store.payment_by_intent(conn, intent_id, for_update=True)
+        assert payment is not None
         refunded = min(max(payment["refunded_minor"], amount_refunded), payment["amount_received_minor"])
         more = refunded > payment["refunded_minor"]
         payment_store.update_payment(conn, payment["id"], now, refunded_minor=refunded)
@@ -345,6 +380,9 @@ class PaymentService:
     async def cancel_open_intent(self, order_id: str) -> None:
         """Best effort: cancel the order's unpaid intent at the gateway so it cannot be paid later."""
         payment = await self._db.read(lambda conn: payment_store.latest_payment(conn, order_id))
+        await self._cancel_intent(order_id, payment)
+
+    async def _cancel_intent(self, order_id: str, payment: RowMapping | None) -> None:
         if payment is None or payment["intent_id"] is None or payment["status"] in ("succeeded", "canceled"):
             return
         try:
@@ -355,6 +393,57 @@ class PaymentService:
             log.warning("could not cancel intent of order %s at the gateway: %s", order_id, exc.code)
             return
         await self.apply_intent(intent, actor=Actor.SYSTEM, source="cancel")
+
+    # ------------------------------------------------------------ money taken elsewhere
+    async def mark_paid(self, principal: Principal, cmd: MarkOrderPaid) -> OrderOut:
+        """Mark an unpaid order paid by bank transfer, cash or otherwise, exactly once per key: a payments row
+        (gateway ``manual``), then ``transition`` to paid (stock committed, links consumed, order.paid). The
+        order's live intent, if any, is canceled at the gateway afterwards so the buyer cannot pay twice."""
+        policy.require(principal, "mark_order_paid")
+        call = MARK_ORDER_PAID.request(cmd)
+
+        def run(conn: Connection) -> tuple[OrderOut, RowMapping | None]:
+            if self._idempotency.once(conn, principal.id, call, cmd.order_id) is not None:
+                return order_view(conn, visible_order(conn, principal, cmd.order_id)).as_replay(), None
+            order = visible_order(conn, principal, cmd.order_id, lock=True)
+            if order["status"] != OrderStatus.PENDING_PAYMENT.value:
+                raise InvalidState(
+                    f"Order {order['number']} is {order['status']}; only pending_payment orders can be marked paid.",
+                    details={"order_id": order["id"], "status": order["status"]},
+                    next_actions=["get_order"],
+                )
+            live = payment_store.latest_payment(conn, order["id"], for_update=True)
+            now = self._clock()
+            payment_store.try_insert_payment(
+                conn,
+                {
+                    "order_id": order["id"],
+                    "attempt": (live["attempt"] + 1) if live is not None else 1,
+                    "gateway": MANUAL_GATEWAY,
+                    "status": "succeeded",
+                    "amount_minor": order["total_minor"],
+                    "currency": order["currency"],
+                    "amount_received_minor": order["total_minor"],
+                    "refunded_minor": 0,
+                    "method": cmd.method,
+                    "reference": cmd.reference,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            transition(
+                conn, order, OrderStatus.PAID, actor=principal.actor, principal_id=principal.id,
+                reason=f"paid by {cmd.method} outside the gateway", now=now,
+            )  # fmt: skip
+            audit.record(
+                conn, principal, "order.mark_paid", order["id"], before={"status": order["status"]},
+                after={"status": OrderStatus.PAID.value, "method": cmd.method, "reference": cmd.reference}, at=now,
+            )  # fmt: skip
+            return current_view(conn, order["id"]), live
+
+        view, live = await self._db.write(run)
+        await self._cancel_intent(cmd.order_id, live)  # the view shows the manual payment, not this attempt
+        return view
 
     # ------------------------------------------------------------ refunds
     async def refund(self, principal: Principal, cmd: RefundOrder) -> RefundOut:

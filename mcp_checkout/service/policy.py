@@ -33,6 +33,7 @@ MERCHANT_ONLY: Final[frozenset[str]] = frozenset(
         "sales_summary",
         "refund_order",
         "fulfill_order",
+        "mark_order_paid",
         # outbound webhooks
         "create_webhook_endpoint",
         "list_webhook_endpoints",

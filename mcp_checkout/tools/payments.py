@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from pydantic import Field
 
 from mcp_checkout.service.idempotency import sent_fields
-from mcp_checkout.service.payments import RefundOrder
-from mcp_checkout.service.views import PaymentHandoff, RefundOut, SyncOut
+from mcp_checkout.service.payments import MarkOrderPaid, RefundOrder
+from mcp_checkout.service.views import OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, OVERWRITES
 from mcp_checkout.tools.context import principal, raw_arguments, services
 from mcp_checkout.tools.types import IdempotencyKey, OrderId, Reason, RefundAmount
+
+PaymentReference = Annotated[str, Field(min_length=1, max_length=200, description="e.g. the bank transfer's id.")]
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -51,3 +54,18 @@ def register(server: MCPServer[Any]) -> None:
         """
         command = RefundOrder(order_id, idempotency_key, amount, reason, sent=sent_fields(raw_arguments(ctx)))
         return await services(ctx).payments.refund(principal(ctx), command)
+
+    @server.tool(title="Mark an order paid outside the gateway (merchant)", annotations=CREATES_IDEMPOTENT)
+    async def mark_order_paid(
+        ctx: Context[Any],
+        order_id: OrderId,
+        idempotency_key: IdempotencyKey,
+        method: Literal["bank_transfer", "cash", "other"],
+        reference: PaymentReference,
+    ) -> OrderOut:
+        """Record money taken outside the gateway: the order becomes paid (stock sold, order.paid sent) and
+        its open card payment is canceled. Merchant only. Same key again: `replayed: true`.
+        Errors: `invalid_state` (not pending_payment).
+        """
+        command = MarkOrderPaid(order_id, idempotency_key, method, reference, sent=sent_fields(raw_arguments(ctx)))
+        return await services(ctx).payments.mark_paid(principal(ctx), command)
