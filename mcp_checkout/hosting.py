@@ -11,12 +11,13 @@ from contextlib import asynccontextmanager
 
 import anyio
 import uvicorn
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_checkout import logs
@@ -25,7 +26,10 @@ from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.tools.auth import ApiKeyVerifier
+from mcp_checkout.ucp import mcp as ucp_mcp
 from mcp_checkout.ucp import rest as ucp_rest
+from mcp_checkout.ucp import spec as ucp_spec
+from mcp_checkout.ucp.negotiation import ProfileResolver
 from mcp_checkout.web import oauth as oauth_web
 from mcp_checkout.web.app import build_web_app, routes
 from mcp_checkout.web.limits import MCP_BODY_LIMIT, BoundedBody
@@ -84,7 +88,7 @@ class _CountOpenRequests:
         self.requests = requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/mcp"):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(("/mcp", "/ucp/")):
             await self.app(scope, receive, send)
             return
         self.requests.count += 1
@@ -155,6 +159,20 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
         ],
     )  # fmt: skip
     open_requests = _OpenRequests()
+    # UCP: one profile cache for both bindings; its MCP binding is stateless, at its own path.
+    profiles = ProfileResolver()
+    ucp_server = ucp_mcp.build_server(
+        lambda: services, resolver=profiles, allow_http_profiles=settings.ucp_allow_http_profiles
+    )
+    ucp_server.streamable_http_app(
+        transport_security=security, host=host, stateless_http=True, json_response=True
+    )  # builds its session manager, which the route below serves behind the key gate
+    ucp_routes = [
+        *ucp_rest.routes(
+            lambda: services, resolver=profiles, allow_http_profiles=settings.ucp_allow_http_profiles, mcp=True
+        ),
+        Route(ucp_spec.MCP_PATH, ucp_mcp.Gate(StreamableHTTPASGIApp(ucp_server.session_manager), lambda: services)),
+    ]
     mcp_app = server.streamable_http_app(
         transport_security=security,
         host=host,
@@ -178,7 +196,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(upkeep_forever, services, settings.sweep_interval_seconds)
                 tasks.start_soon(_end_streams_after_drain, open_requests, settings.shutdown_grace_seconds, services)
-                async with server.session_manager.run():
+                async with server.session_manager.run(), ucp_server.session_manager.run():
                     yield
                 tasks.cancel_scope.cancel()
         finally:
@@ -189,7 +207,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
         routes=[
             *routes(lambda: services),
             *oauth_web.routes(lambda: services, settings),
-            *ucp_rest.routes(lambda: services, allow_http_profiles=settings.ucp_allow_http_profiles),
+            *ucp_routes,
             Mount("/", app=mcp_app),
         ],
         middleware=[

@@ -12,6 +12,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import http_sf
@@ -52,6 +53,13 @@ def agent_profile_url(header: str | None, *, allow_http: bool) -> str:
     url = member[0] if isinstance(member, tuple) else None
     if not isinstance(url, str):
         raise UcpProblem(400, "invalid_profile_url", 'UCP-Agent needs a quoted profile URL: profile="https://…".')
+    return checked_profile_url(url, allow_http=allow_http)
+
+
+def checked_profile_url(url: Any, *, allow_http: bool) -> str:
+    """``url`` if it is an absolute https (or, when allowed, http) URL, else ``invalid_profile_url``."""
+    if not isinstance(url, str):
+        raise UcpProblem(400, "invalid_profile_url", "The platform profile URL must be an absolute https URL.")
     parts = urlsplit(url)
     schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in schemes or not parts.hostname or len(url) > 2048:

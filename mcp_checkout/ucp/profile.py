@@ -39,23 +39,35 @@ def capabilities(checkout: bool) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def business_profile(public_base_url: str, *, offline: bool, checkout: bool = True) -> dict[str, Any]:
-    """The profile document, validated through the ``ucp-sdk`` business schema model."""
+def business_profile(
+    public_base_url: str, *, offline: bool, checkout: bool = True, mcp: bool = False
+) -> dict[str, Any]:
+    """The profile document, validated through the ``ucp-sdk`` business schema model. ``mcp``: the MCP
+    binding is served (``serve --http``) and so declared beside REST."""
     base = public_base_url.rstrip("/")
+    bindings: list[dict[str, Any]] = [
+        {
+            "version": spec.VERSION,
+            "spec": spec.OVERVIEW,
+            "transport": "rest",
+            "endpoint": f"{base}{spec.REST_BASE_PATH}",
+            "schema": spec.REST_SCHEMA,
+        }
+    ]
+    if mcp:
+        bindings.append(
+            {
+                "version": spec.VERSION,
+                "spec": spec.OVERVIEW,
+                "transport": "mcp",
+                "endpoint": f"{base}{spec.MCP_PATH}",
+                "schema": spec.MCP_SCHEMA,
+            }
+        )
     ucp = BusinessSchema.model_validate(
         {
             "version": spec.VERSION,
-            "services": {
-                spec.SHOPPING: [
-                    {
-                        "version": spec.VERSION,
-                        "spec": spec.OVERVIEW,
-                        "transport": "rest",
-                        "endpoint": f"{base}{spec.REST_BASE_PATH}",
-                        "schema": spec.REST_SCHEMA,
-                    }
-                ]
-            },
+            "services": {spec.SHOPPING: bindings},
             "capabilities": capabilities(checkout),
             "payment_handlers": payment_handlers(offline),
         }

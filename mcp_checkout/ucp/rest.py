@@ -34,7 +34,7 @@ CHECKOUT_IMPLEMENTED = True
 MAX_IDEMPOTENCY_KEY = 255
 
 
-def _credential(request: Request) -> str | None:
+def credential(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
         return key
@@ -104,7 +104,11 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
 
 
 def routes(
-    get_services: ServicesProvider, *, resolver: ProfileResolver | None = None, allow_http_profiles: bool = False
+    get_services: ServicesProvider,
+    *,
+    resolver: ProfileResolver | None = None,
+    allow_http_profiles: bool = False,
+    mcp: bool = False,
 ) -> list[BaseRoute]:
     """Discovery and the REST binding of the checkout capability under ``/ucp/v1``.
     ``allow_http_profiles``: accept http:// platform profile URLs (local development and tests only)."""
@@ -113,7 +117,7 @@ def routes(
     async def authorize(request: Request) -> Principal:
         """API key (X-API-Key or Bearer), rate limit, then the platform's profile and protocol version."""
         services = get_services()
-        token = _credential(request)
+        token = credential(request)
         principal = await services.access.authenticate(token) if token else None
         if principal is None:
             raise UcpProblem(
@@ -162,6 +166,7 @@ def routes(
             services.settings.resolved_public_base_url(),
             offline=services.settings.payment_mode == "offline" and CHECKOUT_IMPLEMENTED,
             checkout=CHECKOUT_IMPLEMENTED,
+            mcp=mcp,
         )
         return JSONResponse(profile, headers={"Cache-Control": f"public, max-age={spec.PROFILE_MAX_AGE}"})
 

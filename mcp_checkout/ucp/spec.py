@@ -8,9 +8,11 @@ SHOPPING = "dev.ucp.shopping"
 CHECKOUT = "dev.ucp.shopping.checkout"
 SPEC_BASE = f"https://ucp.dev/{VERSION}"
 REST_SCHEMA = f"{SPEC_BASE}/services/shopping/rest.openapi.json"
+MCP_SCHEMA = f"{SPEC_BASE}/services/shopping/mcp.openrpc.json"
 OVERVIEW = f"{SPEC_BASE}/specification/overview"
 
 REST_BASE_PATH = "/ucp/v1"  # the REST binding's endpoint; OpenAPI paths are appended to it
+MCP_PATH = "/ucp/mcp"  # the MCP binding: stateless streamable HTTP
 PROFILE_PATH = "/.well-known/ucp"
 PROFILE_MAX_AGE = 300  # seconds; the spec asks for public caching of at least 60
 

@@ -1,0 +1,168 @@
+"""The UCP MCP binding: a stateless streamable-HTTP endpoint at ``/ucp/mcp`` (its own path, apart from the
+native tools on ``/mcp``) whose tools are the checkout operations with the spec's argument envelope:
+``meta`` (``ucp-agent.profile``, ``idempotency-key``), ``id`` and ``checkout``. Results carry the UCP
+object in ``structuredContent`` (and as JSON text); refusals are JSON-RPC errors with the spec's codes
+(-32001 discovery and version, -32000 protocol, -32602 bad input) and ``data: {code, content}``.
+
+:class:`Gate` authenticates the API key and counts the call before the MCP app sees the request, so an
+unknown key is HTTP 401 and a spent rate limit HTTP 429, as the spec asks of streamable HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcp_checkout.domain import Principal
+from mcp_checkout.errors import CheckoutError, NotFound, RateLimited
+from mcp_checkout.service.container import Services
+from mcp_checkout.ucp.checkout import CheckoutAdapter
+from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, check_version, checked_profile_url
+from mcp_checkout.ucp.rest import credential, error_envelope
+
+DISCOVERY_CODES = frozenset({"invalid_profile_url", "profile_unreachable", "profile_malformed", "version_unsupported"})
+PRINCIPAL_KEY = "ucp_principal"
+
+
+def _jsonrpc_error(status: int, code: int, message: str, data: dict[str, Any] | None = None) -> tuple[int, bytes]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return status, json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
+
+
+class Gate:
+    """ASGI: the API key (X-API-Key or Bearer) and the rate limit, before the MCP app."""
+
+    def __init__(self, app: ASGIApp, get_services: Callable[[], Services]) -> None:
+        self.app = app
+        self.get_services = get_services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        services = self.get_services()
+        token = credential(Request(scope))
+        principal = await services.access.authenticate(token) if token else None
+        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+        if principal is None:
+            status, body = _jsonrpc_error(401, -32000, "Unauthorized")
+            headers.append((b"www-authenticate", b'Bearer realm="ucp"'))
+        else:
+            try:
+                await services.access.count_call(principal)
+            except RateLimited as limited:
+                wait = max(1, round(limited.retry_after_seconds or 60))
+                status, body = _jsonrpc_error(429, -32000, "Rate limit exceeded", {"retry_after": wait})
+                headers.append((b"retry-after", str(wait).encode()))
+            else:
+                scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+                await self.app(scope, receive, send)
+                return
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _result(body: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(
+        structured_content=body, content=[TextContent(type="text", text=json.dumps(body, separators=(",", ":")))]
+    )
+
+
+def _refusal(problem: UcpProblem) -> MCPError:
+    if problem.code in DISCOVERY_CODES:
+        return MCPError(-32001, "UCP discovery failed", problem.body())
+    if problem.status == 400:
+        return MCPError(-32602, "Invalid params", problem.body())
+    return MCPError(-32000, problem.content, problem.body())
+
+
+Operation = Callable[[CheckoutAdapter, Principal], Awaitable[dict[str, Any]]]
+
+
+def build_server(
+    get_services: Callable[[], Services], *, resolver: ProfileResolver | None = None, allow_http_profiles: bool = False
+) -> MCPServer[Any]:
+    """The UCP MCP server (serve it with ``streamable_http_app(stateless_http=True)`` behind :class:`Gate`)."""
+    profiles = resolver or ProfileResolver()
+    server: MCPServer[Any] = MCPServer(
+        "mcp-checkout-ucp", instructions="UCP shopping service (checkout capability, protocol 2026-04-08)."
+    )
+
+    async def run(ctx: Context[Any], meta: Any, operation: Operation, *, needs_key: bool = False) -> CallToolResult:
+        try:
+            request = ctx.request_context.request
+            principal = request.scope.get("state", {}).get(PRINCIPAL_KEY) if request is not None else None
+            if not isinstance(principal, Principal):
+                raise MCPError(-32000, "Unauthorized")
+            agent = meta.get("ucp-agent") if isinstance(meta, dict) else None
+            url = checked_profile_url(
+                agent.get("profile") if isinstance(agent, dict) else None, allow_http=allow_http_profiles
+            )
+            check_version(await profiles.version(url))
+            if needs_key and not (isinstance(meta, dict) and isinstance(meta.get("idempotency-key"), str)):
+                raise UcpProblem(400, "invalid_request", 'Send meta["idempotency-key"] (a UUID); reuse it on retries.')
+            return _result(await operation(CheckoutAdapter(get_services()), principal))
+        except UcpProblem as problem:
+            raise _refusal(problem) from None
+        except NotFound as missing:
+            return _result(error_envelope("not_found", missing.message))
+        except CheckoutError as error:
+            raise MCPError(-32000, error.message, {"code": error.code, "content": error.message}) from None
+
+    changes = ToolAnnotations(
+        read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+    )
+    reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    @server.tool(
+        name="create_checkout",
+        description="UCP create_checkout: a checkout session from line_items.",
+        annotations=changes,
+    )
+    async def create_checkout(meta: dict[str, Any], checkout: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
+        return await run(ctx, meta, lambda adapter, who: adapter.create(who, checkout))
+
+    @server.tool(name="get_checkout", description="UCP get_checkout: the session's current state.", annotations=reads)
+    async def get_checkout(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
+        return await run(ctx, meta, lambda adapter, who: adapter.get(who, id))
+
+    @server.tool(
+        name="update_checkout",
+        description="UCP update_checkout: replace the session's line_items.",
+        annotations=changes,
+    )
+    async def update_checkout(
+        meta: dict[str, Any], id: str, checkout: dict[str, Any], ctx: Context[Any]
+    ) -> CallToolResult:
+        return await run(ctx, meta, lambda adapter, who: adapter.update(who, id, checkout))
+
+    @server.tool(
+        name="complete_checkout",
+        description="UCP complete_checkout: place the order (meta.idempotency-key required).",
+        annotations=changes,
+    )
+    async def complete_checkout(
+        meta: dict[str, Any], id: str, checkout: dict[str, Any], ctx: Context[Any]
+    ) -> CallToolResult:
+        return await run(
+            ctx,
+            meta,
+            lambda adapter, who: adapter.complete(who, id, checkout, str(meta["idempotency-key"])),
+            needs_key=True,
+        )
+
+    @server.tool(name="cancel_checkout", description="UCP cancel_checkout: cancel the session.", annotations=changes)
+    async def cancel_checkout(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
+        return await run(ctx, meta, lambda adapter, who: adapter.cancel(who, id))
+
+    return server
