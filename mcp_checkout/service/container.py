@@ -25,6 +25,7 @@ from mcp_checkout.service.oauth import OAuthService
 from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
+from mcp_checkout.service.rates import RateService
 from mcp_checkout.service.secretbox import SecretBox
 from mcp_checkout.service.store_profile import StoreProfileService, from_settings
 from mcp_checkout.service.webhook_urls import Resolver, system_resolver
@@ -56,6 +57,7 @@ class Services:
     oauth: OAuthService
     fulfillment: FulfillmentService
     store_profile: StoreProfileService
+    rates: RateService
 
     async def close(self) -> None:
         await self.webhooks.close()
@@ -189,4 +191,5 @@ def build_services(
         ),
         fulfillment=FulfillmentService(db, clock, idempotency),
         store_profile=StoreProfileService(db, clock, from_settings(settings)),
+        rates=RateService(db, clock, from_settings(settings)),
     )

@@ -28,6 +28,11 @@ MERCHANT_ONLY: Final[frozenset[str]] = frozenset(
         "adjust_inventory",
         # store configuration
         "update_store_profile",
+        "upsert_shipping_rate",
+        "list_shipping_rates",
+        "upsert_tax_rate",
+        "list_tax_rates",
+        "delete_tax_rate",
         # orders, sales and money back
         "list_orders",
         "sales_summary",

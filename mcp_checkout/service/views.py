@@ -480,3 +480,37 @@ class StoreProfileOut(Out):
     returns_url: str | None
     shipping_policy_url: str | None
     origin_country: str | None
+
+
+class ShippingRateOut(Out):
+    rate_id: str
+    kind: Literal["shipping", "pickup"]
+    name: str
+    countries: list[str] = Field(description='ISO 3166-1 alpha-2 codes; ["*"] = the rest of the world.')
+    price: MoneyOut
+    free_over: MoneyOut | None = Field(description="Free when the goods after discount reach this.")
+    min_days: int | None
+    max_days: int | None
+    carrier: str | None
+    active: bool
+    pickup_address: ShippingAddressOut | None
+
+
+class ShippingRateList(Out):
+    rates: list[ShippingRateOut]
+
+
+class TaxRateOut(Out):
+    country: str
+    region: str | None = Field(description="ISO 3166-2 suffix (e.g. CA); null: the whole country.")
+    category: str
+    rate_bps: int = Field(description="Basis points: 2000 = 20 %.")
+    applies_to_shipping: bool
+
+
+class TaxRateList(Out):
+    rates: list[TaxRateOut]
+
+
+class TaxRateDeleted(Out):
+    deleted: bool = Field(description="False: there was no such rate (nothing changed).")

@@ -1,23 +1,44 @@
-"""The store's configuration: its profile (readable by anyone; changed by the merchant)."""
+"""The store's configuration: its profile (readable by anyone; changed by the merchant), shipping and tax
+rates (merchant)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from mcp_checkout.service.views import StoreProfileOut
+from mcp_checkout.service.rates import ShippingRateInput, TaxRateInput
+from mcp_checkout.service.views import (
+    ShippingRateList,
+    ShippingRateOut,
+    StoreProfileOut,
+    TaxRateDeleted,
+    TaxRateList,
+    TaxRateOut,
+)
 from mcp_checkout.tools.annotations import OVERWRITES, READ_ONLY
 from mcp_checkout.tools.context import principal, services
-from mcp_checkout.tools.types import Currency, Flag
+from mcp_checkout.tools.types import Currency, Flag, MinorUnits, ShippingAddress
 
 Url = Annotated[str, Field(max_length=2048, description='http(s) URL; "" clears it.')]
 StoreName = Annotated[str, Field(min_length=1, max_length=120)]
 Country = Annotated[str, Field(max_length=2, description='ISO 3166-1 alpha-2, e.g. US; "" clears it.')]
 Locale = Annotated[str, Field(min_length=2, max_length=35, description="e.g. en_US, de_DE.")]
 SupportEmail = Annotated[str, Field(max_length=254, description='"" clears it.')]
+RateId = Annotated[str, Field(min_length=1, max_length=64, description="Your id for the rate, e.g. standard-us.")]
+RateName = Annotated[str, Field(min_length=1, max_length=120, description="As buyers see it.")]
+Countries = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=2)]],
+    Field(min_length=1, max_length=250, description='ISO 3166-1 alpha-2 codes; ["*"] = rest of world.'),
+]
+Days = Annotated[int, Field(strict=True, ge=0, le=365)]
+Carrier = Annotated[str, Field(max_length=80)]
+CountryCode = Annotated[str, Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE.")]
+Region = Annotated[str, Field(max_length=100, description="ISO 3166-2 subdivision, e.g. CA; omit: whole country.")]
+TaxCategory = Annotated[str, Field(max_length=40, description="standard (default), reduced, zero or your own.")]
+RateBps = Annotated[int, Field(strict=True, ge=0, le=10_000, description="Basis points: 2000 = 20 %.")]
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -51,3 +72,61 @@ def register(server: MCPServer[Any]) -> None:
             "prices_include_tax": prices_include_tax, "allow_discount_stacking": allow_discount_stacking,
         }  # fmt: skip
         return await services(ctx).store_profile.update(principal(ctx), changes)
+
+    @server.tool(title="Create or replace a shipping rate (merchant)", annotations=OVERWRITES)
+    async def upsert_shipping_rate(
+        ctx: Context[Any],
+        rate_id: RateId,
+        name: RateName,
+        countries: Countries,
+        price: MinorUnits,
+        currency: Currency | None = None,
+        free_over: MinorUnits | None = None,
+        min_days: Days | None = None,
+        max_days: Days | None = None,
+        carrier: Carrier | None = None,
+        active: Flag = True,
+        kind: Literal["shipping", "pickup"] = "shipping",
+        pickup_address: ShippingAddress | None = None,
+    ) -> ShippingRateOut:
+        """States the whole rate (omitted = default). Carts are offered the rates covering their country.
+        Currency defaults to the store's; pickup needs pickup_address."""
+        command = ShippingRateInput(
+            rate_id=rate_id, name=name, countries=countries, price=price, currency=currency, free_over=free_over,
+            min_days=min_days, max_days=max_days, carrier=carrier, active=active, kind=kind,
+            pickup_address=pickup_address.model_dump() if pickup_address else None,
+        )  # fmt: skip
+        return await services(ctx).rates.upsert_shipping_rate(principal(ctx), command)
+
+    @server.tool(title="List shipping rates (merchant)", annotations=READ_ONLY)
+    async def list_shipping_rates(ctx: Context[Any]) -> ShippingRateList:
+        """Every shipping and pickup rate, active or not."""
+        return await services(ctx).rates.list_shipping_rates(principal(ctx))
+
+    @server.tool(title="Create or replace a tax rate (merchant)", annotations=OVERWRITES)
+    async def upsert_tax_rate(
+        ctx: Context[Any],
+        country: CountryCode,
+        rate_bps: RateBps,
+        region: Region | None = None,
+        category: TaxCategory | None = None,
+        applies_to_shipping: Flag = False,
+    ) -> TaxRateOut:
+        """One rate per (country, region, category). Inclusive or exclusive per the store profile."""
+        command = TaxRateInput(
+            country=country, rate_bps=rate_bps, region=region, category=category,
+            applies_to_shipping=applies_to_shipping,
+        )  # fmt: skip
+        return await services(ctx).rates.upsert_tax_rate(principal(ctx), command)
+
+    @server.tool(title="List tax rates (merchant)", annotations=READ_ONLY)
+    async def list_tax_rates(ctx: Context[Any], country: CountryCode | None = None) -> TaxRateList:
+        """Tax rates, all or one country's."""
+        return await services(ctx).rates.list_tax_rates(principal(ctx), country)
+
+    @server.tool(title="Delete a tax rate (merchant)", annotations=OVERWRITES)
+    async def delete_tax_rate(
+        ctx: Context[Any], country: CountryCode, region: Region | None = None, category: TaxCategory | None = None
+    ) -> TaxRateDeleted:
+        """Remove the rate of (country, region, category). Safe to retry."""
+        return await services(ctx).rates.delete_tax_rate(principal(ctx), country, region, category)

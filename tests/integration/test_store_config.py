@@ -131,3 +131,154 @@ async def test_buyers_read_the_profile_but_cannot_change_it(settings: Settings, 
         code, text = error(await client.call_tool("update_store_profile", {"name": "Mine now"}))
         assert code == "forbidden" and "merchant" in text
     assert (await services.store_profile.get()).name == "Demo Store"
+
+
+# ---------------------------------------------------------------- shipping and tax rates
+PICKUP = {"name": "Ada Ceramics", "line1": "Hafenstr. 1", "city": "Hamburg", "postal_code": "20457", "country": "DE"}
+
+
+async def test_shipping_rates_are_created_replaced_listed_and_audited(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        data(await client.call_tool("update_store_profile", {"default_currency": "EUR"}))
+        made = data(
+            await client.call_tool(
+                "upsert_shipping_rate",
+                {"rate_id": "eu-std", "name": "Standard", "countries": ["de", "FR", "DE"], "price": 490,
+                 "free_over": 5000, "min_days": 2, "max_days": 4, "carrier": "DHL"},
+            )
+        )  # fmt: skip
+        assert made["countries"] == ["DE", "FR"] and made["price"]["currency"] == "EUR"  # the store's currency
+        assert made["free_over"]["amount"] == 5000 and made["active"] is True and made["kind"] == "shipping"
+        data(
+            await client.call_tool(
+                "upsert_shipping_rate",
+                {"rate_id": "world", "name": "International", "countries": ["*"], "price": 1500, "currency": "USD"},
+            )
+        )
+        pickup = data(
+            await client.call_tool(
+                "upsert_shipping_rate",
+                {"rate_id": "shop", "name": "Collect in Hamburg", "countries": ["DE"], "price": 0, "kind": "pickup",
+                 "pickup_address": PICKUP},
+            )
+        )  # fmt: skip
+        assert pickup["pickup_address"]["city"] == "Hamburg"
+        replaced = data(
+            await client.call_tool(
+                "upsert_shipping_rate",
+                {"rate_id": "eu-std", "name": "Standard", "countries": ["DE"], "price": 590, "active": False},
+            )
+        )
+        assert replaced["free_over"] is None and replaced["carrier"] is None and replaced["active"] is False
+        listed = data(await client.call_tool("list_shipping_rates", {}))["rates"]
+        assert [rate["rate_id"] for rate in listed] == ["eu-std", "world", "shop"]
+        again = {"rate_id": "world", "name": "International", "countries": ["*"], "price": 1500, "currency": "USD"}
+        data(await client.call_tool("upsert_shipping_rate", again))  # the same rate again: no new audit event
+        events = data(await client.call_tool("list_audit_events", {"action": "shipping_rate.upsert"}))["events"]
+    assert [event["target"] for event in events] == ["eu-std", "shop", "world", "eu-std"]
+    assert events[0]["before"]["price_minor"] == 490 and events[0]["after"]["price_minor"] == 590
+    assert events[3]["before"] is None and events[3]["after"]["countries"] == ["DE", "FR"]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("arguments", "names"),
+    [
+        ({"countries": ["XX"]}, "countries[0]"),
+        ({"countries": ["*", "DE"]}, "stands alone"),
+        ({"countries": []}, "countries"),
+        ({"currency": "ABC"}, "currency"),
+        ({"min_days": 5, "max_days": 2}, "min_days"),
+        ({"price": -1}, "price"),
+        ({"rate_id": "has space"}, "rate_id"),
+        ({"kind": "pickup"}, "pickup_address"),
+        ({"pickup_address": PICKUP}, "pickup_address"),
+        ({"kind": "pickup", "pickup_address": PICKUP | {"region": "Atlantis"}}, "pickup_address.region"),
+        ({"kind": "drone"}, "kind"),
+    ],
+)
+async def test_unusable_shipping_rates_are_refused_naming_the_field(
+    settings: Settings, arguments: dict[str, Any], names: str
+) -> None:
+    rate = {"rate_id": "std", "name": "Standard", "countries": ["US"], "price": 500} | arguments
+    async with Client(build_server(settings)) as client:
+        code, text = error(await client.call_tool("upsert_shipping_rate", rate))
+        assert code == "invalid_input" and names in text
+        assert data(await client.call_tool("list_shipping_rates", {}))["rates"] == []
+
+
+async def test_tax_rates_are_set_per_country_region_and_category_listed_deleted_and_audited(
+    settings: Settings,
+) -> None:
+    async with Client(build_server(settings)) as client:
+        vat = data(await client.call_tool("upsert_tax_rate", {"country": "de", "rate_bps": 1900}))
+        assert vat == {"country": "DE", "region": None, "category": "standard", "rate_bps": 1900,
+                       "applies_to_shipping": False}  # fmt: skip
+        data(await client.call_tool("upsert_tax_rate", {"country": "DE", "category": "Reduced", "rate_bps": 700}))
+        ca = data(
+            await client.call_tool(
+                "upsert_tax_rate",
+                {"country": "US", "region": "California", "rate_bps": 725, "applies_to_shipping": True},
+            )
+        )
+        assert ca["region"] == "CA" and ca["applies_to_shipping"] is True
+        data(await client.call_tool("upsert_tax_rate", {"country": "DE", "rate_bps": 2000}))  # replaces 19 %
+        rates = data(await client.call_tool("list_tax_rates", {}))["rates"]
+        assert [(r["country"], r["region"], r["category"], r["rate_bps"]) for r in rates] == [
+            ("DE", None, "reduced", 700),
+            ("DE", None, "standard", 2000),
+            ("US", "CA", "standard", 725),
+        ]
+        assert len(data(await client.call_tool("list_tax_rates", {"country": "US"}))["rates"]) == 1
+        assert data(await client.call_tool("delete_tax_rate", {"country": "DE", "category": "reduced"}))["deleted"]
+        again = data(await client.call_tool("delete_tax_rate", {"country": "DE", "category": "reduced"}))
+        assert again["deleted"] is False  # safe to retry
+        events = data(await client.call_tool("list_audit_events", {}))["events"]
+    actions = [(e["action"], e["target"]) for e in events]
+    assert actions == [
+        ("tax_rate.delete", "DE//reduced"),
+        ("tax_rate.upsert", "DE//standard"),
+        ("tax_rate.upsert", "US/CA/standard"),
+        ("tax_rate.upsert", "DE//reduced"),
+        ("tax_rate.upsert", "DE//standard"),
+    ]
+    assert events[1]["before"]["rate_bps"] == 1900 and events[1]["after"]["rate_bps"] == 2000
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("arguments", "names"),
+    [
+        ({"country": "XX"}, "country"),
+        ({"region": "Atlantis"}, "region"),
+        ({"rate_bps": 10001}, "rate_bps"),
+        ({"rate_bps": -1}, "rate_bps"),
+        ({"category": "VAT reduced!"}, "category"),
+    ],
+)
+async def test_unusable_tax_rates_are_refused_naming_the_field(
+    settings: Settings, arguments: dict[str, Any], names: str
+) -> None:
+    async with Client(build_server(settings)) as client:
+        code, text = error(await client.call_tool("upsert_tax_rate", {"country": "US", "rate_bps": 500} | arguments))
+        assert code == "invalid_input" and names in text
+        assert data(await client.call_tool("list_tax_rates", {}))["rates"] == []
+
+
+MERCHANT_CONFIG_CALLS: dict[str, dict[str, Any]] = {
+    "update_store_profile": {"name": "Mine now"},
+    "upsert_shipping_rate": {"rate_id": "x", "name": "X", "countries": ["US"], "price": 0},
+    "list_shipping_rates": {},
+    "upsert_tax_rate": {"country": "US", "rate_bps": 0},
+    "list_tax_rates": {},
+    "delete_tax_rate": {"country": "US"},
+}
+
+
+async def test_buyer_keys_are_refused_every_merchant_configuration_tool(settings: Settings) -> None:
+    async with Client(buyer_server(settings)) as client:
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        assert not listed & set(MERCHANT_CONFIG_CALLS)
+        for name, arguments in MERCHANT_CONFIG_CALLS.items():
+            code, text = error(await client.call_tool(name, arguments))
+            assert code == "forbidden" and "merchant" in text, name
