@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, RowMapping
 
@@ -10,6 +11,7 @@ from mcp_checkout import domain
 from mcp_checkout.domain import Clock, Money, Principal
 from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, InvalidInput, SkuNotFound
 from mcp_checkout.service import policy
+from mcp_checkout.service.idempotency import Idempotency, Operation
 from mcp_checkout.service.views import CartLineOut, CartOut, MoneyOut
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
@@ -91,11 +93,28 @@ def cart_view(conn: Connection, cart: RowMapping) -> CartOut:
     )
 
 
+CREATE_CART = Operation("create_cart", makes="cart", id_field="cart_id", look_up="get_cart")
+
+
+@dataclass(frozen=True)
+class CreateCart:
+    """A keyed cart creation (a protocol adapter's create call, retried under its key): ``request_digest``
+    is the adapter's digest of its own request, so another request under the key is a conflict."""
+
+    idempotency_key: str
+    currency: str | None = None
+    request_digest: str | None = None
+    sent: Collection[str] | None = None
+
+
 class CartService:
-    def __init__(self, db: Database, clock: Clock, default_currency: str) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, default_currency: str, idempotency: Idempotency | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
         self._default_currency = default_currency
+        self._idempotency = idempotency
 
     async def create(self, principal: Principal, currency: str | None = None) -> CartOut:
         cart_id = domain.new_id("cart")
@@ -107,6 +126,27 @@ class CartService:
             cart = cart_store.get(conn, cart_id)
             assert cart is not None
             return cart_view(conn, cart)
+
+        return await self._db.write(run)
+
+    async def create_once(self, principal: Principal, cmd: CreateCart) -> tuple[CartOut, bool]:
+        """Create a cart exactly once per key: ``(cart, replayed)``; a retry gets the same cart back as it
+        is now, another request under the key ``idempotency_conflict``."""
+        assert self._idempotency is not None
+        call = CREATE_CART.request(cmd)
+        cart_id = domain.new_id("cart")
+        code = (cmd.currency or self._default_currency).upper()
+        now = self._clock()
+
+        def run(conn: Connection) -> tuple[CartOut, bool]:
+            assert self._idempotency is not None
+            prior = self._idempotency.once(conn, principal.id, call, cart_id)
+            if prior is not None:
+                return cart_view(conn, visible_cart(conn, principal, prior.resource_id)), True
+            cart_store.create(conn, cart_id, principal.id, code, now)
+            cart = cart_store.get(conn, cart_id)
+            assert cart is not None
+            return cart_view(conn, cart), False
 
         return await self._db.write(run)
 

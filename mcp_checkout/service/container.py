@@ -136,7 +136,7 @@ def build_services(
         idempotency=idempotency,
         catalog=catalog,
         completions=CompletionService(db),
-        carts=CartService(db, clock, settings.default_currency),
+        carts=CartService(db, clock, settings.default_currency, idempotency),
         orders=orders,
         order_watch=OrderWatch(db, orders, clock, poll_interval=settings.order_watch_poll_seconds),
         payments=payments,

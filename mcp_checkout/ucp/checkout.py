@@ -34,6 +34,7 @@ from mcp_checkout.errors import (
     InvalidInput,
     NotFound,
 )
+from mcp_checkout.service.carts import CreateCart
 from mcp_checkout.service.checkout import CreateLink, token_from
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.views import CartOut, MoneyOut, OrderOut
@@ -62,6 +63,11 @@ def _error(code: str, content: str, path: str | None = None, severity: str = "re
     if path:
         message["path"] = path
     return message
+
+
+def _digest(body: Any) -> str:
+    """A request body's digest for the idempotency fingerprint (key order ignored)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _amount(money: MoneyOut | None) -> int:
@@ -149,6 +155,7 @@ class CheckoutAdapter:
         continue_url: str | None = None,
         messages: Sequence[Message] = (),
         status: str | None = None,
+        links: Sequence[dict[str, str]] = (),
     ) -> dict[str, Any]:
         if order is not None:
             lines = [
@@ -176,7 +183,7 @@ class CheckoutAdapter:
             "status": status,
             "currency": view.currency,
             "totals": _totals(view),
-            "links": [],
+            "links": list(links),
         }
         if all_messages:
             body["messages"] = all_messages
@@ -185,6 +192,28 @@ class CheckoutAdapter:
         if order is not None and status == "completed":
             body["order"] = {"id": order.order_id, "label": order.number, "permalink_url": continue_url or self._base}
         return Checkout.model_validate(body).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    async def _links(self) -> list[dict[str, str]]:
+        """The store's policy pages (store profile) as the spec's well-known link types."""
+        profile = await self._services.store_profile.get()
+        pages = (
+            ("privacy_policy", profile.privacy_url),
+            ("terms_of_service", profile.terms_url),
+            ("refund_policy", profile.returns_url),
+            ("shipping_policy", profile.shipping_policy_url),
+        )
+        return [{"type": kind, "url": url} for kind, url in pages if url]
+
+    async def _respond(
+        self,
+        cart: CartOut,
+        order: OrderOut | None,
+        *,
+        continue_url: str | None = None,
+        messages: Sequence[Message] = (),
+    ) -> dict[str, Any]:
+        links = await self._links()
+        return self._response(cart, order, continue_url=continue_url, messages=messages, links=links)
 
     @staticmethod
     def _status(cart: CartOut, order: OrderOut | None, messages: Sequence[Message]) -> str:
@@ -207,7 +236,7 @@ class CheckoutAdapter:
 
     async def _view(self, principal: Principal, cart: CartOut, messages: Sequence[Message] = ()) -> dict[str, Any]:
         order, url = await self._order_state(principal, cart)
-        return self._response(cart, order, continue_url=url, messages=messages)
+        return await self._respond(cart, order, continue_url=url, messages=messages)
 
     # ------------------------------------------------------------ operations
     async def _set_lines(
@@ -243,11 +272,26 @@ class CheckoutAdapter:
             raise UcpProblem(400, "invalid_request", f"A checkout holds at most {domain.MAX_CART_LINES} items.")
         return list(wanted.items())
 
-    async def create(self, principal: Principal, body: Any) -> dict[str, Any]:
+    async def create(self, principal: Principal, body: Any, idempotency_key: str | None = None) -> dict[str, Any]:
+        """A checkout from line_items. Under an idempotency key a retry gets the same checkout back (as it
+        is now) and another body under the key is ``idempotency_conflict``."""
         request = parse(CheckoutCreateRequest, body)
         wanted = self._wanted(request.line_items)
         currency = await self._currency_of([sku for sku, _ in wanted])
-        cart = await self._services.carts.create(principal, currency)
+        if idempotency_key is None:
+            cart = await self._services.carts.create(principal, currency)
+        else:
+            cart, replayed = await self._services.carts.create_once(
+                principal,
+                CreateCart(
+                    idempotency_key=idempotency_key,
+                    currency=currency,
+                    request_digest=_digest(body),
+                    sent=("currency", "request_digest"),
+                ),
+            )
+            if replayed:
+                return await self._view(principal, cart)
         cart, messages = await self._set_lines(principal, cart.cart_id, wanted)
         if wanted and not cart.lines:  # nothing could be had: no checkout is created
             await self._services.carts.cancel(principal, cart.cart_id)
@@ -256,7 +300,7 @@ class CheckoutAdapter:
                 "messages": [{**m, "severity": "unrecoverable"} for m in messages],
                 "continue_url": self._base,
             }
-        return self._response(cart, None, messages=messages)
+        return await self._respond(cart, None, messages=messages)
 
     async def _currency_of(self, skus: Sequence[str]) -> str | None:
         for sku in skus:
@@ -281,7 +325,7 @@ class CheckoutAdapter:
                 f"Checkout {checkout_id} is {await self._status_of(principal, cart)}; it can no longer change.",
             )
         cart, messages = await self._set_lines(principal, checkout_id, self._wanted(request.line_items))
-        return self._response(cart, None, messages=messages)
+        return await self._respond(cart, None, messages=messages)
 
     async def _status_of(self, principal: Principal, cart: CartOut) -> str:
         return str((await self._view(principal, cart))["status"])
@@ -304,7 +348,7 @@ class CheckoutAdapter:
             current = await self._view(principal, cart)
             if current["status"] != "ready_for_complete":
                 return current  # incomplete (its messages say why) or canceled: nothing to place
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        digest = _digest(body)
         # Every call goes through the key: a retry replays, another body under the key is a conflict, and a
         # checkout completed by a concurrent call under another key is answered as it now is.
         with contextlib.suppress(CartAlreadyOrdered):
@@ -331,7 +375,7 @@ class CheckoutAdapter:
                     severity="requires_buyer_input",
                 )
             )
-        return self._response(cart, order, continue_url=url, messages=messages)
+        return await self._respond(cart, order, continue_url=url, messages=messages)
 
     async def _pay(self, request: CheckoutCompleteRequest, url: str | None) -> list[Message]:
         """Charge the instrument sent with completion, where a declared handler takes one inline."""

@@ -130,7 +130,8 @@ def build_server(
         annotations=changes,
     )
     async def create_checkout(meta: dict[str, Any], checkout: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
-        return await run(ctx, meta, lambda adapter, who: adapter.create(who, checkout))
+        key = meta.get("idempotency-key") if isinstance(meta, dict) else None
+        return await run(ctx, meta, lambda adapter, who: adapter.create(who, checkout, str(key) if key else None))
 
     @server.tool(name="get_checkout", description="UCP get_checkout: the session's current state.", annotations=reads)
     async def get_checkout(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:

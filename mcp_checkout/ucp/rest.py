@@ -137,7 +137,8 @@ def routes(
 
     async def create_checkout(request: Request) -> Response:
         principal = await authorize(request)
-        body = await CheckoutAdapter(get_services()).create(principal, await _json_body(request))
+        key = _idempotency_key(request) if "idempotency-key" in request.headers else None
+        body = await CheckoutAdapter(get_services()).create(principal, await _json_body(request), key)
         return answer(request, body, 201 if "id" in body else 200)
 
     async def get_checkout(request: Request) -> Response:

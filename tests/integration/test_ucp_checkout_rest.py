@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -16,7 +17,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from mcp_checkout.config import Settings
-from mcp_checkout.domain import Principal
+from mcp_checkout.domain import Principal, utc_now
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.ucp.negotiation import ProfileResolver
@@ -226,3 +227,42 @@ async def test_bad_input_is_a_400_protocol_error(shop: Any, body: bytes) -> None
     )
     assert answer.status_code == 400
     assert conforms(answer)["code"] == "invalid_request"
+
+
+async def test_create_under_an_idempotency_key_is_one_checkout_and_another_body_conflicts(shop: Any) -> None:
+    platform, client, _ = shop
+    headers = {**platform.headers, "Idempotency-Key": str(uuid.uuid4())}
+    body = {"line_items": [{"item": {"id": "MUG-01"}, "quantity": 1}]}
+    first = await client.post("/ucp/v1/checkout-sessions", json=body, headers=headers)
+    retry = await client.post("/ucp/v1/checkout-sessions", json=body, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert conforms(retry) == conforms(first)
+    other = {"line_items": [{"item": {"id": "MUG-01"}, "quantity": 2}]}
+    conflict = await client.post("/ucp/v1/checkout-sessions", json=other, headers=headers)
+    assert (conflict.status_code, conforms(conflict)["code"]) == (409, "idempotency_conflict")
+
+
+async def test_the_store_policy_pages_are_the_checkouts_links(shop: Any) -> None:
+    platform, _, services = shop
+    merchant = Principal(id="merchant", kind="merchant")
+    await services.store_profile.update(
+        merchant, {"privacy_url": "https://shop.test/privacy", "terms_url": "https://shop.test/terms"}
+    )
+    checkout = conforms(await platform.create([("MUG-01", 1)]))
+    assert checkout["links"] == [
+        {"type": "privacy_policy", "url": "https://shop.test/privacy"},
+        {"type": "terms_of_service", "url": "https://shop.test/terms"},
+    ]
+
+
+async def test_an_unpaid_order_that_expires_cancels_its_checkout(shop: Any) -> None:
+    platform, _, services = shop
+    checkout = conforms(await platform.create([("MUG-01", 1)]))
+    conforms(await platform.complete(checkout["id"], str(uuid.uuid4())))
+    merchant = Principal(id="merchant", kind="merchant")
+    order_id = (await services.carts.get(merchant, checkout["id"])).order_id
+    past = text("update orders set expires_at = :past where id = :id")
+    await services.db.write(lambda conn: conn.execute(past, {"past": utc_now() - timedelta(minutes=1), "id": order_id}))
+    assert await services.orders.expire_due() == 1
+    expired = conforms(await platform.get(checkout["id"]))
+    assert expired["status"] == "canceled" and "continue_url" not in expired
