@@ -17,6 +17,7 @@ from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
 from mcp_checkout.service.completions import CompletionService
+from mcp_checkout.service.discount_codes import DiscountCodeService
 from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.fulfillment import FulfillmentService
 from mcp_checkout.service.idempotency import Idempotency
@@ -58,6 +59,7 @@ class Services:
     fulfillment: FulfillmentService
     store_profile: StoreProfileService
     rates: RateService
+    discount_codes: DiscountCodeService
 
     async def close(self) -> None:
         await self.webhooks.close()
@@ -192,4 +194,5 @@ def build_services(
         fulfillment=FulfillmentService(db, clock, idempotency),
         store_profile=StoreProfileService(db, clock, from_settings(settings)),
         rates=RateService(db, clock, from_settings(settings)),
+        discount_codes=DiscountCodeService(db, clock, from_settings(settings)),
     )

@@ -33,6 +33,8 @@ MERCHANT_ONLY: Final[frozenset[str]] = frozenset(
         "upsert_tax_rate",
         "list_tax_rates",
         "delete_tax_rate",
+        "upsert_discount_code",
+        "list_discount_codes",
         # orders, sales and money back
         "list_orders",
         "sales_summary",

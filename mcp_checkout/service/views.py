@@ -514,3 +514,27 @@ class TaxRateList(Out):
 
 class TaxRateDeleted(Out):
     deleted: bool = Field(description="False: there was no such rate (nothing changed).")
+
+
+class DiscountScopeOut(Out):
+    categories: list[str] = Field(default_factory=list)
+    skus: list[str] = Field(default_factory=list)
+
+
+class DiscountCodeOut(Out):
+    code: str
+    kind: Literal["percent", "fixed", "free_shipping"]
+    value: int = Field(description="percent: basis points (1500 = 15 %); fixed: minor units; free_shipping: 0.")
+    currency: str | None
+    min_subtotal: MoneyOut | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    max_uses: int | None
+    max_uses_per_buyer: int | None
+    uses: int = Field(description="Placed orders holding the code (given back when unpaid ones close).")
+    applies_to: DiscountScopeOut = Field(description="Empty lists: the whole cart.")
+    active: bool
+
+
+class DiscountCodeList(Out):
+    codes: list[DiscountCodeOut]

@@ -1,5 +1,5 @@
 """The store's configuration: its profile (readable by anyone; changed by the merchant), shipping and tax
-rates (merchant)."""
+rates and discount codes (merchant)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_checkout.service.discount_codes import DiscountCodeInput
 from mcp_checkout.service.rates import ShippingRateInput, TaxRateInput
 from mcp_checkout.service.views import (
+    DiscountCodeList,
+    DiscountCodeOut,
     ShippingRateList,
     ShippingRateOut,
     StoreProfileOut,
@@ -20,6 +23,7 @@ from mcp_checkout.service.views import (
 )
 from mcp_checkout.tools.annotations import OVERWRITES, READ_ONLY
 from mcp_checkout.tools.context import principal, services
+from mcp_checkout.tools.merchant import Timestamp
 from mcp_checkout.tools.types import Currency, Flag, MinorUnits, ShippingAddress
 
 Url = Annotated[str, Field(max_length=2048, description='http(s) URL; "" clears it.')]
@@ -39,6 +43,20 @@ CountryCode = Annotated[str, Field(min_length=2, max_length=2, description="ISO 
 Region = Annotated[str, Field(max_length=100, description="ISO 3166-2 subdivision, e.g. CA; omit: whole country.")]
 TaxCategory = Annotated[str, Field(max_length=40, description="standard (default), reduced, zero or your own.")]
 RateBps = Annotated[int, Field(strict=True, ge=0, le=10_000, description="Basis points: 2000 = 20 %.")]
+Code = Annotated[str, Field(min_length=1, max_length=64, description="1-64 of A-Z 0-9 _ -; case-insensitive.")]
+CodeValue = Annotated[
+    int, Field(strict=True, ge=0, le=10**10, description="percent: bps (1500 = 15 %); fixed: minor units.")
+]
+Uses = Annotated[int, Field(strict=True, ge=1, le=10**9)]
+
+
+class AppliesTo(BaseModel):
+    """Omit for the whole cart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: Annotated[list[Annotated[str, Field(max_length=120)]], Field(max_length=500)] = []
+    skus: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=500)] = []
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -130,3 +148,33 @@ def register(server: MCPServer[Any]) -> None:
     ) -> TaxRateDeleted:
         """Remove the rate of (country, region, category). Safe to retry."""
         return await services(ctx).rates.delete_tax_rate(principal(ctx), country, region, category)
+
+    @server.tool(title="Create or replace a discount code (merchant)", annotations=OVERWRITES)
+    async def upsert_discount_code(
+        ctx: Context[Any],
+        code: Code,
+        kind: Literal["percent", "fixed", "free_shipping"],
+        value: CodeValue | None = None,
+        currency: Currency | None = None,
+        min_subtotal: MinorUnits | None = None,
+        starts_at: Timestamp | None = None,
+        ends_at: Timestamp | None = None,
+        max_uses: Uses | None = None,
+        max_uses_per_buyer: Uses | None = None,
+        applies_to: AppliesTo | None = None,
+        active: Flag = True,
+    ) -> DiscountCodeOut:
+        """States the whole code (omitted = default); uses so far are kept. Currency (fixed, min_subtotal)
+        defaults to the store's. Error: `invalid_input` if max_uses is below the uses so far."""
+        command = DiscountCodeInput(
+            code=code, kind=kind, value=value, currency=currency, min_subtotal=min_subtotal, starts_at=starts_at,
+            ends_at=ends_at, max_uses=max_uses, max_uses_per_buyer=max_uses_per_buyer,
+            categories=applies_to.categories if applies_to else (), skus=applies_to.skus if applies_to else (),
+            active=active,
+        )  # fmt: skip
+        return await services(ctx).discount_codes.upsert(principal(ctx), command)
+
+    @server.tool(title="List discount codes (merchant)", annotations=READ_ONLY)
+    async def list_discount_codes(ctx: Context[Any], active_only: Flag = False) -> DiscountCodeList:
+        """Discount codes with their uses so far."""
+        return await services(ctx).discount_codes.list_codes(principal(ctx), active_only=active_only)

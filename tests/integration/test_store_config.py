@@ -13,6 +13,7 @@ from mcp import Client
 from mcp_checkout.config import Settings
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.store import pricing as pricing_store
 from mcp_checkout.store import store_profile as profile_store
 
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -282,3 +283,91 @@ async def test_buyer_keys_are_refused_every_merchant_configuration_tool(settings
         for name, arguments in MERCHANT_CONFIG_CALLS.items():
             code, text = error(await client.call_tool(name, arguments))
             assert code == "forbidden" and "merchant" in text, name
+
+
+# ---------------------------------------------------------------- discount codes
+async def test_discount_codes_are_created_replaced_listed_with_uses_and_audited(
+    settings: Settings, services: Services
+) -> None:
+    async with Client(build_server(settings)) as client:
+        summer = data(
+            await client.call_tool(
+                "upsert_discount_code",
+                {"code": "summer-15", "kind": "percent", "value": 1500, "starts_at": "2026-06-01",
+                 "ends_at": "2026-09-01T00:00:00+02:00", "max_uses": 3, "max_uses_per_buyer": 1,
+                 "applies_to": {"categories": ["Kitchen", "Kitchen"]}},
+            )
+        )  # fmt: skip
+        assert summer["code"] == "SUMMER-15" and summer["currency"] is None and summer["uses"] == 0
+        assert summer["applies_to"] == {"categories": ["Kitchen"], "skus": []}
+        assert summer["ends_at"].startswith("2026-08-31T22:00:00")  # stored in UTC
+        five = data(
+            await client.call_tool(
+                "upsert_discount_code", {"code": "FIVE", "kind": "fixed", "value": 500, "min_subtotal": 2000}
+            )
+        )
+        assert five["currency"] == "USD" and five["min_subtotal"]["display"] == "$20.00"  # the store's currency
+        ship = data(await client.call_tool("upsert_discount_code", {"code": "shipfree", "kind": "free_shipping"}))
+        assert ship["value"] == 0 and ship["applies_to"] == {"categories": [], "skus": []}  # the whole cart
+
+        for _ in range(2):  # two placed orders counted a use each (as create_order does)
+            assert await services.db.write(lambda conn: pricing_store.take_use(conn, "SUMMER-15"))
+        lower = {"code": "Summer-15", "kind": "percent", "value": 1500, "max_uses": 1}
+        code, text = error(await client.call_tool("upsert_discount_code", lower))
+        assert code == "invalid_input" and "used 2 time(s)" in text and "max_uses of at least 2" in text
+        lowered = data(
+            await client.call_tool(
+                "upsert_discount_code", {"code": "SUMMER-15", "kind": "percent", "value": 2000, "max_uses": 2}
+            )
+        )
+        assert lowered["uses"] == 2 and lowered["value"] == 2000 and lowered["starts_at"] is None  # uses kept
+        listed = data(await client.call_tool("list_discount_codes", {}))["codes"]
+        assert [(c["code"], c["uses"]) for c in listed] == [("FIVE", 0), ("SHIPFREE", 0), ("SUMMER-15", 2)]
+        data(await client.call_tool("upsert_discount_code", {"code": "FIVE", "kind": "fixed", "value": 500,
+                                                             "min_subtotal": 2000, "active": False}))  # fmt: skip
+        active = data(await client.call_tool("list_discount_codes", {"active_only": True}))["codes"]
+        assert [c["code"] for c in active] == ["SHIPFREE", "SUMMER-15"]
+        events = data(await client.call_tool("list_audit_events", {"action": "discount_code.upsert"}))["events"]
+    assert [e["target"] for e in events] == ["FIVE", "SUMMER-15", "SHIPFREE", "FIVE", "SUMMER-15"]  # not the refused
+    assert events[1]["before"]["max_uses"] == 3 and events[1]["after"]["max_uses"] == 2
+    assert events[4]["after"]["ends_at"] == "2026-08-31T22:00:00+00:00"
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("arguments", "names"),
+    [
+        ({"code": "no spaces"}, "code"),
+        ({"code": "ÜBER"}, "code"),
+        ({"value": 0}, "value"),
+        ({"value": 10001}, "value"),
+        ({"value": None}, "needs a value"),
+        ({"kind": "fixed", "value": 500, "currency": "ABC"}, "currency"),
+        ({"kind": "free_shipping", "value": 100}, "no value"),
+        ({"kind": "bogo"}, "kind"),
+        ({"starts_at": "2026-06-02", "ends_at": "2026-06-01"}, "ends_at"),
+        ({"ends_at": "0001-01-01T00:00:00"}, "ends_at"),
+        ({"max_uses": 0}, "max_uses"),
+        ({"applies_to": {"brands": ["x"]}}, "brands"),
+        ({"applies_to": {"categories": ["\x07"]}}, "applies_to.categories"),
+    ],
+)
+async def test_unusable_discount_codes_are_refused_naming_the_field(
+    settings: Settings, arguments: dict[str, Any], names: str
+) -> None:
+    code = {"code": "SPRING", "kind": "percent", "value": 1000} | arguments
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("upsert_discount_code", {k: v for k, v in code.items() if v is not None})
+        kind, text = error(result)
+        assert kind == "invalid_input" and names in text
+        assert data(await client.call_tool("list_discount_codes", {}))["codes"] == []
+
+
+async def test_buyer_keys_are_refused_the_discount_code_tools(settings: Settings) -> None:
+    async with Client(buyer_server(settings)) as client:
+        for name, arguments in {
+            "upsert_discount_code": {"code": "MINE", "kind": "percent", "value": 10000},
+            "list_discount_codes": {},
+        }.items():
+            code, _ = error(await client.call_tool(name, arguments))
+            assert code == "forbidden", name
