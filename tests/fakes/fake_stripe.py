@@ -23,7 +23,8 @@ object appears here.
 
 The fake is held to Stripe's published API description (``fakes/stripe_spec.py``, always on): a request the
 description does not allow is answered 400 as Stripe would, and every request or answer that leaves it is
-kept in :attr:`FakeStripe.violations` and fails the test when the fake stops (``SpecViolation``). :func:`post_event` signs webhook events with the SDK's own
+kept in :attr:`FakeStripe.violations` and fails the test when the fake stops (``SpecViolation``). Webhook
+events built by :func:`event` (and the intent or charge inside) are checked as they are built. :func:`post_event` signs webhook events with the SDK's own
 ``WebhookSignature.generate_signature_header`` and posts them to the web app.
 """
 
@@ -257,15 +258,22 @@ class FakeStripe:
         with self._lock:
             intent = self._intent(intent_id)
             refunded = self.refunded_total(intent_id)
+            captured = intent["amount_received"]
             return {
                 "id": intent["latest_charge"] or "ch_" + secrets.token_hex(12),
                 "object": "charge",
                 "amount": intent["amount"],
-                "amount_captured": intent["amount_received"],
+                "amount_captured": captured,
                 "amount_refunded": refunded,
+                "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+                "captured": True,
+                "created": intent["created"],
                 "currency": intent["currency"],
+                "disputed": False,
+                "livemode": False,
+                "paid": True,
                 "payment_intent": intent_id,
-                "refunded": refunded >= intent["amount_received"] > 0,
+                "refunded": refunded >= captured > 0,
                 "status": "succeeded",
                 "metadata": dict(intent["metadata"]),
             }
@@ -546,8 +554,9 @@ class _Handler(BaseHTTPRequestHandler):
 def event(
     kind: str, obj: Mapping[str, Any], *, event_id: str | None = None, created: int | None = None
 ) -> dict[str, Any]:
-    """A Stripe event envelope around ``obj`` (an intent or a charge)."""
-    return {
+    """A Stripe event envelope around ``obj`` (an intent or a charge), held to Stripe's API description
+    (``SpecViolation`` at once); a bare stand-in like ``{"id": "pi_x"}`` (no ``object``) is not checked."""
+    evt = {
         "id": event_id or "evt_" + secrets.token_hex(12),
         "object": "event",
         "api_version": API_VERSION,
@@ -558,6 +567,10 @@ def event(
         "request": {"id": None, "idempotency_key": None},
         "type": kind,
     }
+    problems = stripe_spec().check_event(evt)
+    if problems:
+        raise SpecViolation(f"{kind} event off Stripe's API description:\n  " + "\n  ".join(problems))
+    return evt
 
 
 def serialise(evt: Mapping[str, Any]) -> bytes:

@@ -2,7 +2,8 @@
 :class:`fakes.fake_stripe.FakeStripe` and every answer it gives is validated with ``openapi-core``.
 
 The description is ``openapi/spec3`` from github.com/stripe/openapi, trimmed to the operations the fake
-implements with its whole ``$ref`` closure (``scripts/trim_stripe_spec.py``; source commit, API version and
+implements (and the ``event``, ``charge``, ``payment_intent`` and ``refund`` objects webhook events carry)
+with its whole ``$ref`` closure (``scripts/trim_stripe_spec.py``; source commit, API version and
 Stripe's MIT licence in ``stripe_openapi/``). It is loaded and compiled once per process.
 
 Two things Stripe's file says that openapi-core reads differently, handled here and nowhere else:
@@ -45,6 +46,8 @@ from openapi_core.casting.schemas import oas30_write_schema_casters_factory
 from openapi_core.casting.schemas.exceptions import CastError
 from openapi_core.deserializing.styles import StyleDeserializersFactory, style_deserializers
 from openapi_core.testing import MockRequest, MockResponse
+from openapi_core.validation.schemas import oas30_read_schema_validators_factory
+from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 
 SPEC_FILE = Path(__file__).resolve().parent / "stripe_openapi" / "spec3.fake.json.gz"
 FORM, JSON = "application/x-www-form-urlencoded", "application/json"
@@ -198,6 +201,30 @@ class StripeSpec:
             return [f"{where}: {line}" for line in _lines(self.api.iter_response_errors(request, response))]
         finally:
             self._count(started)
+
+    def check_object(self, value: Any, schema: str) -> list[str]:
+        """``value`` against ``components/schemas/<schema>`` (e.g. ``event``, ``charge``), as Stripe sends it."""
+        started = time.thread_time()
+        path = self.api.spec / "components" / "schemas" / schema
+        try:
+            oas30_read_schema_validators_factory.create(self.api.spec, path).validate(value)
+        except InvalidSchemaValue as exc:
+            failure = ValueError(schema)
+            failure.__cause__ = exc
+            return [f"{schema}: {line.split(' ', 1)[1]}" for line in _lines([failure])]
+        finally:
+            self._count(started)
+        return []
+
+    def check_event(self, evt: Mapping[str, Any]) -> list[str]:
+        """A webhook event: its envelope, and the object it carries when that says which Stripe object it is
+        and the pinned description has it (``payment_intent``, ``charge``, ``refund``)."""
+        problems = self.check_object(evt, "event")
+        obj = (evt.get("data") or {}).get("object")
+        kind = obj.get("object") if isinstance(obj, Mapping) else None
+        if isinstance(kind, str) and kind in self.raw["components"]["schemas"]:
+            problems += [f"data.object {line}" for line in self.check_object(obj, kind)]
+        return problems
 
 
 def _lines(errors: Any) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.fake_stripe import PUBLISHABLE_KEY, SECRET_KEY, FakeStripe, StripeShop, tool_data
+from fakes.fake_stripe import PUBLISHABLE_KEY, SECRET_KEY, FakeStripe, StripeShop, event, tool_data
 from fakes.stripe_spec import SPEC_FILE, SpecViolation, decode_stripe_form, stripe_spec
 from mcp import Client
 
@@ -193,3 +193,24 @@ async def test_the_payment_intent_at_stripe_is_for_the_orders_total(stripe_shop:
             view = tool_data(await client.call_tool("get_order", {"order_id": order["order_id"]}))
             assert view["total"] == total
     assert fake.violations == []
+
+
+def test_webhook_events_the_fake_builds_follow_the_description(fake_stripe: FakeStripe) -> None:
+    """The envelope and the intent or charge inside, as ``event()`` builds them for the webhook tests."""
+    fake = fake_stripe
+    intent = fake._create_intent({"amount": "3600", "currency": "usd", "metadata": {"order_id": "o"}})
+    spec = stripe_spec()
+    assert spec.check_event(event("payment_intent.processing", fake.processing(intent["id"]))) == []
+    assert spec.check_event(event("payment_intent.payment_failed", fake.fail_payment(intent["id"]))) == []
+    assert spec.check_event(event("payment_intent.succeeded", fake.succeed(intent["id"]))) == []
+    fake.refund_from_dashboard(intent["id"], 600)
+    assert spec.check_object(fake.charge(intent["id"]), "charge") == []
+    assert spec.check_event(event("charge.refunded", fake.charge(intent["id"]))) == []
+
+    with pytest.raises(SpecViolation, match=r"data\.object charge: .*'paid' is a required property"):
+        event("charge.refunded", {k: v for k, v in fake.charge(intent["id"]).items() if k != "paid"})
+    with pytest.raises(SpecViolation, match="at status: 'paid' is not one of"):
+        event("payment_intent.succeeded", {**fake.snapshot(intent["id"]), "status": "paid"})
+    with pytest.raises(SpecViolation, match=r"event: .*at created: 'now' is not of type 'integer'"):
+        event("payment_intent.succeeded", fake.snapshot(intent["id"]), created="now")  # type: ignore[arg-type]
+    event("payment_intent.succeeded", {"id": "pi_x"})  # a bare stand-in (no ``object``) is the test's own

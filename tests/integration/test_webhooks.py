@@ -40,7 +40,8 @@ async def test_a_valid_signature_is_accepted_and_pays_the_order(stripe_shop: Str
     shop, fake = stripe_shop, stripe_shop.fake
     async with Client(shop.server) as client:
         order, intent_id = await order_with_intent(client, "k-valid")
-        unrelated = await shop.post_event(event("customer.created", {"id": "cus_1", "object": "customer"}))
+        customer = {"id": "cus_1", "object": "customer", "created": 1, "livemode": False}
+        unrelated = await shop.post_event(event("customer.created", customer))
         assert unrelated.status_code == 200 and unrelated.json()["outcome"] == "ignored"
 
         response = await shop.post_event(event("payment_intent.succeeded", fake.succeed(intent_id)))
