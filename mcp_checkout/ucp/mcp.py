@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, NotFound, RateLimited
 from mcp_checkout.service.container import Services
+from mcp_checkout.ucp.catalog import search as catalog_search
 from mcp_checkout.ucp.checkout import CheckoutAdapter
 from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, check_version, checked_profile_url
 from mcp_checkout.ucp.rest import credential, error_envelope
@@ -165,5 +166,11 @@ def build_server(
     @server.tool(name="cancel_checkout", description="UCP cancel_checkout: cancel the session.", annotations=changes)
     async def cancel_checkout(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
         return await run(ctx, meta, lambda adapter, who: adapter.cancel(who, id))
+
+    @server.tool(
+        name="search_catalog", description="UCP search_catalog: products for a query or filters.", annotations=reads
+    )
+    async def search_catalog(meta: dict[str, Any], catalog: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
+        return await run(ctx, meta, lambda _adapter, _who: catalog_search(get_services(), catalog))
 
     return server

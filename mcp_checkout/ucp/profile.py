@@ -35,7 +35,14 @@ def capabilities(checkout: bool) -> dict[str, list[dict[str, Any]]]:
                 "spec": f"{spec.SPEC_BASE}/specification/checkout",
                 "schema": f"{spec.SPEC_BASE}/schemas/shopping/checkout.json",
             }
-        ]
+        ],
+        spec.CATALOG_SEARCH: [
+            {
+                "version": spec.VERSION,
+                "spec": f"{spec.SPEC_BASE}/specification/catalog/search",
+                "schema": f"{spec.SPEC_BASE}/schemas/shopping/catalog_search.json",
+            }
+        ],
     }
 
 

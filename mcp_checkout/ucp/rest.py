@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, NotFound
 from mcp_checkout.service.container import Services
-from mcp_checkout.ucp import spec
+from mcp_checkout.ucp import catalog, spec
 from mcp_checkout.ucp.checkout import CheckoutAdapter
 from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, agent_profile_url, check_version
 from mcp_checkout.ucp.profile import business_profile
@@ -157,6 +157,10 @@ def routes(
         adapter = CheckoutAdapter(get_services())
         return answer(request, await adapter.complete(principal, request.path_params["id"], body, key))
 
+    async def search_catalog(request: Request) -> Response:
+        await authorize(request)
+        return answer(request, await catalog.search(get_services(), await _json_body(request)))
+
     async def cancel_checkout(request: Request) -> Response:
         principal = await authorize(request)
         return answer(request, await CheckoutAdapter(get_services()).cancel(principal, request.path_params["id"]))
@@ -179,4 +183,5 @@ def routes(
         Route(f"{base}/checkout-sessions/{{id}}", _guarded(update_checkout), methods=["PUT"]),
         Route(f"{base}/checkout-sessions/{{id}}/complete", _guarded(complete_checkout), methods=["POST"]),
         Route(f"{base}/checkout-sessions/{{id}}/cancel", _guarded(cancel_checkout), methods=["POST"]),
+        Route(f"{base}/catalog/search", _guarded(search_catalog), methods=["POST"]),
     ]

@@ -6,6 +6,7 @@ VERSION = "2026-04-08"
 SUPPORTED_VERSIONS = frozenset({VERSION})
 SHOPPING = "dev.ucp.shopping"
 CHECKOUT = "dev.ucp.shopping.checkout"
+CATALOG_SEARCH = "dev.ucp.shopping.catalog.search"
 SPEC_BASE = f"https://ucp.dev/{VERSION}"
 REST_SCHEMA = f"{SPEC_BASE}/services/shopping/rest.openapi.json"
 MCP_SCHEMA = f"{SPEC_BASE}/services/shopping/mcp.openrpc.json"

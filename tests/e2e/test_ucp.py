@@ -142,7 +142,16 @@ async def test_the_mcp_binding_runs_the_checkout_with_the_specs_argument_envelop
     meta = {"ucp-agent": {"profile": shop.platform}}
     async with _ucp_mcp(shop, shop.key, mode) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
-        assert tools == {"create_checkout", "get_checkout", "update_checkout", "complete_checkout", "cancel_checkout"}
+        assert tools == {
+            "create_checkout", "get_checkout", "update_checkout", "complete_checkout", "cancel_checkout",
+            "search_catalog",
+        }  # fmt: skip
+        searched = await client.call_tool("search_catalog", {"meta": meta, "catalog": {"query": "camp mug"}})
+        assert not searched.is_error, searched.content
+        validate(
+            searched.structured_content, "https://ucp.dev/schemas/shopping/catalog_search.json#/$defs/search_response"
+        )
+        assert [v["id"] for v in searched.structured_content["products"][0]["variants"]] == ["MUG-02"]
         line = {"item": {"id": "MUG-02"}, "quantity": 1}
         created = _checkout(
             await client.call_tool("create_checkout", {"meta": meta, "checkout": {"line_items": [line]}})

@@ -34,7 +34,7 @@ async def test_the_business_profile_is_served_and_conforms(services: Services) -
         "endpoint": f"{base}/ucp/v1",
         "schema": spec.REST_SCHEMA,
     }
-    # Only what is implemented and tested (tests/integration/test_ucp_checkout_rest.py) is declared.
+    # Only what is implemented and tested (test_ucp_checkout_rest.py, test_ucp_catalog.py) is declared.
     assert ucp["capabilities"] == {
         spec.CHECKOUT: [
             {
@@ -42,7 +42,14 @@ async def test_the_business_profile_is_served_and_conforms(services: Services) -
                 "spec": "https://ucp.dev/2026-04-08/specification/checkout",
                 "schema": "https://ucp.dev/2026-04-08/schemas/shopping/checkout.json",
             }
-        ]
+        ],
+        "dev.ucp.shopping.catalog.search": [
+            {
+                "version": spec.VERSION,
+                "spec": "https://ucp.dev/2026-04-08/specification/catalog/search",
+                "schema": "https://ucp.dev/2026-04-08/schemas/shopping/catalog_search.json",
+            }
+        ],
     }
     assert ucp["payment_handlers"] == {
         "dev.mcpcheckout.offline": [
