@@ -67,6 +67,20 @@ def dialect_insert(conn: Connection, table: Table) -> SqliteInsert | PgInsert:
     return sqlite_insert(table) if conn.dialect.name == "sqlite" else pg_insert(table)
 
 
+_INSERTS_OR_IGNORE: dict[tuple[str, str, tuple[str, ...]], SqliteInsert | PgInsert] = {}
+
+
+def insert_or_ignore(conn: Connection, table: Table, index_elements: tuple[str, ...]) -> SqliteInsert | PgInsert:
+    """``INSERT … ON CONFLICT (index_elements) DO NOTHING`` for this backend, built once per table: execute it
+    with the row as parameters (its ``rowcount`` is 0 when the row was already there)."""
+    key = (conn.dialect.name, table.name, index_elements)
+    statement = _INSERTS_OR_IGNORE.get(key)
+    if statement is None:
+        statement = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(index_elements))
+        _INSERTS_OR_IGNORE[key] = statement
+    return statement
+
+
 def normalise_url(url: str) -> str:
     """Accept the URL spellings merchants paste and pick the drivers this store runs on."""
     parsed = make_url(url)

@@ -60,6 +60,7 @@ def add_event(
 _ORDER = select(orders).where(orders.c.id == bindparam("order_id"))
 _ORDER_FOR_UPDATE = _ORDER.with_for_update()  # PostgreSQL row lock; SQLite already holds the write lock
 _ITEMS = select(order_items).where(order_items.c.order_id == bindparam("order_id")).order_by(order_items.c.line_no)
+_SET_STATUS = update(orders).where(orders.c.id == bindparam("b_id"), orders.c.status == bindparam("b_expected"))
 _EVENTS = select(order_events).where(order_events.c.order_id == bindparam("order_id")).order_by(order_events.c.id)
 
 
@@ -108,12 +109,8 @@ def by_reference(conn: Connection, reference: str, limit: int, owner: str | None
 
 def set_status(conn: Connection, order_id: str, expected: str, target: str, stock_state: str, now: datetime) -> bool:
     """Move an order from ``expected`` to ``target``; False if it was no longer ``expected``."""
-    result = conn.execute(
-        update(orders)
-        .where(orders.c.id == order_id, orders.c.status == expected)
-        .values(status=target, stock_state=stock_state, updated_at=now)
-    )
-    return result.rowcount == 1
+    values = {"status": target, "stock_state": stock_state, "updated_at": now, "b_id": order_id, "b_expected": expected}
+    return conn.execute(_SET_STATUS, values).rowcount == 1
 
 
 def due_for_expiry(conn: Connection, now: datetime, limit: int) -> Sequence[str]:

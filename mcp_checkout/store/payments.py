@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 
-from mcp_checkout.store.db import dialect_insert
+from mcp_checkout.store.db import insert_or_ignore
 from mcp_checkout.store.models import gateway_events, order_issues, payments, refunds
 
 CLOSED_PAYMENT_STATES = ("canceled", "failed_final")
@@ -19,6 +19,13 @@ _LATEST_PAYMENT = (
 )
 _LATEST_PAYMENT_FOR_UPDATE = _LATEST_PAYMENT.with_for_update()
 _ISSUES = select(order_issues).where(order_issues.c.order_id == bindparam("order_id")).order_by(order_issues.c.id)
+_BY_INTENT = select(payments).where(payments.c.intent_id == bindparam("intent_id"))
+_BY_INTENT_FOR_UPDATE = _BY_INTENT.with_for_update()
+_BY_ATTEMPT = select(payments).where(
+    payments.c.order_id == bindparam("order_id"), payments.c.attempt == bindparam("attempt")
+)
+_UPDATE_PAYMENT = update(payments).where(payments.c.id == bindparam("b_id"))  # sets the columns it is given
+_EVENT_SEEN = select(gateway_events.c.event_id).where(gateway_events.c.event_id == bindparam("event_id"))
 
 
 def latest_payment(conn: Connection, order_id: str, *, for_update: bool = False) -> RowMapping | None:
@@ -27,27 +34,22 @@ def latest_payment(conn: Connection, order_id: str, *, for_update: bool = False)
 
 
 def payment_by_intent(conn: Connection, intent_id: str, *, for_update: bool = False) -> RowMapping | None:
-    query = select(payments).where(payments.c.intent_id == intent_id)
-    if for_update:
-        query = query.with_for_update()
-    return conn.execute(query).mappings().first()
+    query = _BY_INTENT_FOR_UPDATE if for_update else _BY_INTENT
+    return conn.execute(query, {"intent_id": intent_id}).mappings().first()
 
 
 def payment_by_attempt(conn: Connection, order_id: str, attempt: int) -> RowMapping | None:
-    query = select(payments).where(payments.c.order_id == order_id, payments.c.attempt == attempt)
-    return conn.execute(query).mappings().first()
+    return conn.execute(_BY_ATTEMPT, {"order_id": order_id, "attempt": attempt}).mappings().first()
 
 
 def try_insert_payment(conn: Connection, values: Mapping[str, Any]) -> bool:
     """Insert attempt N for an order; False if another caller inserted it first."""
-    statement = (
-        dialect_insert(conn, payments).values(**values).on_conflict_do_nothing(index_elements=["order_id", "attempt"])
-    )
-    return conn.execute(statement).rowcount == 1
+    statement = insert_or_ignore(conn, payments, ("order_id", "attempt"))
+    return conn.execute(statement, dict(values)).rowcount == 1
 
 
 def update_payment(conn: Connection, payment_id: int, now: datetime, **values: Any) -> None:
-    conn.execute(update(payments).where(payments.c.id == payment_id).values(updated_at=now, **values))
+    conn.execute(_UPDATE_PAYMENT, {**values, "updated_at": now, "b_id": payment_id})
 
 
 def add_refund(conn: Connection, values: Mapping[str, Any]) -> None:
@@ -74,12 +76,8 @@ def record_event_once(
     conn: Connection, event_id: str, kind: str, intent_id: str | None, outcome: str, now: datetime
 ) -> bool:
     """Remember a gateway event id; False if it was already processed (a redelivery)."""
-    statement = (
-        dialect_insert(conn, gateway_events)
-        .values(event_id=event_id, type=kind, intent_id=intent_id, outcome=outcome[:200], received_at=now)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-    )
-    return conn.execute(statement).rowcount == 1
+    values = {"event_id": event_id, "type": kind, "intent_id": intent_id, "outcome": outcome[:200], "received_at": now}
+    return conn.execute(insert_or_ignore(conn, gateway_events, ("event_id",)), values).rowcount == 1
 
 
 def add_issue(conn: Connection, order_id: str, code: str, message: str, now: datetime) -> None:
@@ -98,5 +96,4 @@ def set_refund_status(conn: Connection, refund_id: str, status: str, gateway_ref
 
 
 def event_seen(conn: Connection, event_id: str) -> bool:
-    query = select(gateway_events.c.event_id).where(gateway_events.c.event_id == event_id)
-    return conn.execute(query).first() is not None
+    return conn.execute(_EVENT_SEEN, {"event_id": event_id}).first() is not None
