@@ -60,11 +60,29 @@ class OfflineGateway:
         self._intents = intents
         self._clock = clock
 
+    @property
+    def intents(self) -> OfflineIntentStore:
+        """Where this gateway keeps its intents."""
+        return self._intents
+
+    @staticmethod
+    def intent_of(row: IntentRow) -> Intent:
+        """The intent a stored row describes."""
+        return _intent(row)
+
     async def create_intent(
         self, *, amount: int, currency: str, metadata: Mapping[str, str], idempotency_key: str
     ) -> Intent:
+        values = self.new_intent(amount=amount, currency=currency, metadata=metadata, idempotency_key=idempotency_key)
+        return _intent(await self._intents.create_once(values))
+
+    def new_intent(
+        self, *, amount: int, currency: str, metadata: Mapping[str, str], idempotency_key: str
+    ) -> dict[str, Any]:
+        """The row of a new intent, for :meth:`OfflineIntentStore.create_once` (the store keeps the first row
+        made with an idempotency key)."""
         now = self._clock()
-        values = {
+        return {
             "id": f"pi_offline_{secrets.token_hex(12)}",
             "idempotency_key": idempotency_key,
             "status": "requires_payment_method",
@@ -76,7 +94,6 @@ class OfflineGateway:
             "created_at": now,
             "updated_at": now,
         }
-        return _intent(await self._intents.create_once(values))
 
     async def retrieve_intent(self, intent_id: str) -> Intent:
         row = await self._intents.get(intent_id)

@@ -25,6 +25,7 @@ from mcp_checkout.errors import (
     RefundTooLarge,
 )
 from mcp_checkout.payments.gateway import GatewayEvent, Intent, PaymentGateway
+from mcp_checkout.payments.offline import OfflineGateway
 from mcp_checkout.service import audit, policy, webhook_outbox
 from mcp_checkout.service.idempotency import (
     Claim,
@@ -40,9 +41,11 @@ from mcp_checkout.service.order_state import transition, visible_order
 from mcp_checkout.service.order_view import current_view, order_view
 from mcp_checkout.service.views import MoneyOut, OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.store import checkout as checkout_store
+from mcp_checkout.store import offline_intents
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
 from mcp_checkout.store.db import Database
+from mcp_checkout.store.offline_intents import OfflineIntentRepository
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +106,60 @@ class _Attempt:
     order_number: str
 
 
+@dataclass(frozen=True)
+class PreparedIntent:
+    """What :meth:`PaymentService.prepare_intent` did in its transaction: the order's current payment attempt
+    and, when that transaction could make or read it (the offline gateway), its live intent."""
+
+    attempt: _Attempt
+    intent: Intent | None
+
+
 class PaymentService:
     def __init__(self, db: Database, clock: Clock, gateway: PaymentGateway, idempotency: Idempotency) -> None:
         self._db = db
         self._clock = clock
         self.gateway = gateway
         self._idempotency = idempotency
+        # The offline gateway keeps its intents in this very database: a transaction of ours can make and
+        # read them, so the attempt, its intent and the record of it commit together.
+        self._local: OfflineGateway | None = None
+        if isinstance(gateway, OfflineGateway) and isinstance(gateway.intents, OfflineIntentRepository):
+            self._local = gateway if gateway.intents.db is db else None
 
     # ------------------------------------------------------------ handoff
     async def ensure_intent(self, order_id: str) -> tuple[Intent, int]:
         """The order's live PaymentIntent, created on first need. Returns it and its attempt number."""
-        attempt = await self._db.write(lambda conn: self._current_attempt(conn, order_id))
+        prepared = await self._db.write(lambda conn: self.prepare_intent(conn, order_id))
+        return await self.finish_intent(order_id, prepared)
+
+    def prepare_intent(self, conn: Connection, order_id: str) -> PreparedIntent:
+        """In the caller's write transaction: the order's current attempt (made if needed) and, on the
+        offline gateway, its live intent, made and recorded here. Then :meth:`finish_intent`."""
+        attempt = self._current_attempt(conn, order_id)
+        gateway = self._local
+        if gateway is None:
+            return PreparedIntent(attempt, None)
+        if attempt.intent_id is not None:
+            row = offline_intents.get_in(conn, attempt.intent_id)
+            live = row is not None and row["status"] != "canceled"  # canceled: finish_intent starts attempt N+1
+            return PreparedIntent(attempt, gateway.intent_of(row) if row is not None and live else None)
+        values = gateway.new_intent(
+            amount=attempt.amount,
+            currency=attempt.currency,
+            metadata=_intent_metadata(attempt),
+            idempotency_key=intent_key(attempt.order_id, attempt.attempt),
+        )
+        intent = gateway.intent_of(offline_intents.create_once_in(conn, values))
+        self._record_intent(conn, attempt, intent)
+        return PreparedIntent(attempt, intent)
+
+    async def finish_intent(self, order_id: str, prepared: PreparedIntent) -> tuple[Intent, int]:
+        """The live intent of a :meth:`prepare_intent`: the one it found or made, else asked of the gateway
+        (created there on first need, with the attempt's idempotency key). Returns it and its attempt number."""
+        attempt = prepared.attempt
+        if prepared.intent is not None:
+            return prepared.intent, attempt.attempt
         if attempt.intent_id is not None:
             intent = await self.gateway.retrieve_intent(attempt.intent_id)
             if intent.status != "canceled":
@@ -124,7 +170,7 @@ class PaymentService:
         intent = await self.gateway.create_intent(
             amount=attempt.amount,
             currency=attempt.currency,
-            metadata={"order_id": attempt.order_id, "attempt": str(attempt.attempt), "number": attempt.order_number},
+            metadata=_intent_metadata(attempt),
             idempotency_key=intent_key(attempt.order_id, attempt.attempt),
         )
         await self._db.write(lambda conn: self._record_intent(conn, attempt, intent))
@@ -587,6 +633,10 @@ class _ReservedRefund:
     intent_id: str
     amount: int
     booked: bool  # this attempt counted the refund (not one a dead attempt had counted)
+
+
+def _intent_metadata(attempt: _Attempt) -> dict[str, str]:
+    return {"order_id": attempt.order_id, "attempt": str(attempt.attempt), "number": attempt.order_number}
 
 
 def _attempt_of(row: RowMapping, order: RowMapping) -> _Attempt:

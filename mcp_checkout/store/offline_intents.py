@@ -9,36 +9,45 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
-from mcp_checkout.store.db import Database, dialect_insert
+from mcp_checkout.store.db import Database, insert_or_ignore
 from mcp_checkout.store.models import offline_intents
+
+_GET = select(offline_intents).where(offline_intents.c.id == bindparam("intent_id"))
+_BY_KEY = select(offline_intents).where(offline_intents.c.idempotency_key == bindparam("idempotency_key"))
+_UPDATE = update(offline_intents).where(offline_intents.c.id == bindparam("b_id"))  # sets the columns it is given
 
 
 def _get(conn: Connection, intent_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(offline_intents).where(offline_intents.c.id == intent_id)).mappings().first()
+    row = conn.execute(_GET, {"intent_id": intent_id}).mappings().first()
     return None if row is None else dict(row)
 
 
 def _create_once(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
-    conn.execute(
-        dialect_insert(conn, offline_intents)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    query = select(offline_intents).where(offline_intents.c.idempotency_key == values["idempotency_key"])
-    return dict(conn.execute(query).mappings().one())
+    conn.execute(insert_or_ignore(conn, offline_intents, ("idempotency_key",)), dict(values))
+    return dict(conn.execute(_BY_KEY, {"idempotency_key": values["idempotency_key"]}).mappings().one())
+
+
+def create_once_in(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
+    """:meth:`OfflineIntentRepository.create_once` in the caller's transaction (on the repository's database)."""
+    return _create_once(conn, values)
+
+
+def get_in(conn: Connection, intent_id: str) -> dict[str, Any] | None:
+    """:meth:`OfflineIntentRepository.get` in the caller's transaction (on the repository's database)."""
+    return _get(conn, intent_id)
 
 
 class OfflineIntentRepository:
     def __init__(self, db: Database) -> None:
-        self._db = db
+        self.db = db  # a transaction on this database can also make and read intents (create_once_in, get_in)
 
     async def create_once(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
-        return await self._db.write(lambda conn: _create_once(conn, values))
+        return await self.db.write(lambda conn: _create_once(conn, values))
 
     async def get(self, intent_id: str) -> Mapping[str, Any] | None:
-        return await self._db.read(lambda conn: _get(conn, intent_id))
+        return await self.db.read(lambda conn: _get(conn, intent_id), quick=True)  # one indexed look-up
 
     async def change(
         self,
@@ -53,9 +62,7 @@ class OfflineIntentRepository:
             values = decide(row)
             if values is None:
                 return row
-            conn.execute(
-                update(offline_intents).where(offline_intents.c.id == intent_id).values(updated_at=now, **values)
-            )
+            conn.execute(_UPDATE, {**values, "updated_at": now, "b_id": intent_id})
             return _get(conn, intent_id)
 
-        return await self._db.write(run)
+        return await self.db.write(run)
