@@ -142,7 +142,10 @@ ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELED, OrderStatus.EXPIRED}),
     # Shipping: some lines shipped → partially_fulfilled, everything shipped → fulfilled (fulfill_order).
     # A full refund ends any paid order, shipped or not (refund_order; committed stock stays sold).
-    OrderStatus.PAID: frozenset({OrderStatus.PARTIALLY_FULFILLED, OrderStatus.FULFILLED, OrderStatus.REFUNDED}),
+    # The merchant may cancel a paid order while nothing has shipped: refunded in full, restocked.
+    OrderStatus.PAID: frozenset(
+        {OrderStatus.PARTIALLY_FULFILLED, OrderStatus.FULFILLED, OrderStatus.REFUNDED, OrderStatus.CANCELED}
+    ),
     OrderStatus.PARTIALLY_FULFILLED: frozenset({OrderStatus.FULFILLED, OrderStatus.REFUNDED}),
     OrderStatus.FULFILLED: frozenset({OrderStatus.REFUNDED}),
     OrderStatus.CANCELED: frozenset(),
@@ -150,6 +153,8 @@ ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.REFUNDED: frozenset(),
 }
 
+# What a status does to the order's stock: a reservation is committed or released; committed (sold) stock
+# is released by putting it back on hand (a paid order canceled before it shipped).
 STOCK_EFFECT: Mapping[OrderStatus, StockState] = {
     OrderStatus.PAID: StockState.COMMITTED,
     OrderStatus.CANCELED: StockState.RELEASED,

@@ -124,6 +124,7 @@ def build_services(
     orders = OrderService(db, clock, idempotency, order_ttl=timedelta(minutes=settings.order_ttl_minutes))
     payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock), idempotency)
     orders.on_closed(payments.cancel_open_intent)
+    orders.on_paid_cancel(payments.cancel_paid)
     secret_box = SecretBox(keyring)
     catalog = CatalogService(db)
     access = AccessService(

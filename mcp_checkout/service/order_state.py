@@ -57,6 +57,9 @@ def transition(
         else:
             catalog_store.commit_stock(conn, quantities, now)
         stock_state = effect
+    elif effect is StockState.RELEASED and stock_state is StockState.COMMITTED:  # sold, not shipped: restock
+        catalog_store.restock(conn, _quantities(order_store.items(conn, order["id"])), now)
+        stock_state = effect
     if not order_store.set_status(conn, order["id"], current.value, target.value, stock_state.value, now):
         raise IdempotencyInFlight(
             f"Order {order['id']} changed while this call ran. Call get_order and try again.",

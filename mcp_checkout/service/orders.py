@@ -20,6 +20,7 @@ from mcp_checkout.errors import (
     CheckoutError,
     CurrencyMismatch,
     InvalidInput,
+    InvalidState,
     OrderNotFound,
 )
 from mcp_checkout.service import audit, policy, webhook_outbox
@@ -55,6 +56,7 @@ class CreateOrder:
 
 
 AfterPlace = Callable[[Connection, RowMapping], None]
+CancelPaid = Callable[[Principal, str, str | None], Awaitable[OrderOut]]
 
 
 class OrderService:
@@ -64,10 +66,15 @@ class OrderService:
         self._idempotency = idempotency
         self._order_ttl = order_ttl
         self._on_closed: Callable[[str], Awaitable[None]] | None = None
+        self._cancel_paid: CancelPaid | None = None
 
     def on_closed(self, hook: Callable[[str], Awaitable[None]]) -> None:
         """Run ``hook(order_id)`` after an unpaid order is canceled or expired (e.g. cancel its intent)."""
         self._on_closed = hook
+
+    def on_paid_cancel(self, cancel_paid: CancelPaid) -> None:
+        """The merchant cancels a paid order: ``cancel_paid`` cancels, restocks and refunds it (payments)."""
+        self._cancel_paid = cancel_paid
 
     async def _closed(self, order_ids: Sequence[str]) -> None:
         if self._on_closed is None:
@@ -273,9 +280,18 @@ class OrderService:
         await self._expire_if_due(order_id)
         changed = False
 
-        def run(conn: Connection) -> OrderOut:
+        def run(conn: Connection) -> OrderOut | None:
             nonlocal changed
             order = visible_order(conn, principal, order_id, lock=True)
+            if order["status"] == OrderStatus.PAID.value or _paid_cancel_of(conn, principal, order):
+                if not policy.may_cancel_paid(principal):
+                    raise InvalidState(
+                        f"Order {order['number']} is paid; only the merchant can cancel a paid order (it is then "
+                        "refunded in full). Ask the merchant.",
+                        details={"order_id": order_id, "status": order["status"]},
+                        next_actions=["get_order"],
+                    )
+                return None  # canceled, restocked and refunded by the payments service (cancel_paid)
             if order["status"] != OrderStatus.CANCELED.value:
                 transition(
                     conn, order, OrderStatus.CANCELED, actor=principal.actor, principal_id=principal.id,
@@ -288,6 +304,9 @@ class OrderService:
             return order_view(conn, order)
 
         view = await self._db.write(run)
+        if view is None:
+            assert self._cancel_paid is not None, "build_services wires on_paid_cancel"
+            return await self._cancel_paid(principal, order_id, reason)
         if changed:
             await self._closed([order_id])
         return view
@@ -311,3 +330,11 @@ class OrderService:
         expired = await self._db.write(run)
         await self._closed(expired)
         return len(expired)
+
+
+def _paid_cancel_of(conn: Connection, principal: Principal, order: RowMapping) -> bool:
+    """A merchant cancels again an order canceled after payment: its refund may still be owed (retried)."""
+    if not policy.may_cancel_paid(principal) or order["status"] != OrderStatus.CANCELED.value:
+        return False
+    last = order_store.events(conn, order["id"])[-1]
+    return bool(last["from_status"] == OrderStatus.PAID.value)

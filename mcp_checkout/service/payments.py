@@ -9,7 +9,7 @@ commit never makes a second intent. Amount and currency always come from the ord
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -20,7 +20,9 @@ from mcp_checkout import domain
 from mcp_checkout.domain import Actor, Clock, Money, OrderStatus, Principal, SessionStatus
 from mcp_checkout.errors import (
     CheckoutError,
+    IdempotencyInFlight,
     InvalidState,
+    PaymentGatewayError,
     PaymentNotStarted,
     RefundTooLarge,
 )
@@ -70,6 +72,8 @@ _RANK = {
 
 REFUND_ORDER = Operation("refund_order", makes="refund", id_field="refund_id", look_up="get_order")
 MARK_ORDER_PAID = Operation("mark_order_paid", makes="payment", id_field="order_id", look_up="get_order")
+CANCEL_REFUND = Operation("cancel_order", makes="refund", id_field="refund_id", look_up="get_order")
+PAID_CANCEL_SCOPE = "paid-cancel"  # the key scope of paid cancels' refunds: one per order, whoever cancels
 MANUAL_GATEWAY = "manual"  # payments.gateway of money taken outside the gateway (mark_order_paid)
 
 
@@ -387,13 +391,14 @@ class PaymentService:
         self, conn: Connection, order_id: str, refunded: int, received: int, now: datetime, *, announce: bool
     ) -> None:
         """A refund went through: a fully refunded order becomes ``refunded``; a partial refund leaves it
-        paid. Either way the merchant's systems hear ``order.refunded`` once (as with Stripe's
-        charge.refunded); ``announce`` is False when the refund was already known (a repeated webhook)."""
+        paid (and a canceled order stays canceled). Either way the merchant's systems hear ``order.refunded``
+        once (as with Stripe's charge.refunded); ``announce`` is False when the refund was already known (a
+        repeated webhook)."""
         order = order_store.get(conn, order_id, for_update=True)
         refundable = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_FULFILLED.value, OrderStatus.FULFILLED.value)
-        if order is None or received == 0 or order["status"] not in refundable:
+        if order is None or received == 0 or order["status"] not in (*refundable, OrderStatus.CANCELED.value):
             return
-        if refunded >= received:
+        if refunded >= received and order["status"] in refundable:
             transition(
                 conn, order, OrderStatus.REFUNDED, actor=Actor.MERCHANT, principal_id=None,
                 reason="payment fully refunded", now=now,
@@ -494,11 +499,18 @@ class PaymentService:
     # ------------------------------------------------------------ refunds
     async def refund(self, principal: Principal, cmd: RefundOrder) -> RefundOut:
         policy.require(principal, "refund_order")
-        call = REFUND_ORDER.request(cmd)
+        return await self._refund(principal, principal.id, REFUND_ORDER.request(cmd), cmd)
+
+    async def _refund(
+        self, principal: Principal, scope: str, call: Keyed, cmd: RefundOrder, first: _First | None = None
+    ) -> RefundOut:
+        """The one refund protocol: claim the key and book the refund (one transaction, the order row locked
+        first), call the gateway under the claim's key, then finish or fail it. ``scope``: whose keys
+        ``call``'s key is among; ``first`` runs under the order's lock before anything else (a paid cancel)."""
         new_id = domain.new_id("re")
 
         def reserve(conn: Connection) -> Prior | tuple[Claim, _ReservedRefund]:
-            step = self._reserve_refund(conn, principal, call, cmd, new_id)
+            step = self._reserve_refund(conn, scope, call, cmd, new_id, first)
             if not isinstance(step, Prior) and step[1].booked:  # audited in the transaction that books it
                 change = {"refund_id": step[0].resource_id, "amount_minor": step[1].amount, "reason": cmd.reason}
                 audit.record(conn, principal, "order.refund", cmd.order_id, after=change, at=self._clock())
@@ -529,13 +541,15 @@ class PaymentService:
         return await self._refund_view(cmd.order_id, claim.resource_id, replayed=False)
 
     def _reserve_refund(
-        self, conn: Connection, principal: Principal, call: Keyed, cmd: RefundOrder, new_id: str
+        self, conn: Connection, scope: str, call: Keyed, cmd: RefundOrder, new_id: str, first: _First | None
     ) -> Prior | tuple[Claim, _ReservedRefund]:
         order_id = cmd.order_id
         order = order_store.get(conn, order_id, for_update=True)
         if order is None:
             raise InvalidState(f"No order {order_id!r}.", next_actions=["list_orders"])
-        claim = self._idempotency.claim(conn, principal.id, call, new_id)
+        if first is not None:
+            first(conn, order)
+        claim = self._idempotency.claim(conn, scope, call, new_id)
         if isinstance(claim, Prior):
             return claim
         refund_id = claim.resource_id
@@ -611,6 +625,57 @@ class PaymentService:
             announce=True,
         )  # fmt: skip
 
+    # ------------------------------------------------------------ the merchant cancels a paid order
+    async def cancel_paid(self, principal: Principal, order_id: str, reason: str | None) -> OrderOut:
+        """Cancel a paid order that has not shipped: ``transition`` to canceled puts its units back on hand, and
+        the full refund goes through the refund protocol in the same transaction's claim, keyed by the order
+        (not the caller), so however often and by whomever it is canceled, at most one refund is made; a
+        cancel_order after a failed or interrupted refund retries it under the same gateway key. Money taken
+        outside the gateway (mark_order_paid) cannot be refunded here: the order is canceled and restocked
+        and an issue asks the merchant to return the money the way it came."""
+
+        def cancel(conn: Connection, order: RowMapping) -> None:
+            if order["status"] == OrderStatus.PAID.value:
+                now = self._clock()
+                transition(
+                    conn, order, OrderStatus.CANCELED, actor=principal.actor, principal_id=principal.id,
+                    reason=reason or "canceled after payment: refunded in full and restocked", now=now,
+                )  # fmt: skip
+                audit.record(conn, principal, "order.cancel", order["id"], before={"status": order["status"]},
+                             after={"status": OrderStatus.CANCELED.value, "reason": reason}, at=now)  # fmt: skip
+            elif order["status"] != OrderStatus.CANCELED.value:  # shipped or refunded meanwhile: invalid_state
+                domain.check_transition(order["id"], OrderStatus(order["status"]), OrderStatus.CANCELED)
+
+        def paid_by_hand(conn: Connection) -> OrderOut | None:
+            order = order_store.get(conn, order_id, for_update=True)
+            payment = payment_store.latest_payment(conn, order_id)
+            if order is None or payment is None or payment["gateway"] != MANUAL_GATEWAY:
+                return None
+            if order["status"] != OrderStatus.CANCELED.value:
+                cancel(conn, order)
+                payment_store.add_issue(
+                    conn, order_id, "refund_by_hand",
+                    f"Order {order['number']} was paid by {payment['method']} outside the gateway (reference "
+                    f"{payment['reference']}). It is canceled and restocked; return the money the same way.",
+                    self._clock(),
+                )  # fmt: skip
+            return current_view(conn, order_id)
+
+        if (view := await self._db.write(paid_by_hand)) is not None:
+            return view
+        cmd = RefundOrder(order_id, f"cancel:{order_id}", None, "order canceled", sent=frozenset({"order_id"}))
+        try:
+            refunded = await self._refund(principal, PAID_CANCEL_SCOPE, CANCEL_REFUND.request(cmd), cmd, cancel)
+        except IdempotencyInFlight:  # another cancel of this order is making its refund right now
+            return await self._db.read(lambda conn: current_view(conn, order_id))
+        except PaymentGatewayError:
+            message = "The order is canceled but its refund failed at the gateway; call cancel_order again to retry it."
+            await self._db.write(
+                lambda conn: payment_store.add_issue(conn, order_id, "refund_failed", message, self._clock())
+            )
+            raise
+        return refunded.order
+
     async def _refund_view(self, order_id: str, refund_id: str, *, replayed: bool) -> RefundOut:
         def run(conn: Connection) -> RefundOut:
             refund = payment_store.refund_by_id(conn, refund_id)
@@ -625,6 +690,9 @@ class PaymentService:
             )
 
         return await self._db.read(run)
+
+
+_First = Callable[[Connection, RowMapping], None]
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,11 @@ def require(principal: Principal, operation: str) -> None:
         )
 
 
+def may_cancel_paid(principal: Principal) -> bool:
+    """Only the merchant cancels a paid order (it is refunded in full); buyers cancel only unpaid ones."""
+    return principal.kind == "merchant"
+
+
 def may_access(principal: Principal, owner_id: str | None) -> bool:
     """Whether ``principal`` may see and change a thing created by ``owner_id`` (a cart, an order).
 

@@ -180,6 +180,10 @@ _COMMIT = (
     .values(reserved=skus.c.reserved - _QUANTITY, stock_on_hand=skus.c.stock_on_hand - _QUANTITY, updated_at=_NOW)
 )
 
+_RESTOCK = (
+    update(skus).where(skus.c.sku == _SKU_CODE).values(stock_on_hand=skus.c.stock_on_hand + _QUANTITY, updated_at=_NOW)
+)
+
 
 def reserve_stock(conn: Connection, sku: str, quantity: int, now: datetime) -> bool:
     """Reserve ``quantity`` if that much is still available; False (and no change) otherwise."""
@@ -195,6 +199,12 @@ def commit_stock(conn: Connection, lines: Mapping[str, int], now: datetime) -> N
     """Turn a reservation into a sale: the units leave stock on hand and the reservation."""
     for sku, quantity in lines.items():
         conn.execute(_COMMIT, {"b_sku": sku, "b_qty": quantity, "b_now": now})
+
+
+def restock(conn: Connection, lines: Mapping[str, int], now: datetime) -> None:
+    """Put sold units back on hand (an order canceled after payment, before it shipped)."""
+    for sku, quantity in lines.items():
+        conn.execute(_RESTOCK, {"b_sku": sku, "b_qty": quantity, "b_now": now})
 
 
 def stock_totals(conn: Connection) -> RowMapping:

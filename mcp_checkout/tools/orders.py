@@ -98,8 +98,9 @@ def register(server: MCPServer[Any]) -> None:
     async def cancel_order(ctx: Context[Any], order_id: OrderId, reason: Reason | None = None) -> OrderOut:
         """Cancel an unpaid order and put its reserved stock back on sale. Safe to retry.
 
-        Only `pending_payment` orders can be canceled; canceling a canceled order returns it
-        unchanged. `invalid_state`: the order is paid, expired or refunded (the message says which).
+        The merchant may also cancel a paid order that has not shipped: it is refunded in full and
+        restocked. Canceling a canceled order returns it unchanged. `invalid_state`: the order is
+        shipped, expired or refunded, or paid and you are not the merchant (the message says which).
         """
         return await services(ctx).orders.cancel(principal(ctx), order_id, reason)
 
