@@ -24,6 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, NotFound, RateLimited
 from mcp_checkout.service.container import Services
+from mcp_checkout.ucp.catalog import get_product as catalog_product
+from mcp_checkout.ucp.catalog import lookup as catalog_lookup
 from mcp_checkout.ucp.catalog import search as catalog_search
 from mcp_checkout.ucp.checkout import CheckoutAdapter
 from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, check_version, checked_profile_url
@@ -172,5 +174,19 @@ def build_server(
     )
     async def search_catalog(meta: dict[str, Any], catalog: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
         return await run(ctx, meta, lambda _adapter, _who: catalog_search(get_services(), catalog))
+
+    @server.tool(
+        name="lookup_catalog", description="UCP lookup_catalog: products for product or variant ids.", annotations=reads
+    )
+    async def lookup_catalog(meta: dict[str, Any], catalog: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
+        return await run(ctx, meta, lambda _adapter, _who: catalog_lookup(get_services(), catalog))
+
+    @server.tool(
+        name="get_product",
+        description="UCP get_product: one product in full, by product or variant id.",
+        annotations=reads,
+    )
+    async def get_product(meta: dict[str, Any], catalog: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
+        return await run(ctx, meta, lambda _adapter, _who: catalog_product(get_services(), catalog))
 
     return server

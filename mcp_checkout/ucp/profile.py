@@ -43,6 +43,13 @@ def capabilities(checkout: bool) -> dict[str, list[dict[str, Any]]]:
                 "schema": f"{spec.SPEC_BASE}/schemas/shopping/catalog_search.json",
             }
         ],
+        spec.CATALOG_LOOKUP: [
+            {
+                "version": spec.VERSION,
+                "spec": f"{spec.SPEC_BASE}/specification/catalog/lookup",
+                "schema": f"{spec.SPEC_BASE}/schemas/shopping/catalog_lookup.json",
+            }
+        ],
     }
 
 

@@ -161,6 +161,14 @@ def routes(
         await authorize(request)
         return answer(request, await catalog.search(get_services(), await _json_body(request)))
 
+    async def lookup_catalog(request: Request) -> Response:
+        await authorize(request)
+        return answer(request, await catalog.lookup(get_services(), await _json_body(request)))
+
+    async def get_product(request: Request) -> Response:
+        await authorize(request)
+        return answer(request, await catalog.get_product(get_services(), await _json_body(request)))
+
     async def cancel_checkout(request: Request) -> Response:
         principal = await authorize(request)
         return answer(request, await CheckoutAdapter(get_services()).cancel(principal, request.path_params["id"]))
@@ -184,4 +192,6 @@ def routes(
         Route(f"{base}/checkout-sessions/{{id}}/complete", _guarded(complete_checkout), methods=["POST"]),
         Route(f"{base}/checkout-sessions/{{id}}/cancel", _guarded(cancel_checkout), methods=["POST"]),
         Route(f"{base}/catalog/search", _guarded(search_catalog), methods=["POST"]),
+        Route(f"{base}/catalog/lookup", _guarded(lookup_catalog), methods=["POST"]),
+        Route(f"{base}/catalog/product", _guarded(get_product), methods=["POST"]),
     ]

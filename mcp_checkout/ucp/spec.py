@@ -7,6 +7,7 @@ SUPPORTED_VERSIONS = frozenset({VERSION})
 SHOPPING = "dev.ucp.shopping"
 CHECKOUT = "dev.ucp.shopping.checkout"
 CATALOG_SEARCH = "dev.ucp.shopping.catalog.search"
+CATALOG_LOOKUP = "dev.ucp.shopping.catalog.lookup"
 SPEC_BASE = f"https://ucp.dev/{VERSION}"
 REST_SCHEMA = f"{SPEC_BASE}/services/shopping/rest.openapi.json"
 MCP_SCHEMA = f"{SPEC_BASE}/services/shopping/mcp.openrpc.json"

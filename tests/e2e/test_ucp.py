@@ -144,7 +144,7 @@ async def test_the_mcp_binding_runs_the_checkout_with_the_specs_argument_envelop
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert tools == {
             "create_checkout", "get_checkout", "update_checkout", "complete_checkout", "cancel_checkout",
-            "search_catalog",
+            "search_catalog", "lookup_catalog", "get_product",
         }  # fmt: skip
         searched = await client.call_tool("search_catalog", {"meta": meta, "catalog": {"query": "camp mug"}})
         assert not searched.is_error, searched.content
@@ -152,6 +152,12 @@ async def test_the_mcp_binding_runs_the_checkout_with_the_specs_argument_envelop
             searched.structured_content, "https://ucp.dev/schemas/shopping/catalog_search.json#/$defs/search_response"
         )
         assert [v["id"] for v in searched.structured_content["products"][0]["variants"]] == ["MUG-02"]
+        looked_up = await client.call_tool("lookup_catalog", {"meta": meta, "catalog": {"ids": ["MUG-02"]}})
+        assert looked_up.structured_content["products"][0]["variants"][0]["inputs"] == [
+            {"id": "MUG-02", "match": "exact"}
+        ]
+        detail = await client.call_tool("get_product", {"meta": meta, "catalog": {"id": "MUG-02"}})
+        assert detail.structured_content["product"]["title"] == "Camp Mug"
         line = {"item": {"id": "MUG-02"}, "quantity": 1}
         created = _checkout(
             await client.call_tool("create_checkout", {"meta": meta, "checkout": {"line_items": [line]}})

@@ -50,6 +50,13 @@ async def test_the_business_profile_is_served_and_conforms(services: Services) -
                 "schema": "https://ucp.dev/2026-04-08/schemas/shopping/catalog_search.json",
             }
         ],
+        "dev.ucp.shopping.catalog.lookup": [
+            {
+                "version": spec.VERSION,
+                "spec": "https://ucp.dev/2026-04-08/specification/catalog/lookup",
+                "schema": "https://ucp.dev/2026-04-08/schemas/shopping/catalog_lookup.json",
+            }
+        ],
     }
     assert ucp["payment_handlers"] == {
         "dev.mcpcheckout.offline": [
