@@ -32,14 +32,10 @@ def register(server: MCPServer[Any]) -> None:
         limit: Annotated[int, Field(strict=True, ge=1, le=100)] = 50,
         cursor: Cursor | None = None,
     ) -> AuditEventPage:
-        """List the audit log (who changed what in the store), newest first. Merchant only.
+        """The audit log (who changed what in the store), newest first.
 
-        Covers prices, stock, products, imports, refunds, status changes, API keys, webhook endpoints,
-        buyer-data erasures and key rotations. Each event has at, action (e.g. product.upsert,
-        inventory.adjust, order.refund), actor (merchant over MCP, operator at the command line, system),
-        principal_id, client, target and before/after.
-        since is inclusive, until exclusive (ISO 8601). When next_cursor is not null, call again with the
-        SAME filters plus cursor=next_cursor. Errors: `invalid_cursor` (filters changed: start again).
+        Prices, stock, products, imports, refunds, statuses, keys, webhooks, erasures. since inclusive, until
+        exclusive. More: same filters plus cursor=next_cursor.
         """
         return await services(ctx).audit.list_events(
             principal(ctx), action=action, actor=actor, since=since, until=until, limit=limit, cursor=cursor
@@ -47,11 +43,9 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Erase a buyer's personal data (merchant)", annotations=OVERWRITES)
     async def erase_buyer_data(ctx: Context[Any], email: Email) -> ErasureOut:
-        """Erase one buyer's personal data at their request (right to erasure). Merchant only; cannot be undone.
+        """Erase one buyer's personal data at their request; cannot be undone. Safe to repeat.
 
-        Unpaid orders of that buyer are canceled first (stock released, links closed). Then the email,
-        name, phone and addresses in their orders, checkout links and stored webhook bodies are replaced
-        by the tombstone "[erased]"; amounts, lines and statuses stay for accounting. Calling it again
-        changes nothing more. Recorded in the audit log (buyer.erase), without the email.
+        Cancels their unpaid orders, then replaces email, name, phone and addresses with "[erased]";
+        amounts, lines and statuses stay.
         """
         return await services(ctx).buyer_data.erase(principal(ctx), email)

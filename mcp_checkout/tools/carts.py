@@ -16,41 +16,39 @@ from mcp_checkout.tools.types import CartId, Currency, Quantity, Sku
 def register(server: MCPServer[Any]) -> None:
     @server.tool(title="Create a cart", annotations=CREATES)
     async def create_cart(ctx: Context[Any], currency: Currency | None = None) -> CartOut:
-        """Start an empty cart for one purchase and get its `cart_id`.
+        """Start an empty cart for one purchase; returns its `cart_id`. Then add_to_cart.
 
-        Call once per purchase, then add_to_cart. `currency` defaults to the store's currency; every
-        SKU in a cart must be priced in the cart's currency. Totals are always computed by the server.
+        currency defaults to the store's; every SKU in a cart must be priced in it.
         """
         return await services(ctx).carts.create(principal(ctx), currency)
 
     @server.tool(title="Add to cart", annotations=CREATES)
     async def add_to_cart(ctx: Context[Any], cart_id: CartId, sku: Sku, quantity: Quantity = 1) -> CartOut:
-        """Add `quantity` units of a SKU ON TOP of what the cart already holds; returns the whole cart.
+        """Add quantity units of a SKU ON TOP of what the cart holds; returns the cart.
 
-        Not idempotent: calling it twice adds twice. To set an exact quantity (e.g. when retrying),
-        use update_cart_item. Errors: `insufficient_stock` (the message says how many are left),
-        `sku_not_found` (search again), `currency_mismatch` (use a cart in the SKU's currency),
-        `cart_not_open` (the cart is already an order: create a new cart).
+        Not idempotent: to retry, use update_cart_item. Errors: `insufficient_stock` (the message says how
+        many are left), `sku_not_found`, `currency_mismatch` (SKU in another currency: new cart),
+        `cart_not_open` (already ordered: new cart).
         """
         return await services(ctx).carts.add(principal(ctx), cart_id, sku, quantity)
 
     @server.tool(title="Set a cart line's quantity", annotations=OVERWRITES)
     async def update_cart_item(ctx: Context[Any], cart_id: CartId, sku: Sku, quantity: Quantity) -> CartOut:
-        """Set the cart to hold exactly `quantity` units of a SKU (adding the line if missing).
+        """Set a cart line to exactly quantity units (adding it if missing); returns the cart.
 
-        Idempotent: safe to retry. Use remove_from_cart to drop a line. Same errors as add_to_cart.
+        Safe to retry. Errors as add_to_cart.
         """
         return await services(ctx).carts.set_quantity(principal(ctx), cart_id, sku, quantity)
 
     @server.tool(title="Remove from cart", annotations=OVERWRITES)
     async def remove_from_cart(ctx: Context[Any], cart_id: CartId, sku: Sku) -> CartOut:
-        """Remove a SKU's line from the cart; returns the cart. Removing a SKU that is not there is a no-op."""
+        """Remove a SKU's line from the cart; returns the cart. A SKU not in the cart is a no-op."""
         return await services(ctx).carts.remove(principal(ctx), cart_id, sku)
 
     @server.tool(title="Get a cart", annotations=READ_ONLY)
     async def get_cart(ctx: Context[Any], cart_id: CartId) -> CartOut:
-        """Get a cart's lines, current prices, availability and totals (integer minor units).
+        """A cart's lines, current prices, availability and totals.
 
-        Check it before create_order: a line whose `available` is below its `quantity` would fail.
+        A line whose `available` is below its `quantity` would fail create_order.
         """
         return await services(ctx).carts.get(principal(ctx), cart_id)

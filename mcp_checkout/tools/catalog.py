@@ -25,15 +25,11 @@ def register(server: MCPServer[Any]) -> None:
         limit: PageSize = 20,
         cursor: Cursor | None = None,
     ) -> SearchResult:
-        """Find products to sell. Use this first when the buyer names what they want.
+        """Find products to sell; use it first when the buyer names what they want.
 
-        Plain words are matched against names, descriptions, SKUs and categories, best matches first;
-        the last word also matches as a prefix. Operators and punctuation are ignored, so pass the
-        buyer's words as they are. An empty query browses the catalog by title.
-        Prices are integer minor units (cents): min_price=2000 means 20.00.
-        Each item has a `sku` (pass it to get_product or add_to_cart), its price and `available`
-        units. When `next_cursor` is not null, call again with the same arguments plus
-        cursor=next_cursor for more. `invalid_cursor`: repeat without cursor.
+        Matches names, descriptions, SKUs and categories, best first; pass the buyer's words as they are.
+        Prices are minor units (min_price=2000 is 20.00). Items have `sku` (for get_product, add_to_cart),
+        price and `available`. More: same arguments plus cursor=next_cursor. `invalid_cursor`: drop cursor.
         """
         return await services(ctx).catalog.search(
             query, category=category, min_price=min_price, max_price=max_price,
@@ -42,10 +38,8 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Get a product", annotations=READ_ONLY)
     async def get_product(ctx: Context[Any], product_id: ProductId | None = None, sku: Sku | None = None) -> ProductOut:
-        """Get one product with all its variants (SKUs), prices and current availability.
+        """One product with all its variants (SKUs), prices and availability; pass product_id or sku.
 
-        Pass exactly one of `product_id` or `sku`, both from search_catalog. Use it to show the
-        buyer details or to pick the right variant before add_to_cart.
-        `product_not_found` / `sku_not_found`: search again with search_catalog.
+        `product_not_found` / `sku_not_found`: search again.
         """
         return await services(ctx).catalog.get_product(product_id=product_id, sku=sku)

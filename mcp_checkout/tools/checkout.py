@@ -39,17 +39,12 @@ def register(server: MCPServer[Any]) -> None:
         cancel_url: HttpUrl | None = None,
         ttl_minutes: TtlMinutes | None = None,
     ) -> LinkOut:
-        """Mint a single-use checkout URL for the human buyer to pay in a browser. Send them `url`.
+        """A single-use checkout URL for the buyer to pay in a browser: send them `url`.
 
-        Either for an existing unpaid order (order_id), or straight from one SKU (sku + quantity:
-        creates the order and its link together). Pass an idempotency_key and reuse it on retries:
-        the same key and arguments give back the same link and URL (`replayed: true`), never a second
-        one. An order has ONE live link: `link_exists` means it has one already — send that, or call
-        regenerate_checkout_link for a new URL. `email` locks the link to that buyer's email (the lock
-        stays on the order's later links); `merchant_reference_id` lets you find the order later with
-        lookup_orders. The link stops working once paid (410), when it expires, or when regenerated.
-        Errors: `invalid_state` (the order is not pending_payment), `insufficient_stock`,
-        `idempotency_conflict` (that key was used for a different request).
+        For an unpaid order (order_id) or one SKU (sku + quantity: creates the order too). The same
+        idempotency_key and arguments return the same link (`replayed: true`). `link_exists`: the order has a
+        live link; send it, or regenerate_checkout_link. email locks the link to that buyer. Errors:
+        `invalid_state` (not pending_payment), `insufficient_stock`, `idempotency_conflict`.
         """
         command = CreateLink(
             order_id=order_id, sku=sku, quantity=quantity, idempotency_key=idempotency_key, email=email,
@@ -62,15 +57,16 @@ def register(server: MCPServer[Any]) -> None:
     async def regenerate_checkout_link(
         ctx: Context[Any], link_id: LinkId | None = None, url: HttpUrl | None = None
     ) -> LinkOut:
-        """Replace a checkout link with a new URL for the same order (the old URL then answers 410
-        link_revoked). Use it when the buyer lost the link, it expired, or a retry lost the URL.
-        An open buyer session and its payment carry over. Pass link_id or the old url.
-        `invalid_state`: the order is already paid, canceled or expired — create a new order instead.
+        """A new URL for a link's order when the buyer lost it or it expired (the old URL then answers 410).
+
+        Pass link_id or the old url. `invalid_state`: the order is paid, canceled or expired; create a new order.
         """
         return await services(ctx).checkout.regenerate(principal(ctx), link_id, url)
 
     @server.tool(title="Get a checkout link", annotations=READ_ONLY)
     async def get_checkout_link(ctx: Context[Any], link_id: LinkId) -> LinkOut:
-        """A checkout link's state: active (not opened yet), in_session (the buyer opened it),
-        consumed (paid), expired or revoked; and its buyer session's state. The URL is not shown again."""
+        """A checkout link's state (active, in_session, consumed, expired, revoked) and its session's.
+
+        The URL is not shown again.
+        """
         return await services(ctx).checkout.get_link(principal(ctx), link_id)

@@ -119,19 +119,13 @@ def register(server: MCPServer[Any]) -> None:
         dry_run: Flag = False,
         column_map: ColumnMap | None = None,
     ) -> ImportReport:
-        """Create or update many products and SKUs at once from a CSV file. Merchant only.
+        """Create or update products and SKUs from a CSV (csv_text, or path in the server's import directory).
 
-        Pass exactly one of csv_text (the CSV content) or path (a file in the server's import
-        directory; other locations are refused with `forbidden`). Header: product_name,sku_code and
-        optionally product_description, product_external_id, sku_name, unit_price (decimal, e.g. 19.99),
-        quantity_on_hand, category, currency, image_url. Shopify and WooCommerce product exports are
-        imported as they are (recognised by their header). column_map maps other headers to those
-        fields, e.g. {"Artikelnummer": "sku_code"}. The SKU code is the identity: an existing SKU is updated,
-        a new one created; absent columns keep stored values. Importing the same file again changes
-        nothing. Use dry_run=true first to see what would change. All rows or none are written: with
-        problems the call fails with `catalog_import_invalid` listing the lines, unless skip_invalid=true
-        (then valid rows are written and the report lists the skipped ones). Large files send progress
-        notifications. Returns rows_read, created, updated, skipped and problems (line, sku, reason).
+        Columns: product_name, sku_code; optional product_description, product_external_id, sku_name,
+        unit_price (e.g. 19.99), quantity_on_hand, category, currency, image_url. Shopify and WooCommerce
+        exports are recognised; column_map renames other headers. The SKU code is the identity; absent
+        columns keep stored values; importing again changes nothing. Try dry_run=true first. All rows or
+        none: `catalog_import_invalid` lists the bad lines, unless skip_invalid=true. Returns counts and problems.
         """
 
         async def progress(done: int, total: int) -> None:
@@ -155,16 +149,12 @@ def register(server: MCPServer[Any]) -> None:
         sku_name: VariantName | None = None,
         external_id: ExternalId | None = None,
     ) -> UpsertProductOut:
-        """Create a SKU, or update it if the SKU code exists, with the same rules as one CSV import row. Merchant only.
+        """Create or update one SKU by its code, with the CSV import's rules.
 
-        price is in integer minor units (1999 = 19.99) of currency (default: the SKU's current currency,
-        or the store's default for a new SKU). Arguments you leave out keep their stored values on an
-        existing SKU (stock of a new SKU: 0). stock sets units on hand absolutely; to add or remove
-        units use adjust_inventory. Safe to retry: the same arguments give the same result.
-        Variants: SKUs with the same external_id (or, without one, the same product_name) are one product.
-        Returns `created`, the product with all its variants, and the SKU's stock/reserved/available.
-        Errors: `invalid_input` when stock is below the units reserved by unpaid orders (the message says
-        how many) or a value is unusable (the message says which).
+        price in minor units of currency. Left-out arguments keep stored values (a new SKU's stock: 0);
+        stock is absolute (adjust_inventory adds or removes). SKUs with the same external_id (else
+        product_name) are variants of one product. Safe to retry. `invalid_input`: stock below the units
+        reserved by unpaid orders, or an unusable value (the message says which).
         """
         command = UpsertProduct(
             product_name=product_name, sku=sku, price_minor=price, currency=currency, stock=stock,
@@ -176,13 +166,10 @@ def register(server: MCPServer[Any]) -> None:
     async def delete_product(
         ctx: Context[Any], product_id: ProductId | None = None, sku: Sku | None = None
     ) -> DeleteProductOut:
-        """Take a product (all its variants) or one SKU out of the catalog. Merchant only.
+        """Take a product (product_id) or one SKU (sku) out of the catalog; safe to retry.
 
-        Pass exactly one of product_id or sku. SKUs that were never ordered are deleted; SKUs that
-        orders reference are archived: no longer found by search or get_product and no longer
-        sellable, kept for those orders (upsert_product with the same SKU code lists one again).
-        Open carts lose the removed SKUs. Safe to retry. Returns deleted, archived and
-        products_deleted. Errors: `sku_not_found`, `product_not_found`.
+        Never-ordered SKUs are deleted; ordered ones archived (hidden, unsellable, kept for their orders;
+        upsert_product lists one again). Errors: `sku_not_found`, `product_not_found`.
         """
         return await services(ctx).merchant.delete_product(principal(ctx), product_id=product_id, sku=sku)
 
@@ -194,14 +181,10 @@ def register(server: MCPServer[Any]) -> None:
         delta: StockDelta | None = None,
         reason: Reason | None = None,
     ) -> InventoryOut:
-        """Change a SKU's stock on hand: set_to an absolute count (e.g. after a stocktake; safe to retry)
-        or delta units (+12 for a delivery, -2 for breakage; NOT safe to blindly retry: each call moves
-        stock again, so check the returned stock_on_hand first). Pass exactly one. Merchant only.
+        """Change a SKU's stock: set_to an absolute count (safe to retry) or delta (+12 delivery, -2 breakage).
 
-        Stock never goes below the units reserved by unpaid orders. Returns stock_on_hand, reserved,
-        available and previous_stock_on_hand. Errors: `invalid_input` if the result would be below the
-        reserved units (the message says how many are reserved) or above 1,000,000,000;
-        `sku_not_found` (create it with upsert_product).
+        A delta moves stock again on every call: check stock_on_hand before retrying. Stock never goes below
+        the units unpaid orders reserve (`invalid_input` says how many). `sku_not_found`: use upsert_product.
         """
         return await services(ctx).merchant.adjust_inventory(
             principal(ctx), sku, set_to=set_to, delta=delta, reason=reason
@@ -217,14 +200,10 @@ def register(server: MCPServer[Any]) -> None:
         limit: PageSize = 20,
         cursor: Cursor | None = None,
     ) -> OrderPage:
-        """List orders, latest first, optionally filtered by status, creation time and reference. Merchant only.
+        """Orders, latest first, filtered by status, creation time or reference; get_order for details.
 
-        created_from is inclusive, created_to exclusive (ISO 8601; no zone means UTC).
-        merchant_reference_id matches the order's reference or one of its checkout links'.
-        Each item has order_id, number, status, total, item_count, reference, created_at and expires_at
-        (unpaid orders). For details of one order call get_order. When next_cursor is not null, call
-        again with the SAME filters plus cursor=next_cursor for the next page.
-        Errors: `invalid_cursor` (filters changed: start again without cursor), `invalid_input`.
+        created_from inclusive, created_to exclusive. More: same filters plus cursor=next_cursor.
+        `invalid_cursor`: start again without cursor.
         """
         return await services(ctx).merchant.list_orders(
             principal(ctx), status=status, created_from=created_from, created_to=created_to,
@@ -235,29 +214,19 @@ def register(server: MCPServer[Any]) -> None:
     async def sales_summary(
         ctx: Context[Any], period_start: Timestamp | None = None, period_end: Timestamp | None = None
     ) -> SalesSummary:
-        """Sales figures for a period: orders by status, paid revenue, refunds and top products. Merchant only.
+        """Sales for a period (default: the last 24 hours; at most 366 days; end exclusive).
 
-        Default period: the last 24 hours; with only period_start, from then until now. Start is
-        inclusive, end exclusive, at most 366 days (ISO 8601; no zone means UTC).
-        orders_created counts orders created in the period by their status now. Per currency: revenue
-        of orders paid in the period, refunds made in the period, net = revenue - refunded, and the top 5
-        SKUs by units and by revenue among the orders paid in the period. Amounts are integer minor
-        units with a display string.
+        Orders created by status now; per currency: revenue of orders paid, refunds, net and the top 5 SKUs.
         """
         return await services(ctx).merchant.sales_summary(principal(ctx), period_start, period_end)
 
     @server.tool(title="Go-live readiness check (merchant)", annotations=READ_ONLY)
     async def readiness_check(ctx: Context[Any]) -> ReadinessReport:
-        """Check whether this store is ready to sell: the go-live checklist. Merchant only; read-only.
+        """The go-live checklist: is this store ready to sell? Use it when asked "can I go live?" or when
+        orders or payments behave oddly.
 
-        Call it when the merchant asks "can I go live?", after changing settings, or when orders or
-        payments behave oddly. Checks: database reachable and migrated, catalog non-empty with stock,
-        payment mode (offline / stripe_test / stripe_live) and Stripe key shapes (test and live keys
-        must not be mixed), Stripe webhook secret, https public base URL, and the share of outbound
-        webhook deliveries that succeeded in the last 24 hours. Returns ready (nothing failed
-        in the current mode), mode, ready_for_live, checks (name, status ok|warn|fail, detail saying
-        exactly what to set or run) and live_missing (each environment variable live payments still
-        need). Secret values are never shown, only their kind (e.g. sk_test_…). Settings are changed
-        by the merchant in the server's environment or Claude Desktop's extension settings, not by a tool.
+        Checks the database, catalog, payment mode and Stripe keys, webhook secret, https base URL and webhook
+        deliveries. Each check says what to set or run; live_missing lists what live payments still need.
+        Settings are changed in the server's environment, not by a tool.
         """
         return await go_live_report(services(ctx), principal(ctx))

@@ -46,20 +46,12 @@ def register(server: MCPServer[Any]) -> None:
         merchant_reference_id: MerchantReference | None = None,
         shipping_address: ShippingAddress | None = None,
     ) -> OrderOut:
-        """Turn a cart (cart_id) or a list of items into an order, exactly once, and reserve its stock.
+        """Turn a cart (cart_id) or items into an order exactly once, reserving its stock.
 
-        idempotency_key: make one up for THIS order (e.g. a UUID) and keep it. If the call times
-        out or fails with a retryable error, retry with the SAME key and the SAME arguments: you get
-        the same order back with `replayed: true`, never a second order. Do NOT invent a new key
-        for a retry - a new key means a new order (a cart still becomes at most one order).
-        Pass exactly one of cart_id or items (≤100 lines of {sku, quantity}).
-        Returns the order: `order_id`, human `number` (MC-…), status `pending_payment`, lines and
-        totals computed by the server from catalog prices, and `expires_at` (unpaid orders expire
-        and release their stock).
-        Errors: `insufficient_stock` (lower the quantity with update_cart_item), `cart_empty`,
-        `idempotency_conflict` (that key was used for a different order: use a new key only if this
-        really is a new order), `idempotency_in_flight` (the same call is still running: wait and
-        retry with the same key), `cart_already_ordered` (the cart is already order X: get_order).
+        Returns the order (status pending_payment, totals, expires_at). idempotency_key: one per order.
+        After a timeout or retryable error, retry with the SAME key and arguments: the same order comes back
+        with `replayed: true`. Errors: `insufficient_stock`, `cart_empty`, `idempotency_conflict` (key used
+        for another order), `idempotency_in_flight` (retry with the same key), `cart_already_ordered` (get_order it).
         """
         command = CreateOrder(
             idempotency_key=idempotency_key,
@@ -74,11 +66,9 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Get an order", annotations=READ_ONLY)
     async def get_order(ctx: Context[Any], order_id: OrderId) -> OrderOut:
-        """Get an order's current status, lines, totals and full status history (who changed what, when).
+        """An order's status, lines, totals, status history and `fulfillments` (shipments, tracking).
 
-        Status: pending_payment, paid, partially_fulfilled, fulfilled, canceled, expired or refunded;
-        `fulfillments` lists shipments with tracking.
-        `order_not_found`: check the id, or find it by reference with lookup_orders.
+        `order_not_found`: check the id, or find it with lookup_orders.
         """
         return await services(ctx).orders.get(principal(ctx), order_id)
 
@@ -86,21 +76,19 @@ def register(server: MCPServer[Any]) -> None:
     async def lookup_orders(
         ctx: Context[Any], merchant_reference_id: MerchantReference, allow_missing: Flag = False
     ) -> OrderLookup:
-        """Find orders by the merchant_reference_id given to create_order, latest first (at most 20).
+        """Orders with this merchant_reference_id, latest first (at most 20).
 
-        Use it to check whether an order for a purchase already exists before creating one, or to
-        follow up later. With allow_missing=true a miss answers status "not_found" instead of the
-        error `order_not_found`.
+        Check it before creating an order that may already exist. allow_missing=true answers status
+        "not_found" instead of the error `order_not_found`.
         """
         return await services(ctx).orders.lookup(principal(ctx), merchant_reference_id, allow_missing=allow_missing)
 
     @server.tool(title="Cancel an order", annotations=OVERWRITES)
     async def cancel_order(ctx: Context[Any], order_id: OrderId, reason: Reason | None = None) -> OrderOut:
-        """Cancel an unpaid order and put its reserved stock back on sale. Safe to retry.
+        """Cancel an unpaid order and release its stock; safe to retry.
 
-        The merchant may also cancel a paid order that has not shipped: it is refunded in full and
-        restocked. Canceling a canceled order returns it unchanged. `invalid_state`: the order is
-        shipped, expired or refunded, or paid and you are not the merchant (the message says which).
+        A merchant may also cancel a paid, unshipped order: refunded in full and restocked.
+        `invalid_state`: shipped, expired or refunded, or paid and you are not the merchant.
         """
         return await services(ctx).orders.cancel(principal(ctx), order_id, reason)
 
@@ -111,16 +99,11 @@ def register(server: MCPServer[Any]) -> None:
         statuses: OrderStatuses | None = None,
         timeout_seconds: WaitSeconds = 30,
     ) -> OrderWaitOut:
-        """Wait until an order reaches one of `statuses` (e.g. the buyer paid), then return the order.
+        """Wait until an order reaches one of statuses (default: any outcome; ["fulfilled"]: shipped), e.g.
+        after sending a checkout link, instead of polling get_order.
 
-        Use it after handing the buyer a checkout link, instead of calling get_order over and over.
-        statuses: what to wait for; default: any status but pending_payment (e.g. ["fulfilled"] for shipped).
-        Returns as soon as the order is in one of them (`reached: true`), or when it can no longer get
-        there (e.g. waiting for paid but it was canceled: `reached: false` at once), or after
-        timeout_seconds (1-60, default 30) with `reached: false` and the order as it is now.
-        `message` says what to do next. When `reached` is false and the order is still pending_payment
-        the buyer has not paid yet: call wait_for_order again to keep waiting, or tell the user.
-        Errors: `order_not_found` (check the id; you only see orders you created).
+        Returns when reached (`reached` true), when it no longer can be (`reached` false), or at
+        timeout_seconds. Still pending_payment: the buyer has not paid; call wait_for_order again or tell the user.
         """
         wanted = list(dict.fromkeys(statuses)) if statuses else OUTCOMES
 

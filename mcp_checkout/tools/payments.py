@@ -21,20 +21,20 @@ PaymentReference = Annotated[str, Field(min_length=1, max_length=200, descriptio
 def register(server: MCPServer[Any]) -> None:
     @server.tool(title="Create a payment intent", annotations=CREATES_IDEMPOTENT)
     async def create_payment_intent(ctx: Context[Any], order_id: OrderId) -> PaymentHandoff:
-        """Hand an unpaid order to Stripe for a client that renders its own payment UI.
+        """Hand an unpaid order to Stripe for a client with its own payment UI.
 
-        Returns the PaymentIntent's `client_secret` and the `publishable_key` for Stripe.js. Safe to
-        call again: an order has at most one live PaymentIntent, and the amount always comes from
-        the order. Most agents should prefer create_checkout_link, which hosts the payment page.
-        Errors: `invalid_state` (order not pending_payment), `payment_gateway_error` (retry).
+        Returns client_secret and publishable_key; safe to repeat (one live PaymentIntent per order). Most
+        agents should use create_checkout_link. Errors: `invalid_state`, `payment_gateway_error` (retry).
         """
         return await services(ctx).payments.handoff(principal(ctx), order_id)
 
     @server.tool(title="Sync payment state", annotations=CREATES_IDEMPOTENT)
     async def sync_payment(ctx: Context[Any], order_id: OrderId) -> SyncOut:
-        """Ask the payment gateway for the order's payment state and apply it (e.g. mark it paid) —
-        for when you expected a payment but get_order still says pending_payment. Safe to repeat.
-        `payment_not_started`: no payment was attempted yet (share a checkout link)."""
+        """Fetch the order's payment state from the gateway and apply it (e.g. mark it paid).
+
+        For when a payment was expected but get_order says pending_payment. Safe to repeat.
+        `payment_not_started`: nobody tried to pay yet (share a checkout link).
+        """
         return await services(ctx).payments.sync(principal(ctx), order_id)
 
     @server.tool(title="Refund an order (merchant)", annotations=OVERWRITES)
@@ -45,12 +45,11 @@ def register(server: MCPServer[Any]) -> None:
         amount: RefundAmount | None = None,
         reason: Reason | None = None,
     ) -> RefundOut:
-        """Refund a paid order in full (omit amount) or in part (amount in minor units). Merchant only.
+        """Refund a paid order in full (omit amount) or in part (minor units).
 
-        Reuse the same idempotency_key to retry the same refund (`replayed: true`); never more than
-        was paid is refunded. A full refund moves the order to `refunded`. Errors: `refund_too_large`
-        (the message says how much is refundable), `invalid_state` (nothing captured to refund),
-        `idempotency_conflict` (that key was used for a different refund: a new refund needs a new key).
+        Retry with the same idempotency_key (`replayed: true`); never more than was paid. Errors:
+        `refund_too_large` (the message says what is refundable), `invalid_state` (nothing captured),
+        `idempotency_conflict` (a new refund needs a new key).
         """
         command = RefundOrder(order_id, idempotency_key, amount, reason, sent=sent_fields(raw_arguments(ctx)))
         return await services(ctx).payments.refund(principal(ctx), command)

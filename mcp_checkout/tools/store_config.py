@@ -139,7 +139,7 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="List tax rates (merchant)", annotations=READ_ONLY)
     async def list_tax_rates(ctx: Context[Any], country: CountryCode | None = None) -> TaxRateList:
-        """Tax rates, all or one country's."""
+        """The tax rates (basis points per country, region, category), all or one country's."""
         return await services(ctx).rates.list_tax_rates(principal(ctx), country)
 
     @server.tool(title="Delete a tax rate (merchant)", annotations=OVERWRITES)
@@ -176,5 +176,5 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="List discount codes (merchant)", annotations=READ_ONLY)
     async def list_discount_codes(ctx: Context[Any], active_only: Flag = False) -> DiscountCodeList:
-        """Discount codes with their uses so far."""
+        """Discount codes with their terms, dates and uses so far."""
         return await services(ctx).discount_codes.list_codes(principal(ctx), active_only=active_only)

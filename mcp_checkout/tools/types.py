@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,43 +16,40 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=255,
         pattern=SAFE_KEY,
-        description="Your key for THIS order (1-255 of A-Z a-z 0-9 . _ : -). Reuse the same key when you retry "
-        "the same order after a timeout or error; use a new key only for a genuinely new order.",
+        description="One per operation (e.g. a UUID); reuse the same key to retry it.",
     ),
 ]
-CartId = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^cart_[A-Za-z0-9]+$", description="From create_cart.")
-]
-OrderId = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^ord_[A-Za-z0-9]+$", description="From create_order (ord_…).")
-]
-ProductId = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^prod_[A-Za-z0-9]+$", description="From search_catalog.")
-]
-Sku = Annotated[str, Field(min_length=1, max_length=64, description="A SKU code from search_catalog or get_product.")]
-Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY, description=f"Units, 1 to {MAX_QUANTITY}.")]
+MAX_ID = 64
+
+
+def issued_id(prefix: str, source: str) -> Any:
+    """The field of an id we issued (``ord_…``, ``cart_…``): its prefix and at most MAX_ID characters, in one
+    pattern (shorter in every tool's schema than a pattern plus length bounds, and the same rule)."""
+    return Field(pattern=rf"^{prefix}_[A-Za-z0-9]{{1,{MAX_ID - len(prefix) - 1}}}$", description=f"From {source}.")
+
+
+CartId = Annotated[str, issued_id("cart", "create_cart")]
+OrderId = Annotated[str, issued_id("ord", "create_order")]
+ProductId = Annotated[str, issued_id("prod", "search_catalog")]
+Sku = Annotated[str, Field(min_length=1, max_length=64, description="From search_catalog.")]
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
 MerchantReference = Annotated[
     str,
     Field(
-        min_length=1,
-        max_length=128,
-        pattern=SAFE_KEY,
-        description="The merchant's or your own reference for this purchase (≤128 of A-Z a-z 0-9 . _ : -); "
-        "find the order later with lookup_orders.",
+        pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+        description="Your reference for this purchase; lookup_orders finds orders by it.",
     ),
 ]
 Email = Annotated[
     str,
-    Field(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", description="The buyer's email address."),
+    Field(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", description="The buyer's email."),
 ]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO-4217 code, e.g. USD.")]
-MinorUnits = Annotated[int, Field(strict=True, ge=0, le=10**12, description="Integer minor units (cents).")]
-SearchQuery = Annotated[
-    str, Field(max_length=500, description="Words to look for in names, descriptions, SKUs and categories.")
-]
-Category = Annotated[str, Field(min_length=1, max_length=120, description="Exact category name (case-insensitive).")]
-PageSize = Annotated[int, Field(strict=True, ge=1, le=100, description="Results per page, 1-100.")]
-Cursor = Annotated[str, Field(min_length=1, max_length=512, description="next_cursor from the previous page.")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. USD.")]
+MinorUnits = Annotated[int, Field(strict=True, ge=0, le=10**12, description="Minor units (cents).")]
+SearchQuery = Annotated[str, Field(max_length=500, description="The buyer's words; empty browses.")]
+Category = Annotated[str, Field(min_length=1, max_length=120, description="Exact category (any case).")]
+PageSize = Annotated[int, Field(strict=True, ge=1, le=100)]
+Cursor = Annotated[str, Field(min_length=1, max_length=512, description="The previous page's next_cursor.")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
 
@@ -62,8 +59,7 @@ OrderStatuses = Annotated[
     Field(
         min_length=1,
         max_length=len(OrderStatus),
-        description='Statuses to wait for (any of them ends the wait), e.g. ["paid"]; omit to wait for any '
-        "outcome (any status but pending_payment).",
+        description='Any of them ends the wait, e.g. ["paid"]; default: any status but pending_payment.',
     ),
 ]
 WaitSeconds = Annotated[
@@ -72,7 +68,7 @@ WaitSeconds = Annotated[
         strict=True,
         ge=1,
         le=60,
-        description="Longest time to wait, 1-60 seconds; keep it under your own request timeout.",
+        description="Keep it under your own request timeout.",
     ),
 ]
 
@@ -84,9 +80,7 @@ class LineInput(BaseModel):
     quantity: Quantity
 
 
-OrderLines = Annotated[
-    list[LineInput], Field(min_length=1, max_length=MAX_CART_LINES, description="1-100 lines of {sku, quantity}.")
-]
+OrderLines = Annotated[list[LineInput], Field(min_length=1, max_length=MAX_CART_LINES)]
 
 
 ShipLines = Annotated[
@@ -105,21 +99,13 @@ class ShippingAddress(BaseModel):
     city: Annotated[str, Field(min_length=1, max_length=100)]
     region: Annotated[str, Field(max_length=100)] | None = None
     postal_code: Annotated[str, Field(min_length=1, max_length=20)]
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO-3166 alpha-2, e.g. US.")]
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2, e.g. US.")]
 
 
-LinkId = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^link_[A-Za-z0-9]+$", description="From create_checkout_link.")
-]
-HttpUrl = Annotated[
-    str, Field(min_length=8, max_length=2048, pattern=r"^https?://\S+$", description="An absolute http(s) URL.")
-]
-TtlMinutes = Annotated[
-    int, Field(strict=True, ge=5, le=10080, description="Link lifetime in minutes, 5-10080 (default 1 day).")
-]
+LinkId = Annotated[str, issued_id("link", "create_checkout_link")]
+HttpUrl = Annotated[str, Field(min_length=8, max_length=2048, pattern=r"^https?://\S+$")]
+TtlMinutes = Annotated[int, Field(strict=True, ge=5, le=10080, description="Minutes the link lives (default 1 day).")]
 RefundAmount = Annotated[
     int,
-    Field(
-        strict=True, ge=1, le=10**12, description="Minor units to refund; omit to refund everything not yet refunded."
-    ),
+    Field(strict=True, ge=1, le=10**12, description="Minor units; omit to refund all that is left."),
 ]

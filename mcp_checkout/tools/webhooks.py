@@ -21,16 +21,10 @@ from mcp_checkout.service.webhook_views import (
 from mcp_checkout.service.webhooks import MAX_DESCRIPTION, MAX_WINDOW_MINUTES
 from mcp_checkout.tools.annotations import CREATES, READ_ONLY
 from mcp_checkout.tools.context import principal, services
-from mcp_checkout.tools.types import Cursor, HttpUrl, OrderId, PageSize
+from mcp_checkout.tools.types import Cursor, HttpUrl, OrderId, PageSize, issued_id
 
-EndpointId = Annotated[
-    str,
-    Field(min_length=1, max_length=64, pattern=r"^we_[A-Za-z0-9]+$", description="From create_webhook_endpoint."),
-]
-DeliveryId = Annotated[
-    str,
-    Field(min_length=1, max_length=64, pattern=r"^msg_[A-Za-z0-9]+$", description="From list_webhook_deliveries."),
-]
+EndpointId = Annotated[str, issued_id("we", "create_webhook_endpoint")]
+DeliveryId = Annotated[str, issued_id("msg", "list_webhook_deliveries")]
 EventTypes = Annotated[
     list[EventType], Field(min_length=1, max_length=7, description="Which order events to send, e.g. ['order.paid'].")
 ]
@@ -51,35 +45,23 @@ def register(server: MCPServer[Any]) -> None:
         events: EventTypes,
         description: Annotated[str, Field(max_length=MAX_DESCRIPTION)] = "",
     ) -> CreatedWebhookEndpoint:
-        """Send order events to the merchant's own system (ERP, shop backend) as signed JSON POSTs. Merchant only.
+        """Send order events to the merchant's system as signed JSON POSTs (Standard Webhooks).
 
-        events: any of order.created, order.paid, order.partially_fulfilled, order.fulfilled,
-        order.canceled, order.expired, order.refunded. Each POST carries the full order and Standard
-        Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) that the receiver verifies
-        with signing_secret.
-        Returns the endpoint (endpoint_id we_…) and signing_secret (whsec_…), which is shown ONLY in
-        this answer: hand it to the merchant for their receiver now; it cannot be read again (to
-        rotate, create a new endpoint and deactivate the old one). Each call creates a new endpoint.
-        Errors: `invalid_input` for a URL that is not http(s) (in live mode only https is accepted).
+        Returns endpoint_id and signing_secret, shown ONLY here: give it to the merchant now (to rotate,
+        create a new endpoint and deactivate the old). `invalid_input`: not an http(s) URL (live: https only).
         """
         return await services(ctx).webhooks.create_endpoint(principal(ctx), url, events, description)
 
     @server.tool(title="List webhook endpoints (merchant)", annotations=READ_ONLY)
     async def list_webhook_endpoints(ctx: Context[Any]) -> WebhookEndpointList:
-        """List the registered webhook endpoints, active and deactivated, oldest first. Merchant only.
-
-        Each has endpoint_id, url, description, events and status. Signing secrets are never shown
-        here. For delivery outcomes call list_webhook_deliveries.
-        """
+        """The registered webhook endpoints, active and inactive, oldest first; secrets are never shown."""
         return await services(ctx).webhooks.list_endpoints(principal(ctx))
 
     @server.tool(title="Deactivate a webhook endpoint (merchant)", annotations=DEACTIVATES)
     async def deactivate_webhook_endpoint(ctx: Context[Any], endpoint_id: EndpointId) -> WebhookEndpointOut:
-        """Stop sending events to an endpoint, at once and for good. Merchant only.
+        """Stop sending to an endpoint for good; its waiting deliveries become abandoned. Safe to repeat.
 
-        Deliveries still waiting to be sent to it become `abandoned`; its delivery history stays
-        visible in list_webhook_deliveries. Safe to call again. Returns the endpoint (status inactive).
-        Errors: `webhook_endpoint_not_found` (call list_webhook_endpoints for the ids).
+        `webhook_endpoint_not_found`: see list_webhook_endpoints.
         """
         return await services(ctx).webhooks.deactivate_endpoint(principal(ctx), endpoint_id)
 
@@ -93,16 +75,10 @@ def register(server: MCPServer[Any]) -> None:
         limit: PageSize = 20,
         cursor: Cursor | None = None,
     ) -> WebhookDeliveryPage:
-        """Show webhook deliveries, newest first, and delivery metrics. Merchant only.
+        """Webhook deliveries, newest first, with metrics over window_minutes.
 
-        Filter by endpoint_id, status (pending = waiting for a try or retry; delivered; failed = the
-        receiver answered 4xx, not retried; abandoned = gave up after the last retry) or order_id.
-        Each delivery has delivery_id (msg_…, the webhook-id the receiver sees), event_type, status,
-        attempts, next_attempt_at, last_status_code and last_error. metrics covers the last
-        window_minutes: success_rate, pending, abandoned, p95_delivery_seconds. For a failed or
-        abandoned delivery, fix the receiver, then call replay_webhook_delivery. When next_cursor is
-        not null, call again with the SAME filters plus cursor for older deliveries.
-        Errors: `webhook_endpoint_not_found`, `invalid_cursor` (start again without cursor).
+        status: pending, delivered, failed (4xx, not retried), abandoned (retries used up): fix the receiver,
+        then replay_webhook_delivery. More: same filters plus cursor=next_cursor.
         """
         return await services(ctx).webhooks.list_deliveries(
             principal(ctx),
@@ -112,11 +88,8 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Send a webhook delivery again (merchant)", annotations=REPLAYS)
     async def replay_webhook_delivery(ctx: Context[Any], delivery_id: DeliveryId) -> ReplayedDelivery:
-        """Queue one delivery to be sent again now (e.g. after the receiver was fixed). Merchant only.
+        """Send a delivery again now, same webhook-id, fresh retries; check it later with list_webhook_deliveries.
 
-        The same message goes out with the same webhook-id (receivers that deduplicate by it will
-        ignore it if they already processed it) and a fresh set of retries. Returns the delivery,
-        status pending; check the outcome a few seconds later with list_webhook_deliveries.
-        Errors: `webhook_delivery_not_found`; `invalid_state` when its endpoint was deactivated.
+        Errors: `webhook_delivery_not_found`, `invalid_state` (its endpoint was deactivated).
         """
         return await services(ctx).webhooks.replay(principal(ctx), delivery_id)

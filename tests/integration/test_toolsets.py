@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -31,6 +33,37 @@ async def test_every_tool_belongs_to_a_toolset_and_reads_without_indentation(set
     assert {tool.name: toolset_of(tool.name) for tool in tools if toolset_of(tool.name) is None} == {}
     indented = [tool.name for tool in tools if tool.description != inspect.cleandoc(tool.description or "")]
     assert indented == []
+
+
+def _schema_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every sub-schema of an input schema (property names are not schemas)."""
+    if isinstance(node, dict):
+        yield node
+        for key in ("properties", "$defs"):
+            for sub in node.get(key, {}).values():
+                yield from _schema_nodes(sub)
+        for key in ("items", "additionalProperties"):
+            yield from _schema_nodes(node.get(key))
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in node.get(key, []):
+                yield from _schema_nodes(sub)
+
+
+@SQLITE_ONLY
+async def test_input_schemas_carry_no_generated_titles_or_null_options_and_null_still_means_omitted(
+    settings: Settings,
+) -> None:
+    async with Client(build_server(settings)) as client:
+        tools = (await client.list_tools()).tools
+        nodes = [(tool.name, node) for tool in tools for node in _schema_nodes(tool.input_schema)]
+        assert len(nodes) > 100
+        assert [name for name, node in nodes if "title" in node] == []
+        assert [name for name, node in nodes if {"type": "null"} in node.get("anyOf", [])] == []
+        # the optional currency is listed as a plain string, yet an explicit null is what leaving it out is
+        currency = next(tool for tool in tools if tool.name == "create_cart").input_schema["properties"]["currency"]
+        assert currency["type"] == "string" and "default" not in currency
+        result = await client.call_tool("create_cart", {"currency": None})
+    assert not result.is_error, result.content[0].text
 
 
 @SQLITE_ONLY
