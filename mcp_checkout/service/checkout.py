@@ -42,7 +42,7 @@ from mcp_checkout.service.idempotency import Idempotency, Operation
 from mcp_checkout.service.order_state import transition, visible_order
 from mcp_checkout.service.order_view import order_breakdown, order_lines
 from mcp_checkout.service.orders import CreateOrder, OrderService
-from mcp_checkout.service.payments import PaymentService
+from mcp_checkout.service.payments import PaymentService, PreparedIntent
 from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
 from mcp_checkout.service.views import (
     CheckoutPage,
@@ -418,27 +418,34 @@ class CheckoutService:
 
     # ------------------------------------------------------------ buyer side
     async def _visit(self, token: str) -> Visit:
+        return await self._db.write(lambda conn: self._claim(conn, token))
+
+    def _claim(self, conn: Connection, token: str) -> Visit:
         """Find the link and claim (first open) or resume (later opens) its one session."""
+        now = self._clock()
+        link = checkout_store.link_by_hash(conn, hash_token(token), for_update=True)
+        if link is None:
+            raise LinkNotFound("This checkout link does not exist. Check that the whole link was copied.")
+        order = order_store.get(conn, link["order_id"], for_update=True)
+        assert order is not None
+        problem = link_problem(link, order, now)
+        if problem is not None:
+            raise problem
+        if link["status"] == LinkStatus.ACTIVE.value and checkout_store.set_link_status(
+            conn, link["id"], [LinkStatus.ACTIVE.value], LinkStatus.IN_SESSION.value, now
+        ):
+            checkout_store.insert_session(conn, domain.new_id("cs"), link["id"], order["id"], now)
+        session = checkout_store.session_of_link(conn, link["id"])
+        assert session is not None
+        return Visit(link=link, session=session, order=order)
 
-        def run(conn: Connection) -> Visit:
-            now = self._clock()
-            link = checkout_store.link_by_hash(conn, hash_token(token), for_update=True)
-            if link is None:
-                raise LinkNotFound("This checkout link does not exist. Check that the whole link was copied.")
-            order = order_store.get(conn, link["order_id"], for_update=True)
-            assert order is not None
-            problem = link_problem(link, order, now)
-            if problem is not None:
-                raise problem
-            if link["status"] == LinkStatus.ACTIVE.value and checkout_store.set_link_status(
-                conn, link["id"], [LinkStatus.ACTIVE.value], LinkStatus.IN_SESSION.value, now
-            ):
-                checkout_store.insert_session(conn, domain.new_id("cs"), link["id"], order["id"], now)
-            session = checkout_store.session_of_link(conn, link["id"])
-            assert session is not None
-            return Visit(link=link, session=session, order=order)
-
-        return await self._db.write(run)
+    def _claim_to_pay(self, conn: Connection, token: str, proof: str | None) -> tuple[Visit, PreparedIntent | None]:
+        """:meth:`_claim` and, once this buyer can pay (email proven, delivery chosen), the order's payment
+        attempt (:meth:`PaymentService.prepare_intent`), in one write transaction."""
+        visit = self._claim(conn, token)
+        if self._email_pending(visit, proof) or delivery_missing(visit.order):
+            return visit, None
+        return visit, self._payments.prepare_intent(conn, visit.order["id"])
 
     def _email_pending(self, visit: Visit, proof: str | None) -> bool:
         """An email-locked link whose email THIS browser (its proof cookie) has not proven."""
@@ -453,11 +460,11 @@ class CheckoutService:
             intent = await self._payments.gateway.retrieve_intent(intent_id)
             if intent.status not in ("succeeded", "canceled"):
                 return await self._page(visit, intent.client_secret, intent.status, proof)
-        visit = await self._visit(token)
+        visit, prepared = await self._db.write(lambda conn: self._claim_to_pay(conn, token, proof))
         client_secret: str | None = None
         intent_status: str | None = None
-        if not self._email_pending(visit, proof) and not delivery_missing(visit.order):
-            intent, _ = await self._payments.ensure_intent(visit.order["id"])
+        if prepared is not None:
+            intent, _ = await self._payments.finish_intent(visit.order["id"], prepared)
             if intent.status == "succeeded":  # paid, but the webhook is not in yet: settle it now
                 await self._payments.apply_intent(intent, actor=Actor.BUYER, source="checkout page")
                 raise LinkConsumed(f"This checkout for order {visit.order['number']} is already paid.")
