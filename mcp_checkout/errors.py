@@ -103,6 +103,29 @@ class CartAlreadyOrdered(CheckoutError):
     http_status = 409
 
 
+class DiscountCodeRejected(CheckoutError):
+    """A discount code create_order cannot honour; the subclass says why."""
+
+    code = "discount_code_rejected"
+    http_status = 409
+
+
+class DiscountCodeInvalid(DiscountCodeRejected):
+    code = "discount_code_invalid"
+
+
+class DiscountCodeExpired(DiscountCodeRejected):
+    code = "discount_code_expired"
+
+
+class DiscountMinimumNotMet(DiscountCodeRejected):
+    code = "discount_minimum_not_met"
+
+
+class DiscountCodeExhausted(DiscountCodeRejected):
+    code = "discount_code_exhausted"
+
+
 class IdempotencyConflict(CheckoutError):
     code = "idempotency_conflict"
     http_status = 409

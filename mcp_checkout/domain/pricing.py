@@ -270,17 +270,23 @@ def quote(
     shipping: ShippingRate | None = None,
     tax_rates: Sequence[TaxRate] = (),
     discounts: Sequence[DiscountCode] = (),
+    frozen_discounts: Sequence[int] | None = None,
 ) -> Quote:
     """Price ``lines``: ``discounts`` are codes already checked usable (see discount_problem); ``shipping``
-    is the chosen rate (None: no shipping charge yet); ``destination`` None: no tax yet."""
+    is the chosen rate (None: no shipping charge yet); ``destination`` None: no tax yet. ``frozen_discounts``:
+    the lines' discounts as an order froze them (then only free_shipping codes of ``discounts`` apply)."""
     amounts = [line.amount for line in lines]
-    left = list(amounts)
-    line_discounts = [0] * len(lines)
+    frozen = [min(max(d, 0), a) for d, a in zip(frozen_discounts, amounts, strict=True)] if frozen_discounts else None
+    left = [a - d for a, d in zip(amounts, frozen, strict=True)] if frozen else list(amounts)
+    line_discounts: list[int] = list(frozen) if frozen else [0] * len(lines)
     applied: dict[str, int] = {}
     free_shipping: list[str] = []
     for code in discounts:
         if code.kind == "free_shipping":
             free_shipping.append(code.code)
+            continue
+        if frozen is not None:  # already in the frozen line discounts
+            applied[code.code] = 0
             continue
         eligible = [left[i] if code.applies_to.covers(line) else 0 for i, line in enumerate(lines)]
         base = sum(eligible)

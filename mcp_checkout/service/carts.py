@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
 from mcp_checkout.domain import Clock, Money, Principal
+from mcp_checkout.domain.pricing import normalize_code
+from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, InvalidInput, SkuNotFound
-from mcp_checkout.service import policy
+from mcp_checkout.service import policy, quotes
 from mcp_checkout.service.idempotency import Idempotency, Operation
-from mcp_checkout.service.views import CartLineOut, CartOut, MoneyOut
+from mcp_checkout.service.views import BuyerOut, CartLineOut, CartOut, MoneyOut, ShippingAddressOut
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store.db import Database
@@ -60,17 +64,39 @@ def load_open_cart(conn: Connection, principal: Principal, cart_id: str) -> RowM
     return cart
 
 
-def priced_lines(rows: Sequence[RowMapping]) -> list[domain.PricedLine]:
+def priced_lines(rows: Sequence[Mapping[Any, Any]]) -> list[domain.PricedLine]:
     return [
         domain.PricedLine(row["sku"], row["title"], Money(row["price_minor"], row["currency"]), row["quantity"])
         for row in rows
     ]
 
 
-def cart_view(conn: Connection, cart: RowMapping) -> CartOut:
+def cart_view(conn: Connection, cart: RowMapping, profile: StoreProfile, now: datetime) -> CartOut:
+    """The cart priced as it stands: current catalog prices, the store's rates for its destination and its
+    discount codes (service/quotes.py), with what is still missing in ``messages``."""
     rows = cart_store.lines(conn, cart["id"])
     lines = priced_lines(rows)
-    subtotal = domain.money_sum((line.line_total for line in lines), cart["currency"])
+    buyer = cart["buyer"] or None
+    priced = quotes.quote(
+        conn,
+        fallback=profile,
+        currency=cart["currency"],
+        lines=[quotes.line_of(row) for row in rows],
+        shipping_address=cart["shipping_address"],
+        fulfillment_option_id=cart["fulfillment_option_id"],
+        discount_codes=cart["discount_codes"] or [],
+        buyer=quotes.buyer_key(conn, buyer.get("email") if buyer else None, cart["principal_id"]),
+        now=now,
+        stock=[
+            quotes.Stock(row["sku"], row["quantity"], domain.available_units(row["stock_on_hand"], row["reserved"]))
+            for row in rows
+        ],
+    )
+    fields = quotes.breakdown(priced)
+    if not lines and cart["status"] == "open":
+        fields["messages"] = [quotes.empty_cart_message(), *fields["messages"]]
+        fields["ready"] = False
+    address = cart["shipping_address"]
     return CartOut(
         cart_id=cart["id"],
         status=cart["status"],
@@ -82,14 +108,18 @@ def cart_view(conn: Connection, cart: RowMapping) -> CartOut:
                 quantity=line.quantity,
                 unit_price=MoneyOut.of(line.unit_price),
                 line_total=MoneyOut.of(line.line_total),
+                discount=MoneyOut.of(Money(quoted.discount, cart["currency"])),
+                tax=MoneyOut.of(Money(quoted.tax, cart["currency"])),
                 available=domain.available_units(row["stock_on_hand"], row["reserved"]),
             )
-            for line, row in zip(lines, rows, strict=True)
+            for line, row, quoted in zip(lines, rows, priced.quote.lines, strict=True)
         ],
         item_count=sum(line.quantity for line in lines),
-        subtotal=MoneyOut.of(subtotal),
-        total=MoneyOut.of(subtotal),
         order_id=cart["order_id"],
+        buyer=BuyerOut.model_validate(buyer) if buyer else None,
+        shipping_address=ShippingAddressOut.model_validate(address) if address else None,
+        fulfillment_option_id=cart["fulfillment_option_id"],
+        **fields,
     )
 
 
@@ -107,14 +137,34 @@ class CreateCart:
     sent: Collection[str] | None = None
 
 
+@dataclass(frozen=True)
+class CartDetails:
+    """update_cart's arguments, validated. Only the fields in ``sent`` change (a field sent as None clears)."""
+
+    buyer: Mapping[str, Any] | None = None
+    shipping_address: Mapping[str, Any] | None = None
+    fulfillment_option_id: str | None = None
+    discount_codes: Sequence[str] | None = None
+    sent: Collection[str] = ()
+
+
 class CartService:
     def __init__(
-        self, db: Database, clock: Clock, default_currency: str, idempotency: Idempotency | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        default_currency: str,
+        idempotency: Idempotency | None = None,
+        profile: StoreProfile | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._default_currency = default_currency
         self._idempotency = idempotency
+        self._profile = profile or StoreProfile(name="", default_currency=default_currency)
+
+    def _view(self, conn: Connection, cart: RowMapping) -> CartOut:
+        return cart_view(conn, cart, self._profile, self._clock())
 
     async def create(self, principal: Principal, currency: str | None = None) -> CartOut:
         cart_id = domain.new_id("cart")
@@ -125,7 +175,7 @@ class CartService:
             cart_store.create(conn, cart_id, principal.id, code, now)
             cart = cart_store.get(conn, cart_id)
             assert cart is not None
-            return cart_view(conn, cart)
+            return self._view(conn, cart)
 
         return await self._db.write(run)
 
@@ -142,17 +192,17 @@ class CartService:
             assert self._idempotency is not None
             prior = self._idempotency.once(conn, principal.id, call, cart_id)
             if prior is not None:
-                return cart_view(conn, visible_cart(conn, principal, prior.resource_id)), True
+                return self._view(conn, visible_cart(conn, principal, prior.resource_id)), True
             cart_store.create(conn, cart_id, principal.id, code, now)
             cart = cart_store.get(conn, cart_id)
             assert cart is not None
-            return cart_view(conn, cart), False
+            return self._view(conn, cart), False
 
         return await self._db.write(run)
 
     async def get(self, principal: Principal, cart_id: str) -> CartOut:
         def run(conn: Connection) -> CartOut:
-            return cart_view(conn, visible_cart(conn, principal, cart_id))
+            return self._view(conn, visible_cart(conn, principal, cart_id))
 
         return await self._db.read(run)
 
@@ -193,7 +243,7 @@ class CartService:
                 )
             domain.ensure_available(sku, target, row["stock_on_hand"] - row["reserved"])
             cart_store.set_quantity(conn, cart_id, sku, target, now)
-            return cart_view(conn, cart)
+            return self._view(conn, cart)
 
         return await self._db.write(run)
 
@@ -206,7 +256,7 @@ class CartService:
             cart_store.cancel(conn, cart_id, now)
             cart = cart_store.get(conn, cart_id)
             assert cart is not None
-            return cart_view(conn, cart)
+            return self._view(conn, cart)
 
         return await self._db.write(run)
 
@@ -216,6 +266,44 @@ class CartService:
         def run(conn: Connection) -> CartOut:
             cart = load_open_cart(conn, principal, cart_id)
             cart_store.remove(conn, cart_id, sku, now)
-            return cart_view(conn, cart)
+            return self._view(conn, cart)
 
         return await self._db.write(run)
+
+    async def update(self, principal: Principal, cart_id: str, details: CartDetails) -> CartOut:
+        """Set the cart's buyer, shipping address, fulfillment option and discount codes: each field sent
+        replaces what the cart had (None clears it); fields not sent stay as they are. Safe to retry."""
+        values: dict[str, Any] = {}
+        if "buyer" in details.sent:
+            values["buyer"] = clean_buyer(details.buyer)
+        if "shipping_address" in details.sent:
+            address = details.shipping_address
+            values["shipping_address"] = quotes.clean_address(address) if address else None
+        if "fulfillment_option_id" in details.sent:
+            values["fulfillment_option_id"] = details.fulfillment_option_id or None
+        if "discount_codes" in details.sent:
+            codes = list(dict.fromkeys(normalize_code(code) for code in details.discount_codes or ()))
+            values["discount_codes"] = codes or None
+        now = self._clock()
+
+        def run(conn: Connection) -> CartOut:
+            cart = load_open_cart(conn, principal, cart_id)
+            option = values.get("fulfillment_option_id")
+            if option is not None:
+                quotes.check_option_exists(conn, option, cart["currency"])
+            if values:
+                cart_store.set_details(conn, cart_id, values, now)
+                cart = visible_cart(conn, principal, cart_id)
+            return self._view(conn, cart)
+
+        return await self._db.write(run)
+
+
+def clean_buyer(buyer: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not buyer:
+        return None
+    cleaned = {key: (value.strip() or None) if isinstance(value, str) else value for key, value in buyer.items()}
+    if not cleaned.get("email"):
+        raise InvalidInput("buyer.email is required: the buyer's email address.", details={"field": "buyer.email"})
+    cleaned["email"] = str(cleaned["email"]).lower()
+    return {key: cleaned.get(key) for key in ("email", "name", "phone")}

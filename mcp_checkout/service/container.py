@@ -121,7 +121,9 @@ def build_services(
         retention=timedelta(hours=settings.idempotency_retention_hours),
         lease=timedelta(seconds=settings.idempotency_lease_seconds),
     )
-    orders = OrderService(db, clock, idempotency, order_ttl=timedelta(minutes=settings.order_ttl_minutes))
+    orders = OrderService(
+        db, clock, idempotency, order_ttl=timedelta(minutes=settings.order_ttl_minutes), profile=from_settings(settings)
+    )
     payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock), idempotency)
     orders.on_closed(payments.cancel_open_intent)
     orders.on_paid_cancel(payments.cancel_paid)
@@ -139,7 +141,7 @@ def build_services(
         idempotency=idempotency,
         catalog=catalog,
         completions=CompletionService(db),
-        carts=CartService(db, clock, settings.default_currency, idempotency),
+        carts=CartService(db, clock, settings.default_currency, idempotency, profile=from_settings(settings)),
         orders=orders,
         order_watch=OrderWatch(db, orders, clock, poll_interval=settings.order_watch_poll_seconds),
         payments=payments,

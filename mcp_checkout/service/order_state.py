@@ -17,6 +17,7 @@ from mcp_checkout.service.order_view import current_view
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
+from mcp_checkout.store import pricing as pricing_store
 
 
 def order_not_found(order_id: str) -> OrderNotFound:
@@ -67,6 +68,8 @@ def transition(
         )
     order_store.add_event(conn, order["id"], current.value, target.value, actor.value, principal_id, reason, now)
     _settle_checkout(conn, order["id"], target, now)
+    if target in (OrderStatus.CANCELED, OrderStatus.EXPIRED):  # closed unpaid: its discount uses come back
+        pricing_store.release(conn, order["id"], now)
     webhook_outbox.record_order_event(conn, target, order["id"], now, lambda: current_view(conn, order["id"]))
 
 

@@ -10,10 +10,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from mcp_checkout.domain import DISPLAY_LOCALE, Money, OrderStatus
+from mcp_checkout.service import quotes
 from mcp_checkout.service.views import (
+    AppliedDiscount,
+    BuyerOut,
     CheckoutState,
     CreatedBy,
     FulfilledLine,
+    FulfillmentOptionOut,
     FulfillmentOut,
     MoneyOut,
     OrderIssue,
@@ -50,8 +54,8 @@ def order_lines(items: Sequence[Mapping[Any, Any]], currency: str, locale: str =
             quantity=item["quantity"],
             unit_price=money(item["unit_price_minor"]),
             line_total=money(item["line_total_minor"]),
-            discount=money(item["discount_minor"]) if item.get("discount_minor") else None,
-            tax=money(item["tax_minor"]) if item.get("tax_minor") else None,
+            discount=money(item.get("discount_minor") or 0),
+            tax=money(item.get("tax_minor") or 0),
             fulfilled_quantity=item.get("fulfilled_quantity") or 0,
             image_url=item.get("image_url") or None,
         )
@@ -76,6 +80,25 @@ def order_breakdown(order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> d
     }
 
 
+def order_delivery(order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> dict[str, Any]:
+    """The order's buyer, chosen option, applied codes, and what it still lacks (``messages``, ``ready``)."""
+    notices = quotes.order_notices(order)
+    option = order.get("fulfillment_option")
+    buyer = order.get("buyer") or {}
+    email = order.get("email")
+    return {
+        "buyer": BuyerOut(email=email, name=buyer.get("name"), phone=buyer.get("phone")) if (email or buyer) else None,
+        "fulfillment_option": FulfillmentOptionOut.model_validate(option) if option else None,
+        "discounts": [
+            AppliedDiscount(code=entry["code"], amount=MoneyOut.of(Money(entry["amount"], order["currency"]), locale))
+            for entry in order.get("discount_codes") or ()
+            if isinstance(entry, dict)
+        ],
+        "messages": quotes.messages_out(notices),
+        "ready": not notices,
+    }
+
+
 def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | None = None) -> OrderOut:
     """The order as tools show it. ``written``: the order was created in this very transaction, with
     these lines and this history, and nothing else refers to it yet (no link, payment or issue)."""
@@ -90,8 +113,8 @@ def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | No
         status=status.value,
         currency=currency,
         lines=order_lines(items, currency),
-        subtotal=MoneyOut.of(Money(order["subtotal_minor"], currency)),
-        total=MoneyOut.of(Money(order["total_minor"], currency)),
+        **order_breakdown(order),
+        **order_delivery(order),
         email=order["email"],
         merchant_reference_id=order["merchant_reference_id"],
         shipping_address=ShippingAddressOut.model_validate(address) if address else None,

@@ -6,32 +6,40 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Actor, Clock, Money, OrderStatus, Principal, StockState
+from mcp_checkout.domain import Actor, Clock, OrderStatus, Principal, StockState
+from mcp_checkout.domain.pricing import DiscountCode, Notice
+from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import (
     CartAlreadyOrdered,
     CartEmpty,
     CheckoutError,
     CurrencyMismatch,
+    DiscountCodeExhausted,
+    DiscountCodeExpired,
+    DiscountCodeInvalid,
+    DiscountCodeRejected,
+    DiscountMinimumNotMet,
     InvalidInput,
     InvalidState,
     OrderNotFound,
 )
-from mcp_checkout.service import audit, policy, webhook_outbox
+from mcp_checkout.service import audit, policy, quotes, store_profile, webhook_outbox
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found, visible_cart
 from mcp_checkout.service.idempotency import Idempotency, Keyed, Operation
-from mcp_checkout.service.order_state import transition, visible_order
-from mcp_checkout.service.order_view import Written, order_view
+from mcp_checkout.service.order_state import order_not_found, transition, visible_order
+from mcp_checkout.service.order_view import Written, current_view, order_view
 from mcp_checkout.service.views import OrderLookup, OrderOut
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store import orders as order_store
+from mcp_checkout.store import pricing as pricing_store
 from mcp_checkout.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -52,16 +60,129 @@ class CreateOrder:
     email: str | None = None
     merchant_reference_id: str | None = None
     shipping_address: Mapping[str, Any] | None = None
+    buyer: Mapping[str, Any] | None = None
+    fulfillment_option_id: str | None = None
+    discount_codes: Sequence[str] | None = None
     sent: Collection[str] | None = None
+
+    def given(self, name: str) -> bool:
+        """Whether the client sent this argument (so it overrides the cart's value)."""
+        return self.sent is None or name in self.sent
 
 
 AfterPlace = Callable[[Connection, RowMapping], None]
 CancelPaid = Callable[[Principal, str, str | None], Awaitable[OrderOut]]
 
 
+@dataclass(frozen=True)
+class _Details:
+    buyer: Mapping[str, Any] | None
+    shipping_address: Mapping[str, Any] | None
+    fulfillment_option_id: str | None
+    discount_codes: Sequence[str] | None
+
+
+_REJECTIONS: Mapping[str, type[DiscountCodeRejected]] = {
+    "discount_code_invalid": DiscountCodeInvalid,
+    "discount_code_expired": DiscountCodeExpired,
+    "discount_minimum_not_met": DiscountMinimumNotMet,
+    "discount_code_exhausted": DiscountCodeExhausted,
+}
+
+
+def discount_rejected(notice: Notice) -> DiscountCodeRejected:
+    error = _REJECTIONS.get(notice.code, DiscountCodeInvalid)
+    return error(notice.message, details={"field": notice.path}, next_actions=["update_cart", "get_cart"])
+
+
+def take_use(conn: Connection, priced: quotes.Priced, code: str, buyer_key: str) -> None:
+    """Count one use of ``code`` for this order, or fail the order with ``discount_code_exhausted``: the
+    conditional update lets only as many orders as there are uses left through."""
+    gone = DiscountCodeExhausted(
+        f"Discount code {code} has just been used up. Remove it (update_cart(discount_codes=[])) and order again.",
+        details={"code": code},
+        next_actions=["update_cart", "get_cart"],
+    )
+    if not pricing_store.take_use(conn, code):
+        raise gone
+    limit = next((c.max_uses_per_buyer for c in priced.codes if c.code == code), None)
+    # The code's row is locked now (PostgreSQL), so this count sees every committed order of this buyer.
+    if limit is not None and pricing_store.buyer_uses(conn, code, buyer_key) >= limit:
+        raise gone
+
+
+def applied_codes(priced: quotes.Priced, amounts: Sequence[tuple[str, int]]) -> list[dict[str, Any]] | None:
+    """The codes an order holds, as stored on it: [{code, kind, amount}]."""
+    kinds = {code.code: code.kind for code in priced.codes}
+    return [{"code": code, "kind": kinds.get(code, "percent"), "amount": amount} for code, amount in amounts] or None
+
+
+def reprice_delivery(
+    conn: Connection,
+    order: RowMapping,
+    address: Mapping[str, Any] | None,
+    option_id: str | None,
+    fallback: StoreProfile,
+    now: datetime,
+) -> quotes.Priced:
+    """Price an unpaid order's delivery for ``address`` and ``option_id`` (checked against the store's
+    current rates) and write the new totals, in ``conn``'s transaction (the order row locked by the caller)."""
+    items = order_store.items(conn, order["id"])
+    held = [entry for entry in order["discount_codes"] or () if isinstance(entry, dict)]
+    profile = replace(store_profile.current(conn, fallback), prices_include_tax=bool(order["prices_include_tax"]))
+    priced = quotes.quote(
+        conn, fallback=fallback, profile=profile, currency=order["currency"],
+        lines=[quotes.line_of(item) for item in items], shipping_address=address,
+        fulfillment_option_id=option_id, discount_codes=[], buyer="", now=now,
+        redeemed=[DiscountCode(entry["code"], entry.get("kind") or "percent") for entry in held],
+        frozen_discounts=[item["discount_minor"] for item in items],
+    )  # fmt: skip
+    if option_id and priced.option is None and priced.options:
+        choices = ", ".join(rate.rate_id for rate in priced.options)
+        raise InvalidInput(
+            f"fulfillment_option_id {option_id!r} does not serve this address; choose one of {choices}.",
+            details={"field": "fulfillment_option_id"},
+        )
+    q = priced.quote
+    amounts = dict(q.discounts)  # free shipping is worth what it waives now; other codes' amounts are frozen
+    codes = [{**c, "amount": amounts.get(c["code"], 0)} if c.get("kind") == "free_shipping" else c for c in held]
+    option = priced.option
+    values = {
+        "shipping_address": dict(address) if address else None,
+        "fulfillment_option_id": option.rate_id if option else None,
+        "fulfillment_option": quotes.option_snapshot(option, q.shipping_total) if option else None,
+        "discount_codes": codes or None,
+        "shipping_total_minor": q.shipping_total,
+        "tax_total_minor": q.tax_total,
+        "total_minor": q.total,
+        "updated_at": now,
+    }
+    taxes = {item["line_no"]: quoted.tax for item, quoted in zip(items, q.lines, strict=True)}
+    if not pricing_store.set_order_pricing(conn, order["id"], values, taxes):
+        raise InvalidState(f"Order {order['id']} changed while this call ran. Call get_order and try again.")
+    return priced
+
+
+def _buyer_extra(buyer: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The buyer's name and phone as an order keeps them (the email has its own column)."""
+    if not buyer:
+        return None
+    extra = {key: buyer.get(key) for key in ("name", "phone") if buyer.get(key)}
+    return extra or None
+
+
 class OrderService:
-    def __init__(self, db: Database, clock: Clock, idempotency: Idempotency, *, order_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        idempotency: Idempotency,
+        *,
+        order_ttl: timedelta,
+        profile: StoreProfile | None = None,
+    ) -> None:
         self._db = db
+        self._profile = profile or StoreProfile(name="", default_currency="USD")
         self._clock = clock
         self._idempotency = idempotency
         self._order_ttl = order_ttl
@@ -136,30 +257,53 @@ class OrderService:
                 next_actions=["create_cart", "get_cart"],
             )
         now = self._clock()
+        details = _Details(cmd.buyer, cmd.shipping_address, cmd.fulfillment_option_id, cmd.discount_codes)
         if cmd.cart_id is not None:
             cart = visible_cart(conn, principal, cmd.cart_id)
             # Claim the cart first: a conditional update that only one order can win.
             if not cart_store.mark_ordered(conn, cmd.cart_id, order_id, now):
                 return self._existing_cart_order(conn, principal, cmd.cart_id, call)
-            lines = priced_lines(cart_store.lines(conn, cmd.cart_id))
+            rows: Sequence[Mapping[Any, Any]] = cart_store.lines(conn, cmd.cart_id)
             currency = cart["currency"]
-            if not lines:
+            if not rows:
                 raise CartEmpty(
                     f"Cart {cmd.cart_id} is empty. Add items with add_to_cart, then call create_order again.",
                     details={"cart_id": cmd.cart_id},
                     next_actions=["add_to_cart"],
                 )
+            details = _Details(  # what create_order sends wins over what the cart holds
+                cmd.buyer if cmd.given("buyer") else cart["buyer"],
+                cmd.shipping_address if cmd.given("shipping_address") else cart["shipping_address"],
+                cmd.fulfillment_option_id if cmd.given("fulfillment_option_id") else cart["fulfillment_option_id"],
+                cmd.discount_codes if cmd.given("discount_codes") else cart["discount_codes"],
+            )
         else:
             assert cmd.items is not None
-            lines, currency = self._direct_lines(conn, cmd.items)
-
+            rows, currency = self._direct_lines(conn, cmd.items)
+        lines = priced_lines(rows)
+        email = cmd.email or (
+            str(details.buyer["email"]).lower() if details.buyer and details.buyer.get("email") else None
+        )
+        address = quotes.clean_address(details.shipping_address) if details.shipping_address else None
+        buyer_key = quotes.buyer_key(conn, email, principal.id)
+        priced = quotes.quote(
+            conn, fallback=self._profile, currency=currency, lines=[quotes.line_of(row) for row in rows],
+            shipping_address=address, fulfillment_option_id=details.fulfillment_option_id,
+            discount_codes=details.discount_codes or [], buyer=buyer_key, now=now,
+        )  # fmt: skip
+        for notice in priced.messages:
+            if notice.code.startswith("discount_"):
+                raise discount_rejected(notice)
         for line in sorted(lines, key=lambda item: item.sku):  # one lock order everywhere: no deadlocks
             if not catalog_store.reserve_stock(conn, line.sku, line.quantity, now):
                 row = catalog_store.get_skus(conn, [line.sku]).get(line.sku)
                 available = (row["stock_on_hand"] - row["reserved"]) if row else 0
                 domain.ensure_available(line.sku, line.quantity, available)
                 raise AssertionError("reservation failed with stock available")
-        subtotal = domain.money_sum((line.line_total for line in lines), currency)
+        q = priced.quote
+        for code, _ in q.discounts:  # usage counted once, here, in the order's own transaction
+            take_use(conn, priced, code, buyer_key)
+        option = priced.option
         values: dict[str, Any] = {
             "id": order_id,
             "cart_id": cmd.cart_id,
@@ -168,11 +312,20 @@ class OrderService:
             "status": OrderStatus.PENDING_PAYMENT.value,
             "stock_state": StockState.RESERVED.value,
             "currency": currency,
-            "subtotal_minor": subtotal.amount,
-            "total_minor": subtotal.amount,
-            "email": cmd.email,
+            "subtotal_minor": q.subtotal,
+            "total_minor": q.total,
+            "discount_total_minor": q.discount_total,
+            "shipping_total_minor": q.shipping_total,
+            "tax_total_minor": q.tax_total,
+            "prices_include_tax": q.prices_include_tax,
+            "requires_shipping": q.requires_shipping,
+            "email": email,
+            "buyer": _buyer_extra(details.buyer),
             "merchant_reference_id": cmd.merchant_reference_id,
-            "shipping_address": dict(cmd.shipping_address) if cmd.shipping_address else None,
+            "shipping_address": address,
+            "fulfillment_option_id": option.rate_id if option else None,
+            "fulfillment_option": quotes.option_snapshot(option, q.shipping_total) if option else None,
+            "discount_codes": applied_codes(priced, q.discounts),
             "request_fingerprint": call.fingerprint,
             "created_at": now,
             "updated_at": now,
@@ -186,10 +339,17 @@ class OrderService:
                 "unit_price_minor": line.unit_price.amount,
                 "quantity": line.quantity,
                 "line_total_minor": line.line_total.amount,
+                "discount_minor": quoted.discount,
+                "tax_minor": quoted.tax,
+                "tax_category": row["tax_category"],
+                "requires_shipping": row["requires_shipping"],
+                "image_url": row["image_url"] or "",
             }
-            for number, line in enumerate(lines, start=1)
+            for number, (line, row, quoted) in enumerate(zip(lines, rows, q.lines, strict=True), start=1)
         ]
         number = order_store.insert_order(conn, values, items)
+        for code, amount in q.discounts:
+            pricing_store.record_redemption(conn, order_id, code, buyer_key, amount, now)
         status, actor, reason = OrderStatus.PENDING_PAYMENT.value, principal.actor.value, "created with create_order"
         order_store.add_event(conn, order_id, None, status, actor, principal.id, reason, now)
         if also is None:
@@ -227,28 +387,60 @@ class OrderService:
         self._idempotency.redirect(conn, principal.id, call, order["id"])
         return order_view(conn, order).as_replay()
 
-    def _direct_lines(self, conn: Connection, items: Sequence[tuple[str, int]]) -> tuple[list[domain.PricedLine], str]:
+    def _direct_lines(self, conn: Connection, items: Sequence[tuple[str, int]]) -> tuple[list[dict[str, Any]], str]:
+        """The SKU rows of a direct order, each with its quantity, and their one currency."""
         if not items:
             raise InvalidInput("items must hold at least one {sku, quantity}.")
         codes = [sku for sku, _ in items]
         if len(set(codes)) != len(codes):
             raise InvalidInput("Each SKU may appear once in items; add the quantities together.")
         found = catalog_store.get_skus(conn, codes)
-        lines: list[domain.PricedLine] = []
+        rows: list[dict[str, Any]] = []
         for sku, quantity in items:
             domain.check_quantity(quantity)
             row = found.get(sku)
             if row is None:
                 raise sku_not_found(sku)
-            lines.append(domain.PricedLine(sku, row["title"], Money(row["price_minor"], row["currency"]), quantity))
-        currencies = sorted({line.unit_price.currency for line in lines})
+            rows.append({**row, "quantity": quantity})
+        currencies = sorted({row["currency"] for row in rows})
         if len(currencies) > 1:
             raise CurrencyMismatch(
                 f"These SKUs are priced in different currencies ({', '.join(currencies)}); one order has one "
                 "currency. Order them separately.",
                 details={"currencies": currencies},
             )
-        return lines, currencies[0]
+        return rows, currencies[0]
+
+    # ------------------------------------------------------------ delivery (the checkout page)
+    async def set_delivery(
+        self,
+        order_id: str,
+        shipping_address: Mapping[str, Any] | None,
+        fulfillment_option_id: str | None,
+    ) -> OrderOut:
+        """Set the shipping address and option of an unpaid order (the buyer on the checkout page) and price
+        its delivery again on the server: shipping, free shipping and tax from the order's frozen lines,
+        line discounts and codes; the totals on the order change. Only while it is pending_payment: the
+        caller updates or replaces the live payment intent afterwards (its amount is the new total).
+        ``InvalidInput`` names a bad field (shipping_address.country, fulfillment_option_id);
+        ``InvalidState`` if the order is no longer pending_payment."""
+        address = quotes.clean_address(shipping_address) if shipping_address else None
+        now = self._clock()
+
+        def run(conn: Connection) -> OrderOut:
+            order = order_store.get(conn, order_id, for_update=True)
+            if order is None:
+                raise order_not_found(order_id)
+            if order["status"] != OrderStatus.PENDING_PAYMENT.value:
+                raise InvalidState(
+                    f"Order {order['number']} is {order['status']}: its delivery can no longer change.",
+                    details={"order_id": order_id, "status": order["status"]},
+                    next_actions=["get_order"],
+                )
+            reprice_delivery(conn, order, address, fulfillment_option_id, self._profile, now)
+            return current_view(conn, order_id)
+
+        return await self._db.write(run)
 
     # ------------------------------------------------------------ reads
     async def get(self, principal: Principal, order_id: str) -> OrderOut:

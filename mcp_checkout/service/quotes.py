@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout.domain import Money, format_money, pricing
+from mcp_checkout.domain.address import check_country, check_region
 from mcp_checkout.domain.pricing import Destination, DiscountCode, Notice, ShippingRate, normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
+from mcp_checkout.errors import InvalidInput
 from mcp_checkout.service import store_profile
 from mcp_checkout.service.views import (
     AppliedDiscount,
@@ -48,7 +50,7 @@ class Priced:
         return not any(message.severity == "error" for message in self.messages)
 
 
-def line_of(row: Mapping[str, Any], quantity: int | None = None) -> pricing.Line:
+def line_of(row: Mapping[Any, Any], quantity: int | None = None) -> pricing.Line:
     """A pricing line from a SKU row (catalog columns) or a stored order line."""
     return pricing.Line(
         sku=row["sku"],
@@ -84,8 +86,12 @@ def quote(
     now: datetime,
     stock: Sequence[Stock] = (),
     profile: StoreProfile | None = None,
+    redeemed: Sequence[DiscountCode] | None = None,
+    frozen_discounts: Sequence[int] | None = None,
 ) -> Priced:
-    """Price ``lines`` for this destination, option and codes; ``buyer``: see :func:`buyer_key`."""
+    """Price ``lines`` for this destination, option and codes; ``buyer``: see :func:`buyer_key`.
+    Re-pricing a placed order: ``redeemed`` are its codes (not checked again) and ``frozen_discounts`` its
+    lines' discounts; only delivery (shipping, free shipping, tax) is priced anew."""
     profile = profile or store_profile.current(conn, fallback)
     messages: list[Notice] = []
     for index, line in enumerate(stock):
@@ -98,7 +104,10 @@ def quote(
                 )
             )  # fmt: skip
     subtotal = sum(line.amount for line in lines)
-    codes = _usable_codes(conn, profile, currency, subtotal, discount_codes, buyer, now, messages)
+    if redeemed is None:
+        codes = _usable_codes(conn, profile, currency, subtotal, discount_codes, buyer, now, messages)
+    else:
+        codes = list(redeemed)
     requires_shipping = any(line.requires_shipping for line in lines)
     destination = destination_of(shipping_address)
     options: list[ShippingRate] = []
@@ -142,7 +151,7 @@ def quote(
     tax_rates = pricing_store.tax_rates_in(conn, destination.country) if destination is not None else []
     result = pricing.quote(
         lines, currency=currency, prices_include_tax=profile.prices_include_tax, destination=destination,
-        shipping=option, tax_rates=tax_rates, discounts=codes,
+        shipping=option, tax_rates=tax_rates, discounts=codes, frozen_discounts=frozen_discounts,
     )  # fmt: skip
     return Priced(result, profile, options, option, codes, messages)
 
@@ -252,3 +261,34 @@ def order_notices(order: Mapping[str, Any] | RowMapping) -> list[Notice]:
                    "(create_checkout_link), or pass fulfillment_option_id to create_order.")
         )  # fmt: skip
     return notices
+
+
+def clean_address(address: Mapping[str, Any], field: str = "shipping_address") -> dict[str, Any]:
+    """A shipping address with its country as an ISO 3166-1 code and its region as its ISO 3166-2 code
+    (InvalidInput naming the field otherwise); blank optional parts dropped to None."""
+    country = check_country(str(address["country"]), f"{field}.country")
+    cleaned = {key: (value.strip() if isinstance(value, str) else value) for key, value in address.items()}
+    region = cleaned.get("region") or None
+    cleaned["region"] = check_region(country, region, f"{field}.region") if region else None
+    cleaned["line2"] = cleaned.get("line2") or None
+    cleaned["country"] = country
+    return cleaned
+
+
+def empty_cart_message() -> CheckoutMessage:
+    return CheckoutMessage(
+        severity="error", code="cart_empty", path="lines", message="The cart is empty: add items with add_to_cart."
+    )
+
+
+def check_option_exists(conn: Connection, option_id: str, currency: str) -> None:
+    """InvalidInput naming fulfillment_option_id unless the store has that active rate in ``currency``."""
+    rates = pricing_store.shipping_rates_in(conn, currency)
+    if not any(rate.rate_id == option_id for rate in rates):
+        known = ", ".join(rate.rate_id for rate in rates[:10]) or "none yet"
+        raise InvalidInput(
+            f"fulfillment_option_id {option_id!r} is not one of the store's shipping options in {currency} "
+            f"({known}). Set shipping_address first, then pick an option_id from fulfillment_options.",
+            details={"field": "fulfillment_option_id", "value": option_id[:64]},
+            next_actions=["get_cart"],
+        )

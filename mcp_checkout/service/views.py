@@ -71,8 +71,8 @@ class CartLineOut(Out):
     quantity: int
     unit_price: MoneyOut
     line_total: MoneyOut = Field(description="unit_price times quantity, before discount and tax.")
-    discount: MoneyOut | None = Field(default=None, description="This line's share of the discounts.")
-    tax: MoneyOut | None = Field(default=None, description="Tax on this line (inside it when prices include tax).")
+    discount: MoneyOut = Field(description="This line's share of the discounts.")
+    tax: MoneyOut = Field(description="Tax on this line (inside it when prices include tax).")
     available: int = Field(description="Units available right now; below quantity means create_order would fail.")
 
 
@@ -120,9 +120,9 @@ class Breakdown(Out):
     tax_total is added only when prices exclude tax (prices_include_tax: it is contained in the lines)."""
 
     subtotal: MoneyOut
-    discount_total: MoneyOut | None = None
-    shipping_total: MoneyOut | None = None
-    tax_total: MoneyOut | None = None
+    discount_total: MoneyOut
+    shipping_total: MoneyOut
+    tax_total: MoneyOut
     total: MoneyOut
     prices_include_tax: bool = False
 
@@ -151,8 +151,8 @@ class OrderLineOut(Out):
     quantity: int
     unit_price: MoneyOut
     line_total: MoneyOut = Field(description="unit_price times quantity, before discount and tax.")
-    discount: MoneyOut | None = None
-    tax: MoneyOut | None = None
+    discount: MoneyOut
+    tax: MoneyOut
     fulfilled_quantity: int = 0
     image_url: str | None = None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Text, column, or_, select, table, update
 
-from mcp_checkout.store.models import checkout_links, orders, webhook_events
+from mcp_checkout.store.models import carts, checkout_links, orders, webhook_events
 from mcp_checkout.store.sealing import email_hashes, keyring_of
 
 ERASED = "[erased]"  # the tombstone left where the buyer's details were
@@ -51,6 +51,10 @@ def erase(conn: Connection, email: str, now: datetime) -> Erased:
     """Replace the buyer's personal data in orders, links and stored webhook bodies with tombstones; amounts,
     lines and statuses stay. Finds nothing the second time (the hashes are gone)."""
     hashes = email_hashes(conn, email)
+    # Carts (open or ordered) that named this buyer: their details go entirely (a cart keeps no tombstone).
+    conn.execute(
+        update(carts).where(carts.c.email_hash.in_(hashes)).values(buyer=None, shipping_address=None, email_hash=None)
+    )
     link_rows = conn.execute(
         select(checkout_links.c.id, checkout_links.c.order_id).where(checkout_links.c.email_hash.in_(hashes))
     ).all()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
 from mcp_checkout.store.catalog import SKU_COLUMNS
 from mcp_checkout.store.models import cart_items, carts, skus
+from mcp_checkout.store.sealing import email_hash
 
 
 def create(conn: Connection, cart_id: str, principal_id: str, currency: str, now: datetime) -> None:
@@ -56,6 +58,16 @@ def remove(conn: Connection, cart_id: str, sku: str, now: datetime) -> bool:
     removed = conn.execute(delete(cart_items).where(cart_items.c.cart_id == cart_id, cart_items.c.sku == sku))
     touch(conn, cart_id, now)
     return removed.rowcount == 1
+
+
+def set_details(conn: Connection, cart_id: str, values: Mapping[str, Any], now: datetime) -> None:
+    """Set some of the cart's buyer (its email's keyed hash beside it), shipping address, fulfillment option
+    and discount codes."""
+    changes = dict(values)
+    if "buyer" in changes:
+        buyer = changes["buyer"]
+        changes["email_hash"] = email_hash(conn, buyer.get("email") if buyer else None)
+    conn.execute(update(carts).where(carts.c.id == cart_id).values(**changes, updated_at=now))
 
 
 def touch(conn: Connection, cart_id: str, now: datetime) -> None:

@@ -12,7 +12,14 @@ from typing import Any, Literal, cast
 from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
 from mcp_checkout.domain.pricing import AppliesTo, DiscountCode, DiscountKind, ShippingRate, TaxRate, normalize_code
-from mcp_checkout.store.models import discount_codes, discount_redemptions, shipping_rates, tax_rates
+from mcp_checkout.store.models import (
+    discount_codes,
+    discount_redemptions,
+    order_items,
+    orders,
+    shipping_rates,
+    tax_rates,
+)
 from mcp_checkout.store.sealing import email_hash
 
 APPLIED = "applied"
@@ -177,3 +184,20 @@ def redemptions_of(conn: Connection, order_id: str) -> list[tuple[str, int]]:
 def buyer_key(conn: Connection, email: str | None) -> str | None:
     """The key per-buyer discount limits count by: the buyer's keyed email hash (None without an email)."""
     return email_hash(conn, email)
+
+
+def set_order_pricing(conn: Connection, order_id: str, values: Mapping[str, Any], taxes: Mapping[int, int]) -> bool:
+    """Write an unpaid order's re-priced delivery and totals and its lines' tax; False if it is no longer
+    pending_payment."""
+    changed = conn.execute(
+        update(orders).where(orders.c.id == order_id, orders.c.status == "pending_payment").values(**values)
+    )
+    if changed.rowcount != 1:
+        return False
+    for line_no, tax in taxes.items():
+        conn.execute(
+            update(order_items)
+            .where(order_items.c.order_id == order_id, order_items.c.line_no == line_no)
+            .values(tax_minor=tax)
+        )
+    return True

@@ -7,10 +7,21 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
+from mcp_checkout.service.carts import CartDetails
+from mcp_checkout.service.idempotency import sent_fields
 from mcp_checkout.service.views import CartOut
 from mcp_checkout.tools.annotations import CREATES, OVERWRITES, READ_ONLY
-from mcp_checkout.tools.context import principal, services
-from mcp_checkout.tools.types import CartId, Currency, Quantity, Sku
+from mcp_checkout.tools.context import principal, raw_arguments, services
+from mcp_checkout.tools.types import (
+    Buyer,
+    CartId,
+    Currency,
+    DiscountCodes,
+    FulfillmentOptionId,
+    Quantity,
+    ShippingAddress,
+    Sku,
+)
 
 
 def register(server: MCPServer[Any]) -> None:
@@ -44,6 +55,30 @@ def register(server: MCPServer[Any]) -> None:
     async def remove_from_cart(ctx: Context[Any], cart_id: CartId, sku: Sku) -> CartOut:
         """Remove a SKU's line from the cart; returns the cart. A SKU not in the cart is a no-op."""
         return await services(ctx).carts.remove(principal(ctx), cart_id, sku)
+
+    @server.tool(title="Set a cart's buyer, address, shipping, codes", annotations=OVERWRITES)
+    async def update_cart(
+        ctx: Context[Any],
+        cart_id: CartId,
+        buyer: Buyer | None = None,
+        shipping_address: ShippingAddress | None = None,
+        fulfillment_option_id: FulfillmentOptionId | None = None,
+        discount_codes: DiscountCodes | None = None,
+    ) -> CartOut:
+        """Set the cart's buyer, shipping address, shipping option and discount codes; returns the priced cart.
+
+        Each field sent replaces the old value (null clears it); fields left out stay. Safe to retry.
+        Pick `fulfillment_option_id` from the answer's `fulfillment_options` (they depend on the address).
+        `messages` say what is missing or wrong (e.g. discount_code_invalid); `ready` is true when complete.
+        """
+        details = CartDetails(
+            buyer=buyer.model_dump() if buyer else None,
+            shipping_address=shipping_address.model_dump() if shipping_address else None,
+            fulfillment_option_id=fulfillment_option_id,
+            discount_codes=discount_codes,
+            sent=sent_fields(raw_arguments(ctx)),
+        )
+        return await services(ctx).carts.update(principal(ctx), cart_id, details)
 
     @server.tool(title="Get a cart", annotations=READ_ONLY)
     async def get_cart(ctx: Context[Any], cart_id: CartId) -> CartOut:

@@ -15,10 +15,13 @@ from mcp_checkout.service.views import OrderLookup, OrderOut, OrderWaitOut
 from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, OVERWRITES, READ_ONLY
 from mcp_checkout.tools.context import principal, raw_arguments, services
 from mcp_checkout.tools.types import (
+    Buyer,
     Carrier,
     CartId,
+    DiscountCodes,
     Email,
     Flag,
+    FulfillmentOptionId,
     HttpUrl,
     IdempotencyKey,
     MerchantReference,
@@ -45,6 +48,9 @@ def register(server: MCPServer[Any]) -> None:
         email: Email | None = None,
         merchant_reference_id: MerchantReference | None = None,
         shipping_address: ShippingAddress | None = None,
+        buyer: Buyer | None = None,
+        fulfillment_option_id: FulfillmentOptionId | None = None,
+        discount_codes: DiscountCodes | None = None,
     ) -> OrderOut:
         """Turn a cart (cart_id) or items into an order exactly once, reserving its stock.
 
@@ -52,6 +58,9 @@ def register(server: MCPServer[Any]) -> None:
         After a timeout or retryable error, retry with the SAME key and arguments: the same order comes back
         with `replayed: true`. Errors: `insufficient_stock`, `cart_empty`, `idempotency_conflict` (key used
         for another order), `idempotency_in_flight` (retry with the same key), `cart_already_ordered` (get_order it).
+        From a cart, its buyer, address, option and codes are used (arguments here win). Without address or
+        option the order is still placed, `ready: false`: the buyer finishes on the checkout page. Code errors:
+        `discount_code_exhausted`, `_invalid`, `_expired`, `discount_minimum_not_met` (drop the code).
         """
         command = CreateOrder(
             idempotency_key=idempotency_key,
@@ -60,6 +69,9 @@ def register(server: MCPServer[Any]) -> None:
             email=email.strip().lower() if email else None,
             merchant_reference_id=merchant_reference_id,
             shipping_address=shipping_address.model_dump() if shipping_address else None,
+            buyer=buyer.model_dump() if buyer else None,
+            fulfillment_option_id=fulfillment_option_id,
+            discount_codes=list(discount_codes) if discount_codes is not None else None,
             sent=sent_fields(raw_arguments(ctx)),
         )
         return await services(ctx).orders.create(principal(ctx), command)

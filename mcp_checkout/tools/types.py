@@ -99,7 +99,27 @@ class ShippingAddress(BaseModel):
     city: Annotated[str, Field(min_length=1, max_length=100)]
     region: Annotated[str, Field(max_length=100)] | None = None
     postal_code: Annotated[str, Field(min_length=1, max_length=20)]
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2, e.g. US.")]
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2, e.g. US.")]
+
+
+class Buyer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    phone: (
+        Annotated[
+            str, Field(max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]{2,30}$", description="e.g. +1 415 555 0100.")
+        ]
+        | None
+    ) = None
+
+
+DiscountCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+DiscountCodes = Annotated[list[DiscountCode], Field(max_length=5, description="Codes the buyer gave; [] removes all.")]
+FulfillmentOptionId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=SAFE_KEY, description="An option_id from fulfillment_options.")
+]
 
 
 LinkId = Annotated[str, issued_id("link", "create_checkout_link")]

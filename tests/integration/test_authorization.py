@@ -99,6 +99,7 @@ async def test_a_buyer_can_neither_read_nor_change_another_buyers_cart(http_shop
             "add_to_cart": {"cart_id": cart_id, "sku": "SOCK-M-GRY", "quantity": 1},
             "update_cart_item": {"cart_id": cart_id, "sku": "MUG-01", "quantity": 7},
             "remove_from_cart": {"cart_id": cart_id, "sku": "MUG-01"},
+            "update_cart": {"cart_id": cart_id, "discount_codes": ["TEN"]},
             "create_order": {"cart_id": cart_id, "idempotency_key": "b-takes-a-cart"},
         }
         for tool, arguments in attempts.items():

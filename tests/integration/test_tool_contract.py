@@ -97,6 +97,7 @@ def test_the_buyer_agent_tools_are_all_there(tools: dict[str, Any]) -> None:
         "add_to_cart",
         "update_cart_item",
         "remove_from_cart",
+        "update_cart",
         "get_cart",
         "create_order",
         "get_order",
