@@ -1,11 +1,14 @@
 """Pricing a cart or an order: load the store profile, the shipping and tax rates and the discount codes,
 run the domain's pricing rules (domain/pricing.py) and say what is still missing or wrong (``messages``) and
-whether it can be paid as it stands (``ready``). The breakdown fields of the views are built here too."""
+whether it can be paid as it stands (``ready``). The breakdown fields of the views are built here too.
+
+A store with no active shipping rate in the cart's currency does not ship (digital goods, or shipping not set
+up yet): nothing asks for an address or an option, as before shipping existed."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -108,7 +111,10 @@ def quote(
         codes = _usable_codes(conn, profile, currency, subtotal, discount_codes, buyer, now, messages)
     else:
         codes = list(redeemed)
-    requires_shipping = any(line.requires_shipping for line in lines)
+    rates = pricing_store.shipping_rates_in(conn, currency) if any(line.requires_shipping for line in lines) else []
+    if not rates:  # a store with no shipping rate in this currency does not ship: no address or option asked
+        lines = [replace(line, requires_shipping=False) for line in lines]
+    requires_shipping = bool(rates)
     destination = destination_of(shipping_address)
     options: list[ShippingRate] = []
     option: ShippingRate | None = None
@@ -122,7 +128,7 @@ def quote(
                 )
             )  # fmt: skip
         else:
-            options = pricing.rates_for(pricing_store.shipping_rates_in(conn, currency), destination.country, currency)
+            options = pricing.rates_for(rates, destination.country, currency)
             option = next((rate for rate in options if rate.rate_id == fulfillment_option_id), None)
             if not options:
                 messages.append(

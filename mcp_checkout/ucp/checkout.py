@@ -102,7 +102,7 @@ def _totals(view: CartOut | OrderOut) -> list[dict[str, Any]]:
     totals: list[dict[str, Any]] = [{"type": "subtotal", "amount": view.subtotal.amount}]
     if _amount(view.discount_total) > 0:
         totals.append({"type": "discount", "amount": -_amount(view.discount_total)})
-    if view.shipping_total is not None:
+    if _amount(view.shipping_total) > 0:
         totals.append({"type": "fulfillment", "amount": view.shipping_total.amount})
     total: dict[str, Any] = {"type": "total", "amount": view.total.amount}
     if _amount(view.tax_total) > 0:
@@ -129,6 +129,8 @@ def _state_messages(cart: CartOut) -> list[Message]:
                 )
             )
     for native in cart.messages:
+        if native.code in ("cart_empty", "insufficient_stock"):  # said above in UCP's own words
+            continue
         message: Message = {"type": native.severity, "code": native.code, "content": native.message}
         if native.severity == "error":
             message["severity"] = "recoverable"

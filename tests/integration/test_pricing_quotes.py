@@ -104,3 +104,15 @@ async def test_a_use_is_taken_only_while_one_is_left(seeded: Services) -> None:
         return taken
 
     assert await seeded.db.write(run) == [True, True, True, False, False]
+
+
+async def test_a_store_without_shipping_rates_asks_for_no_address(seeded: Services) -> None:
+    def run(conn: Connection) -> None:
+        priced = _price(conn, None, None, [])
+        assert priced.ready and priced.messages == [] and not priced.quote.requires_shipping
+        add_shipping_rate(conn, "eu", 900, ["FR"], currency="EUR")  # another currency: still nothing ships in USD
+        assert _price(conn, None, None, []).ready
+        add_shipping_rate(conn, "ground", 599, ["US"])
+        assert codes_of(_price(conn, None, None, [])) == [("shipping_address_required", "shipping_address")]
+
+    await seeded.db.write(run)
