@@ -15,11 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout.domain import Money, format_money, pricing
-from mcp_checkout.domain.address import check_country, check_region
 from mcp_checkout.domain.pricing import Destination, DiscountCode, Notice, ShippingRate, normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import InvalidInput
-from mcp_checkout.service import store_profile
+from mcp_checkout.service import rates, store_profile
 from mcp_checkout.service.views import (
     AppliedDiscount,
     CheckoutMessage,
@@ -270,15 +269,9 @@ def order_notices(order: Mapping[str, Any] | RowMapping) -> list[Notice]:
 
 
 def clean_address(address: Mapping[str, Any], field: str = "shipping_address") -> dict[str, Any]:
-    """A shipping address with its country as an ISO 3166-1 code and its region as its ISO 3166-2 code
-    (InvalidInput naming the field otherwise); blank optional parts dropped to None."""
-    country = check_country(str(address["country"]), f"{field}.country")
-    cleaned = {key: (value.strip() if isinstance(value, str) else value) for key, value in address.items()}
-    region = cleaned.get("region") or None
-    cleaned["region"] = check_region(country, region, f"{field}.region") if region else None
-    cleaned["line2"] = cleaned.get("line2") or None
-    cleaned["country"] = country
-    return cleaned
+    """A buyer's shipping address checked like every postal address (service/rates.check_address: required
+    parts, ISO 3166 country and region, bounded text); InvalidInput names the field."""
+    return dict(rates.check_address(address, field))
 
 
 def empty_cart_message() -> CheckoutMessage:
