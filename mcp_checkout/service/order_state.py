@@ -68,7 +68,8 @@ def transition(
         )
     order_store.add_event(conn, order["id"], current.value, target.value, actor.value, principal_id, reason, now)
     _settle_checkout(conn, order["id"], target, now)
-    if target in (OrderStatus.CANCELED, OrderStatus.EXPIRED):  # closed unpaid: its discount uses come back
+    if current is OrderStatus.PENDING_PAYMENT and target in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
+        # closed unpaid: its discount uses come back (a paid order that is canceled keeps its use)
         pricing_store.release(conn, order["id"], now)
     webhook_outbox.record_order_event(conn, target, order["id"], now, lambda: current_view(conn, order["id"]))
 
