@@ -668,6 +668,11 @@ class PaymentService:
             refunded = await self._refund(principal, PAID_CANCEL_SCOPE, CANCEL_REFUND.request(cmd), cmd, cancel)
         except IdempotencyInFlight:  # another cancel of this order is making its refund right now
             return await self._db.read(lambda conn: current_view(conn, order_id))
+        except RefundTooLarge:  # canceled and refunded long ago (its key purged since): unchanged
+            view = await self._db.read(lambda conn: current_view(conn, order_id))
+            if view.status != OrderStatus.CANCELED.value:
+                raise
+            return view
         except PaymentGatewayError:
             message = "The order is canceled but its refund failed at the gateway; call cancel_order again to retry it."
             await self._db.write(
