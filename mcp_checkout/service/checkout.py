@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Actor, Clock, LinkStatus, Money, OrderStatus, Principal, SessionStatus
+from mcp_checkout.domain import Actor, Clock, LinkStatus, Money, OrderStatus, Principal, SessionStatus, pricing
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import (
     CartAlreadyOrdered,
@@ -36,7 +37,7 @@ from mcp_checkout.errors import (
     LinkRevoked,
 )
 from mcp_checkout.payments.offline import OfflineGateway
-from mcp_checkout.service import store_profile
+from mcp_checkout.service import quotes, store_profile
 from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.idempotency import Idempotency, Operation
 from mcp_checkout.service.order_state import transition, visible_order
@@ -56,12 +57,14 @@ from mcp_checkout.service.views import (
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
+from mcp_checkout.store import pricing as pricing_store
 from mcp_checkout.store.db import Database
 
 CREATE_CHECKOUT_LINK = Operation(
     "create_checkout_link", makes="checkout link", id_field="link_id", look_up="get_checkout_link"
 )
 PAYABLE = OrderStatus.PENDING_PAYMENT.value
+PROFILE_SECONDS = 2.0
 log = logging.getLogger(__name__)
 SETTLED = (
     OrderStatus.PAID.value,
@@ -167,6 +170,7 @@ class CheckoutService:
         self._base = public_base_url.rstrip("/")
         self._default_ttl = default_ttl
         self._store = store  # the profile until the store has saved one (service/store_profile.current)
+        self._profile: tuple[float, StoreProfile] | None = None  # (read again after, profile)
         self._proofs = email_proofs
 
     # ------------------------------------------------------------ agent side
@@ -488,17 +492,19 @@ class CheckoutService:
         visit = Visit(link=link, session=session, order=order)
         if self._email_pending(visit, proof) or payment["intent_id"] is None or payment["status"] in (
             "canceled", "amount_mismatch", "succeeded",
-        ):  # fmt: skip
-            return None
+        ) or payment["amount_minor"] != order["total_minor"]:  # fmt: skip
+            return None  # (an intent for an old total: the slow path replaces it)
         return visit, str(payment["intent_id"])
 
     async def _page(
         self, visit: Visit, client_secret: str | None, intent_status: str | None, proof: str | None
     ) -> CheckoutPage:
         order = visit.order
-        items, profile = await self._db.read(lambda conn: self._items_and_store(conn, order["id"]), quick=True)
         email_required = self._email_pending(visit, proof)
         step = "email" if email_required else _delivery_step(order) or "pay"
+        items, profile, options = await self._db.read(
+            lambda conn: self._page_facts(conn, order, with_options=step == "delivery"), quick=True
+        )
         return CheckoutPage(
             merchant_name=profile.name,
             store=store_out(profile),
@@ -512,6 +518,7 @@ class CheckoutService:
             requires_shipping=bool(order["requires_shipping"]),
             shipping_address=None if email_required else shipping_address(order),
             fulfillment_option=chosen_option(order),
+            fulfillment_options=options,
             gateway=self._payments.gateway.name,
             test_mode=self._payments.gateway.name == "offline",
             client_secret=client_secret,
@@ -522,8 +529,66 @@ class CheckoutService:
             cancel_url=visit.link["cancel_url"],
         )
 
-    def _items_and_store(self, conn: Connection, order_id: str) -> tuple[Sequence[RowMapping], StoreProfile]:
-        return order_store.items(conn, order_id), store_profile.current(conn, self._store)
+    def _page_facts(
+        self, conn: Connection, order: RowMapping, *, with_options: bool
+    ) -> tuple[Sequence[RowMapping], StoreProfile, list[FulfillmentOptionOut]]:
+        """The order's lines, the store profile and (for the delivery step) the options for its address."""
+        items = order_store.items(conn, order["id"])
+        profile = self._store_profile(conn)
+        return items, profile, delivery_options(conn, order, profile.locale) if with_options else []
+
+    def _store_profile(self, conn: Connection) -> StoreProfile:
+        """The store profile for the page, read again at most every PROFILE_SECONDS: every open shows it,
+        and it only names and formats (amounts always come from the order row), so a change made a moment
+        ago in another process may show a moment later."""
+        now = time.monotonic()
+        if self._profile is not None and self._profile[0] > now:
+            return self._profile[1]
+        profile = store_profile.current(conn, self._store)
+        self._profile = (now + PROFILE_SECONDS, profile)
+        return profile
+
+    # ------------------------------------------------------------ buyer side: delivery
+    async def set_address(self, token: str, proof: str | None, form: Mapping[str, str]) -> None:
+        """The buyer's shipping address from the page's form: checked (every field, at once), set on the
+        order, which is priced again on the server; its option is chosen next. ``InvalidInput`` with
+        ``details["fields"]`` (field -> problem) for a form the buyer must correct; nothing is changed then."""
+        address = address_from_form(form)
+        visit = await self._buyer_visit(token, proof)
+        await self._redeliver(visit, address, None)
+
+    async def choose_delivery(self, token: str, proof: str | None, option_id: str) -> None:
+        """The buyer's choice among the delivery options for the order's address; the order is priced again."""
+        option_id = option_id.strip()
+        if not option_id or len(option_id) > 64 or domain.text_problem(option_id) is not None:
+            raise InvalidInput("Choose one of the delivery options.", details={"fields": {"option_id": "missing"}})
+        visit = await self._buyer_visit(token, proof)
+        address = visit.order["shipping_address"]
+        if not address:
+            raise InvalidInput("Give a shipping address first.", details={"fields": {"country": "missing"}})
+        await self._redeliver(visit, dict(address), option_id)
+
+    async def _buyer_visit(self, token: str, proof: str | None) -> Visit:
+        visit = await self._visit(token)
+        if self._email_pending(visit, proof):
+            raise EmailMismatch("Confirm your email address first.")
+        if not visit.order["requires_shipping"]:
+            raise InvalidState("Nothing in this order ships, so it needs no address.")
+        return visit
+
+    async def _redeliver(self, visit: Visit, address: Mapping[str, Any], option_id: str | None) -> None:
+        """Set the delivery and price it again; then the one live intent, if its amount is now wrong, is
+        replaced (canceled here; the next open makes the new one for the new total)."""
+        order_id = visit.order["id"]
+        payment = await self._db.read(lambda conn: payment_store.latest_payment(conn, order_id))
+        if payment is not None and payment["status"] in ("processing", "requires_capture", "succeeded"):
+            raise InvalidState(
+                "Your payment is already being processed, so the delivery can no longer change. "
+                "Contact the store if something is wrong.",
+                details={"order_id": order_id, "payment_status": payment["status"]},
+            )
+        await self._orders.set_delivery(order_id, address, option_id)
+        await self._payments.drop_stale_intent(order_id)
 
     async def verify_email(self, token: str, email: str) -> str:
         """Check the buyer's email against the link's lock (a limited number of attempts per link) and
@@ -603,7 +668,7 @@ class CheckoutService:
                 raise LinkNotFound("No such checkout.")
             order = order_store.get(conn, session["order_id"])
             assert order is not None
-            profile = store_profile.current(conn, self._store)
+            profile = self._store_profile(conn)
             paid_at = next(
                 (event["at"] for event in order_store.events(conn, order["id"]) if event["to_status"] == "paid"), None
             )
@@ -657,14 +722,65 @@ def chosen_option(order: Mapping[Any, Any]) -> FulfillmentOptionOut | None:
 
 
 def _delivery_step(order: Mapping[Any, Any]) -> str | None:
-    """What the buyer must still give before the order's total is final: "address", "delivery" or None."""
-    if not order["requires_shipping"]:
-        return None
-    if not order["shipping_address"]:
+    """What the buyer must still give before the order's total is final: "address", "delivery" or None
+    (the rule itself: quotes.order_notices)."""
+    missing = {notice.code for notice in quotes.order_notices(order)}
+    if "shipping_address_required" in missing:
         return "address"
-    if not order["fulfillment_option_id"]:
+    if "fulfillment_option_required" in missing:
         return "delivery"
     return None
+
+
+def delivery_options(conn: Connection, order: Mapping[Any, Any], locale: str) -> list[FulfillmentOptionOut]:
+    """The store's delivery options for the order's address, each with what it costs this order."""
+    destination = quotes.destination_of(order["shipping_address"])
+    if destination is None:
+        return []
+    currency = order["currency"]
+    rates = pricing.rates_for(pricing_store.shipping_rates_in(conn, currency), destination.country, currency)
+    goods = order["subtotal_minor"] - order["discount_total_minor"]
+    return [
+        quotes.option_out(rate, price).model_copy(update={"price": MoneyOut.of(Money(price, currency), locale)})
+        for rate, price in ((rate, rate.charge(goods)) for rate in rates)
+    ]
+
+
+# The address form: field -> (required, most characters); the same bounds as the tools' ShippingAddress.
+ADDRESS_FORM: dict[str, tuple[bool, int]] = {
+    "name": (True, 120),
+    "line1": (True, 200),
+    "line2": (False, 200),
+    "city": (True, 100),
+    "region": (False, 100),
+    "postal_code": (True, 20),
+    "country": (True, 2),
+}
+
+
+def address_from_form(form: Mapping[str, str]) -> dict[str, str | None]:
+    """The address fields of a form, trimmed; ``InvalidInput`` with ``details["fields"]`` naming every
+    field that is missing, too long or holds characters text may not hold (domain.check_text)."""
+    address: dict[str, str | None] = {}
+    problems: dict[str, str] = {}
+    for field, (required, most) in ADDRESS_FORM.items():
+        value = (form.get(field) or "").strip()
+        try:
+            domain.check_text(value, f"shipping_address.{field}")
+        except InvalidInput:
+            problems[field] = "text"
+            continue
+        if required and not value:
+            problems[field] = "missing"
+        elif len(value) > most:
+            problems[field] = "too_long"
+        address[field] = value or None
+    if problems:
+        raise InvalidInput(
+            "The shipping address is incomplete: " + ", ".join(sorted(problems)) + ".",
+            details={"fields": problems},
+        )
+    return address
 
 
 def delivery_missing(order: Mapping[Any, Any]) -> bool:

@@ -28,7 +28,7 @@ from mcp_checkout.errors import (
 )
 from mcp_checkout.payments.gateway import GatewayEvent, Intent, PaymentGateway
 from mcp_checkout.payments.offline import OfflineGateway
-from mcp_checkout.service import audit, policy, webhook_outbox
+from mcp_checkout.service import audit, policy, quotes, webhook_outbox
 from mcp_checkout.service.idempotency import (
     Claim,
     Idempotency,
@@ -69,6 +69,9 @@ _RANK = {
     "succeeded": 4,
 }
 
+
+# States in which an intent can no longer be canceled (the buyer's money is on its way).
+_UNSTOPPABLE = ("processing", "requires_capture", "succeeded")
 
 REFUND_ORDER = Operation("refund_order", makes="refund", id_field="refund_id", look_up="get_order")
 MARK_ORDER_PAID = Operation("mark_order_paid", makes="payment", id_field="order_id", look_up="get_order")
@@ -146,8 +149,9 @@ class PaymentService:
             return PreparedIntent(attempt, None)
         if attempt.intent_id is not None:
             row = offline_intents.get_in(conn, attempt.intent_id)
-            live = row is not None and row["status"] != "canceled"  # canceled: finish_intent starts attempt N+1
-            return PreparedIntent(attempt, gateway.intent_of(row) if row is not None and live else None)
+            found = gateway.intent_of(row) if row is not None else None
+            # canceled, or for an old total: finish_intent replaces it with attempt N+1
+            return PreparedIntent(attempt, found if found is not None and _usable(found, attempt) else None)
         values = gateway.new_intent(
             amount=attempt.amount,
             currency=attempt.currency,
@@ -166,9 +170,13 @@ class PaymentService:
             return prepared.intent, attempt.attempt
         if attempt.intent_id is not None:
             intent = await self.gateway.retrieve_intent(attempt.intent_id)
-            if intent.status != "canceled":
+            if _usable(intent, attempt):
                 return intent, attempt.attempt
-            # Canceled at the gateway (by the buyer or the dashboard): record it, then start attempt N+1.
+            if intent.status != "canceled":  # the order was priced again (its delivery changed): replace it
+                intent = await self.gateway.cancel_intent(
+                    intent.id, idempotency_key=cancel_key(order_id, attempt.attempt)
+                )
+            # Canceled at the gateway (by the buyer, the dashboard or just above): record it, then attempt N+1.
             await self.apply_intent(intent, actor=Actor.SYSTEM, source="handoff")
             attempt = await self._db.write(lambda conn: self._current_attempt(conn, order_id))
         intent = await self.gateway.create_intent(
@@ -190,6 +198,12 @@ class PaymentService:
                 "Call get_order to see what happened.",
                 details={"order_id": order_id, "status": order["status"]},
                 next_actions=["get_order"],
+            )
+        if missing := quotes.order_notices(order):  # its total is not final before its delivery is chosen
+            raise InvalidState(
+                f"Order {order_id} cannot be paid yet: " + " ".join(notice.message for notice in missing),
+                details={"order_id": order_id, "missing": [notice.code for notice in missing]},
+                next_actions=["create_checkout_link"],
             )
         latest = payment_store.latest_payment(conn, order_id, for_update=True)
         if latest is not None and latest["status"] not in ("canceled", "amount_mismatch"):
@@ -427,6 +441,23 @@ class PaymentService:
         intent = await self.gateway.retrieve_intent(payment["intent_id"])
         outcome = await self.apply_intent(intent, actor=Actor.SYSTEM, source="sync_payment")
         return intent.status, outcome
+
+    async def drop_stale_intent(self, order_id: str) -> None:
+        """After the order was priced again: cancel its live intent if that asks for another amount, so no
+        tab still open on the old total can pay it (the next handoff makes the intent for the new total)."""
+
+        def stale(conn: Connection) -> bool:
+            order = order_store.get(conn, order_id)
+            payment = payment_store.latest_payment(conn, order_id)
+            return (
+                order is not None
+                and payment is not None
+                and payment["status"] not in ("canceled", "amount_mismatch", "succeeded")
+                and payment["amount_minor"] != order["total_minor"]
+            )
+
+        if await self._db.read(stale):
+            await self.cancel_open_intent(order_id)
 
     async def cancel_open_intent(self, order_id: str) -> None:
         """Best effort: cancel the order's unpaid intent at the gateway so it cannot be paid later."""
@@ -668,11 +699,6 @@ class PaymentService:
             refunded = await self._refund(principal, PAID_CANCEL_SCOPE, CANCEL_REFUND.request(cmd), cmd, cancel)
         except IdempotencyInFlight:  # another cancel of this order is making its refund right now
             return await self._db.read(lambda conn: current_view(conn, order_id))
-        except RefundTooLarge:  # canceled and refunded long ago (its key purged since): unchanged
-            view = await self._db.read(lambda conn: current_view(conn, order_id))
-            if view.status != OrderStatus.CANCELED.value:
-                raise
-            return view
         except PaymentGatewayError:
             message = "The order is canceled but its refund failed at the gateway; call cancel_order again to retry it."
             await self._db.write(
@@ -710,6 +736,11 @@ class _ReservedRefund:
 
 def _intent_metadata(attempt: _Attempt) -> dict[str, str]:
     return {"order_id": attempt.order_id, "attempt": str(attempt.attempt), "number": attempt.order_number}
+
+
+def _usable(intent: Intent, attempt: _Attempt) -> bool:
+    """An attempt's intent still serves: not canceled, and for the order's total now (or past stopping)."""
+    return intent.status != "canceled" and (intent.amount == attempt.amount or intent.status in _UNSTOPPABLE)
 
 
 def _attempt_of(row: RowMapping, order: RowMapping) -> _Attempt:

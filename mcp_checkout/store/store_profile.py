@@ -11,9 +11,12 @@ from mcp_checkout.domain.store_profile import PROFILE_FIELDS, StoreProfile
 from mcp_checkout.store.db import dialect_insert
 from mcp_checkout.store.models import store_profile
 
+# Built once: the checkout page reads the profile on every open (building a statement costs more than running it).
+_GET = select(store_profile).where(store_profile.c.id == 1)
+
 
 def get(conn: Connection) -> StoreProfile | None:
-    row = conn.execute(select(store_profile).where(store_profile.c.id == 1)).mappings().first()
+    row = conn.execute(_GET).mappings().first()
     return None if row is None else StoreProfile(**{name: row[name] for name in PROFILE_FIELDS})
 
 

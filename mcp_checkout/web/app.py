@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from mcp_checkout.domain import redirect_origin
 from mcp_checkout.domain.address import countries, country_name
 from mcp_checkout.errors import CheckoutError, CsrfRejected, InternalError, InvalidInput
+from mcp_checkout.service.checkout import ADDRESS_FORM
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.maintenance import readiness
 from mcp_checkout.service.views import CheckoutPage, FulfillmentOptionOut
@@ -147,6 +148,37 @@ def _for_buyers(error: CheckoutError) -> tuple[str, str]:
     return title, text if text is not None else error.message
 
 
+# The address form's problems in the buyer's words, by field (service/checkout.address_from_form and the
+# country/region checks name the field; the page never shows a code or a tool's name).
+_ADDRESS_WORDS = {
+    "name": "Enter the name of the person receiving the parcel.",
+    "line1": "Enter the street address.",
+    "line2": "Shorten this line.",
+    "city": "Enter the city or town.",
+    "region": "Enter the state, province or region (its name or its code).",
+    "postal_code": "Enter the postal code.",
+    "country": "Choose your country from the list.",
+}
+_PROBLEM_WORDS = {
+    "too_long": "This is too long; shorten it.",
+    "text": "This contains characters we cannot accept; retype it.",
+}
+
+
+def _address_errors(problem: InvalidInput, country: str) -> dict[str, str]:
+    fields = problem.details.get("fields")
+    if not isinstance(fields, dict):  # one field named by the country/region checks: shipping_address.region
+        named = str(problem.details.get("field", "")).rsplit(".", 1)[-1]
+        fields = {named if named in _ADDRESS_WORDS else "country": "invalid"}
+    errors = {}
+    for field, kind in fields.items():
+        words = _PROBLEM_WORDS.get(kind) or _ADDRESS_WORDS.get(field, "Check this field.")
+        if field == "region" and kind == "invalid" and country:
+            words = f"We do not know this state or region in {country_name(country)}: check its name or code."
+        errors[field] = words
+    return errors
+
+
 def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
@@ -243,6 +275,29 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
         )
         return _with_csrf(response, csrf)
 
+    async def save_address(request: Request) -> Response:
+        token = request.path_params["token"]
+        form = await _form(request)
+        try:
+            await get_services().checkout.set_address(token, _proof(request), form)
+        except InvalidInput as problem:  # the form again, as typed, with each problem beside its field
+            page = await get_services().checkout.summary(token, _proof(request))
+            errors = _address_errors(problem, form.get("country", ""))
+            typed = {key: form.get(key, "")[:200] for key in ADDRESS_FORM}
+            return _checkout_html(request, page, token, 400, editing_address=True, form=typed, errors=errors)
+        return RedirectResponse(f"/checkout/{token}", status_code=303)
+
+    async def choose_delivery(request: Request) -> Response:
+        token = request.path_params["token"]
+        form = await _form(request)
+        try:
+            await get_services().checkout.choose_delivery(token, _proof(request), form.get("option_id", ""))
+        except InvalidInput:
+            page = await get_services().checkout.summary(token, _proof(request))
+            words = "Choose one of the delivery options below."
+            return _checkout_html(request, page, token, 400, problems_delivery=words)
+        return RedirectResponse(f"/checkout/{token}", status_code=303)
+
     async def confirm_cancel(request: Request) -> Response:
         token = request.path_params["token"]
         page = await get_services().checkout.summary(token, _proof(request))
@@ -297,6 +352,8 @@ def routes(get_services: ServicesProvider) -> list[BaseRoute]:
         Route("/checkout/{token}", _guarded(checkout_page), methods=["GET"]),
         Route("/checkout/{token}/email", _guarded(verify_email), methods=["POST"]),
         Route("/checkout/{token}/pay", _guarded(pay), methods=["POST"]),
+        Route("/checkout/{token}/address", _guarded(save_address), methods=["POST"]),
+        Route("/checkout/{token}/delivery", _guarded(choose_delivery), methods=["POST"]),
         Route("/checkout/{token}/return", _guarded(stripe_return), methods=["GET"]),
         Route("/checkout/{token}/cancel", _guarded(confirm_cancel), methods=["GET"]),
         Route("/checkout/{token}/cancel", _guarded(cancel), methods=["POST"]),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import struct
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +37,15 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from mcp_checkout.domain import CatalogRow
 
+IMAGES = "https://img.shop.example/"  # product pictures: answered inside the browser (never leaves the machine)
 CATALOG = [
     CatalogRow("Stoneware Coffee Mug", "MUG-01", 1800, "USD", 20, "A 12 oz stoneware mug.", None, "", "Kitchen"),
     CatalogRow("Enamel Camp Mug", "MUG-02", 1450, "USD", 10, "Speckled enamel mug.", None, "", "Outdoors"),
     CatalogRow("Merino Wool Socks", "SOCK-M-GRY", 2200, "USD", 50, "Warm socks.", "P-SOCK", "M / Grey", "Apparel"),
     CatalogRow("Café <b>Crème</b> & Co Beans", "BEANS-1", 1250, "USD", 30, "Whole beans.", None, "", "Kitchen"),
+    CatalogRow("Harbor Teapot", "POT-01", 2900, "USD", 10, "A teapot.", None, "", "Kitchen", IMAGES + "teapot.png"),
 ]
+
 TIMEOUT_MS = 15_000
 TIMES = "\N{MULTIPLICATION SIGN}"  # between a line's title and its quantity on the page
 
@@ -52,6 +58,7 @@ class Shop:
     client: Client
     base_url: str
     stderr_log: Path
+    data_dir: Path
 
     def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         return data(self.portal.call(self.client.call_tool, tool, arguments))
@@ -68,7 +75,8 @@ class Tab:
 
     def assert_only_local_requests(self) -> None:
         assert self.requests, "no request was recorded"
-        assert self.blocked == [] and off_host(self.requests) == [], (self.blocked, off_host(self.requests))
+        elsewhere = [url for url in off_host(self.requests) if not url.startswith(IMAGES)]
+        assert self.blocked == [] and elsewhere == [], (self.blocked, elsewhere)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -98,7 +106,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     ):
         base_url = f"http://127.0.0.1:{port}"
         wait_for_page(base_url, stderr_log)
-        yield Shop(portal, client, base_url, stderr_log)
+        yield Shop(portal, client, base_url, stderr_log, data_dir)
 
 
 @pytest.fixture
@@ -112,9 +120,45 @@ def tab(browser: Browser) -> Iterator[Tab]:
         route.abort()
 
     context.route(re.compile(r"^(?!http://127\.0\.0\.1[:/])"), refuse)
+    context.route(f"{IMAGES}**", lambda route: route.fulfill(status=200, content_type="image/png", body=PICTURE))
     context.on("request", lambda request: opened.requests.append(request.url))
     yield opened
     context.close()
+
+
+def _picture() -> bytes:
+    """A 16x16 blue PNG (what the image host answers)."""
+    row = b"\x00" + b"\x2f\x5b\xea" * 16
+    raw = zlib.compress(row * 16)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+PICTURE = _picture()
+
+
+@contextmanager
+def shipping_to_the_us(shop: Shop) -> Iterator[None]:
+    """Ground and Express to the US and California's sales tax, set with the merchant's tools; taken away
+    afterwards (with no active rate the store ships nothing, which the other tests here rely on)."""
+    rates = [("ground", "Ground", 500, 3, 5), ("express", "Express", 1500, 1, 2)]
+    for rate_id, name, price, low, high in rates:
+        shop.call(
+            "upsert_shipping_rate",
+            {"rate_id": rate_id, "name": name, "countries": ["US"], "price": price, "min_days": low, "max_days": high},
+        )
+    shop.call("upsert_tax_rate", {"country": "US", "region": "CA", "rate_bps": 1000})
+    try:
+        yield
+    finally:
+        for rate_id, name, price, _, _ in rates:
+            arguments = {"rate_id": rate_id, "name": name, "countries": ["US"], "price": price, "active": False}
+            shop.call("upsert_shipping_rate", arguments)
+        shop.call("delete_tax_rate", {"country": "US", "region": "CA"})
 
 
 def summary_rows(page: Page) -> list[tuple[str, str]]:
@@ -289,6 +333,68 @@ def test_email_locked_link_cannot_be_canceled_before_the_email_is_confirmed(shop
     assert confirm is not None and confirm.url == link["url"]
     expect(page.locator("input#email")).to_be_visible()
     assert shop.call("get_order", {"order_id": link["order_id"]})["status"] == "pending_payment"
+    tab.assert_only_local_requests()
+
+
+def test_the_buyer_gives_the_address_picks_an_option_pays_the_total_and_gets_a_receipt(
+    shop: Shop, tab: Tab, tmp_path: Path
+) -> None:
+    with shipping_to_the_us(shop):
+        buy_a_teapot_that_ships(shop, tab, tmp_path)
+
+
+def buy_a_teapot_that_ships(shop: Shop, tab: Tab, tmp_path: Path) -> None:
+    page = tab.page
+    order = shop.call(
+        "create_order", {"idempotency_key": "browser-ships-1", "items": [{"sku": "POT-01", "quantity": 2}]}
+    )
+    link = shop.call("create_checkout_link", {"order_id": order["order_id"]})
+    page.goto(link["url"])
+
+    # 1. the address first: no pay button, no intent yet
+    expect(page.get_by_test_id("address-form")).to_be_visible()
+    assert page.get_by_test_id("pay").count() == 0
+    assert shop.call("get_order", {"order_id": order["order_id"]})["payment"] is None
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Address", exact=True).fill("1 Market St")
+    page.get_by_label("City").fill("San Francisco")
+    page.get_by_label("Country").select_option("US")
+    page.get_by_label("Postal code").fill("94105")
+    page.get_by_role("button", name="Continue to delivery options").click()
+
+    # 2. the options for this address, with prices and delivery times
+    expect(page.get_by_test_id("delivery-form")).to_be_visible()
+    expect(page.get_by_test_id("option-ground")).to_contain_text("Ground")
+    expect(page.get_by_test_id("option-ground")).to_contain_text("Arrives in 3 to 5 days")
+    expect(page.get_by_test_id("option-ground")).to_contain_text("$5.00")
+    expect(page.get_by_test_id("option-express")).to_contain_text("$15.00")
+    page.get_by_test_id("option-express").click()
+    page.get_by_role("button", name="Continue to payment").click()
+
+    # 3. the breakdown, final before the intent exists; the ship-to; pay
+    priced = shop.call("get_order", {"order_id": order["order_id"]})
+    assert priced["shipping_total"]["display"] == "$15.00" and priced["subtotal"]["display"] == "$58.00"
+    expect(page.get_by_test_id("subtotal")).to_have_text("$58.00")
+    expect(page.get_by_test_id("shipping")).to_have_text("$15.00")
+    expect(page.get_by_test_id("order-total")).to_have_text(priced["total"]["display"])
+    expect(page.get_by_test_id("ship-to")).to_contain_text("Ada Lovelace")
+    expect(page.get_by_test_id("ship-to")).to_contain_text("San Francisco")
+    assert page.get_by_test_id("line-image").evaluate("img => img.naturalWidth") == 16  # the product's picture
+    expect(page.get_by_test_id("pay")).to_have_text(f"Pay {priced['total']['display']} (test payment)")
+    page.screenshot(path=str(tmp_path / "priced_page.png"), full_page=True)
+    assert_real_screenshot(tmp_path / "priced_page.png")
+    page.get_by_test_id("pay").click()
+
+    # 4. the receipt
+    page.wait_for_url(re.compile(r"/checkout/done/cs_[0-9a-f]+$"))
+    expect(page.get_by_test_id("paid")).to_be_visible()
+    expect(page.get_by_test_id("order-number")).to_have_text(order["number"])
+    expect(page.get_by_test_id("receipt-date")).to_contain_text("UTC")
+    expect(page.get_by_test_id("order-total")).to_have_text(priced["total"]["display"])
+    expect(page.get_by_test_id("shipping")).to_have_text("$15.00")
+    expect(page.get_by_test_id("ship-to")).to_contain_text("1 Market St")
+    paid = shop.call("get_order", {"order_id": order["order_id"]})
+    assert paid["status"] == "paid" and paid["payment"]["amount_received"]["amount"] == paid["total"]["amount"]
     tab.assert_only_local_requests()
 
 

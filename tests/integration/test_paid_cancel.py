@@ -194,21 +194,3 @@ async def test_stripe_refund_at_the_gateway_once_even_after_a_failure_and_the_we
         assert final["status"] == "canceled" and final["payment"]["refunded"]["amount"] == 3600
         assert len(fake.refunds) == 1 and fake.refunded_total(intent_id) == 3600
         assert await shop.scalar("select stock_on_hand from skus where sku = 'MUG-01'") == 10
-
-
-async def test_canceling_again_after_the_keys_are_purged_changes_nothing(seeded: Services, settings: Any) -> None:
-    from datetime import timedelta
-
-    from mcp_checkout.domain import utc_now
-    from mcp_checkout.service.container import build_services
-
-    order_id = await paid_offline(seeded)
-    await seeded.orders.cancel(MERCHANT, order_id, None)
-    later = build_services(settings, clock=lambda: utc_now() + timedelta(days=30))
-    try:
-        assert await later.idempotency.purge() >= 1
-        again = await later.orders.cancel(MERCHANT, order_id, None)
-    finally:
-        await later.close()
-    assert again.status == "canceled" and await stock(seeded) == (10, 0)
-    assert await offline_refunded(seeded, order_id) == (3600, 1) and len(await refund_rows(seeded, order_id)) == 1
