@@ -392,6 +392,9 @@ class CatalogRow:
     category: str = ""
     image_url: str = ""
     description_html: str = ""
+    requires_shipping: bool = True
+    tax_category: str = "standard"
+    weight_grams: int | None = None
 
     @property
     def product_key(self) -> str:

@@ -46,6 +46,9 @@ def sku_out(row: Mapping[str, Any]) -> SkuOut:
         available=available,
         in_stock=available > 0,
         image_url=row.get("image_url") or None,
+        requires_shipping=bool(row.get("requires_shipping", True)),
+        tax_category=row.get("tax_category") or "standard",
+        weight_grams=row.get("weight_grams"),
     )
 
 

@@ -40,8 +40,11 @@ from mcp_checkout.service.catalog_rules import (
     SkuInput,
     clean_text,
     parse_currency,
+    parse_flag,
     parse_price,
     parse_stock,
+    parse_tax_category,
+    parse_weight,
     resolve,
     title_problem,
 )
@@ -71,6 +74,13 @@ COLUMNS: Final[Mapping[str, str]] = {
     "currency": "currency",
     "image_url": "image_url",
     "description_html": "description_html",
+    "requires_shipping": "requires_shipping",
+    "shipping_required": "requires_shipping",
+    "tax_category": "tax_category",
+    "tax_class": "tax_category",
+    "weight_grams": "weight_grams",
+    "weight_g": "weight_grams",
+    "grams": "weight_grams",
 }
 FIELD_NAMES: Final = frozenset(COLUMNS.values())
 """What a column can be mapped to (``--map COLUMN=field``): the fields, or the header names above."""
@@ -332,6 +342,16 @@ class _RowChecker:
         self._stock_column = columns.get("stock", "quantity_on_hand")
         self._currency_column = columns.get("currency", "currency")
         self._default_currency = default_currency
+        # Shipping and tax attributes: (field, column label, position, parser) for the columns the file has.
+        self._attributes = tuple(
+            (name, columns.get(name, name), index[name], parse)
+            for name, parse in (
+                ("requires_shipping", parse_flag),
+                ("tax_category", parse_tax_category),
+                ("weight_grams", parse_weight),
+            )
+            if index.get(name, -1) >= 0
+        )
 
     def check(self, cells: Sequence[str], line: int) -> tuple[SkuInput | None, list[str]]:
         reasons: list[str] = []
@@ -361,29 +381,38 @@ class _RowChecker:
                 stock = parse_stock(cells[self._stock], self._stock_column)
             except RowProblem as exc:
                 reasons.append(str(exc))
+        attributes: dict[str, Any] | None = None
+        if self._attributes:  # only files with these columns pay for them
+            attributes = {}
+            for name, column, position, parse in self._attributes:
+                try:
+                    attributes[name] = parse(cells[position], column)
+                except RowProblem as exc:
+                    reasons.append(str(exc))
         if product_name and sku_name:
             too_long = title_problem(product_name, sku_name)
             if too_long is not None:
                 reasons.append(too_long)
         if reasons or product_name is None or sku is None or currency is None:
             return None, reasons
-        return (
-            SkuInput(
-                line=line,
-                product_name=product_name,
-                sku=sku,
-                description=description,
-                external_id=external_id,
-                sku_name=sku_name,
-                category=category,
-                price_minor=price,
-                stock=stock,
-                currency=currency,
-                image_url=image_url,
-                description_html=description_html,
-            ),
-            reasons,
+        row = SkuInput(
+            line=line,
+            product_name=product_name,
+            sku=sku,
+            description=description,
+            external_id=external_id,
+            sku_name=sku_name,
+            category=category,
+            price_minor=price,
+            stock=stock,
+            currency=currency,
+            image_url=image_url,
+            description_html=description_html,
         )
+        if attributes:
+            for name, value in attributes.items():
+                setattr(row, name, value)
+        return row, reasons
 
 
 def resolve_rows(parsed: ParsedCatalog, existing: Mapping[str, ExistingSku]) -> Resolved:

@@ -8,14 +8,17 @@ Shopify (``Handle``, ``Title``, ``Body (HTML)``, ``Option1 Name``/``Option1 Valu
 Handle are one product; variant rows leave Title and Body blank and continue the product above; rows
 with only an image (``Image Src``) add pictures and are skipped. Option values name the variant
 (``Default Title`` means none). A blank ``Variant SKU`` becomes ``handle-option-values``. Negative
-inventory (oversold) counts as 0.
+inventory (oversold) counts as 0. ``Variant Requires Shipping`` and ``Variant Grams`` are kept;
+``Variant Taxable`` FALSE makes the tax category ``zero``.
 
 WooCommerce (``ID``, ``Type``, ``SKU``, ``Name``, ``Parent``, ``Regular price``, ``Sale price``,
 ``Stock``, ``Categories``, ``Images``, ``Description``, ``Attribute 1 name``/``Attribute 1 value(s)`` …):
 ``simple`` products are one SKU; a ``variable`` product is the parent of its ``variation`` rows (its
 Parent is ``id:<ID>`` or the parent's SKU) and is not sold itself. The sale price wins over the regular
 price when both are set; a blank SKU becomes ``woo-<ID>``; the first category (its last level) and the
-first image are used.
+first image are used. ``Virtual?`` 1 means no shipping; ``Tax status`` none or ``Tax class`` zero-rate
+is tax category ``zero``, reduced-rate ``reduced``, another class its own name; ``Weight (kg|g|lbs|oz)``
+becomes whole grams.
 
 HTML bodies become plain text for search (:func:`html_to_text`) and are kept as they are in
 ``description_html`` for display (returned as data, never rendered by this server).
@@ -28,6 +31,7 @@ import html
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html.parser import HTMLParser
 from typing import Final, Literal
 
@@ -45,10 +49,15 @@ FIELDS: Final = (
     "currency",
     "image_url",
     "description_html",
+    "requires_shipping",
+    "tax_category",
+    "weight_grams",
 )
 """The catalog's own fields, in the order of a translated row."""
 Format = Literal["shopify", "woocommerce"]
 _AT: Final = {name: position for position, name in enumerate(FIELDS)}
+_GRAMS_PER: Final = {"kg": Decimal(1000), "g": Decimal(1), "lbs": Decimal("453.59237"), "oz": Decimal("28.349523125")}
+_NOT: Final = {"1": "false", "yes": "false", "true": "false", "0": "true", "no": "true", "false": "true"}
 _BLOCKS: Final = frozenset({"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table"})
 
 
@@ -186,6 +195,10 @@ class Translator:
             row[_AT["price"]] = price
             row[_AT["stock"]] = stock
             row[_AT["image_url"]] = get(cells, "variant_image") or product["image"]
+            row[_AT["requires_shipping"]] = get(cells, "variant_requires_shipping")
+            row[_AT["weight_grams"]] = get(cells, "variant_grams")
+            if get(cells, "variant_taxable").lower() == "false":
+                row[_AT["tax_category"]] = "zero"
             if title:  # product text on the product's first row only: its variants inherit it
                 row[_AT["description"]] = html_to_text(product["body"])
                 row[_AT["description_html"]] = product["body"]
@@ -232,7 +245,31 @@ class Translator:
             row[_AT["image_url"]] = images.split(",")[0].strip()
             row[_AT["description"]] = html_to_text(body)
             row[_AT["description_html"]] = body
+            virtual = get(cells, "virtual?")
+            row[_AT["requires_shipping"]] = _NOT.get(virtual.lower(), virtual)  # virtual: nothing to ship
+            row[_AT["tax_category"]] = self._woo_tax_category(cells, owner)
+            row[_AT["weight_grams"]] = self._woo_grams(cells, owner)
             yield record, row
+
+    def _woo_tax_category(self, cells: Sequence[str], owner: Sequence[str]) -> str:
+        if (self.get(cells, "tax_status") or self.get(owner, "tax_status")).lower() == "none":
+            return "zero"
+        tax_class = (self.get(cells, "tax_class") or self.get(owner, "tax_class")).lower()
+        if tax_class == "parent":
+            tax_class = self.get(owner, "tax_class").lower()
+        return {"zero-rate": "zero", "reduced-rate": "reduced"}.get(tax_class, tax_class)
+
+    def _woo_grams(self, cells: Sequence[str], owner: Sequence[str]) -> str:
+        """The weight column's value in whole grams (as text); unreadable values pass through for the check."""
+        for unit, grams in _GRAMS_PER.items():
+            column = f"weight_({unit})"
+            if column in self._at:
+                value = self.get(cells, column) or self.get(owner, column)
+                try:
+                    return str((Decimal(value) * grams).quantize(Decimal(1), ROUND_HALF_UP)) if value else ""
+                except InvalidOperation:
+                    return value
+        return ""
 
 
 _SHOPIFY_LABELS: Final[Mapping[str, str]] = {
@@ -246,6 +283,9 @@ _SHOPIFY_LABELS: Final[Mapping[str, str]] = {
     "price": "variant_price",
     "stock": "variant_inventory_qty",
     "image_url": "variant_image",
+    "requires_shipping": "variant_requires_shipping",
+    "tax_category": "variant_taxable",
+    "weight_grams": "variant_grams",
 }
 _WOO_LABELS: Final[Mapping[str, str]] = {
     "product_name": "name",
@@ -258,4 +298,7 @@ _WOO_LABELS: Final[Mapping[str, str]] = {
     "price": "regular_price",
     "stock": "stock",
     "image_url": "images",
+    "requires_shipping": "virtual?",
+    "tax_category": "tax_class",
+    "weight_grams": "weight_(kg)",
 }

@@ -37,6 +37,8 @@ MAX_PRICE_MINOR: Final = 10**10
 MAX_STOCK: Final = 10**9
 MAX_IMAGE_URL: Final = 2048
 MAX_DESCRIPTION_HTML: Final = 100_000
+MAX_WEIGHT_GRAMS: Final = 10**8
+STANDARD_TAX: Final = "standard"
 
 
 def _tender_today() -> frozenset[str]:
@@ -58,6 +60,9 @@ _DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]{1,2}")
 _SCIENTIFIC = re.compile(r"[0-9.]+[eE][+-]?[0-9]+")
 _SYMBOLS = re.compile(r"[$€£¥₹]|^[A-Za-z]{3}\s*[0-9.,]+$|^[0-9.,]+\s*[A-Za-z]{3}$")
 _STOCK = re.compile(r"([0-9]{1,12})(?:\.0+)?")
+_TAX_CATEGORY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_YES: Final = frozenset({"true", "yes", "y", "1", "t"})
+_NO: Final = frozenset({"false", "no", "n", "0", "f"})
 _CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -181,6 +186,50 @@ def stock_below_reserved(column: str, stock: int, reserved: int) -> str | None:
     )
 
 
+# ---------------------------------------------------------------- shipping and tax attributes
+def parse_flag(text: str, column: str) -> bool | None:
+    """yes/no, true/false, 1/0 (any case); empty: not given."""
+    value = text.strip().lower()
+    if not value:
+        return None
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise RowProblem(f"{column} {text.strip()[:20]!r} is not yes or no; write true or false")
+
+
+def check_tax_category(text: str, column: str = "tax_category") -> str:
+    """A tax category: standard, reduced, zero or the merchant's own short name (1-40 of a-z 0-9 _ -)."""
+    value = text.strip().lower()
+    if not _TAX_CATEGORY.fullmatch(value):
+        raise RowProblem(
+            f"{column} {text.strip()[:40]!r} must be standard, reduced, zero or your own name of 1-40 a-z 0-9 _ -"
+        )
+    return value
+
+
+def parse_tax_category(text: str, column: str = "tax_category") -> str | None:
+    return check_tax_category(text, column) if text.strip() else None
+
+
+def check_weight(grams: int, column: str = "weight_grams") -> int:
+    if isinstance(grams, bool) or not 0 <= grams <= MAX_WEIGHT_GRAMS:
+        raise RowProblem(f"{column} must be whole grams from 0 to {MAX_WEIGHT_GRAMS:,}; got {grams!r}")
+    return grams
+
+
+def parse_weight(text: str, column: str = "weight_grams") -> int | None:
+    """Whole grams ("250", "250.0"); empty: not given."""
+    value = text.strip()
+    if not value:
+        return None
+    match = _STOCK.fullmatch(value)
+    if match is None:
+        raise RowProblem(f"{column} {value[:20]!r} is not a whole number of grams, e.g. 250")
+    return check_weight(int(match.group(1)), column)
+
+
 # ---------------------------------------------------------------- texts
 def clean_text(text: str, column: str, limit: int, multiline: bool = False, required: bool = False) -> str:
     """``text`` trimmed (line breaks as ``\\n`` when ``multiline``); raises :class:`RowProblem` if it is
@@ -240,6 +289,9 @@ class SkuInput:
     currency: str
     image_url: str | None = None
     description_html: str | None = None
+    requires_shipping: bool | None = None
+    tax_category: str | None = None
+    weight_grams: int | None = None
 
 
 def checked_input(
@@ -254,10 +306,17 @@ def checked_input(
     category: str | None = None,
     sku_name: str | None = None,
     external_id: str | None = None,
+    image_url: str | None = None,
+    requires_shipping: bool | None = None,
+    tax_category: str | None = None,
+    weight_grams: int | None = None,
     line: int = 1,
 ) -> SkuInput:
     """The same checks as a CSV row, for values given as arguments. Raises :class:`RowProblem`."""
-    given = {"description": description, "category": category, "sku_name": sku_name, "external_id": external_id}
+    given = {
+        "description": description, "category": category, "sku_name": sku_name, "external_id": external_id,
+        "image_url": image_url,
+    }  # fmt: skip
     texts: dict[str, str | None] = {
         name: None if value is None else clean_text(value, name, TEXT_FIELDS[name][0], multiline=TEXT_FIELDS[name][1])
         for name, value in given.items()
@@ -277,6 +336,10 @@ def checked_input(
         price_minor=None if price_minor is None else check_price_minor(price_minor),
         stock=None if stock is None else check_stock(stock),
         currency=parse_currency(currency, default_currency) if currency is not None else default_currency,
+        image_url=texts["image_url"],
+        requires_shipping=requires_shipping,
+        tax_category=None if tax_category is None else check_tax_category(tax_category),
+        weight_grams=None if weight_grams is None else check_weight(weight_grams),
     )
 
 
@@ -370,6 +433,15 @@ def resolve(
                 category=category or product_category if share_category else category,
                 image_url=(old.image_url if old is not None else "") if row.image_url is None else row.image_url,
                 description_html=html_of.get(key, ""),
+                requires_shipping=(old.requires_shipping if old is not None else True)
+                if row.requires_shipping is None
+                else row.requires_shipping,
+                tax_category=(old.tax_category if old is not None else STANDARD_TAX)
+                if row.tax_category is None
+                else row.tax_category,
+                weight_grams=(old.weight_grams if old is not None else None)
+                if row.weight_grams is None
+                else row.weight_grams,
             )
         )
     fields = {"name"} | {name for name in ("description", "category", "description_html") if name in given}

@@ -16,7 +16,6 @@ MAX_URL: Final = 2048
 MAX_AMOUNT_MINOR: Final = catalog_rules.MAX_PRICE_MINOR
 _URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
-_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 def text(value: str, field: str, limit: int, *, required: bool = False) -> str:
@@ -92,12 +91,9 @@ def amount(value: int, field: str, *, minimum: int = 0, maximum: int = MAX_AMOUN
     return value
 
 
-def slug(value: str, field: str) -> str:
-    """A short lower-case name such as ``standard``, ``reduced`` or ``books-de`` (1-40 of a-z 0-9 _ -)."""
-    cleaned = value.strip().lower()
-    if not _SLUG.fullmatch(cleaned):
-        raise InvalidInput(
-            f"{field} {value[:40]!r} must be 1-40 of a-z 0-9 _ - (e.g. standard, reduced, zero, books).",
-            details={"field": field, "value": value[:40]},
-        )
-    return cleaned
+def tax_category(value: str, field: str = "category") -> str:
+    """A tax category (catalog_rules.check_tax_category: the same rule as a SKU's tax_category)."""
+    try:
+        return catalog_rules.check_tax_category(value, field)
+    except catalog_rules.RowProblem as problem:
+        raise InvalidInput(f"{problem}.", details={"field": field, "value": value[:40]}) from None

@@ -75,6 +75,15 @@ class UpsertProduct:
     category: str | None = None
     sku_name: str | None = None
     external_id: str | None = None
+    image_url: str | None = None
+    requires_shipping: bool | None = None
+    tax_category: str | None = None
+    weight_grams: int | None = None
+
+
+def _attributes(source: Any) -> dict[str, Any]:
+    """What the audit log keeps of a SKU's shipping and tax attributes and picture."""
+    return {name: getattr(source, name) for name in ("requires_shipping", "tax_category", "weight_grams", "image_url")}
 
 
 def _priced(price_minor: int | None, currency: str, stock_on_hand: int, title: str) -> dict[str, Any]:
@@ -271,6 +280,9 @@ class MerchantService:
             assert stored is not None
             before = _priced(old.price_minor, old.currency, old.stock_on_hand, old.title) if old else None
             after = _priced(row.price_minor, row.currency, stored["stock_on_hand"], stored["title"])
+            if before is not None and old is not None:
+                before |= _attributes(old)
+            after |= _attributes(resolved.rows[0])
             audit.record(conn, principal, "product.upsert", row.sku, before=before, after=after, at=now)
             return old is None, _inventory(stored, old.stock_on_hand if old is not None else None)
 
@@ -283,7 +295,9 @@ class MerchantService:
             return catalog_rules.checked_input(
                 product_name=cmd.product_name, sku=cmd.sku, price_minor=cmd.price_minor, currency=cmd.currency,
                 default_currency=self._default_currency, stock=cmd.stock, description=cmd.description,
-                category=cmd.category, sku_name=cmd.sku_name, external_id=cmd.external_id,
+                category=cmd.category, sku_name=cmd.sku_name, external_id=cmd.external_id, image_url=cmd.image_url,
+                requires_shipping=cmd.requires_shipping, tax_category=cmd.tax_category,
+                weight_grams=cmd.weight_grams,
             )  # fmt: skip
         except RowProblem as exc:
             raise InvalidInput(f"{exc}. Fix it and call upsert_product again.", details={"sku": cmd.sku}) from None

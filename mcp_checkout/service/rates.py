@@ -160,7 +160,7 @@ def _tax_values(command: TaxRateInput) -> dict[str, Any]:
     return {
         "country": country,
         "region": region,
-        "category": config_checks.slug(command.category, "category") if command.category else STANDARD,
+        "category": config_checks.tax_category(command.category) if command.category else STANDARD,
         "rate_bps": config_checks.amount(command.rate_bps, "rate_bps", maximum=BPS),
         "applies_to_shipping": bool(command.applies_to_shipping),
     }

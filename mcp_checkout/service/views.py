@@ -33,6 +33,9 @@ class SkuOut(Out):
     available: int = Field(description="Units that can be ordered now (stock on hand minus reservations).")
     in_stock: bool
     image_url: str | None = Field(default=None, description="The variant's picture, if the catalog has one.")
+    requires_shipping: bool = True
+    tax_category: str = Field(default="standard", description="standard, reduced, zero or the merchant's own.")
+    weight_grams: int | None = None
 
 
 class SearchHit(Out):

@@ -58,6 +58,7 @@ SKU_COLUMNS = (
     skus.c.image_url,
     skus.c.requires_shipping,
     skus.c.tax_category,
+    skus.c.weight_grams,
 )
 PRODUCT_COLUMNS = (
     products.c.id,

@@ -62,6 +62,7 @@ _VERSION_BUMP = "UPDATE sku_fts_version SET text_version = text_version + 1"
 _TEXT_COLUMNS = frozenset({"title", "category", "search_text"})
 _COMPARED = (
     "product_id", "name", "title", "category", "search_text", "price_minor", "currency", "stock_on_hand", "image_url",
+    "requires_shipping", "tax_category", "weight_grams",
 )  # fmt: skip
 _FTS_DELETE = "INSERT INTO sku_fts(sku_fts, rowid, title, sku, category, search_text) VALUES ('delete', ?, ?, ?, ?, ?)"
 _FTS_REBUILD = "INSERT INTO sku_fts(sku_fts) VALUES ('rebuild')"
@@ -101,6 +102,9 @@ class ExistingSku:
     """Deleted by the merchant but kept for its orders; an upsert lists it again."""
     image_url: str = ""
     product_description_html: str = ""
+    requires_shipping: bool = True
+    tax_category: str = "standard"
+    weight_grams: int | None = None
 
     @property
     def product_key(self) -> str:
@@ -176,6 +180,9 @@ def existing_skus(conn: Connection, codes: Collection[str], *, lock: bool = Fals
         skus.c.archived_at.is_not(None).label("archived"),
         skus.c.image_url,
         products.c.description_html.label("product_description_html"),
+        skus.c.requires_shipping,
+        skus.c.tax_category,
+        skus.c.weight_grams,
     )
     found: dict[str, ExistingSku] = {}
     for chunk in _chunks(sorted(set(codes)), _LOOKUP_CHUNK):
@@ -496,6 +503,9 @@ def upsert_catalog(
                 "currency": row.currency,
                 "stock_on_hand": row.stock,
                 "image_url": row.image_url,
+                "requires_shipping": row.requires_shipping,
+                "tax_category": row.tax_category,
+                "weight_grams": row.weight_grams,
             }
             old = existing.get(row.sku)
             if old is None:
@@ -514,6 +524,9 @@ def upsert_catalog(
                 old.currency,
                 old.stock_on_hand,
                 old.image_url,
+                old.requires_shipping,
+                old.tax_category,
+                old.weight_grams,
             )
             changed_columns = tuple(
                 name for name, before in zip(_COMPARED, stored_values, strict=True) if before != values[name]

@@ -96,6 +96,11 @@ ExternalId = Annotated[
         description="Your own product id; SKUs with the same external_id are variants of one product.",
     ),
 ]
+ImageUrl = Annotated[
+    str, Field(max_length=catalog_rules.MAX_IMAGE_URL, description='The picture\'s URL; "" removes it.')
+]
+TaxCategory = Annotated[str, Field(max_length=40, description="standard (new SKUs), reduced, zero or your own.")]
+WeightGrams = Annotated[int, Field(strict=True, ge=0, le=catalog_rules.MAX_WEIGHT_GRAMS)]
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_short_timestamp),
@@ -122,7 +127,8 @@ def register(server: MCPServer[Any]) -> None:
         """Create or update products and SKUs from a CSV (csv_text, or path in the server's import directory).
 
         Columns: product_name, sku_code; optional product_description, product_external_id, sku_name,
-        unit_price (e.g. 19.99), quantity_on_hand, category, currency, image_url. Shopify and WooCommerce
+        unit_price (e.g. 19.99), quantity_on_hand, category, currency, image_url, requires_shipping,
+        tax_category, weight_grams. Shopify and WooCommerce
         exports are recognised; column_map renames other headers. The SKU code is the identity; absent
         columns keep stored values; importing again changes nothing. Try dry_run=true first. All rows or
         none: `catalog_import_invalid` lists the bad lines, unless skip_invalid=true. Returns counts and problems.
@@ -148,6 +154,10 @@ def register(server: MCPServer[Any]) -> None:
         category: CategoryName | None = None,
         sku_name: VariantName | None = None,
         external_id: ExternalId | None = None,
+        image_url: ImageUrl | None = None,
+        requires_shipping: Flag | None = None,
+        tax_category: TaxCategory | None = None,
+        weight_grams: WeightGrams | None = None,
     ) -> UpsertProductOut:
         """Create or update one SKU by its code, with the CSV import's rules.
 
@@ -159,6 +169,8 @@ def register(server: MCPServer[Any]) -> None:
         command = UpsertProduct(
             product_name=product_name, sku=sku, price_minor=price, currency=currency, stock=stock,
             description=description, category=category, sku_name=sku_name, external_id=external_id,
+            image_url=image_url, requires_shipping=requires_shipping, tax_category=tax_category,
+            weight_grams=weight_grams,
         )  # fmt: skip
         return await services(ctx).merchant.upsert_product(principal(ctx), command)
 

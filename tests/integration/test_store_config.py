@@ -371,3 +371,43 @@ async def test_buyer_keys_are_refused_the_discount_code_tools(settings: Settings
         }.items():
             code, _ = error(await client.call_tool(name, arguments))
             assert code == "forbidden", name
+
+
+# ---------------------------------------------------------------- SKU shipping and tax attributes
+async def test_sku_attributes_through_upsert_product_csv_import_and_get_product(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        made = data(
+            await client.call_tool(
+                "upsert_product",
+                {"product_name": "E-book", "sku": "BOOK-1", "price": 500, "requires_shipping": False,
+                 "tax_category": "Reduced", "image_url": "https://shop.example/book.png"},
+            )
+        )  # fmt: skip
+        variant = made["product"]["variants"][0]
+        assert (variant["requires_shipping"], variant["tax_category"], variant["weight_grams"]) == (
+            False,
+            "reduced",
+            None,
+        )
+        assert variant["image_url"] == "https://shop.example/book.png"
+        data(await client.call_tool("upsert_product", {"product_name": "E-book", "sku": "BOOK-1", "price": 600}))
+        kept = data(await client.call_tool("get_product", {"sku": "BOOK-1"}))["variants"][0]
+        assert (kept["requires_shipping"], kept["tax_category"]) == (False, "reduced")  # not given: kept
+        csv_text = (
+            "product_name,sku_code,unit_price,requires_shipping,tax_category,weight_grams\n"
+            "Mug,MUG-9,9.00,,,350\nE-book,BOOK-1,6.00,true,,\n"
+        )
+        report = data(await client.call_tool("import_catalog_csv", {"csv_text": csv_text}))
+        assert (report["created"], report["updated"]) == (1, 1)
+        mug = data(await client.call_tool("get_product", {"sku": "MUG-9"}))["variants"][0]
+        assert (mug["requires_shipping"], mug["tax_category"], mug["weight_grams"]) == (True, "standard", 350)
+        book = data(await client.call_tool("get_product", {"sku": "BOOK-1"}))["variants"][0]
+        assert (book["requires_shipping"], book["tax_category"]) == (True, "reduced")
+        code, text = error(
+            await client.call_tool(
+                "upsert_product", {"product_name": "Mug", "sku": "MUG-9", "price": 900, "tax_category": "VAT 7%"}
+            )
+        )
+        assert code == "invalid_input" and "tax_category" in text
+        events = data(await client.call_tool("list_audit_events", {"action": "product.upsert"}))["events"]
+    assert events[-1]["after"]["requires_shipping"] is False and events[-1]["after"]["tax_category"] == "reduced"

@@ -409,3 +409,32 @@ def test_upsert_arguments_and_csv_rows_fail_the_same_rules() -> None:
     with pytest.raises(RowProblem, match="above the limit of 1,000,000,000"):
         checked_input(product_name="Mug", sku="M-2", price_minor=1, currency=None, default_currency="USD",
                       stock=MAX_STOCK + 1)  # fmt: skip
+
+
+def test_shipping_and_tax_columns_are_read_with_their_aliases_and_checked() -> None:
+    text = (
+        "product_name,sku_code,unit_price,Shipping Required,Tax Class,Grams\n"
+        "Mug,MUG-1,9.00,yes,Reduced,350\n"
+        "E-book,BOOK-1,5.00,FALSE,zero,\n"
+        "Gift card,GIFT-1,25.00,,,\n"
+        "Bad,BAD-1,1.00,maybe,VAT 7%,-5\n"
+    )
+    parsed = parse(text)
+    rows = {row.sku: row for row in parsed.rows}
+    assert (rows["MUG-1"].requires_shipping, rows["MUG-1"].tax_category, rows["MUG-1"].weight_grams) == (
+        True,
+        "reduced",
+        350,
+    )
+    assert (rows["BOOK-1"].requires_shipping, rows["BOOK-1"].tax_category, rows["BOOK-1"].weight_grams) == (
+        False,
+        "zero",
+        None,
+    )
+    assert (rows["GIFT-1"].requires_shipping, rows["GIFT-1"].tax_category) == (None, None)  # blank: not given
+    reason = problems(parsed)[5]
+    assert "shipping_required 'maybe' is not yes or no" in reason  # named by the file's own column
+    assert "tax_class 'VAT 7%' must be standard, reduced, zero" in reason and "grams '-5'" in reason
+    resolved = resolve_rows(parsed, {})
+    gift = next(row for row in resolved.rows if row.sku == "GIFT-1")
+    assert (gift.requires_shipping, gift.tax_category, gift.weight_grams) == (True, "standard", None)  # new SKU

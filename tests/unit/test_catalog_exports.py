@@ -187,3 +187,21 @@ def test_map_reads_other_headers_as_catalog_fields() -> None:
     assert (row.sku, row.product_name, row.price_minor, row.stock) == ("A-1", "Kaffeebecher", 1250, 7)
     with pytest.raises(CatalogImportInvalid, match="'colour' is not a catalog field"):
         parse(text, column_map={"Farbe": "colour"})
+
+
+def test_shipping_and_tax_attributes_come_from_shopify_and_woocommerce_columns() -> None:
+    shopify_rows = [dict(row) for row in SHOPIFY_ROWS]
+    shopify_rows[1] |= {"Variant Requires Shipping": "false", "Variant Taxable": "false"}
+    shopify = {row.sku: row for row in parse(export(SHOPIFY_HEADER, shopify_rows)).rows}
+    tee = shopify["TEE-S-BLU"]
+    assert (tee.requires_shipping, tee.tax_category, tee.weight_grams) == (True, None, 180)  # taxable: not given
+    digital = shopify["TEE-M-BLU"]
+    assert (digital.requires_shipping, digital.tax_category, digital.weight_grams) == (False, "zero", 190)
+    assert shopify["MUG-350"].requires_shipping is None and shopify["MUG-350"].weight_grams is None  # blank: kept
+    woo_rows = [dict(row) for row in WOO_ROWS]
+    woo_rows[0] |= {"Weight (kg)": "0.125", "Tax class": "reduced-rate"}
+    beanie = next(row for row in parse(export(WOO_HEADER, woo_rows)).rows if row.sku == "woo-beanie")
+    assert (beanie.weight_grams, beanie.tax_category) == (125, "reduced")
+    woo_rows[0] |= {"Tax status": "none"}
+    beanie = next(row for row in parse(export(WOO_HEADER, woo_rows)).rows if row.sku == "woo-beanie")
+    assert beanie.tax_category == "zero"
