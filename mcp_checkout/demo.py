@@ -67,13 +67,15 @@ class _ErpReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    async def first(self, within_seconds: float) -> tuple[dict[str, str], bytes]:
+    async def event(self, event_type: str, within_seconds: float) -> tuple[dict[str, str], bytes]:
+        """The first delivery of an ``event_type`` event (waiting up to ``within_seconds`` for it)."""
         with anyio.move_on_after(within_seconds):
-            while not self.received:  # noqa: ASYNC110 - a list filled by the receiver's thread
+            while True:
+                for headers, body in list(self.received):
+                    if json.loads(body).get("type") == event_type:
+                        return headers, body
                 await anyio.sleep(0.05)
-        if not self.received:
-            raise DemoFailed("the merchant's webhook receiver got nothing")
-        return self.received[0]
+        raise DemoFailed(f"the merchant's webhook receiver got no {event_type}")
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -151,10 +153,11 @@ async def run_demo(store: Settings) -> int:
             hook = await _call(
                 client,
                 "create_webhook_endpoint",
-                {"url": erp.url, "events": ["order.paid"], "description": DEMO_WEBHOOK_DESCRIPTION},
-                "the merchant's ERP wants to hear of paid orders (signed webhooks)",
+                {"url": erp.url, "events": ["order.paid", "order.fulfilled"], "description": DEMO_WEBHOOK_DESCRIPTION},
+                "the merchant's ERP wants to hear of paid and shipped orders (signed webhooks)",
             )
             _say(f"endpoint {hook['endpoint']['endpoint_id']} → {erp.url}; signing secret whsec_… shown once")
+            await _configure_shipping(client)
 
             hits = await _call(
                 client, "search_catalog", {"query": "coffee mug", "limit": 5}, "find what the buyer wants"
@@ -173,16 +176,42 @@ async def run_demo(store: Settings) -> int:
             cart_id = cart["cart_id"]
             _say(f"cart {cart_id}")
             cart = await _call(client, "add_to_cart", {"cart_id": cart_id, "sku": sku, "quantity": 2}, "two of them")
-            _say(f"{cart['item_count']} items, total {cart['total']['display']} (computed by the server)")
+            _say(f"{cart['item_count']} items, subtotal {cart['subtotal']['display']} (computed by the server)")
+            cart = await _call(
+                client,
+                "update_cart",
+                {
+                    "cart_id": cart_id,
+                    "buyer": {"email": "buyer@example.com", "name": "Ada Buyer"},
+                    "shipping_address": DEMO_ADDRESS,
+                    "discount_codes": ["WELCOME10"],
+                },
+                "who buys, where it ships, and the buyer's code",
+            )
+            _say_messages(cart)
+            options = cart["fulfillment_options"]
+            for option in options:
+                days = f"{option['min_days']}-{option['max_days']} days" if option["min_days"] is not None else ""
+                _say(f"option {option['option_id']}: {option['name']} {option['price']['display']} {days}")
+            if not options:
+                raise DemoFailed("no shipping option for the buyer's address")
+            cart = await _call(
+                client,
+                "update_cart",
+                {"cart_id": cart_id, "fulfillment_option_id": options[0]["option_id"]},
+                "the buyer picks a shipping option",
+            )
+            _say(_breakdown(cart) + f"; ready: {cart['ready']}")
+            if not cart["ready"]:
+                raise DemoFailed("the cart is not ready to order")
 
             order_args = {
                 "idempotency_key": f"demo-order-{uuid.uuid4()}",
                 "cart_id": cart_id,
-                "email": "buyer@example.com",
                 "merchant_reference_id": f"demo-{run_tag}",
             }
             order = await _call(client, "create_order", order_args, "exactly once, with an idempotency key")
-            _say(f"order {order['number']} ({order['order_id']}) {order['status']}, total {order['total']['display']}")
+            _say(f"order {order['number']} ({order['order_id']}) {order['status']}: {_breakdown(order)}")
 
             again = await _call(client, "create_order", order_args, "the agent retries after a 'timeout'")
             if again["order_id"] != order["order_id"] or again["replayed"] is not True:
@@ -227,21 +256,29 @@ async def run_demo(store: Settings) -> int:
             )
             if paid["status"] != "paid":
                 raise DemoFailed("the order is not paid after the buyer paid")
+            received = paid["payment"]["amount_received"]
+            _say(f"the gateway took {received['display']}: the order's total {paid['total']['display']}")
+            if received["amount"] != paid["total"]["amount"]:
+                raise DemoFailed("the amount paid is not the order's total")
+            await _verified_event(erp, hook["signing_secret"], "order.paid")
 
-            headers, body = await erp.first(within_seconds=15)
-            try:  # as a receiver does it: the standardwebhooks library checks signature and timestamp
-                Webhook(hook["signing_secret"]).verify(body, headers)
-                verified = True
-            except WebhookVerificationError:
-                verified = False
-            event = json.loads(body)
-            console.print(f"\n[bold yellow]ERP ←[/bold yellow] POST {headers['webhook-id']}")
-            _say(
-                f"{event['type']} for {event['data']['number']} ({event['data']['status']}), "
-                f"Standard Webhooks signature {'✓ verified' if verified else '✗ WRONG'} with the endpoint's secret"
+            shipped = await _call(
+                client,
+                "fulfill_order",
+                {
+                    "order_id": order["order_id"],
+                    "idempotency_key": f"demo-ship-{uuid.uuid4()}",
+                    "carrier": "UPS",
+                    "tracking_number": "1Z999AA10123456784",
+                    "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+                },
+                "the merchant ships it, with tracking",
             )
-            if not verified:
-                raise DemoFailed("the webhook signature did not verify")
+            parcel = shipped["fulfillments"][-1]
+            _say(f"{shipped['number']} is {shipped['status']}: {parcel['carrier']} {parcel['tracking_number']}")
+            event = await _verified_event(erp, hook["signing_secret"], "order.fulfilled")
+            tracking = event["data"]["fulfillments"][-1]["tracking_number"]
+            _say(f"the ERP can tell the buyer: shipped with {event['data']['fulfillments'][-1]['carrier']} {tracking}")
 
             found = await _call(
                 client, "lookup_orders", {"merchant_reference_id": f"demo-link-{run_tag}"}, "by the link's reference"
@@ -260,6 +297,84 @@ async def run_demo(store: Settings) -> int:
         erp.close()
     _print_next_steps(store, settings)
     return 0
+
+
+DEMO_ADDRESS = {
+    "name": "Ada Buyer",
+    "line1": "1 Market Street",
+    "city": "San Francisco",
+    "region": "CA",
+    "postal_code": "94105",
+    "country": "US",
+}
+
+
+async def _configure_shipping(client: Client) -> None:
+    """The merchant's side: how the store ships, the tax it collects and a discount code."""
+    await _call(
+        client,
+        "upsert_shipping_rate",
+        {
+            "rate_id": "us-standard", "name": "Standard shipping", "countries": ["US"], "price": 599,
+            "free_over": 10000, "min_days": 3, "max_days": 5, "carrier": "UPS",
+        },
+        "the merchant ships in the US: $5.99, free over $100",
+    )  # fmt: skip
+    await _call(
+        client,
+        "upsert_shipping_rate",
+        {"rate_id": "us-express", "name": "Express", "countries": ["US"], "price": 1999, "min_days": 1,
+         "max_days": 2, "carrier": "UPS"},
+        "and faster, for more",
+    )  # fmt: skip
+    await _call(
+        client,
+        "upsert_tax_rate",
+        {"country": "US", "region": "CA", "rate_bps": 725},
+        "California sales tax 7.25 %, added on top of prices",
+    )
+    await _call(
+        client,
+        "upsert_discount_code",
+        {"code": "WELCOME10", "kind": "percent", "value": 1000, "max_uses": 100},
+        "10 % off, for the first 100 orders",
+    )
+    _say("shipping rates, tax and a discount code are set")
+
+
+def _breakdown(priced: dict[str, Any]) -> str:
+    parts = [
+        ("subtotal", "subtotal"),
+        ("discount", "discount_total"),
+        ("shipping", "shipping_total"),
+        ("tax", "tax_total"),
+    ]
+    shown = ", ".join(f"{label} {priced[key]['display']}" for label, key in parts if priced.get(key))
+    return f"{shown} → total {priced['total']['display']}"
+
+
+def _say_messages(priced: dict[str, Any]) -> None:
+    for message in priced.get("messages", []):
+        console.print(f"[dim]         {message['severity']} {message['code']}: {message['message']}[/dim]")
+
+
+async def _verified_event(erp: _ErpReceiver, secret: str, event_type: str) -> dict[str, Any]:
+    """The ERP's first ``event_type`` delivery, checked as a receiver does (standardwebhooks: signature, time)."""
+    headers, body = await erp.event(event_type, within_seconds=15)
+    try:
+        Webhook(secret).verify(body, headers)
+        verified = True
+    except WebhookVerificationError:
+        verified = False
+    event: dict[str, Any] = json.loads(body)
+    console.print(f"\n[bold yellow]ERP ←[/bold yellow] POST {headers['webhook-id']}")
+    _say(
+        f"{event['type']} for {event['data']['number']} ({event['data']['status']}), "
+        f"Standard Webhooks signature {'✓ verified' if verified else '✗ WRONG'} with the endpoint's secret"
+    )
+    if not verified:
+        raise DemoFailed("the webhook signature did not verify")
+    return event
 
 
 async def _buyer_pays(url: str) -> None:
