@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.e2e.servers import CLI, server_env
 
 
-def test_the_demo_sells_waits_for_the_buyer_and_delivers_a_signed_webhook(tmp_path: Path) -> None:
+def test_the_demo_sells_a_mug_that_ships_and_delivers_signed_webhooks(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(CLI), "--data-dir", str(tmp_path), "demo"],
         check=False,
@@ -22,6 +22,12 @@ def test_the_demo_sells_waits_for_the_buyer_and_delivers_a_signed_webhook(tmp_pa
     assert "replayed: True → the same order" in transcript
     assert "reached: True after" in transcript and "is paid; stock committed; link consumed" in transcript
     assert "order.paid for MC-" in transcript and "signature ✓ verified" in transcript
+    # Issue 12's story: the merchant's rates and code price the order; the buyer pays its total; it ships.
+    flat = " ".join(transcript.split())
+    assert "subtotal $36.00, discount $3.60, shipping $5.99, tax $2.35 → total $40.74" in flat
+    assert "the gateway took $40.74: the order's total $40.74" in flat
+    assert "is fulfilled: UPS 1Z999AA10123456784" in flat
+    assert "order.fulfilled for MC-000001 (fulfilled), Standard Webhooks signature ✓ verified" in flat
     assert "HTTP 410" in transcript  # the link is single-use
     assert "whsec_" not in transcript.replace("whsec_…", "")  # the secret itself is never printed
     # The demo ran on its own store beside the merchant's, and said so; the merchant's store holds nothing.
