@@ -183,3 +183,40 @@ def test_two_dispatching_processes_on_postgresql_deliver_each_event_once(tmp_pat
     verify_python(secret, received[0])
     sent_by = [len(re.findall(r"webhook msg_\w+ attempt 1: 200", text)) for text in logs]
     assert sum(sent_by) == ORDERS and all(sent_by), f"deliveries per process: {sent_by}"
+
+
+def test_a_shipment_reaches_the_merchants_receiver_as_a_verified_order_fulfilled_with_its_tracking(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Issue 12: the merchant fulfils with tracking and the local ERP receives a verified order.fulfilled."""
+    env = shop_env(tmp_path)
+    key, _, secret = prepare(env, tmp_path, receiver, "order.fulfilled")
+
+    async def buy_pay_and_ship(server: Server) -> dict[str, Any]:
+        order_id = await buy_and_pay(server, key)
+        async with server.client(key) as client:
+            arguments = {
+                "order_id": order_id,
+                "idempotency_key": "ship-1",
+                "carrier": "UPS",
+                "tracking_number": "1Z999AA10123456784",
+                "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+            }
+            shipped = tool_data(await client.call_tool("fulfill_order", arguments))
+            again = tool_data(await client.call_tool("fulfill_order", arguments))
+        assert shipped["status"] == "fulfilled" and again["replayed"] is True
+        return shipped
+
+    with running(env, tmp_path / "logs", 1, name="shipper") as [server]:
+        shipped = anyio.run(buy_pay_and_ship, server)
+        wait_for(lambda: len(receiver.delivered()) >= 1, timeout=30)
+        time.sleep(0.5)  # a second delivery (there must be none) would come within the poll interval
+    [delivery] = receiver.delivered()
+    payload = verify_python(secret, delivery)
+    assert payload["type"] == "order.fulfilled"
+    order = payload["data"]
+    assert order["order_id"] == shipped["order_id"] and order["status"] == "fulfilled"
+    [shipment] = order["fulfillments"]
+    assert (shipment["carrier"], shipment["tracking_number"]) == ("UPS", "1Z999AA10123456784")
+    assert shipment["tracking_url"] == "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+    assert shipment["lines"] == [{"sku": "HOOK-MUG", "quantity": 1}]
