@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ from mcp_checkout.errors import (
     LinkNotFound,
     LinkRevoked,
 )
+from mcp_checkout.payments.gateway import Intent
 from mcp_checkout.payments.offline import OfflineGateway
 from mcp_checkout.service import quotes, store_profile
 from mcp_checkout.service.email_proof import EmailProofs
@@ -116,11 +117,13 @@ class CreateLink:
 
 @dataclass(frozen=True)
 class Visit:
-    """What one open of a link found: the link, its session and its order."""
+    """What one open of a link found: the link, its session and its order (and, when the read that found them
+    also read what the page shows (_page_facts): one snapshot, one read)."""
 
     link: RowMapping
     session: RowMapping
     order: RowMapping
+    shown: tuple[Sequence[RowMapping], StoreProfile, list[FulfillmentOptionOut]] | None = None
 
 
 def link_problem(link: RowMapping, order: RowMapping, now: datetime) -> Exception | None:
@@ -460,8 +463,8 @@ class CheckoutService:
         The PaymentIntent is made only once the order's total is final (its delivery is chosen)."""
         resumed = await self._db.read(lambda conn: self._resumable(conn, token, proof), quick=True)
         if resumed is not None:  # the common reload: one quick read, no write lock
-            visit, intent_id = resumed
-            intent = await self._payments.gateway.retrieve_intent(intent_id)
+            visit, intent_id, local = resumed  # local: the offline gateway's intent, read in the same snapshot
+            intent = local or await self._payments.gateway.retrieve_intent(intent_id)
             if intent.status not in ("succeeded", "canceled"):
                 return await self._page(visit, intent.client_secret, intent.status, proof)
         visit, prepared = await self._db.write(lambda conn: self._claim_to_pay(conn, token, proof))
@@ -479,8 +482,9 @@ class CheckoutService:
         """The page's facts without touching the payment (for the cancel confirmation and the address form)."""
         return await self._page(await self._visit(token), None, None, proof)
 
-    def _resumable(self, conn: Connection, token: str, proof: str | None) -> tuple[Visit, str] | None:
-        """A link already in session, usable, email confirmed, with a live intent: what a reload needs."""
+    def _resumable(self, conn: Connection, token: str, proof: str | None) -> tuple[Visit, str, Intent | None] | None:
+        """A link already in session, usable, email confirmed, with a live intent: what a reload needs (with
+        what the page shows, and the intent itself when this database holds it), in one snapshot."""
         link = checkout_store.link_by_hash(conn, hash_token(token))
         if link is None or link["status"] != LinkStatus.IN_SESSION.value:
             return None
@@ -494,7 +498,9 @@ class CheckoutService:
             "canceled", "amount_mismatch", "succeeded",
         ) or payment["amount_minor"] != order["total_minor"]:  # fmt: skip
             return None  # (an intent for an old total: the slow path replaces it)
-        return visit, str(payment["intent_id"])
+        intent_id = str(payment["intent_id"])
+        shown = self._page_facts(conn, order, with_options=_delivery_step(order) == "delivery")
+        return replace(visit, shown=shown), intent_id, self._payments.local_intent(conn, intent_id)
 
     async def _page(
         self, visit: Visit, client_secret: str | None, intent_status: str | None, proof: str | None
@@ -502,9 +508,12 @@ class CheckoutService:
         order = visit.order
         email_required = self._email_pending(visit, proof)
         step = "email" if email_required else _delivery_step(order) or "pay"
-        items, profile, options = await self._db.read(
-            lambda conn: self._page_facts(conn, order, with_options=step == "delivery"), quick=True
-        )
+        shown = visit.shown  # read with the visit (a reload), else now
+        if shown is None:
+            shown = await self._db.read(
+                lambda conn: self._page_facts(conn, order, with_options=step == "delivery"), quick=True
+            )
+        items, profile, options = shown
         return CheckoutPage(
             merchant_name=profile.name,
             store=store_out(profile),

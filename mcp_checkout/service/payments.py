@@ -162,6 +162,14 @@ class PaymentService:
         self._record_intent(conn, attempt, intent)
         return PreparedIntent(attempt, intent)
 
+    def local_intent(self, conn: Connection, intent_id: str) -> Intent | None:
+        """The intent as read in the caller's transaction when this database holds it (the offline gateway);
+        None otherwise: ask the gateway."""
+        if self._local is None:
+            return None
+        row = offline_intents.get_in(conn, intent_id)
+        return None if row is None else self._local.intent_of(row)
+
     async def finish_intent(self, order_id: str, prepared: PreparedIntent) -> tuple[Intent, int]:
         """The live intent of a :meth:`prepare_intent`: the one it found or made, else asked of the gateway
         (created there on first need, with the attempt's idempotency key). Returns it and its attempt number."""
