@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from mcp_checkout.domain import Actor
 from mcp_checkout.service.container import Services
+from tests.support import tool_data as data
 
 EMAIL = "ada.lovelace@example.org"
 ADDRESS = {
@@ -21,12 +22,6 @@ ADDRESS = {
 }
 LINK_EMAIL = "grace.hopper@example.net"
 BUYER_STRINGS = (EMAIL, "Ada Lovelace", "Analytical Row", LINK_EMAIL, "example.org", "example.net")
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 async def buyer_flow(server: Any, services: Services, tag: str = "") -> tuple[str, str]:

@@ -11,14 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy.engine import make_url
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, utc_now
@@ -28,35 +25,18 @@ from mcp_checkout.store import migrate
 from mcp_checkout.store.catalog_write import upsert_catalog
 from mcp_checkout.store.db import Database
 from mcp_checkout.store.models import metadata
+from tests import support
+from tests.support import create_database, drop_database, pg_admin, pg_database_url, postgres_database
 
-PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("MCP_CHECKOUT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 TABLES = tuple(table.name for table in metadata.sorted_tables)
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A migrated database of this test run's own on the local PostgreSQL."""
-    name = f"mcp_checkout_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(
-            f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r}); start it or set MCP_CHECKOUT_TEST_BACKENDS=sqlite"
-        )
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    name = create_database("mcp_checkout_test")
+    url = pg_database_url(name)
 
     async def prepare() -> None:
         db = Database(url)
@@ -65,7 +45,7 @@ def pg_url() -> Iterator[str]:
 
     asyncio.run(prepare())
     yield url
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -109,16 +89,8 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, target)
         return f"sqlite:///{target}"
     url: str = request.getfixturevalue("pg_url")
-    asyncio.run(_pg_admin_on(url, f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    asyncio.run(pg_admin(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE", url))
     return url
-
-
-async def _pg_admin_on(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
@@ -277,29 +249,14 @@ def small_catalog() -> list[CatalogRow]:
 @pytest.fixture
 def prepare_database() -> Any:
     """``await prepare_database(url, rows)``: migrate the database at ``url`` and load ``rows`` (for subprocess tests)."""
-
-    async def prepare(url: str, rows: list[CatalogRow]) -> None:
-        db = Database(url)
-        try:
-            await migrate.upgrade(db)
-            now = utc_now()
-            await db.write(lambda conn: upsert_catalog(conn, rows, now))
-        finally:
-            await db.dispose()
-
-    return prepare
+    return support.prepare_database
 
 
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """An empty (unmigrated) PostgreSQL database of this test's own, dropped afterwards."""
-    name = f"mcp_checkout_fresh_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r})")
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database("mcp_checkout_fresh") as url:
+        yield url
 
 
 # ---------------------------------------------------------------- Stripe: the real stripe SDK against a local fake

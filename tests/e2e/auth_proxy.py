@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 import uvicorn
-from servers import free_port
+
+from tests.support import free_port
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length", "host"}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import struct
 import sys
 import time
@@ -27,11 +26,6 @@ import anyio
 import httpx
 import pytest
 from mcp import StdioServerParameters
-
-from mcp_checkout.domain import CatalogRow, utc_now
-from mcp_checkout.store import migrate
-from mcp_checkout.store.catalog_write import upsert_catalog
-from mcp_checkout.store.db import Database
 
 CLI = Path(sys.executable).with_name("mcp-checkout")
 CHROMIUM = Path(os.environ.get("MCP_CHECKOUT_CHROMIUM", "/usr/bin/chromium"))
@@ -60,23 +54,6 @@ def require_chromium() -> Path:
             pytrace=False,
         )
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOCAL_HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-async def prepare_database(url: str, rows: list[CatalogRow]) -> None:
-    """Migrate the database at ``url`` and load ``rows`` (before the server process starts)."""
-    db = Database(url)
-    try:
-        await migrate.upgrade(db)
-        now = utc_now()
-        await db.write(lambda conn: upsert_catalog(conn, rows, now))
-    finally:
-        await db.dispose()
 
 
 def server_params(
@@ -128,12 +105,6 @@ async def page_ready(base_url: str, stderr_log: Path, within: float = 20.0) -> N
                     pass
                 await anyio.sleep(0.1)
     pytest.fail(f"the checkout page never answered on {base_url}/healthz; server stderr:\n{log_tail(stderr_log)}")
-
-
-def data(result: Any) -> dict[str, Any]:
-    """The structured result of a tool call that must have succeeded."""
-    assert not result.is_error, result.content[0].text
-    return dict(result.structured_content)
 
 
 def token_of(url: str) -> str:

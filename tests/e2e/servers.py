@@ -7,11 +7,8 @@ that failure messages quote.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -19,11 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import httpx2
@@ -32,15 +27,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy.engine import make_url
 
+from tests.support import free_port
+
 CLI = Path(sys.executable).with_name("mcp-checkout")
-PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 CLI_TIMEOUT = 90
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -190,36 +180,6 @@ def running(
             server.stop()
 
 
-# ---------------------------------------------------------------- PostgreSQL: a database of the test's own
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
-
-    conn = await asyncpg.connect(asyncpg_dsn(PG_ADMIN_URL), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextlib.contextmanager
-def postgres_database(prefix: str = "mcp_checkout_mp") -> Iterator[str]:
-    """A fresh, empty PostgreSQL database (SQLAlchemy asyncpg URL), dropped WITH (FORCE) afterwards.
-    Unreachable PostgreSQL fails the test: CI has it, so these tests must run there."""
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r}); start it (see scripts/services.sh)")
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 # ---------------------------------------------------------------- PgBouncer in front of PostgreSQL
 PGBOUNCER = os.environ.get("MCP_CHECKOUT_PGBOUNCER", "/usr/sbin/pgbouncer")
 
@@ -268,31 +228,3 @@ def pgbouncer(database_url: str) -> Iterator[str]:
         if process.poll() is None:
             process.kill()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def tool_data(result: Any) -> dict[str, Any]:
-    """A successful tool result's structured content (fails the test with the error text otherwise)."""
-    assert not result.is_error, result.content[0].text
-    return dict(result.structured_content)
-
-
-def error_body(result: Any) -> dict[str, Any]:
-    """A tool error's JSON body (code, message, details, retry_after_seconds …), from the JSON text block
-    that follows the ``[code] message`` text (it does not depend on structuredContent)."""
-    assert result.is_error, "not an error result"
-    for block in result.content[1:]:
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
-            body = json.loads(block.text)
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                return dict(body["error"])
-    raise AssertionError(f"no JSON error body in {result.content!r}")
-
-
-def error_code(result: Any) -> str | None:
-    """A tool error's code (``insufficient_stock``, ``idempotency_in_flight`` …) from its ``[code] …`` text;
-    None for a success. Anything else (an SDK error text) comes back whole, so a test sees it."""
-    if not result.is_error:
-        return None
-    text = str(result.content[0].text)
-    match = re.match(r"\[([a-z_]+)\] ", text)
-    return match.group(1) if match else text

@@ -22,11 +22,8 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from browser import (
     CHROMIUM_ARGS,
     available,
-    data,
-    free_port,
     off_host,
     png_facts,
-    prepare_database,
     require_chromium,
     server_params,
     wait_for_page,
@@ -36,6 +33,8 @@ from mcp.client.stdio import stdio_client
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from mcp_checkout.domain import CatalogRow
+from tests.support import free_port, prepare_database
+from tests.support import tool_data as data
 
 IMAGES = "https://img.shop.example/"  # product pictures: answered inside the browser (never leaves the machine)
 CATALOG = [

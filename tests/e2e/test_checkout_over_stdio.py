@@ -15,11 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import data, free_port, jsonrpc_lines, page_ready, prepare_database, server_params, token_of
+from browser import jsonrpc_lines, page_ready, server_params, token_of
 from mcp import Client
 from mcp.client.stdio import stdio_client
 
 from mcp_checkout.domain import CatalogRow
+from tests.support import free_port, prepare_database
+from tests.support import tool_data as data
 
 CATALOG = [
     CatalogRow("Stoneware Coffee Mug", "MUG-01", 1800, "USD", 10, "A 12 oz stoneware mug.", None, "", "Kitchen"),

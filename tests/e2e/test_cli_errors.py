@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import CLI, free_port, server_env
+from tests.e2e.servers import CLI, server_env
+from tests.support import free_port
 
 TIMEOUT = 240  # seven Python start-ups at once on a shared two-core machine
 

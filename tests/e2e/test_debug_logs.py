@@ -15,8 +15,9 @@ import anyio
 import httpx
 import pytest
 
-from tests.e2e.servers import Server, cli, create_keys, server_env, spawn, tool_data, wait_ready, write_catalog
+from tests.e2e.servers import Server, cli, create_keys, server_env, spawn, wait_ready, write_catalog
 from tests.fakes.webhook_receiver import Receiver, verify_python, wait_for
+from tests.support import tool_data
 
 EMAIL = "zelda.quixotewright@buyers.example"
 ADDRESS = {

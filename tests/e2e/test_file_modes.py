@@ -12,7 +12,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.e2e.servers import Server, create_keys, running, server_env, tool_data
+from tests.e2e.servers import Server, create_keys, running, server_env
+from tests.support import tool_data
 
 
 @pytest.fixture(autouse=True)

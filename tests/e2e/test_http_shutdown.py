@@ -13,7 +13,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.e2e.servers import Server, create_keys, server_env, spawn, tool_data, wait_ready
+from tests.e2e.servers import Server, create_keys, server_env, spawn, wait_ready
+from tests.support import tool_data
 
 ROWS = 150_000  # about 3.9 MB of CSV text: an import that runs for seconds on this machine
 

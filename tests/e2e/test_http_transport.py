@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import httpx2
@@ -20,13 +18,10 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.support import free_port
+from tests.support import tool_data as data
+
 CLI = Path(sys.executable).with_name("mcp-checkout")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -84,11 +79,6 @@ def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     yield server
     process.terminate()
     process.wait(timeout=15)
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    return dict(result.structured_content)
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

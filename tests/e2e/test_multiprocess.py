@@ -35,20 +35,9 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from mcp import Client
-from servers import (
-    Server,
-    asyncpg_dsn,
-    cli,
-    cli_parallel,
-    error_body,
-    error_code,
-    pgbouncer,
-    postgres_database,
-    running,
-    server_env,
-    tool_data,
-    write_catalog,
-)
+from servers import Server, cli, cli_parallel, pgbouncer, running, server_env, write_catalog
+
+from tests.support import asyncpg_dsn, error_body, error_code, postgres_database, tool_data
 
 pytestmark = pytest.mark.timeout(240)
 

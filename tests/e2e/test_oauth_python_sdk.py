@@ -20,7 +20,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 from tests.e2e.oauth_flow import REDIRECT, hidden, mcp_status
-from tests.e2e.servers import Server, cli, error_code, postgres_database, running, server_env, tool_data
+from tests.e2e.servers import Server, cli, running, server_env
+from tests.support import error_code, postgres_database, tool_data
 
 pytestmark = pytest.mark.timeout(300)
 

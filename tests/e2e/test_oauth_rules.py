@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from tests.e2e.oauth_flow import REDIRECT, Flow, hidden, mcp_status, query_of
-from tests.e2e.servers import Server, create_keys, running, server_env, tool_data
+from tests.e2e.servers import Server, create_keys, running, server_env
+from tests.support import tool_data
 
 pytestmark = pytest.mark.timeout(300)
 

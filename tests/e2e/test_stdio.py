@@ -16,15 +16,11 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.support import tool_data as data
+
 CLI = Path(sys.executable).with_name("mcp-checkout")
 # "$@" is the server command; its stderr goes to one file and a copy of its stdout to another.
 TEE = '"$@" 2>>"$MCP_TEST_STDERR" | tee -a "$MCP_TEST_STDOUT"'
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 def teed_server(tmp_path: Path, *server_args: str, env: dict[str, str] | None = None) -> StdioServerParameters:

@@ -19,23 +19,15 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from browser import page_ready, prepare_database, server_params
+from browser import page_ready, server_params
 from conftest import wait_across
 from mcp import Client
 from mcp import types as mcp_types
 from mcp.client.stdio import stdio_client
-from servers import (
-    Server,
-    cli,
-    cli_parallel,
-    free_port,
-    postgres_database,
-    running,
-    server_env,
-    tool_data,
-    write_catalog,
-)
+from servers import Server, cli, cli_parallel, running, server_env, write_catalog
 from test_checkout_over_stdio import CATALOG, buyer_pays
+
+from tests.support import free_port, postgres_database, prepare_database, tool_data
 
 pytestmark = [
     pytest.mark.timeout(180),

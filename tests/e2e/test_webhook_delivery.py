@@ -23,8 +23,10 @@ import anyio
 import httpx
 import pytest
 from fakes.webhook_receiver import Receiver, verify_python, wait_for
-from servers import Server, cli, cli_parallel, postgres_database, running, server_env, spawn, tool_data, wait_ready
+from servers import Server, cli, cli_parallel, running, server_env, spawn, wait_ready
 from servers import write_catalog as catalog_csv
+
+from tests.support import postgres_database, tool_data
 
 CATALOG = [("Hook Mug", "HOOK-MUG", "18.00", 500)]
 

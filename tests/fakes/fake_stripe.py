@@ -664,13 +664,6 @@ class StripeShop:
 
 
 # ---------------------------------------------------------------- MCP results
-def tool_data(result: Any) -> dict[str, Any]:
-    """The structured result of a successful tool call."""
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
 def tool_error(result: Any) -> str:
     """The error code of a failed tool call (its text reads ``[code] message``)."""
     assert result.is_error, f"expected an error, got {str(result.structured_content)[:300]}"

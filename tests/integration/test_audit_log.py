@@ -15,12 +15,7 @@ from mcp_checkout.errors import Forbidden, InvalidInput
 from mcp_checkout.service import audit
 from mcp_checkout.service.container import Services
 from mcp_checkout.store.models import audit_events
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
+from tests.support import tool_data as data
 
 
 async def audit_count(services: Services) -> int:

@@ -32,6 +32,7 @@ from mcp_checkout.hosting import build_http_app
 from mcp_checkout.service import policy
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.payments import RefundOrder
+from tests.support import tool_data as data
 
 HOST = "127.0.0.1:8000"  # what the app is built for; nothing listens there, the transport is in-process
 
@@ -75,11 +76,6 @@ def http_shop(settings: Settings) -> ShopFactory:
             yield HttpShop(app, shop_settings, keys)
 
     return open_shop
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    return dict(result.structured_content)
 
 
 def code_of(result: Any) -> str:

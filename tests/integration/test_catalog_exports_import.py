@@ -7,13 +7,8 @@ from typing import Any
 from mcp import Client
 
 from mcp_checkout.service.container import Services
+from tests.support import tool_data as data
 from tests.unit.test_catalog_exports import IMG, SHOPIFY_HEADER, SHOPIFY_ROWS, TEE_BODY, WOO_HEADER, WOO_ROWS, export
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 async def test_exports_import_as_they_are_and_a_second_import_changes_nothing(server: Any, seeded: Services) -> None:

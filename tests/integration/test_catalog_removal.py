@@ -13,14 +13,9 @@ from mcp_checkout.domain import Principal
 from mcp_checkout.payments.offline import OfflineGateway
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services
+from tests.support import tool_data as data
 
 MERCHANT = Principal(id="local", kind="merchant")
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 def code(result: Any) -> str:

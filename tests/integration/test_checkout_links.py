@@ -22,13 +22,10 @@ from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.store.models import checkout_links
 from mcp_checkout.web.app import build_web_app
+from tests.support import error_code
+from tests.support import tool_data as data
 
 BASE = "http://shop.test"
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    return dict(result.structured_content)
 
 
 @pytest.fixture
@@ -212,9 +209,6 @@ async def test_forms_without_the_csrf_token_are_refused(shop: Any) -> None:
 
 
 # ---------------------------------------------------------------- one live link per order (issue 10 #9)
-def error_code(result: Any) -> str:
-    assert result.is_error, result.structured_content
-    return str(json.loads(result.content[1].text)["error"]["code"])
 
 
 async def live_links(services: Services, order_id: str) -> int:

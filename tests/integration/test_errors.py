@@ -21,6 +21,7 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.orders import CREATE_ORDER, CreateOrder
 from mcp_checkout.store import idempotency as idempotency_store
 from mcp_checkout.store.catalog_write import upsert_catalog
+from tests.support import tool_data as data
 
 WHO_FIXES = {"agent", "buyer", "merchant", "retry", "operator"}
 LEAKS = re.compile(
@@ -31,12 +32,6 @@ LEAKS = re.compile(
 ITEM = {"sku": "MUG-01", "quantity": 1}
 # Argument validation happens before any database work: one backend is enough for those tests.
 VALIDATION_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 def error_of(result: Any, code: str, *, rejected: Sequence[str] = ()) -> dict[str, Any]:

@@ -11,24 +11,14 @@ from mcp import Client
 
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
+from tests.support import error_code
+from tests.support import tool_data as data
 
 ITEMS = [{"sku": "MUG-01", "quantity": 3}]
 
 
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
 def seconds_apart(iso: str, expected: datetime) -> float:
     return (datetime.fromisoformat(iso) - expected).total_seconds()
-
-
-def error_code(result: Any) -> str:
-    assert result.is_error, result.structured_content
-    text = result.content[0].text
-    return text[1 : text.index("]")]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from fakes.fake_stripe import StripeShop, event, tool_data, tool_error
+from fakes.fake_stripe import StripeShop, event, tool_error
 from mcp import Client
 from sqlalchemy import func, select
 
@@ -19,6 +19,7 @@ from mcp_checkout.service.container import Services
 from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.service.payments import MarkOrderPaid
 from mcp_checkout.store.models import payments, webhook_events
+from tests.support import tool_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

@@ -28,17 +28,12 @@ from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.service.payments import RefundOrder
 from mcp_checkout.store.catalog_write import upsert_catalog
+from tests.support import tool_data as data
 
 MERCHANT = Principal(id="local", kind="merchant")
 CATALOG_AND_SALES_TOOLS = ("import_catalog_csv", "upsert_product", "adjust_inventory", "list_orders", "sales_summary")
 HEADER = "product_name,sku_code,unit_price,quantity_on_hand,category"
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # argument checks never reach the DB
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
 
 
 def error(result: Any) -> tuple[str, str]:

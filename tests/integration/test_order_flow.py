@@ -8,12 +8,7 @@ import pytest
 from mcp import Client
 
 from mcp_checkout.service.container import Services
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return dict(result.structured_content)
+from tests.support import tool_data as data
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
-from fakes.fake_stripe import StripeShop, event, tool_data, tool_error
+from fakes.fake_stripe import StripeShop, event, tool_error
 from mcp import Client
 from sqlalchemy import select
 
@@ -20,6 +20,7 @@ from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.service.payments import MarkOrderPaid
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store.models import refunds, webhook_events
+from tests.support import tool_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

@@ -11,8 +11,10 @@ from typing import Any
 
 import anyio
 import pytest
-from fakes.fake_stripe import StripeShop, event, tool_data, tool_error
+from fakes.fake_stripe import StripeShop, event, tool_error
 from mcp import Client
+
+from tests.support import tool_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import anyio
 import pytest
-from fakes.fake_stripe import PUBLISHABLE_KEY, StripeShop, event, iter_sources, tool_data, tool_error
+from fakes.fake_stripe import PUBLISHABLE_KEY, StripeShop, event, iter_sources, tool_error
 from mcp import Client
 
 from mcp_checkout.domain import CatalogRow, utc_now
 from mcp_checkout.store.catalog_write import upsert_catalog
+from tests.support import tool_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.fake_stripe import PUBLISHABLE_KEY, SECRET_KEY, FakeStripe, StripeShop, event, tool_data
+from fakes.fake_stripe import PUBLISHABLE_KEY, SECRET_KEY, FakeStripe, StripeShop, event
 from fakes.stripe_spec import SPEC_FILE, SpecViolation, decode_stripe_form, stripe_spec
 from mcp import Client
 
 from mcp_checkout.errors import PaymentGatewayError
 from mcp_checkout.payments.stripe_gateway import StripeGateway
+from tests.support import tool_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

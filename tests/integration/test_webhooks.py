@@ -14,8 +14,10 @@ from typing import Any
 
 import anyio
 import pytest
-from fakes.fake_stripe import StripeShop, event, serialise, signature_header, tool_data
+from fakes.fake_stripe import StripeShop, event, serialise, signature_header
 from mcp import Client
+
+from tests.support import tool_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

@@ -16,7 +16,7 @@ import pytest
 import mcp_checkout
 from mcp_checkout.cli import build_parser, main
 from mcp_checkout.config import Settings, default_data_dir
-from tests.e2e.servers import PG_ADMIN_URL
+from tests.support import PG_ADMIN_URL
 
 
 @pytest.fixture(autouse=True)

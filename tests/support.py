@@ -1,0 +1,127 @@
+"""Helpers every kind of test shares, each defined once: MCP tool results, free ports, PostgreSQL
+administration (a database of a test's own) and database preparation (migrate, load a catalog). Fixtures live in conftest.py; real server processes in
+e2e/servers.py; the browser in e2e/browser.py.
+
+    from tests.support import tool_data, error_code, free_port, postgres_database
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from sqlalchemy.engine import make_url
+
+from mcp_checkout.domain import CatalogRow, utc_now
+from mcp_checkout.store import migrate
+from mcp_checkout.store.catalog_write import upsert_catalog
+from mcp_checkout.store.db import Database
+
+PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+# ---------------------------------------------------------------- MCP tool results
+def tool_data(result: Any) -> dict[str, Any]:
+    """A successful tool result's structured content (fails the test with the error text otherwise)."""
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content is not None
+    return dict(result.structured_content)
+
+
+def error_body(result: Any) -> dict[str, Any]:
+    """A tool error's JSON body (code, message, details, retry_after_seconds …), from the JSON text block
+    that follows the ``[code] message`` text (it does not depend on structuredContent)."""
+    assert result.is_error, "not an error result"
+    for block in result.content[1:]:
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            body = json.loads(block.text)
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                return dict(body["error"])
+    raise AssertionError(f"no JSON error body in {result.content!r}")
+
+
+def error_code(result: Any) -> str | None:
+    """A tool error's code (``insufficient_stock``, ``idempotency_in_flight`` …) from its ``[code] …`` text;
+    None for a success. Anything else (an SDK error text) comes back whole, so a test sees it."""
+    if not result.is_error:
+        return None
+    text = str(result.content[0].text)
+    match = re.match(r"\[([a-z_]+)\] ", text)
+    return match.group(1) if match else text
+
+
+# ---------------------------------------------------------------- ports
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# ---------------------------------------------------------------- PostgreSQL administration
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy ``postgresql+asyncpg://`` URL as asyncpg's own DSN."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pg_database_url(name: str) -> str:
+    """The URL of database ``name`` on the test PostgreSQL server."""
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def pg_admin(sql: str, url: str = PG_ADMIN_URL) -> None:
+    """Run one statement (CREATE / DROP DATABASE, TRUNCATE …) on its own connection."""
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_database(prefix: str) -> str:
+    """Create an empty database ``<prefix>_<pid>_<random>``; return its name. Unreachable PostgreSQL fails the
+    test (never a silent skip): start it (scripts/services.sh) or set MCP_CHECKOUT_TEST_BACKENDS=sqlite."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is not usable ({exc!r}); start it (see scripts/services.sh) "
+            "or set MCP_CHECKOUT_TEST_BACKENDS=sqlite"
+        )
+    return name
+
+
+def drop_database(name: str) -> None:
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "mcp_checkout_mp") -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (SQLAlchemy asyncpg URL), dropped WITH (FORCE) afterwards."""
+    name = create_database(prefix)
+    try:
+        yield pg_database_url(name)
+    finally:
+        drop_database(name)
+
+
+# ---------------------------------------------------------------- database preparation
+async def prepare_database(url: str, rows: list[CatalogRow]) -> None:
+    """Migrate the database at ``url`` and load ``rows`` (before a server process starts on it)."""
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+        now = utc_now()
+        await db.write(lambda conn: upsert_catalog(conn, rows, now))
+    finally:
+        await db.dispose()
