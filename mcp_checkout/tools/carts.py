@@ -38,8 +38,7 @@ def register(server: MCPServer[Any]) -> None:
         """Add quantity units of a SKU ON TOP of what the cart holds; returns the cart.
 
         Not idempotent: to retry, use update_cart_item. Errors: `insufficient_stock` (the message says how
-        many are left), `sku_not_found`, `currency_mismatch` (SKU in another currency: new cart),
-        `cart_not_open` (already ordered: new cart).
+        many are left), `sku_not_found`, `currency_mismatch`, `cart_not_open` (already ordered: new cart).
         """
         return await services(ctx).carts.add(principal(ctx), cart_id, sku, quantity)
 

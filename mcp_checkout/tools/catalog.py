@@ -27,9 +27,9 @@ def register(server: MCPServer[Any]) -> None:
     ) -> SearchResult:
         """Find products to sell; use it first when the buyer names what they want.
 
-        Matches names, descriptions, SKUs and categories, best first; pass the buyer's words as they are.
-        Prices are minor units (min_price=2000 is 20.00). Items have `sku` (for get_product, add_to_cart),
-        price and `available`. More: same arguments plus cursor=next_cursor. `invalid_cursor`: drop cursor.
+        Pass the buyer's words as they are; best matches first. Prices are minor units (2000 = 20.00). Items
+        have `sku` (for get_product, add_to_cart), price and `available`. More: same arguments plus
+        cursor=next_cursor. `invalid_cursor`: drop cursor.
         """
         return await services(ctx).catalog.search(
             query, category=category, min_price=min_price, max_price=max_price,

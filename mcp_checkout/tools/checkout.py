@@ -42,9 +42,9 @@ def register(server: MCPServer[Any]) -> None:
         """A single-use checkout URL for the buyer to pay in a browser: send them `url`.
 
         For an unpaid order (order_id) or one SKU (sku + quantity: creates the order too). The same
-        idempotency_key and arguments return the same link (`replayed: true`). `link_exists`: the order has a
-        live link; send it, or regenerate_checkout_link. email locks the link to that buyer. Errors:
-        `invalid_state` (not pending_payment), `insufficient_stock`, `idempotency_conflict`.
+        idempotency_key and arguments return the same link (`replayed: true`). `link_exists`: send the live
+        link or regenerate_checkout_link. email locks the link to that buyer. Errors: `invalid_state`,
+        `insufficient_stock`, `idempotency_conflict`.
         """
         command = CreateLink(
             order_id=order_id, sku=sku, quantity=quantity, idempotency_key=idempotency_key, email=email,

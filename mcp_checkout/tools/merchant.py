@@ -106,7 +106,7 @@ Timestamp = Annotated[
     BeforeValidator(_short_timestamp),
     Field(
         json_schema_extra={"maxLength": _MAX_TIMESTAMP_CHARS},
-        description="ISO 8601, e.g. 2026-05-01T00:00:00Z or 2026-05-01 (no zone: UTC).",
+        description="ISO 8601, e.g. 2026-05-01; no zone = UTC.",
     ),
 ]
 OrderStatusName = Literal[

@@ -54,10 +54,10 @@ def register(server: MCPServer[Any]) -> None:
     ) -> OrderOut:
         """Turn a cart (cart_id) or items into an order exactly once, reserving its stock.
 
-        Returns the order (status pending_payment, totals, expires_at). idempotency_key: one per order.
-        After a timeout or retryable error, retry with the SAME key and arguments: the same order comes back
-        with `replayed: true`. Errors: `insufficient_stock`, `cart_empty`, `idempotency_conflict` (key used
-        for another order), `idempotency_in_flight` (retry with the same key), `cart_already_ordered` (get_order it).
+        Returns the order (status pending_payment, totals, expires_at). After a timeout or retryable error,
+        retry with the SAME key and arguments: the same order comes back with `replayed: true`. Errors:
+        `insufficient_stock`, `cart_empty`, `idempotency_conflict` (key used for another order),
+        `idempotency_in_flight` (retry with the same key), `cart_already_ordered` (get_order it).
         From a cart, its buyer, address, option and codes are used (arguments here win). Without address or
         option the order is still placed, `ready: false`: the buyer finishes on the checkout page. Code errors:
         `discount_code_exhausted`, `_invalid`, `_expired`, `discount_minimum_not_met` (drop the code).
