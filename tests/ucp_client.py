@@ -67,8 +67,8 @@ class Platform:
     async def get(self, checkout_id: str) -> httpx.Response:
         return await self.client.get(f"/ucp/v1/checkout-sessions/{checkout_id}", headers=self._headers())
 
-    async def update(self, checkout_id: str, items: list[tuple[str, int]]) -> httpx.Response:
-        body = {"line_items": [{"item": {"id": sku}, "quantity": quantity} for sku, quantity in items]}
+    async def update(self, checkout_id: str, items: list[tuple[str, int]], **extra: Any) -> httpx.Response:
+        body = {"line_items": [{"item": {"id": sku}, "quantity": quantity} for sku, quantity in items], **extra}
         return await self.client.put(
             f"/ucp/v1/checkout-sessions/{checkout_id}", json=body, headers=self._headers(str(uuid.uuid4()))
         )

@@ -236,7 +236,13 @@ class CheckoutService:
                 mint(conn, order)
             elif cmd.cart_id is not None:
                 assert call is not None
-                order_cmd = CreateOrder(idempotency_key=call.key, cart_id=cmd.cart_id, email=email)
+                # Only the link's own arguments are sent: the order takes the cart's buyer, address, option and codes.
+                order_cmd = CreateOrder(
+                    idempotency_key=call.key,
+                    cart_id=cmd.cart_id,
+                    email=email,
+                    sent=("idempotency_key", "cart_id", "email"),
+                )
                 placed = self._orders.place(conn, principal, order_cmd, call, domain.new_id("ord"), also=mint)
                 if not minted:  # the cart was ordered before, under another key: no second order, no new link
                     raise CartAlreadyOrdered(

@@ -34,7 +34,7 @@ from mcp_checkout.errors import (
     InvalidInput,
     NotFound,
 )
-from mcp_checkout.service.carts import CreateCart
+from mcp_checkout.service.carts import CartDetails, CreateCart
 from mcp_checkout.service.checkout import CreateLink, token_from
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.views import CartOut, MoneyOut, OrderOut
@@ -114,6 +114,154 @@ def _totals(view: CartOut | OrderOut) -> list[dict[str, Any]]:
     return totals
 
 
+# Where a native cart field lives in a UCP checkout (for message paths).
+_PATHS = {
+    "buyer": "$.buyer",
+    "shipping_address": "$.fulfillment.methods[0].destinations[0]",
+    "fulfillment_option_id": "$.fulfillment.methods[0].groups[0].selected_option_id",
+    "discount_codes": "$.discounts.codes",
+}
+
+
+def _ucp_path(native: str) -> str:
+    """A native argument path (``shipping_address.country``) as a JSONPath into the UCP checkout."""
+    head, _, rest = native.partition(".")
+    if head == "shipping_address" and rest:
+        field = {
+            "line1": "street_address",
+            "line2": "extended_address",
+            "city": "address_locality",
+            "region": "address_region",
+            "country": "address_country",
+        }.get(rest, rest)
+        return f"{_PATHS[head]}.{field}"
+    if head in _PATHS:
+        return _PATHS[head] + (f".{rest}" if rest and head != "fulfillment_option_id" else "")
+    return f"$.{native}"
+
+
+def _split_name(name: str | None) -> dict[str, str]:
+    if not name:
+        return {}
+    first, _, last = name.partition(" ")
+    return {"first_name": first, **({"last_name": last} if last else {})}
+
+
+def _joined_name(part: dict[str, Any]) -> str | None:
+    name = " ".join(str(part[k]).strip() for k in ("first_name", "last_name") if part.get(k))
+    return name or None
+
+
+def details_from(body: Any) -> CartDetails | None:
+    """The checkout's buyer, fulfillment (shipping destination, selected option) and discount codes as the
+    native ``update_cart`` arguments; only what the request carries is sent (set semantics)."""
+    if not isinstance(body, dict):
+        return None
+    values: dict[str, Any] = {}
+    buyer = body.get("buyer")
+    if isinstance(buyer, dict):
+        values["buyer"] = {
+            "email": buyer.get("email"),
+            "name": _joined_name(buyer),
+            "phone": buyer.get("phone_number"),
+        }
+    fulfillment = body.get("fulfillment")
+    if isinstance(fulfillment, dict):
+        for method in fulfillment.get("methods") or []:
+            if not isinstance(method, dict):
+                continue
+            destinations = [d for d in method.get("destinations") or [] if isinstance(d, dict)]
+            chosen = method.get("selected_destination_id")
+            destination = next(
+                (d for d in destinations if d.get("id") == chosen), destinations[0] if destinations else None
+            )
+            if destination is not None and method.get("type", "shipping") == "shipping":
+                values["shipping_address"] = {
+                    "name": _joined_name(destination) or (values.get("buyer") or {}).get("name") or "",
+                    "line1": destination.get("street_address") or "",
+                    "line2": destination.get("extended_address"),
+                    "city": destination.get("address_locality") or "",
+                    "region": destination.get("address_region"),
+                    "postal_code": destination.get("postal_code") or "",
+                    "country": destination.get("address_country") or "",
+                }
+            for group in method.get("groups") or []:
+                if isinstance(group, dict) and "selected_option_id" in group:
+                    values["fulfillment_option_id"] = group["selected_option_id"]
+    discounts = body.get("discounts")
+    if isinstance(discounts, dict) and "codes" in discounts:
+        codes = discounts["codes"]
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise UcpProblem(400, "invalid_request", "$.discounts.codes: a list of discount code strings.")
+        values["discount_codes"] = codes
+    if not values:
+        return None
+    return CartDetails(**values, sent=tuple(values))
+
+
+def _option(option: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": option.option_id,
+        "title": option.name,
+        "totals": [{"type": "total", "amount": option.price.amount}],
+    }
+    if option.carrier:
+        out["carrier"] = option.carrier
+    if option.min_days is not None or option.max_days is not None:
+        days = "-".join(str(d) for d in (option.min_days, option.max_days) if d is not None)
+        out["description"] = f"{days} business days"
+    return out
+
+
+def _fulfillment(cart: CartOut) -> dict[str, Any] | None:
+    """The cart's destination and options as the fulfillment extension: one shipping method (its one
+    destination, one group with every shipping option) and, if the store offers pickup, one pickup method."""
+    if cart.shipping_address is None and not cart.fulfillment_options and cart.fulfillment_option_id is None:
+        return None
+    line_ids = [line.sku for line in cart.lines]
+    methods: list[dict[str, Any]] = []
+    for kind in ("shipping", "pickup"):
+        options = [o for o in cart.fulfillment_options if o.kind == kind]
+        method: dict[str, Any] = {"id": kind, "type": kind, "line_item_ids": line_ids}
+        if kind == "shipping" and cart.shipping_address is not None:
+            address = cart.shipping_address
+            destination = {
+                "id": "destination_1",
+                **_split_name(address.name),
+                "street_address": address.line1,
+                "address_locality": address.city,
+                "postal_code": address.postal_code,
+                "address_country": address.country,
+            }
+            if address.line2:
+                destination["extended_address"] = address.line2
+            if address.region:
+                destination["address_region"] = address.region
+            method["destinations"] = [destination]
+            method["selected_destination_id"] = "destination_1"
+        elif not options:
+            continue
+        group: dict[str, Any] = {
+            "id": f"{kind}_group",
+            "line_item_ids": line_ids,
+            "options": [_option(o) for o in options],
+        }
+        if cart.fulfillment_option_id in {o.option_id for o in options}:
+            group["selected_option_id"] = cart.fulfillment_option_id
+        method["groups"] = [group]
+        methods.append(method)
+    return {"methods": methods}
+
+
+def _discounts(cart: CartOut | OrderOut) -> dict[str, Any] | None:
+    if not cart.discounts:
+        return None
+    return {
+        "codes": [d.code for d in cart.discounts],
+        "applied": [{"code": d.code, "title": d.code, "amount": d.amount.amount} for d in cart.discounts],
+    }
+
+
 def _state_messages(cart: CartOut) -> list[Message]:
     """What keeps an open cart from completing, as UCP messages (recomputed on every read)."""
     messages: list[Message] = []
@@ -135,7 +283,7 @@ def _state_messages(cart: CartOut) -> list[Message]:
         if native.severity == "error":
             message["severity"] = "recoverable"
         if native.path:
-            message["path"] = f"$.{native.path}"
+            message["path"] = _ucp_path(native.path)
         messages.append(message)
     return messages
 
@@ -173,11 +321,17 @@ class CheckoutAdapter:
             all_messages += _state_messages(cart)
         if status is None:
             status = self._status(cart, order, all_messages)
+            if status == "ready_for_complete" and not cart.ready:
+                status = "incomplete"
         body: dict[str, Any] = {
             "ucp": {
                 "version": spec.VERSION,
                 "status": "success",
-                "capabilities": {spec.CHECKOUT: [{"version": spec.VERSION}]},
+                "capabilities": {
+                    spec.CHECKOUT: [{"version": spec.VERSION}],
+                    spec.FULFILLMENT: [{"version": spec.VERSION, "extends": spec.CHECKOUT}],
+                    spec.DISCOUNT: [{"version": spec.VERSION, "extends": spec.CHECKOUT}],
+                },
                 "payment_handlers": payment_handlers(self._offline),
             },
             "id": cart.cart_id,
@@ -187,6 +341,15 @@ class CheckoutAdapter:
             "totals": _totals(view),
             "links": list(links),
         }
+        if cart.buyer is not None:
+            buyer = {"email": cart.buyer.email, **_split_name(cart.buyer.name), "phone_number": cart.buyer.phone}
+            body["buyer"] = {k: v for k, v in buyer.items() if v}
+        fulfillment = _fulfillment(cart)
+        if fulfillment is not None:
+            body["fulfillment"] = fulfillment
+        discounts = _discounts(order if order is not None else cart)
+        if discounts is not None:
+            body["discounts"] = discounts
         if all_messages:
             body["messages"] = all_messages
         if continue_url and status not in ("completed", "canceled"):
@@ -295,6 +458,9 @@ class CheckoutAdapter:
             if replayed:
                 return await self._view(principal, cart)
         cart, messages = await self._set_lines(principal, cart.cart_id, wanted)
+        if wanted and cart.lines:
+            cart, more = await self._set_details(principal, cart, body)
+            messages += more
         if wanted and not cart.lines:  # nothing could be had: no checkout is created
             await self._services.carts.cancel(principal, cart.cart_id)
             return {
@@ -327,7 +493,20 @@ class CheckoutAdapter:
                 f"Checkout {checkout_id} is {await self._status_of(principal, cart)}; it can no longer change.",
             )
         cart, messages = await self._set_lines(principal, checkout_id, self._wanted(request.line_items))
-        return await self._respond(cart, None, messages=messages)
+        cart, more = await self._set_details(principal, cart, body)
+        return await self._respond(cart, None, messages=messages + more)
+
+    async def _set_details(self, principal: Principal, cart: CartOut, body: Any) -> tuple[CartOut, list[Message]]:
+        """Apply the request's buyer, fulfillment and discount codes (those it carries); input the native
+        cart refuses is an error message at its UCP path, and nothing of it is applied."""
+        details = details_from(body)
+        if details is None:
+            return cart, []
+        try:
+            return await self._services.carts.update(principal, cart.cart_id, details), []
+        except InvalidInput as exc:
+            field = exc.details.get("field") if isinstance(exc.details, dict) else None
+            return cart, [_error("invalid", exc.message, _ucp_path(str(field)) if field else None)]
 
     async def _status_of(self, principal: Principal, cart: CartOut) -> str:
         return str((await self._view(principal, cart))["status"])

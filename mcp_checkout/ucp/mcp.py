@@ -142,7 +142,7 @@ def build_server(
 
     @server.tool(
         name="update_checkout",
-        description="UCP update_checkout: replace the session's line_items.",
+        description="UCP update_checkout: set line_items, buyer, fulfillment, discounts.",
         annotations=changes,
     )
     async def update_checkout(

@@ -36,6 +36,22 @@ def capabilities(checkout: bool) -> dict[str, list[dict[str, Any]]]:
                 "schema": f"{spec.SPEC_BASE}/schemas/shopping/checkout.json",
             }
         ],
+        spec.FULFILLMENT: [
+            {
+                "version": spec.VERSION,
+                "spec": f"{spec.SPEC_BASE}/specification/fulfillment",
+                "schema": f"{spec.SPEC_BASE}/schemas/shopping/fulfillment.json",
+                "extends": spec.CHECKOUT,
+            }
+        ],
+        spec.DISCOUNT: [
+            {
+                "version": spec.VERSION,
+                "spec": f"{spec.SPEC_BASE}/specification/discount",
+                "schema": f"{spec.SPEC_BASE}/schemas/shopping/discount.json",
+                "extends": spec.CHECKOUT,
+            }
+        ],
         spec.CATALOG_SEARCH: [
             {
                 "version": spec.VERSION,

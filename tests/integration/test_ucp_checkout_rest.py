@@ -22,6 +22,7 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.ucp.negotiation import ProfileResolver
 from mcp_checkout.web.app import routes as web_routes
+from tests.pricing_rows import add_discount_code, add_shipping_rate, add_tax_rate
 from tests.ucp_client import PLATFORM_PROFILE, Platform, conforms, platform_profile, profile_transport
 
 BASE = "http://shop.test"
@@ -69,7 +70,11 @@ async def test_create_then_update_gives_a_priced_checkout_ready_to_complete(shop
     assert checkout["status"] == "ready_for_complete"
     assert checkout["currency"] == "USD"
     assert checkout["ucp"]["version"] == "2026-04-08"
-    assert checkout["ucp"]["capabilities"] == {"dev.ucp.shopping.checkout": [{"version": "2026-04-08"}]}
+    assert checkout["ucp"]["capabilities"] == {
+        "dev.ucp.shopping.checkout": [{"version": "2026-04-08"}],
+        "dev.ucp.shopping.fulfillment": [{"version": "2026-04-08", "extends": "dev.ucp.shopping.checkout"}],
+        "dev.ucp.shopping.discount": [{"version": "2026-04-08", "extends": "dev.ucp.shopping.checkout"}],
+    }
     [line] = checkout["line_items"]
     assert (line["item"]["id"], line["item"]["price"], line["quantity"]) == ("MUG-01", 1800, 2)
     assert totals(checkout) == {"subtotal": 3600, "total": 3600}
@@ -124,6 +129,94 @@ async def test_completing_escalates_to_our_checkout_page_then_the_paid_order_com
     principal = Principal(id="merchant", kind="merchant")
     native = await services.orders.get(principal, order_id)  # one order, seen by the native tools too
     assert (native.status, native.cart_id, native.total.amount) == ("paid", checkout["id"], 3600)
+
+
+def priced_store(conn: Any) -> None:
+    add_shipping_rate(conn, "ground", 599, ["US"], carrier="USPS", min_days=3, max_days=5)
+    add_shipping_rate(conn, "express", 1999, ["US"], carrier="UPS", min_days=1, max_days=2)
+    add_tax_rate(conn, "US", 725, region="CA", applies_to_shipping=True)
+    add_discount_code(conn, "TEN", "percent", 1000)
+
+
+DESTINATION = {
+    "id": "home",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "street_address": "1 Main St",
+    "address_locality": "San Francisco",
+    "address_region": "CA",
+    "postal_code": "94105",
+    "address_country": "US",
+}
+
+
+async def test_buyer_destination_option_and_discount_code_price_the_checkout_then_it_is_paid(shop: Any) -> None:
+    platform, web, services = shop
+    await services.db.write(priced_store)
+    checkout = conforms(await platform.create([("MUG-01", 2)]))
+    assert checkout["status"] == "incomplete"  # the mug ships: a destination and an option are missing
+    assert {m["path"] for m in checkout["messages"]} >= {"$.fulfillment.methods[0].destinations[0]"}
+
+    bad = conforms(
+        await platform.update(
+            checkout["id"],
+            [("MUG-01", 2)],
+            fulfillment={"methods": [{"type": "shipping", "destinations": [{**DESTINATION, "address_country": "ZZ"}]}]},
+        )
+    )
+    assert bad["status"] == "incomplete"
+    assert any(
+        m["code"] == "invalid" and m["path"].startswith("$.fulfillment.methods[0].destinations[0]")
+        for m in bad["messages"]
+    )
+
+    addressed = conforms(
+        await platform.update(
+            checkout["id"],
+            [("MUG-01", 2)],
+            buyer={"email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace"},
+            fulfillment={
+                "methods": [{"type": "shipping", "destinations": [DESTINATION], "selected_destination_id": "home"}]
+            },
+            discounts={"codes": ["ten"]},
+        )
+    )
+    assert addressed["buyer"] == {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+    [method] = addressed["fulfillment"]["methods"]
+    assert method["destinations"][0]["postal_code"] == "94105"
+    [group] = method["groups"]
+    assert [(o["id"], o["totals"][0]["amount"]) for o in group["options"]] == [("ground", 599), ("express", 1999)]
+    assert "selected_option_id" not in group
+    assert addressed["status"] == "incomplete"
+    assert "$.fulfillment.methods[0].groups[0].selected_option_id" in {m.get("path") for m in addressed["messages"]}
+
+    chosen = {"methods": [{"type": "shipping", "groups": [{"id": "shipping_group", "selected_option_id": "express"}]}]}
+    ready = conforms(await platform.update(checkout["id"], [("MUG-01", 2)], fulfillment=chosen))
+    assert ready["status"] == "ready_for_complete", ready.get("messages")
+    assert ready["fulfillment"]["methods"][0]["groups"][0]["selected_option_id"] == "express"
+    assert ready["discounts"]["applied"] == [{"code": "TEN", "title": "TEN", "amount": 360}]
+    tax = round((3600 - 360 + 1999) * 0.0725)
+    assert totals(ready) == {
+        "subtotal": 3600,
+        "discount": -360,
+        "fulfillment": 1999,
+        "tax": tax,
+        "total": 3600 - 360 + 1999 + tax,
+    }
+
+    escalated = conforms(await platform.complete(checkout["id"], str(uuid.uuid4())))
+    assert escalated["status"] == "requires_escalation"
+    assert totals(escalated) == totals(ready)
+    await pay_on_our_page(web, escalated["continue_url"])
+    completed = conforms(await platform.get(checkout["id"]))
+    assert completed["status"] == "completed"
+    assert completed["discounts"]["applied"][0]["code"] == "TEN"
+    native = await services.orders.get(Principal(id="merchant", kind="merchant"), completed["order"]["id"])
+    assert (native.status, native.total.amount, native.shipping_address is not None) == (
+        "paid",
+        totals(ready)["total"],
+        True,
+    )
 
 
 async def test_offline_test_tokens_pay_or_are_declined_at_completion(shop: Any) -> None:

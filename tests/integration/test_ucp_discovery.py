@@ -34,13 +34,30 @@ async def test_the_business_profile_is_served_and_conforms(services: Services) -
         "endpoint": f"{base}/ucp/v1",
         "schema": spec.REST_SCHEMA,
     }
-    # Only what is implemented and tested (test_ucp_checkout_rest.py, test_ucp_catalog.py) is declared.
+    # Only what is implemented and tested (test_ucp_checkout_rest.py, test_ucp_catalog.py; fulfillment
+    # and discount: test_buyer_destination_option_and_discount_code_price_the_checkout_then_it_is_paid) is declared.
     assert ucp["capabilities"] == {
         spec.CHECKOUT: [
             {
                 "version": spec.VERSION,
                 "spec": "https://ucp.dev/2026-04-08/specification/checkout",
                 "schema": "https://ucp.dev/2026-04-08/schemas/shopping/checkout.json",
+            }
+        ],
+        "dev.ucp.shopping.fulfillment": [
+            {
+                "version": spec.VERSION,
+                "spec": "https://ucp.dev/2026-04-08/specification/fulfillment",
+                "schema": "https://ucp.dev/2026-04-08/schemas/shopping/fulfillment.json",
+                "extends": spec.CHECKOUT,
+            }
+        ],
+        "dev.ucp.shopping.discount": [
+            {
+                "version": spec.VERSION,
+                "spec": "https://ucp.dev/2026-04-08/specification/discount",
+                "schema": "https://ucp.dev/2026-04-08/schemas/shopping/discount.json",
+                "extends": spec.CHECKOUT,
             }
         ],
         "dev.ucp.shopping.catalog.search": [
