@@ -124,7 +124,7 @@ _FOR_BUYERS: dict[str, tuple[str, str | None]] = {
     ),
     "email_mismatch": ("Email does not match", None),
     "csrf_rejected": ("Please reload the page", None),
-    "rate_limited": ("Too many attempts", "Too many attempts in a short time. Wait a minute, then try again."),
+    "rate_limited": ("Too many attempts", None),  # the email check says how long to wait, in words for buyers
     "internal_error": ("Something went wrong", None),
     "invalid_state": (
         "This order cannot be paid here",
