@@ -163,10 +163,13 @@ async def test_the_mcp_binding_runs_the_checkout_with_the_specs_argument_envelop
             await client.call_tool("create_checkout", {"meta": meta, "checkout": {"line_items": [line]}})
         )
         assert created["status"] == "ready_for_complete"
+        buyer = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
         updated = _checkout(await client.call_tool(
-            "update_checkout", {"meta": meta, "id": created["id"], "checkout": {"line_items": [{**line, "quantity": 2}]}}
+            "update_checkout",
+            {"meta": meta, "id": created["id"], "checkout": {"line_items": [{**line, "quantity": 2}], "buyer": buyer}},
         ))  # fmt: skip
         assert updated["line_items"][0]["quantity"] == 2
+        assert updated["buyer"] == buyer
         payment = {"instruments": [{"id": "1", "handler_id": "offline_test", "type": "offline_test",
                                     "credential": {"type": "token", "token": "success_token"}}]}  # fmt: skip
         keyed = {**meta, "idempotency-key": str(uuid.uuid4())}
