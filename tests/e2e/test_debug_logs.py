@@ -25,7 +25,7 @@ ADDRESS = {
     "line1": "742 Evergreen Terrace",
     "line2": "Flat Nineteen",
     "city": "Springfieldia",
-    "region": "Oregonia",
+    "region": "Oregon",  # a real region (addresses are checked against ISO 3166-2); stored as "OR"
     "postal_code": "ZX9 8QW",
     "country": "US",
 }
