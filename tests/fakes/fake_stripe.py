@@ -44,14 +44,12 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import stripe
 
-from .stripe_spec import SpecViolation, StripeSpec, stripe_spec
+from .stripe_spec import SpecViolation, StripeSpec, nest_form, stripe_spec
 
 SECRET_KEY = "sk_test_fake_" + "0" * 24
 PUBLISHABLE_KEY = "pk_test_fake_" + "1" * 24
 WEBHOOK_SECRET = "whsec_fake_" + "2" * 24
 API_VERSION = "2025-09-30.clover"
-
-_KEY_PART = re.compile(r"\[([^\]]*)\]")
 
 
 @dataclass
@@ -102,19 +100,7 @@ class StripeFailure(Exception):
 
 def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """``metadata[order_id]=x&amount=5`` → ``{"metadata": {"order_id": "x"}, "amount": "5"}``."""
-    out: dict[str, Any] = {}
-    for raw_key, value in pairs:
-        head = raw_key.split("[", 1)[0]
-        path = [head, *_KEY_PART.findall(raw_key[len(head) :])]
-        node = out
-        for part in path[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[path[-1]] = value
-    return out
+    return nest_form(pairs)
 
 
 @dataclass

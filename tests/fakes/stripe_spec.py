@@ -59,8 +59,9 @@ class SpecViolation(AssertionError):
     """The fake or the SDK left Stripe's published API description."""
 
 
-def decode_stripe_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """``a[b][0]=x&a[b][1]=y&c=z`` → ``{"a": {"b": ["x", "y"]}, "c": "z"}`` (all values stay strings)."""
+def nest_form(pairs: list[tuple[str, str]], *, number_empty_brackets: bool = False) -> dict[str, Any]:
+    """``metadata[order_id]=x&amount=5`` → ``{"metadata": {"order_id": "x"}, "amount": "5"}`` (values stay
+    strings). ``number_empty_brackets``: ``x[]=a&x[]=b`` → keys "0", "1" instead of one key ""."""
     out: dict[str, Any] = {}
     for raw_key, value in pairs:
         head = raw_key.split("[", 1)[0]
@@ -73,8 +74,14 @@ def decode_stripe_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 node[part] = child
             node = child
         last = path[-1]
-        node[last if last else str(len(node))] = value  # ``x[]=a&x[]=b`` → indexes 0, 1
-    return _lists(out)
+        node[str(len(node)) if number_empty_brackets and not last else last] = value
+    return out
+
+
+def decode_stripe_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``a[b][0]=x&a[b][1]=y&c=z`` → ``{"a": {"b": ["x", "y"]}, "c": "z"}`` (all values stay strings)."""
+    decoded: dict[str, Any] = _lists(nest_form(pairs, number_empty_brackets=True))
+    return decoded
 
 
 def _lists(node: Any) -> Any:
