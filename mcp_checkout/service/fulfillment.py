@@ -5,8 +5,9 @@ transaction). A shipment never ships more of a line than was ordered minus what 
 (domain/fulfillment.py plans it; a conditional update counts it). The first shipment that leaves
 something unshipped makes the order ``partially_fulfilled``, the one that ships the rest ``fulfilled``
 (through ``transition``, which queues ``order.partially_fulfilled`` / ``order.fulfilled``); a further
-partial shipment keeps the status and queues ``order.partially_fulfilled`` again, so each shipment's
-tracking reaches the merchant's systems (the event body is the whole order, fulfilments included).
+partial shipment keeps the status but still adds a status-history entry (``restate``: wait_for_order and
+orders:// subscribers hear of every shipment) and queues ``order.partially_fulfilled`` again, so each
+shipment's tracking reaches the merchant's systems (the event body is the whole order, fulfilments included).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from mcp_checkout import domain
 from mcp_checkout.domain import Clock, OrderStatus, Principal
 from mcp_checkout.domain.fulfillment import OrderedLine, fully_shipped, plan_shipment
 from mcp_checkout.errors import InvalidState
-from mcp_checkout.service import audit, policy, webhook_outbox
+from mcp_checkout.service import audit, policy
 from mcp_checkout.service.idempotency import Idempotency, Operation
-from mcp_checkout.service.order_state import transition, visible_order
+from mcp_checkout.service.order_state import restate, transition, visible_order
 from mcp_checkout.service.order_view import current_view, order_view
 from mcp_checkout.service.views import OrderOut
 from mcp_checkout.store import fulfillments as fulfillment_store
@@ -100,13 +101,11 @@ class FulfillmentService:
         )
         target = OrderStatus.FULFILLED if fully_shipped(lines, plan) else OrderStatus.PARTIALLY_FULFILLED
         units = sum(s.quantity for s in plan)
-        if target is status:  # one more partial shipment: the status stays, its tracking is still announced
-            webhook_outbox.record_order_event(conn, target, order["id"], now, lambda: current_view(conn, order["id"]))
+        reason = f"shipped {units} unit(s) ({fulfillment_id})"
+        if target is status:  # one more partial shipment: the status stays; history and webhook say it shipped
+            restate(conn, order, actor=principal.actor, principal_id=principal.id, reason=reason, now=now)
         else:
-            transition(
-                conn, order, target, actor=principal.actor, principal_id=principal.id,
-                reason=f"shipped {units} unit(s) ({fulfillment_id})", now=now,
-            )  # fmt: skip
+            transition(conn, order, target, actor=principal.actor, principal_id=principal.id, reason=reason, now=now)
         audit.record(
             conn, principal, "order.fulfill", order["id"], before={"status": status.value},
             after={"status": target.value, "fulfillment_id": fulfillment_id, "lines": shipped_lines, **tracking},

@@ -74,6 +74,22 @@ def transition(
     webhook_outbox.record_order_event(conn, target, order["id"], now, lambda: current_view(conn, order["id"]))
 
 
+def restate(
+    conn: Connection, order: RowMapping, *, actor: Actor, principal_id: str | None, reason: str, now: datetime
+) -> None:
+    """A change that keeps the order's status (another partial shipment): a history entry from the status
+    to itself (so wait_for_order and subscribers hear of it, in this process and by the others' poll) and
+    the status's webhook event again."""
+    status = OrderStatus(order["status"])
+    if not order_store.set_status(conn, order["id"], status.value, status.value, order["stock_state"], now):
+        raise IdempotencyInFlight(
+            f"Order {order['id']} changed while this call ran. Call get_order and try again.",
+            retry_after_seconds=1,
+        )
+    order_store.add_event(conn, order["id"], status.value, status.value, actor.value, principal_id, reason, now)
+    webhook_outbox.record_order_event(conn, status, order["id"], now, lambda: current_view(conn, order["id"]))
+
+
 def _settle_checkout(conn: Connection, order_id: str, target: OrderStatus, now: datetime) -> None:
     """Links and sessions follow their order: paid consumes them, cancel/expiry closes them."""
     live_links = [state.value for state in domain.LIVE_LINK_STATES]

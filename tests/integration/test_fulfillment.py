@@ -11,6 +11,7 @@ import anyio
 import pytest
 from conftest import wait_across
 from mcp import Client
+from test_wait_for_order import Notifications
 
 from mcp_checkout.domain import Actor, Principal
 from mcp_checkout.errors import Forbidden
@@ -146,6 +147,30 @@ async def test_wait_for_order_returns_when_the_order_ships(server: Any, seeded: 
         )
         assert result["reached"] is True and result["order"]["fulfillments"][0]["tracking_number"] == "W1"
         assert lag < 2
+
+
+@pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is removed")
+async def test_every_shipment_is_in_the_history_and_heard_by_subscribers(server: Any, seeded: Services) -> None:
+    """A second partial shipment keeps the status but is still a change: a history entry, so subscribers
+    (and wait_for_order, in this process or another) hear of it."""
+    heard = Notifications()
+    async with Client(server, mode="legacy", message_handler=heard) as client:
+        order_id = await paid_order(client, seeded, "o-heard")
+        await client.subscribe_resource(f"orders://{order_id}")
+        one = {"lines": [{"sku": "MUG-01", "quantity": 1}]}
+        for n, lines in enumerate((one, one, {}), start=1):
+            data(await ship(client, order_id, f"heard-{n}", tracking_number=f"H{n}", **lines))
+            assert await heard.next() == f"orders://{order_id}", f"shipment {n} was not heard"
+        shown = data(await client.call_tool("get_order", {"order_id": order_id}))
+    changes = [(h["from_status"], h["to_status"]) for h in shown["status_history"]]
+    assert changes[-3:] == [
+        ("paid", "partially_fulfilled"), ("partially_fulfilled", "partially_fulfilled"),
+        ("partially_fulfilled", "fulfilled"),
+    ]  # fmt: skip
+    shipments = [f["fulfillment_id"] for f in shown["fulfillments"]]
+    assert [h["reason"] for h in shown["status_history"][-3:]] == [
+        f"shipped 1 unit(s) ({shipments[0]})", f"shipped 1 unit(s) ({shipments[1]})", f"shipped 3 unit(s) ({shipments[2]})"
+    ]  # fmt: skip
 
 
 async def test_concurrent_shipments_of_the_last_units_ship_them_once(seeded: Services) -> None:
