@@ -160,6 +160,8 @@ def reprice_delivery(
     taxes = {item["line_no"]: quoted.tax for item, quoted in zip(items, q.lines, strict=True)}
     if not pricing_store.set_order_pricing(conn, order["id"], values, taxes):
         raise InvalidState(f"Order {order['id']} changed while this call ran. Call get_order and try again.")
+    waived = {c["code"]: c["amount"] for c in codes if c.get("kind") == "free_shipping"}
+    pricing_store.set_redemption_amounts(conn, order["id"], waived, now)  # the recorded use says the same
     return priced
 
 

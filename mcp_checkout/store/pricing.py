@@ -171,8 +171,18 @@ def release(conn: Connection, order_id: str, now: datetime) -> list[str]:
     return held
 
 
+def set_redemption_amounts(conn: Connection, order_id: str, amounts: Mapping[str, int], now: datetime) -> None:
+    """The amounts of an order's codes once it is priced again (a free_shipping code waives another charge)."""
+    for code, amount in amounts.items():
+        conn.execute(
+            update(discount_redemptions)
+            .where(discount_redemptions.c.order_id == order_id, discount_redemptions.c.code == code)
+            .values(amount_minor=amount, updated_at=now)
+        )
+
+
 def redemptions_of(conn: Connection, order_id: str) -> list[tuple[str, int]]:
-    """(code, amount) applied to an order, in code order (what its view lists as ``discounts``)."""
+    """(code, amount) recorded for an order, in code order (the same as its ``discounts``)."""
     query = (
         select(discount_redemptions.c.code, discount_redemptions.c.amount_minor)
         .where(discount_redemptions.c.order_id == order_id)

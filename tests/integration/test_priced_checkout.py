@@ -17,6 +17,7 @@ from mcp_checkout.domain import Principal, utc_now
 from mcp_checkout.errors import CheckoutError, DiscountCodeExhausted
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.orders import CreateOrder
+from mcp_checkout.store import pricing as pricing_store
 from mcp_checkout.store.models import carts, discount_codes, discount_redemptions, skus
 from tests.pricing_rows import add_discount_code, add_shipping_rate, add_tax_rate
 
@@ -176,6 +177,25 @@ async def test_an_order_without_delivery_is_placed_not_ready_and_set_delivery_pr
     with pytest.raises(CheckoutError) as refused:
         await seeded.orders.set_delivery(order["order_id"], ADDRESS, "ground")
     assert refused.value.code == "invalid_state"
+
+
+async def test_set_delivery_keeps_a_free_shipping_codes_recorded_amount_equal_to_the_orders(seeded: Services) -> None:
+    """The redemption row (what the code's use is recorded at) follows the order's breakdown when the buyer
+    picks another option on the page: free shipping is worth the charge it waives now."""
+    await seeded.db.write(store_setup)
+    await seeded.db.write(lambda conn: add_discount_code(conn, "SHIPFREE", "free_shipping", 0))
+    cmd = CreateOrder(idempotency_key="free-ship", items=[("MUG-01", 1)], discount_codes=["shipfree"])
+    order_id = (await seeded.orders.create(LOCAL, cmd)).order_id
+
+    async def recorded() -> list[tuple[str, int]]:
+        return await seeded.db.read(lambda conn: pricing_store.redemptions_of(conn, order_id))
+
+    assert await recorded() == [("SHIPFREE", 0)]  # no option yet: nothing waived
+    for option, charge in (("express", 1999), ("ground", 599)):
+        done = await seeded.orders.set_delivery(order_id, ADDRESS, option)
+        assert done.shipping_total.amount == 0
+        assert [(d.code, d.amount.amount) for d in done.discounts] == [("SHIPFREE", charge)]
+        assert await recorded() == [("SHIPFREE", charge)], option
 
 
 async def _uses(services: Services, code: str) -> int:
