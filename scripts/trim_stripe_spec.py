@@ -28,6 +28,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "/v1/payment_intents": ("post",),
     "/v1/payment_intents/{intent}": ("get",),
     "/v1/payment_intents/{intent}/cancel": ("post",),
+    "/v1/payment_intents/{intent}/confirm": ("post",),
     "/v1/refunds": ("post",),
 }
 # Objects the fake hands out other than as an operation's answer (webhook events and what they carry).

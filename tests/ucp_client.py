@@ -73,15 +73,20 @@ class Platform:
             f"/ucp/v1/checkout-sessions/{checkout_id}", json=body, headers=self._headers(str(uuid.uuid4()))
         )
 
-    async def complete(self, checkout_id: str, key: str | None, token: str | None = None) -> httpx.Response:
+    async def complete(
+        self, checkout_id: str, key: str | None, token: str | None = None, *, handler: str = "offline_test"
+    ) -> httpx.Response:
+        """Complete, with a token credential for ``handler`` when ``token`` is given (``offline_test``: a test
+        token; ``stripe``: a Stripe PaymentMethod id on a card instrument)."""
         instruments = []
         if token is not None:
+            kind, credential = ("card", "stripe_payment_method") if handler == "stripe" else (handler, "token")
             instruments = [
                 {
                     "id": "pi_1",
-                    "handler_id": "offline_test",
-                    "type": "offline_test",
-                    "credential": {"type": "token", "token": token},
+                    "handler_id": handler,
+                    "type": kind,
+                    "credential": {"type": credential, "token": token},
                 }
             ]
         return await self.client.post(

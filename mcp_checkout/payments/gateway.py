@@ -32,6 +32,15 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class Confirmation:
+    """A PaymentIntent confirmed with a payment method: the intent after it and, when the payment method
+    was refused (a decline, an unusable or unknown method), why, in words a platform can show."""
+
+    intent: Intent
+    declined: str | None = None
+
+
+@dataclass(frozen=True)
 class Refund:
     id: str
     amount: int
@@ -64,6 +73,10 @@ class PaymentGateway(Protocol):
     async def retrieve_intent(self, intent_id: str) -> Intent: ...
 
     async def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent: ...
+
+    async def confirm_intent(
+        self, intent_id: str, *, payment_method: str, return_url: str, idempotency_key: str
+    ) -> Confirmation: ...
 
     async def refund(self, intent_id: str, *, amount: int, idempotency_key: str, reason: str | None) -> Refund: ...
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from mcp_checkout.domain import Clock
 from mcp_checkout.errors import PaymentGatewayError, WebhookRejected
-from mcp_checkout.payments.gateway import GatewayEvent, Intent, Refund
+from mcp_checkout.payments.gateway import Confirmation, GatewayEvent, Intent, Refund
 
 IntentRow = Mapping[str, Any]
 # Given the stored intent, the columns to change (None: leave it as it is). Runs inside the write
@@ -112,6 +112,11 @@ class OfflineGateway:
             return None if row["status"] == "succeeded" else {"status": "canceled"}
 
         return _intent(await self._change(intent_id, cancel))
+
+    async def confirm_intent(
+        self, intent_id: str, *, payment_method: str, return_url: str, idempotency_key: str
+    ) -> Confirmation:
+        raise PaymentGatewayError("The offline gateway takes no payment methods: pay with simulate_payment.")
 
     async def simulate_payment(self, intent_id: str) -> Intent:
         """What a buyer's successful card payment would do: the intent succeeds for its full amount."""

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import stripe
 
 from mcp_checkout.errors import PaymentGatewayError, WebhookRejected
-from mcp_checkout.payments.gateway import GatewayEvent, Intent, Refund
+from mcp_checkout.payments.gateway import Confirmation, GatewayEvent, Intent, Refund
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,34 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _failure("cancel payment", exc) from None
         return _intent(canceled.to_dict())
+
+    async def confirm_intent(
+        self, intent_id: str, *, payment_method: str, return_url: str, idempotency_key: str
+    ) -> Confirmation:
+        """Confirm with a PaymentMethod a platform sent. A decline (402 card_error) or a payment method Stripe
+        will not use (400 naming ``payment_method``) is a refusal, with the intent as it now is."""
+        try:
+            confirmed = await self._client.v1.payment_intents.confirm_async(
+                intent_id,
+                {"payment_method": payment_method, "return_url": return_url},
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as exc:
+            body = exc.json_body if isinstance(exc.json_body, Mapping) else {}
+            error = body.get("error")
+            inside = error.get("payment_intent") if isinstance(error, Mapping) else None
+            intent = _intent(inside) if isinstance(inside, Mapping) else await self.retrieve_intent(intent_id)
+            return Confirmation(intent, exc.user_message or "The card was declined.")
+        except stripe.InvalidRequestError as exc:
+            if exc.param != "payment_method" and exc.code != "payment_intent_unexpected_state":
+                raise _failure("confirm payment", exc) from None
+            intent = await self.retrieve_intent(intent_id)
+            if exc.code == "payment_intent_unexpected_state":  # already paid or canceled: the intent says which
+                return Confirmation(intent)
+            return Confirmation(intent, f"The payment method was not accepted: {exc.user_message or 'unknown'}.")
+        except stripe.StripeError as exc:
+            raise _failure("confirm payment", exc) from None
+        return Confirmation(_intent(confirmed.to_dict()))
 
     async def refund(self, intent_id: str, *, amount: int, idempotency_key: str, reason: str | None) -> Refund:
         metadata = {"reason": reason[:400]} if reason else {}

@@ -30,6 +30,7 @@ A new keyed operation is a few lines: declare its ``Operation``, give its comman
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -132,6 +133,12 @@ def intent_key(order_id: str, attempt: int) -> str:
 
 def cancel_key(order_id: str, attempt: int) -> str:
     return gateway_key("cancel", order_id, attempt)
+
+
+def confirm_key(order_id: str, attempt: int, request_key: str) -> str:
+    """Confirming attempt N with the payment method of one keyed request (e.g. a UCP complete_checkout's
+    Idempotency-Key with its caller): that request's retries confirm once; a new request may confirm again."""
+    return gateway_key("confirm", order_id, attempt, hashlib.sha256(request_key.encode()).hexdigest()[:32])
 
 
 def refund_key(claim: Claim) -> str:

@@ -5,8 +5,7 @@ once per idempotency key (``CheckoutService.create_link`` with ``cart_id``). A U
 Status: an open cart is ``incomplete`` (messages say what is wrong, with JSONPath ``path``) or
 ``ready_for_complete``; its order awaiting payment is ``requires_escalation`` with ``continue_url`` = the
 buyer's checkout link; a paid (or later) order is ``completed``; a canceled cart or a canceled/expired
-order is ``canceled``. The offline test handler ``offline_test`` pays at completion with the token
-credential ``success_token`` and declines ``decline_token``.
+order is ``canceled``. Instruments sent with completion are charged by their handler (``ucp/payment.py``).
 """
 
 from __future__ import annotations
@@ -35,10 +34,10 @@ from mcp_checkout.errors import (
     NotFound,
 )
 from mcp_checkout.service.carts import CartDetails, CreateCart
-from mcp_checkout.service.checkout import CreateLink, token_from
+from mcp_checkout.service.checkout import CreateLink
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.views import CartOut, MoneyOut, OrderOut
-from mcp_checkout.ucp import spec
+from mcp_checkout.ucp import payment, spec
 from mcp_checkout.ucp.negotiation import UcpProblem
 from mcp_checkout.ucp.profile import payment_handlers
 
@@ -293,7 +292,8 @@ class CheckoutAdapter:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._offline = services.settings.payment_mode == "offline"
+        self._payment_mode = services.settings.payment_mode
+        self._publishable_key = services.settings.stripe_publishable_key
         self._base = services.settings.resolved_public_base_url()
 
     # ------------------------------------------------------------ responses
@@ -332,7 +332,7 @@ class CheckoutAdapter:
                     spec.FULFILLMENT: [{"version": spec.VERSION, "extends": spec.CHECKOUT}],
                     spec.DISCOUNT: [{"version": spec.VERSION, "extends": spec.CHECKOUT}],
                 },
-                "payment_handlers": payment_handlers(self._offline),
+                "payment_handlers": payment_handlers(self._payment_mode, self._publishable_key),
             },
             "id": cart.cart_id,
             "line_items": [_line_item(line) for line in lines],
@@ -546,9 +546,17 @@ class CheckoutAdapter:
         order, url = await self._order_state(principal, cart)
         messages: list[Message] = []
         if order is not None and order.status == "pending_payment":
-            messages = await self._pay(request, url)
+            messages = await payment.pay(
+                self._services,
+                principal,
+                request,
+                order_id=order.order_id,
+                continue_url=url,
+                idempotency_key=idempotency_key,
+            )
             order = await self._services.orders.get(principal, order.order_id)
-        if order is not None and order.status == "pending_payment":
+        escalated = any(m.get("severity") == "requires_buyer_input" for m in messages)
+        if order is not None and order.status == "pending_payment" and not escalated:
             messages.append(
                 _error(
                     "payment_required",
@@ -557,31 +565,3 @@ class CheckoutAdapter:
                 )
             )
         return await self._respond(cart, order, continue_url=url, messages=messages)
-
-    async def _pay(self, request: CheckoutCompleteRequest, url: str | None) -> list[Message]:
-        """Charge the instrument sent with completion, where a declared handler takes one inline."""
-        for index, instrument in enumerate(request.payment.instruments or []):
-            path = f"$.payment.instruments[{index}]"
-            if not self._offline or instrument.handler_id != spec.OFFLINE_HANDLER_ID:
-                return [
-                    _error(
-                        "payment_failed", f"No payment handler {instrument.handler_id!r} here.", f"{path}.handler_id"
-                    )
-                ]
-            token = getattr(instrument.credential, "token", None) if instrument.credential is not None else None
-            link_token = token_from(url) if url else None
-            if token == spec.SUCCESS_TOKEN and link_token is not None:
-                await self._services.checkout.pay_offline(link_token)
-                return []
-            if token == spec.DECLINE_TOKEN:
-                return [
-                    _error(
-                        "payment_failed", "The payment was declined (test token decline_token).", f"{path}.credential"
-                    )
-                ]
-            return [
-                _error(
-                    "payment_failed", "Unknown test token: send success_token or decline_token.", f"{path}.credential"
-                )
-            ]
-        return []

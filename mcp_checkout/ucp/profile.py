@@ -9,10 +9,26 @@ from ucp_sdk.models.schemas.ucp import BusinessSchema
 from mcp_checkout.ucp import spec
 
 
-def payment_handlers(offline: bool) -> dict[str, list[dict[str, Any]]]:
-    """The handlers a platform may use. In offline test mode: ``offline_test`` (token credentials
-    ``success_token`` pays, ``decline_token`` is declined). Otherwise none: the buyer pays on our page."""
-    if not offline:
+def payment_handlers(payment_mode: str, publishable_key: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The handlers a platform may use (``payment_mode`` as ``Settings.payment_mode``). Offline test mode:
+    ``offline_test`` (token credentials ``success_token`` pays, ``decline_token`` is declined). With Stripe:
+    ``stripe``, a card instrument whose token credential is a Stripe PaymentMethod id (``pm_…``), charged at
+    completion; the config names the environment and the publishable key a platform's card form needs."""
+    if payment_mode in ("stripe_test", "stripe_live"):
+        config: dict[str, Any] = {"environment": "production" if payment_mode == "stripe_live" else "sandbox"}
+        if publishable_key:
+            config["publishable_key"] = publishable_key
+        return {
+            spec.STRIPE_HANDLER_NAMESPACE: [
+                {
+                    "id": spec.STRIPE_HANDLER_ID,
+                    "version": spec.VERSION,
+                    "available_instruments": [{"type": "card"}],
+                    "config": config,
+                }
+            ]
+        }
+    if payment_mode != "offline":
         return {}
     return {
         spec.OFFLINE_HANDLER_NAMESPACE: [
@@ -70,7 +86,12 @@ def capabilities(checkout: bool) -> dict[str, list[dict[str, Any]]]:
 
 
 def business_profile(
-    public_base_url: str, *, offline: bool, checkout: bool = True, mcp: bool = False
+    public_base_url: str,
+    *,
+    payment_mode: str,
+    publishable_key: str | None = None,
+    checkout: bool = True,
+    mcp: bool = False,
 ) -> dict[str, Any]:
     """The profile document, validated through the ``ucp-sdk`` business schema model. ``mcp``: the MCP
     binding is served (``serve --http``) and so declared beside REST."""
@@ -99,7 +120,7 @@ def business_profile(
             "version": spec.VERSION,
             "services": {spec.SHOPPING: bindings},
             "capabilities": capabilities(checkout),
-            "payment_handlers": payment_handlers(offline),
+            "payment_handlers": payment_handlers(payment_mode if checkout else "none", publishable_key),
         }
     )
     return {"ucp": ucp.model_dump(mode="json", by_alias=True, exclude_none=True)}

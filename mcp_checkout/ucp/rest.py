@@ -177,7 +177,8 @@ def routes(
         services = get_services()
         profile = business_profile(
             services.settings.resolved_public_base_url(),
-            offline=services.settings.payment_mode == "offline" and CHECKOUT_IMPLEMENTED,
+            payment_mode=services.settings.payment_mode,
+            publishable_key=services.settings.stripe_publishable_key,
             checkout=CHECKOUT_IMPLEMENTED,
             mcp=mcp,
         )

@@ -25,3 +25,10 @@ OFFLINE_HANDLER_NAMESPACE = "dev.mcpcheckout.offline"
 OFFLINE_HANDLER_ID = "offline_test"
 SUCCESS_TOKEN = "success_token"  # noqa: S105 - a documented test token, not a secret
 DECLINE_TOKEN = "decline_token"  # noqa: S105 - a documented test token, not a secret
+
+# Payment handler when Stripe is configured: a Stripe PaymentMethod id ("pm_…") as a token credential, charged
+# at completion (UCP 2026-04-08 defines how a handler is declared, not a Stripe handler; Stripe's own
+# com.stripe.payments, a shared-payment-token handler in private preview, is not implemented here).
+STRIPE_HANDLER_NAMESPACE = "dev.mcpcheckout.stripe"
+STRIPE_HANDLER_ID = "stripe"
+STRIPE_CREDENTIAL_TYPE = "stripe_payment_method"

@@ -10,7 +10,8 @@ error bodies, and ``Idempotency-Key`` semantics:
 - same key while the first request is still in flight (see ``work_delay``) → 409 ``idempotency_key_in_use``.
 
 Implemented: ``POST /v1/payment_intents``, ``GET /v1/payment_intents/{id}``,
-``POST /v1/payment_intents/{id}/cancel``, ``POST /v1/refunds``. Test helpers move intents to
+``POST /v1/payment_intents/{id}/cancel``, ``POST /v1/payment_intents/{id}/confirm`` (with Stripe's test
+PaymentMethods, see :data:`TEST_PAYMENT_METHODS`), ``POST /v1/refunds``. Test helpers move intents to
 succeeded / failed / processing the way a buyer's browser would, and :meth:`FakeStripe.fail_next`
 injects faults into the next matching requests:
 
@@ -50,6 +51,18 @@ SECRET_KEY = "sk_test_fake_" + "0" * 24
 PUBLISHABLE_KEY = "pk_test_fake_" + "1" * 24
 WEBHOOK_SECRET = "whsec_fake_" + "2" * 24
 API_VERSION = "2025-09-30.clover"
+# Stripe's documented test PaymentMethods the fake confirms with, and what each does: "succeeded", a decline
+# code (402 card_error card_declined, the intent back to requires_payment_method), or "requires_action"
+# (3-D Secure: the intent waits for the buyer; :meth:`FakeStripe.succeed` stands for passing the challenge).
+TEST_PAYMENT_METHODS = {
+    "pm_card_visa": "succeeded",
+    "pm_card_mastercard": "succeeded",
+    "pm_card_chargeDeclined": "generic_decline",
+    "pm_card_visa_chargeDeclined": "generic_decline",
+    "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "pm_card_authenticationRequired": "requires_action",
+    "pm_card_threeDSecure2Required": "requires_action",
+}
 
 
 @dataclass
@@ -88,7 +101,15 @@ class _Fault:
 
 
 class StripeFailure(Exception):
-    def __init__(self, status: int, kind: str, message: str, code: str | None = None, param: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        code: str | None = None,
+        param: str | None = None,
+        **extra: Any,
+    ):
         super().__init__(message)
         self.status = status
         self.body: dict[str, Any] = {"type": kind, "message": message}
@@ -96,6 +117,7 @@ class StripeFailure(Exception):
             self.body["code"] = code
         if param:
             self.body["param"] = param
+        self.body.update(extra)  # decline_code, payment_intent (a declined card's intent, as Stripe sends it)
 
 
 def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -205,6 +227,7 @@ class FakeStripe:
                 amount_received=intent["amount"] if amount_received is None else amount_received,
                 latest_charge=intent["latest_charge"] or "ch_" + secrets.token_hex(12),
                 last_payment_error=None,
+                next_action=None,
             )
             return json.loads(json.dumps(intent))
 
@@ -215,6 +238,7 @@ class FakeStripe:
             intent.update(
                 status="requires_payment_method",
                 last_payment_error={"type": "card_error", "code": "card_declined", "message": message},
+                next_action=None,
             )
             return json.loads(json.dumps(intent))
 
@@ -335,6 +359,8 @@ class FakeStripe:
                 return self._intent(parts[2])
             if method == "POST" and len(parts) == 4 and parts[3] == "cancel":
                 return self._cancel_intent(parts[2])
+            if method == "POST" and len(parts) == 4 and parts[3] == "confirm":
+                return self._confirm_intent(parts[2], params)
         if parts == ["v1", "refunds"] and method == "POST":
             intent_id = params.get("payment_intent")
             if not intent_id:
@@ -372,6 +398,8 @@ class FakeStripe:
             "latest_charge": None,
             "livemode": False,
             "metadata": _metadata(params),
+            "next_action": None,
+            "payment_method": None,
             "payment_method_types": ["card"],
             "status": "requires_payment_method",
         }
@@ -389,6 +417,60 @@ class FakeStripe:
             )
         intent.update(status="canceled", cancellation_reason="requested_by_customer")
         return intent
+
+    def _confirm_intent(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Confirm with one of Stripe's test PaymentMethods: it pays, is declined (402, the intent inside the
+        error as Stripe sends it) or needs the buyer (3-D Secure: ``requires_action`` with ``next_action``)."""
+        intent = self._intent(intent_id)
+        if intent["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
+            raise StripeFailure(
+                400,
+                "invalid_request_error",
+                f"You cannot confirm this PaymentIntent because it has a status of {intent['status']}.",
+                "payment_intent_unexpected_state",
+            )
+        method = str(params.get("payment_method") or "")
+        outcome = TEST_PAYMENT_METHODS.get(method)
+        if outcome is None:
+            raise StripeFailure(
+                400,
+                "invalid_request_error",
+                f"No such PaymentMethod: '{method}'",
+                "resource_missing",
+                "payment_method",
+            )
+        intent.update(payment_method="pm_" + secrets.token_hex(12), next_action=None)
+        if outcome == "succeeded":
+            return self.succeed(intent_id)
+        if outcome == "requires_action":
+            return_url = params.get("return_url")
+            intent.update(
+                status="requires_action",
+                last_payment_error=None,
+                next_action={
+                    "type": "redirect_to_url",
+                    "redirect_to_url": {
+                        "return_url": return_url,
+                        "url": f"https://hooks.stripe.com/3d_secure_2/hosted?payment_intent={intent_id}",
+                    },
+                }
+                if return_url
+                else {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}},
+            )
+            return intent
+        message = "Your card was declined." if outcome == "generic_decline" else "Your card has insufficient funds."
+        declined = self.fail_payment(intent_id, message)
+        error = declined["last_payment_error"]
+        error["decline_code"] = outcome
+        intent["last_payment_error"] = dict(error)
+        raise StripeFailure(
+            402,
+            "card_error",
+            message,
+            "card_declined",
+            decline_code=outcome,
+            payment_intent=json.loads(json.dumps(intent)),
+        )
 
     def _make_refund(self, intent_id: str, amount: int | None, metadata: dict[str, str]) -> dict[str, Any]:
         intent = self._intent(intent_id)

@@ -40,6 +40,7 @@ def test_the_pinned_description_is_stripes_file_trimmed_to_what_the_fake_impleme
         ("/v1/payment_intents", "post"),
         ("/v1/payment_intents/{intent}", "get"),
         ("/v1/payment_intents/{intent}/cancel", "post"),
+        ("/v1/payment_intents/{intent}/confirm", "post"),
         ("/v1/refunds", "post"),
     }
     # the $ref closure is whole: every reference resolves inside the trimmed file
