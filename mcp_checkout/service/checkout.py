@@ -738,13 +738,8 @@ def chosen_option(order: Mapping[Any, Any]) -> FulfillmentOptionOut | None:
 
 def _delivery_step(order: Mapping[Any, Any]) -> str | None:
     """What the buyer must still give before the order's total is final: "address", "delivery" or None
-    (the rule itself: quotes.order_notices)."""
-    missing = {notice.code for notice in quotes.order_notices(order)}
-    if "shipping_address_required" in missing:
-        return "address"
-    if "fulfillment_option_required" in missing:
-        return "delivery"
-    return None
+    (the rule itself: quotes.delivery_gap; the delivery step says so when no option serves the address)."""
+    return {"address": "address", "option": "delivery"}.get(quotes.delivery_gap(order) or "")
 
 
 def delivery_options(conn: Connection, order: Mapping[Any, Any], locale: str) -> list[FulfillmentOptionOut]:

@@ -80,9 +80,9 @@ def order_breakdown(order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> d
     }
 
 
-def order_delivery(order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> dict[str, Any]:
+def order_delivery(conn: Connection, order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> dict[str, Any]:
     """The order's buyer, chosen option, applied codes, and what it still lacks (``messages``, ``ready``)."""
-    notices = quotes.order_notices(order)
+    notices = quotes.order_notices(conn, order)
     option = order.get("fulfillment_option")
     buyer = order.get("buyer") or {}
     email = order.get("email")
@@ -114,7 +114,7 @@ def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | No
         currency=currency,
         lines=order_lines(items, currency),
         **order_breakdown(order),
-        **order_delivery(order),
+        **order_delivery(conn, order),
         email=order["email"],
         merchant_reference_id=order["merchant_reference_id"],
         shipping_address=ShippingAddressOut.model_validate(address) if address else None,

@@ -207,7 +207,7 @@ class PaymentService:
                 details={"order_id": order_id, "status": order["status"]},
                 next_actions=["get_order"],
             )
-        if missing := quotes.order_notices(order):  # its total is not final before its delivery is chosen
+        if missing := quotes.order_notices(conn, order):  # its total is not final before its delivery is chosen
             raise InvalidState(
                 f"Order {order_id} cannot be paid yet: " + " ".join(notice.message for notice in missing),
                 details={"order_id": order_id, "missing": [notice.code for notice in missing]},

@@ -248,24 +248,40 @@ def describe_total(priced: Priced) -> str:
     return format_money(priced.quote.total, priced.quote.currency, priced.profile.locale)
 
 
-def order_notices(order: Mapping[str, Any] | RowMapping) -> list[Notice]:
-    """What an unpaid order still lacks before it can be paid (the buyer may finish it on the checkout page)."""
+def delivery_gap(order: Mapping[str, Any] | RowMapping) -> str | None:
+    """What an unpaid order that ships still lacks before its total is final: "address", "option" or None."""
     if order["status"] != "pending_payment" or not order["requires_shipping"]:
-        return []
-    notices: list[Notice] = []
+        return None
     if not order["shipping_address"]:
-        notices.append(
+        return "address"
+    return None if order["fulfillment_option"] else "option"
+
+
+def order_notices(conn: Connection, order: Mapping[str, Any] | RowMapping) -> list[Notice]:
+    """What an unpaid order still lacks before it can be paid (the buyer may finish it on the checkout page),
+    with the codes a cart in the same state shows: no address, an address no rate serves, or no option."""
+    gap = delivery_gap(order)
+    if gap is None:
+        return []
+    if gap == "address":
+        return [
             Notice("error", "shipping_address_required", "shipping_address",
                    "The order ships but has no address: the buyer gives it on the checkout page "
                    "(create_checkout_link), or pass shipping_address to create_order.")
-        )  # fmt: skip
-    if not order["fulfillment_option"]:
-        notices.append(
-            Notice("error", "fulfillment_option_required", "fulfillment_option_id",
-                   "The order has no shipping option yet: the buyer picks one on the checkout page "
-                   "(create_checkout_link), or pass fulfillment_option_id to create_order.")
-        )  # fmt: skip
-    return notices
+        ]  # fmt: skip
+    currency, destination = order["currency"], destination_of(order["shipping_address"])
+    assert destination is not None
+    if not pricing.rates_for(pricing_store.shipping_rates_in(conn, currency), destination.country, currency):
+        return [
+            Notice("error", "address_undeliverable", "shipping_address.country",
+                   f"The store does not ship to {destination.country} (in {currency}): the buyer gives another "
+                   "address on the checkout page (create_checkout_link).")
+        ]  # fmt: skip
+    return [
+        Notice("error", "fulfillment_option_required", "fulfillment_option_id",
+               "The order has no shipping option yet: the buyer picks one on the checkout page "
+               "(create_checkout_link), or pass fulfillment_option_id to create_order.")
+    ]  # fmt: skip
 
 
 def clean_address(address: Mapping[str, Any], field: str = "shipping_address") -> dict[str, Any]:
