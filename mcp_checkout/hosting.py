@@ -27,6 +27,7 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.tools.auth import ApiKeyVerifier
 from mcp_checkout.ucp import mcp as ucp_mcp
+from mcp_checkout.ucp import order as ucp_order
 from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.ucp import spec as ucp_spec
 from mcp_checkout.ucp.negotiation import ProfileResolver
@@ -129,6 +130,7 @@ async def serve_stdio(settings: Settings, on_ready: Callable[[], None] | None = 
     """MCP over stdin/stdout for a desktop client, plus the checkout page on localhost. ``on_ready`` runs
     once the database is open and migrated, before the first MCP message is read."""
     services = await open_services(settings)
+    ucp_order.register(services)
     server = build_server(settings, services=services)
     if on_ready is not None:
         on_ready()
@@ -148,6 +150,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
     """One ASGI app: checkout page, webhook and health routes, and MCP at /mcp (mounted last) behind
     API keys. Its lifespan migrates, sweeps, and closes the services; one per process."""
     services = build_services(settings)
+    ucp_order.register(services)
     server = build_server(settings, services=services, token_verifier=ApiKeyVerifier(services.access, services.oauth))
     security = TransportSecuritySettings(
         allowed_hosts=[

@@ -28,6 +28,7 @@ from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.rates import RateService
 from mcp_checkout.service.secretbox import SecretBox
+from mcp_checkout.service.signing_keys import SigningKeys
 from mcp_checkout.service.store_profile import StoreProfileService, from_settings
 from mcp_checkout.service.webhook_urls import Resolver, system_resolver
 from mcp_checkout.service.webhooks import WebhookService
@@ -60,6 +61,7 @@ class Services:
     store_profile: StoreProfileService
     rates: RateService
     discount_codes: DiscountCodeService
+    signing_keys: SigningKeys
 
     async def close(self) -> None:
         await self.webhooks.close()
@@ -198,4 +200,5 @@ def build_services(
         store_profile=StoreProfileService(db, clock, from_settings(settings)),
         rates=RateService(db, clock, from_settings(settings)),
         discount_codes=DiscountCodeService(db, clock, from_settings(settings)),
+        signing_keys=SigningKeys(db, clock),
     )

@@ -24,6 +24,7 @@ from mcp_checkout.service.views import (
     OrderLineOut,
     OrderOut,
     PaymentState,
+    RefundEntry,
     ShippingAddressOut,
     StatusChange,
 )
@@ -168,6 +169,20 @@ def fulfillments_of(conn: Connection, order_id: str) -> list[FulfillmentOut]:
             )
         )
     return shipments
+
+
+def refunds_of(conn: Connection, order_id: str) -> list[RefundEntry]:
+    """The order's refunds, oldest first."""
+    return [
+        RefundEntry(
+            refund_id=row["id"],
+            status=row["status"],
+            amount=MoneyOut.of(Money(row["amount_minor"], row["currency"])),
+            reason=row["reason"],
+            at=row["created_at"],
+        )
+        for row in payment_store.refunds_of_order(conn, order_id)
+    ]
 
 
 def _checkout_state(conn: Connection, order_id: str) -> CheckoutState | None:

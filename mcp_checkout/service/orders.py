@@ -34,8 +34,8 @@ from mcp_checkout.service import audit, policy, quotes, store_profile, webhook_o
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found, visible_cart
 from mcp_checkout.service.idempotency import Idempotency, Keyed, Operation
 from mcp_checkout.service.order_state import order_not_found, transition, visible_order
-from mcp_checkout.service.order_view import Written, current_view, order_view
-from mcp_checkout.service.views import OrderLookup, OrderOut
+from mcp_checkout.service.order_view import Written, current_view, order_view, refunds_of
+from mcp_checkout.service.views import OrderLookup, OrderOut, RefundEntry
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store import orders as order_store
@@ -452,6 +452,10 @@ class OrderService:
             await self._expire_if_due(order_id)
             view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
         return view
+
+    async def refunds(self, order_id: str) -> list[RefundEntry]:
+        """The order's refunds, oldest first, for a caller that already may see the order (get)."""
+        return await self._db.read(lambda conn: refunds_of(conn, order_id), quick=True)
 
     async def lookup(self, principal: Principal, reference: str, *, allow_missing: bool) -> OrderLookup:
         def run(conn: Connection) -> list[OrderOut]:

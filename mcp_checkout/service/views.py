@@ -285,6 +285,14 @@ class SyncOut(Out):
     order: OrderOut
 
 
+class RefundEntry(Out):
+    refund_id: str
+    status: Literal["pending", "succeeded", "failed"]
+    amount: MoneyOut
+    reason: str | None
+    at: datetime
+
+
 class RefundOut(Out):
     refund_id: str
     status: Literal["pending", "succeeded", "failed"]

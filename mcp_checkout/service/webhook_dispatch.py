@@ -16,8 +16,9 @@ import email.utils
 import logging
 import random
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import httpx
@@ -35,6 +36,25 @@ from mcp_checkout.store.db import Database
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 425, 429}) | frozenset(range(500, 600))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of an event, as a :class:`DeliveryFormat` sees it (``body``: the native event JSON)."""
+
+    delivery_id: str
+    event_id: str
+    event_type: str
+    order_id: str | None
+    url: str
+    body: str
+    event_at: datetime
+
+
+class DeliveryFormat(Protocol):
+    """How an endpoint kind other than ``standard`` is sent: the exact bytes and every header, signed."""
+
+    async def prepare(self, delivery: Delivery) -> tuple[bytes, dict[str, str]]: ...
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
@@ -94,6 +114,12 @@ class Dispatcher:
         self._client: httpx.AsyncClient | None = None
         self._wake: anyio.Event | None = None
         self._next_due: datetime | None = None
+        self._formats: dict[str, DeliveryFormat] = {}
+
+    def register_format(self, kind: str, delivery_format: DeliveryFormat) -> None:
+        """Send (and so claim) deliveries to endpoints of ``kind`` (e.g. ``ucp``) as ``delivery_format`` says.
+        A process without a kind's format leaves its deliveries to the processes that have one."""
+        self._formats[kind] = delivery_format
 
     async def dispatch_once(self) -> int:
         """Claim the due deliveries (one batch), send them concurrently, record the outcomes.
@@ -102,8 +128,9 @@ class Dispatcher:
         if not await self._db.read(lambda conn: store.any_due(conn, now), quick=True):
             return 0
         token = secrets.token_hex(16)
+        kinds = (store.STANDARD, *self._formats)
         lease_until = now + self._lease
-        claimed = await self._db.write(lambda conn: store.claim_due(conn, now, lease_until, token, self._batch))
+        claimed = await self._db.write(lambda conn: store.claim_due(conn, now, lease_until, token, self._batch, kinds))
         if not claimed:
             return 0
         outcomes: dict[str, dict[str, Any]] = {}
@@ -140,14 +167,15 @@ class Dispatcher:
         code: int | None = None
         error: str | None = None
         try:
-            secret = self._secrets.open(row["secret"])
-            body = self._secrets.open(row["body"])  # the event body is sealed like buyer data
+            content, headers = await self._signed(row, timestamp)
         except SecretUnavailable as exc:  # never send unsigned: wait (and retry) until the key is fixed
             log.error("webhook %s not sent: %s", row["id"], exc)
             return self._retry_or_abandon(row, {"last_status_code": None}, f"not sent: {exc}", None)
-        headers = signed_headers(secret, row["id"], timestamp, body)
+        except CheckoutError as exc:  # e.g. the order is gone (erased); a format's own refusal
+            log.warning("webhook %s not sent: %s", row["id"], exc.code)
+            return self._retry_or_abandon(row, {"last_status_code": None}, f"not sent: {exc.code}", None)
         try:
-            async with self._http().stream("POST", row["url"], content=body.encode(), headers=headers) as resp:
+            async with self._http().stream("POST", row["url"], content=content, headers=headers) as resp:
                 code = resp.status_code
                 if code in (429, 503):
                     retry_after = retry_after_seconds(resp.headers.get("retry-after"), started)
@@ -165,6 +193,16 @@ class Dispatcher:
             reason = "redirect not followed; register the final URL" if 300 <= code < 400 else "refused by receiver"
             return {**values, "status": store.FAILED, "next_attempt_at": None, "last_error": f"HTTP {code}: {reason}"}
         return self._retry_or_abandon(row, values, error or f"HTTP {code}", retry_after)
+
+    async def _signed(self, row: RowMapping, timestamp: int) -> tuple[bytes, dict[str, str]]:
+        body = self._secrets.open(row["body"])  # the event body is sealed like buyer data
+        if row["kind"] == store.STANDARD:
+            return body.encode(), signed_headers(self._secrets.open(row["secret"]), row["id"], timestamp, body)
+        delivery = Delivery(
+            delivery_id=row["id"], event_id=row["event_id"], event_type=row["event_type"], order_id=row["order_id"],
+            url=row["url"], body=body, event_at=row["event_at"],
+        )  # fmt: skip
+        return await self._formats[row["kind"]].prepare(delivery)
 
     def _refused(self, row: RowMapping, why: str) -> dict[str, Any]:
         log.warning("webhook delivery %s refused in live mode: %s", row["id"], why)

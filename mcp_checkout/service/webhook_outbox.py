@@ -48,13 +48,14 @@ def record_order_event(
 ) -> None:
     """Queue the event for an order that just reached ``status``, in ``conn``'s transaction.
 
-    Without an active endpoint subscribed to the event this is one read of a tiny table and nothing is
-    written. ``view`` renders the order as it is now (only called when someone will receive it).
+    The merchant's endpoints subscribed to the event hear it, and the UCP platforms' endpoints following
+    the order (:func:`follow_order`). Without any this is two small reads and nothing is written.
+    ``view`` renders the order as it is now (only called when someone will receive it).
     """
     event_type = EVENT_OF_STATUS.get(status)
     if event_type is None:
         return
-    endpoint_ids = store.subscribers(conn, event_type)
+    endpoint_ids = store.subscribers(conn, event_type, order_id)
     if not endpoint_ids:
         return
     event = {
@@ -66,3 +67,18 @@ def record_order_event(
     }
     store.insert_event(conn, event, endpoint_ids, [domain.new_id("msg") for _ in endpoint_ids])
     note_changed(conn, DELIVERIES_QUEUED)
+
+
+def follow_order(
+    conn: Connection, order_id: str, endpoint_id: str, now: datetime, view: Callable[[], BaseModel]
+) -> bool:
+    """Send ``order_id``'s events to a UCP platform's endpoint from now on, and queue it the order as it is
+    now (the spec's "order created" event with the full order). False (nothing queued) if it already did."""
+    if not store.follow(conn, order_id, endpoint_id, now):
+        return False
+    event_type = EVENT_OF_STATUS[OrderStatus.PENDING_PAYMENT]
+    event = {"id": domain.new_id("evt"), "type": event_type, "order_id": order_id,
+             "body": event_body(event_type, now, view()), "created_at": now}  # fmt: skip
+    store.insert_event(conn, event, [endpoint_id], [domain.new_id("msg")])
+    note_changed(conn, DELIVERIES_QUEUED)
+    return True

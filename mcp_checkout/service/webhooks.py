@@ -28,9 +28,10 @@ from mcp_checkout.errors import (
     WebhookEndpointNotFound,
 )
 from mcp_checkout.service import audit, policy
+from mcp_checkout.service.order_view import current_view
 from mcp_checkout.service.secretbox import SecretBox
-from mcp_checkout.service.webhook_dispatch import Dispatcher
-from mcp_checkout.service.webhook_outbox import DELIVERIES_QUEUED, EVENT_TYPES
+from mcp_checkout.service.webhook_dispatch import DeliveryFormat, Dispatcher
+from mcp_checkout.service.webhook_outbox import DELIVERIES_QUEUED, EVENT_TYPES, follow_order
 from mcp_checkout.service.webhook_signing import new_secret
 from mcp_checkout.service.webhook_urls import Resolver, check_url, refuse_for_live, system_resolver, url_refusal
 from mcp_checkout.service.webhook_views import (
@@ -345,6 +346,32 @@ class WebhookService:
         """Forget events (and their deliveries) older than the retention period once none is pending."""
         before = self._clock() - self._retention
         return await self._db.write(lambda conn: store.purge_finished(conn, before, batch))
+
+    # ------------------------------------------------------------ platforms following their orders
+    async def follow_order(self, order_id: str, url: str, kind: str = store.UCP) -> bool:
+        """Send ``order_id``'s events to the platform's webhook ``url`` (an endpoint of ``kind``, one per URL,
+        made on first use), starting with the order as it is now. False if it already followed it.
+        A URL the webhook rules refuse is ``invalid_input`` and nothing is registered."""
+        url = check_url(url, live=self._live)
+        now = self._clock()
+
+        def run(conn: Connection) -> bool:
+            endpoint_id = store.platform_endpoint(conn, url)
+            if endpoint_id is None:
+                endpoint_id = domain.new_id("we")
+                store.insert_endpoint(conn, {
+                    "id": endpoint_id, "url": url, "kind": kind, "event_types": list(EVENT_TYPES),
+                    "description": "UCP platform: events of the orders it placed (RFC 9421 signed)",
+                    "secret": self._secrets.seal("none: signed with the business's signing key"),
+                    "status": store.ACTIVE, "created_at": now, "deactivated_at": None,
+                })  # fmt: skip
+                log.info("webhook endpoint %s registered for a UCP platform", endpoint_id)
+            return follow_order(conn, order_id, endpoint_id, now, lambda: current_view(conn, order_id))
+
+        return await self._db.write(run)
+
+    def register_format(self, kind: str, delivery_format: DeliveryFormat) -> None:
+        self.dispatcher.register_format(kind, delivery_format)
 
     # ------------------------------------------------------------ the dispatcher of this process
     async def dispatch_once(self) -> int:

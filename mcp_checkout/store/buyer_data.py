@@ -107,6 +107,7 @@ SEALED: tuple[SealedColumns, ...] = (
     SealedColumns("checkout_links", "id", ("email_lock",), email_column="email_lock"),
     SealedColumns("webhook_events", "id", ("body",)),
     SealedColumns("webhook_endpoints", "id", ("secret",)),
+    SealedColumns("signing_keys", "kid", ("private_key",)),
 )
 
 

@@ -368,6 +368,9 @@ webhook_endpoints = Table(
     # The signing secret must be usable to sign, so it cannot be hashed; only the dispatcher reads it.
     Column("secret", String(400), nullable=False),  # "fernet:" + the sealed whsec_ secret
     Column("status", String(20), nullable=False),
+    # standard: a merchant's, Standard Webhooks signed, every order; ucp: a UCP platform's, RFC 9421 signed
+    # with the business's signing key, only for the orders it placed (order_webhook_targets).
+    Column("kind", String(20), nullable=False, default="standard", server_default="standard"),
     Column("created_at", Timestamp, nullable=False),
     Column("deactivated_at", Timestamp, nullable=True),
 )
@@ -400,6 +403,27 @@ webhook_deliveries = Table(
     Column("delivered_at", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
 )
+# A UCP platform's endpoint follows the orders it placed: events of those orders only go there.
+order_webhook_targets = Table(
+    "order_webhook_targets",
+    metadata,
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), primary_key=True),
+    Column("created_at", Timestamp, nullable=False),
+)
+# The business's message-signing keys (ES256, JWK): the newest active one signs; active ones are published.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("generation", Integer, primary_key=True, autoincrement=False),  # 1, 2, …: one writer per rotation
+    Column("kid", String(64), nullable=False, unique=True),
+    Column("public_jwk", JSON, nullable=False),
+    Column("private_key", SealedText, nullable=False),  # PKCS#8 PEM, sealed with the server's keyring
+    Column("status", String(20), nullable=False),  # active | retired
+    Column("created_at", Timestamp, nullable=False),
+    Column("retired_at", Timestamp, nullable=True),
+)
+
 # The dispatcher's claim: pending rows by due time.
 Index("ix_webhook_deliveries_status_next_attempt_at", webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at)
 # Listings (newest first, optionally per endpoint) and windowed metrics.

@@ -6,9 +6,10 @@ from sqlalchemy import Connection, delete, func, select
 
 from mcp_checkout.store.models import metadata
 
-KEPT_TABLES = frozenset({"api_keys", "audit_events"})
+KEPT_TABLES = frozenset({"api_keys", "audit_events", "signing_keys"})
 """Access credentials survive a reset (so do tables whose name starts with ``oauth_``), so connected
-clients keep working against the emptied store; so does the audit log, which records the reset."""
+clients keep working against the emptied store; so do the business's signing keys (platforms cache the
+published ones) and the audit log, which records the reset."""
 
 
 def kept(table_name: str) -> bool:

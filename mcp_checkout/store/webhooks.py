@@ -25,14 +25,21 @@ from sqlalchemy import (
     update,
 )
 
-from mcp_checkout.store.models import webhook_deliveries, webhook_endpoints, webhook_events
+from mcp_checkout.store.db import insert_or_ignore
+from mcp_checkout.store.models import order_webhook_targets, webhook_deliveries, webhook_endpoints, webhook_events
 
 PENDING, DELIVERED, FAILED, ABANDONED = "pending", "delivered", "failed", "abandoned"
 ACTIVE, INACTIVE = "active", "inactive"
+STANDARD, UCP = "standard", "ucp"  # endpoint kinds: a merchant's (every order), a UCP platform's (its orders)
 
 _ENDPOINT = [column for column in webhook_endpoints.c if column.name != "secret"]
 _SUBSCRIBERS = select(webhook_endpoints.c.id, webhook_endpoints.c.event_types).where(
-    webhook_endpoints.c.status == ACTIVE
+    webhook_endpoints.c.status == ACTIVE, webhook_endpoints.c.kind == STANDARD
+)
+_FOLLOWERS = (
+    select(order_webhook_targets.c.endpoint_id)
+    .join(webhook_endpoints, webhook_endpoints.c.id == order_webhook_targets.c.endpoint_id)
+    .where(order_webhook_targets.c.order_id == bindparam("order_id"), webhook_endpoints.c.status == ACTIVE)
 )
 _DELIVERY = (
     select(
@@ -78,9 +85,28 @@ def deactivate_endpoint(conn: Connection, endpoint_id: str, now: datetime) -> in
     return result.rowcount
 
 
-def subscribers(conn: Connection, event_type: str) -> list[str]:
-    """Ids of the active endpoints subscribed to ``event_type`` (one indexed read of a small table)."""
-    return [row.id for row in conn.execute(_SUBSCRIBERS) if event_type in row.event_types]
+def subscribers(conn: Connection, event_type: str, order_id: str | None = None) -> list[str]:
+    """Ids of the active endpoints that hear ``event_type`` of ``order_id``: the merchant's subscribed to it
+    (one read of a small table) and the UCP platforms' following that order (one indexed read)."""
+    ids = [row.id for row in conn.execute(_SUBSCRIBERS) if event_type in row.event_types]
+    if order_id is not None:
+        ids += conn.execute(_FOLLOWERS, {"order_id": order_id}).scalars()
+    return ids
+
+
+def platform_endpoint(conn: Connection, url: str) -> str | None:
+    """The active UCP platform endpoint at ``url``, if one is registered."""
+    query = select(webhook_endpoints.c.id).where(
+        webhook_endpoints.c.kind == UCP, webhook_endpoints.c.url == url, webhook_endpoints.c.status == ACTIVE
+    )
+    found: str | None = conn.execute(query.limit(1)).scalar()
+    return found
+
+
+def follow(conn: Connection, order_id: str, endpoint_id: str, now: datetime) -> bool:
+    """Send ``order_id``'s events to ``endpoint_id`` too; False if it already did."""
+    statement = insert_or_ignore(conn, order_webhook_targets, ("order_id", "endpoint_id"))
+    return bool(conn.execute(statement, {"order_id": order_id, "endpoint_id": endpoint_id, "created_at": now}).rowcount)
 
 
 # ---------------------------------------------------------------- the outbox
@@ -123,7 +149,9 @@ def any_due(conn: Connection, now: datetime) -> bool:
     return conn.execute(_ANY_DUE, {"now": now}).first() is not None
 
 
-def claim_due(conn: Connection, now: datetime, lease_until: datetime, token: str, limit: int) -> Sequence[RowMapping]:
+def claim_due(
+    conn: Connection, now: datetime, lease_until: datetime, token: str, limit: int, kinds: Sequence[str] = (STANDARD,)
+) -> Sequence[RowMapping]:
     """Claim up to ``limit`` due deliveries until ``lease_until`` and count the attempt.
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so concurrent dispatchers take disjoint rows. SQLite: the
@@ -139,6 +167,7 @@ def claim_due(conn: Connection, now: datetime, lease_until: datetime, token: str
             d.c.next_attempt_at <= now,
             or_(d.c.claimed_until.is_(None), d.c.claimed_until <= now),
             webhook_endpoints.c.status == ACTIVE,
+            webhook_endpoints.c.kind.in_(kinds),  # only the kinds this dispatcher can format and sign
         )
         .order_by(d.c.next_attempt_at)
         .limit(limit)
@@ -156,7 +185,8 @@ def claim_due(conn: Connection, now: datetime, lease_until: datetime, token: str
     query = (
         # The body still sealed: the dispatcher opens it per delivery, so one it cannot open waits alone.
         select(d.c.id, d.c.attempts, type_coerce(webhook_events.c.body, Text).label("body"), webhook_endpoints.c.url)
-        .add_columns(webhook_endpoints.c.secret)
+        .add_columns(webhook_endpoints.c.secret, webhook_endpoints.c.kind, d.c.event_id, webhook_events.c.order_id)
+        .add_columns(webhook_events.c.type.label("event_type"), webhook_events.c.created_at.label("event_at"))
         .join_from(d, webhook_events, webhook_events.c.id == d.c.event_id)
         .join(webhook_endpoints, webhook_endpoints.c.id == d.c.endpoint_id)
         .where(d.c.id.in_(ids))

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, NotFound, RateLimited
 from mcp_checkout.service.container import Services
+from mcp_checkout.ucp import order as ucp_order
 from mcp_checkout.ucp.catalog import get_product as catalog_product
 from mcp_checkout.ucp.catalog import lookup as catalog_lookup
 from mcp_checkout.ucp.catalog import search as catalog_search
@@ -90,6 +91,7 @@ def _refusal(problem: UcpProblem) -> MCPError:
 
 
 Operation = Callable[[CheckoutAdapter, Principal], Awaitable[dict[str, Any]]]
+After = Callable[[Principal, str], Awaitable[None]]  # (caller, platform profile URL), after the operation
 
 
 def build_server(
@@ -98,10 +100,12 @@ def build_server(
     """The UCP MCP server (serve it with ``streamable_http_app(stateless_http=True)`` behind :class:`Gate`)."""
     profiles = resolver or ProfileResolver()
     server: MCPServer[Any] = MCPServer(
-        "mcp-checkout-ucp", instructions="UCP shopping service (checkout capability, protocol 2026-04-08)."
+        "mcp-checkout-ucp", instructions="UCP shopping service (checkout and order capabilities, protocol 2026-04-08)."
     )
 
-    async def run(ctx: Context[Any], meta: Any, operation: Operation, *, needs_key: bool = False) -> CallToolResult:
+    async def run(
+        ctx: Context[Any], meta: Any, operation: Operation, *, needs_key: bool = False, after: After | None = None
+    ) -> CallToolResult:
         try:
             request = ctx.request_context.request
             principal = request.scope.get("state", {}).get(PRINCIPAL_KEY) if request is not None else None
@@ -114,7 +118,10 @@ def build_server(
             check_version(await profiles.version(url))
             if needs_key and not (isinstance(meta, dict) and isinstance(meta.get("idempotency-key"), str)):
                 raise UcpProblem(400, "invalid_request", 'Send meta["idempotency-key"] (a UUID); reuse it on retries.')
-            return _result(await operation(CheckoutAdapter(get_services()), principal))
+            result = await operation(CheckoutAdapter(get_services()), principal)
+            if after is not None:
+                await after(principal, url)
+            return _result(result)
         except UcpProblem as problem:
             raise _refusal(problem) from None
         except NotFound as missing:
@@ -163,7 +170,15 @@ def build_server(
             meta,
             lambda adapter, who: adapter.complete(who, id, checkout, str(meta["idempotency-key"])),
             needs_key=True,
+            after=lambda who, url: follow(who, url, id),
         )
+
+    async def follow(who: Principal, url: str, checkout_id: str) -> None:
+        await ucp_order.follow(get_services(), who, checkout_id, await profiles.order_webhook_url(url))
+
+    @server.tool(name="get_order", description="UCP get_order: the order's current state.", annotations=reads)
+    async def get_order(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
+        return await run(ctx, meta, lambda _adapter, who: ucp_order.get_order(get_services(), who, id))
 
     @server.tool(name="cancel_checkout", description="UCP cancel_checkout: cancel the session.", annotations=changes)
     async def cancel_checkout(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:

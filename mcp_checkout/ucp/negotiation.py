@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import http_sf
 import httpx
 from pydantic import ValidationError
+from ucp_sdk.models.schemas.shopping.order import PlatformSchema as OrderConfig
 from ucp_sdk.models.schemas.ucp import Base as UcpMetadata
 
 from mcp_checkout.ucp import spec
@@ -84,23 +85,30 @@ class ProfileResolver:
         self._timeout = timeout_seconds
         self._max_bytes = max_bytes
         self._transport = transport
-        self._cache: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, str, str | None]] = OrderedDict()
 
     async def version(self, url: str) -> str:
         """The protocol version the platform at ``url`` declares (fetched, or from the cache)."""
+        return (await self._profile(url))[0]
+
+    async def order_webhook_url(self, url: str) -> str | None:
+        """Where the platform at ``url`` takes order events: its order capability's ``config.webhook_url``."""
+        return (await self._profile(url))[1]
+
+    async def _profile(self, url: str) -> tuple[str, str | None]:
         now = time.monotonic()
         cached = self._cache.get(url)
         if cached is not None and cached[0] > now:
             self._cache.move_to_end(url)
-            return cached[1]
-        version = await self._fetch(url)
-        self._cache[url] = (now + self._ttl, version)
+            return cached[1], cached[2]
+        version, webhook_url = await self._fetch(url)
+        self._cache[url] = (now + self._ttl, version, webhook_url)
         self._cache.move_to_end(url)
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
-        return version
+        return version, webhook_url
 
-    async def _fetch(self, url: str) -> str:
+    async def _fetch(self, url: str) -> tuple[str, str | None]:
         unreachable = f"Could not fetch the platform profile at {url}"
         try:
             async with (
@@ -125,7 +133,18 @@ class ProfileResolver:
             raise UcpProblem(
                 422, "profile_malformed", "The platform profile is not JSON with a ucp object and a ucp.version."
             ) from exc
-        return str(metadata.version)
+        return str(metadata.version), _order_webhook_url(document["ucp"])
+
+
+def _order_webhook_url(ucp: Any) -> str | None:
+    """The first valid ``config.webhook_url`` of the platform's order capability, if it declares one."""
+    entries = ucp.get("capabilities", {}).get(spec.ORDER) if isinstance(ucp.get("capabilities"), dict) else None
+    for entry in entries if isinstance(entries, list) else ():
+        try:
+            return str(OrderConfig.model_validate(entry["config"]).webhook_url)
+        except (KeyError, TypeError, ValidationError):
+            continue
+    return None
 
 
 def check_version(version: str) -> None:

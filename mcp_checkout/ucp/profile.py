@@ -41,10 +41,10 @@ def payment_handlers(payment_mode: str, publishable_key: str | None = None) -> d
     }
 
 
-def capabilities(checkout: bool) -> dict[str, list[dict[str, Any]]]:
+def capabilities(checkout: bool, order: bool = False) -> dict[str, list[dict[str, Any]]]:
     if not checkout:
         return {}
-    return {
+    declared = {
         spec.CHECKOUT: [
             {
                 "version": spec.VERSION,
@@ -83,6 +83,15 @@ def capabilities(checkout: bool) -> dict[str, list[dict[str, Any]]]:
             }
         ],
     }
+    if order:
+        declared[spec.ORDER] = [
+            {
+                "version": spec.VERSION,
+                "spec": f"{spec.SPEC_BASE}/specification/order",
+                "schema": f"{spec.SPEC_BASE}/schemas/shopping/order.json",
+            }
+        ]
+    return declared
 
 
 def business_profile(
@@ -92,9 +101,11 @@ def business_profile(
     publishable_key: str | None = None,
     checkout: bool = True,
     mcp: bool = False,
+    signing_keys: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The profile document, validated through the ``ucp-sdk`` business schema model. ``mcp``: the MCP
-    binding is served (``serve --http``) and so declared beside REST."""
+    binding is served (``serve --http``) and so declared beside REST. ``signing_keys``: the business's
+    public keys (JWK) that sign its order webhooks; given, the order capability is declared with them."""
     base = public_base_url.rstrip("/")
     bindings: list[dict[str, Any]] = [
         {
@@ -119,8 +130,11 @@ def business_profile(
         {
             "version": spec.VERSION,
             "services": {spec.SHOPPING: bindings},
-            "capabilities": capabilities(checkout),
+            "capabilities": capabilities(checkout, order=bool(signing_keys)),
             "payment_handlers": payment_handlers(payment_mode if checkout else "none", publishable_key),
         }
     )
-    return {"ucp": ucp.model_dump(mode="json", by_alias=True, exclude_none=True)}
+    profile: dict[str, Any] = {"ucp": ucp.model_dump(mode="json", by_alias=True, exclude_none=True)}
+    if signing_keys:
+        profile["signing_keys"] = signing_keys
+    return profile

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, NotFound
 from mcp_checkout.service.container import Services
-from mcp_checkout.ucp import catalog, spec
+from mcp_checkout.ucp import catalog, order, spec
 from mcp_checkout.ucp.checkout import CheckoutAdapter
 from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, agent_profile_url, check_version
 from mcp_checkout.ucp.profile import business_profile
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 ServicesProvider = Callable[[], Services]
 # What is declared in discovery follows what is implemented: each flag turns on with its tests.
 CHECKOUT_IMPLEMENTED = True
+ORDER_IMPLEMENTED = True  # get_order (REST, MCP) and signed order webhooks; the profile publishes the keys
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -127,6 +128,7 @@ def routes(
         await services.access.count_call(principal)
         url = agent_profile_url(request.headers.get("ucp-agent"), allow_http=allow_http_profiles)
         check_version(await profiles.version(url))
+        request.state.ucp_profile = url
         return dataclasses.replace(principal, client="ucp")
 
     def answer(request: Request, body: dict[str, Any], status: int = 200) -> Response:
@@ -155,7 +157,15 @@ def routes(
         key = _idempotency_key(request)
         body = await _json_body(request)
         adapter = CheckoutAdapter(get_services())
-        return answer(request, await adapter.complete(principal, request.path_params["id"], body, key))
+        completed = await adapter.complete(principal, request.path_params["id"], body, key)
+        if ORDER_IMPLEMENTED:
+            hook = await profiles.order_webhook_url(request.state.ucp_profile)
+            await order.follow(get_services(), principal, request.path_params["id"], hook)
+        return answer(request, completed)
+
+    async def get_order(request: Request) -> Response:
+        principal = await authorize(request)
+        return answer(request, await order.get_order(get_services(), principal, request.path_params["id"]))
 
     async def search_catalog(request: Request) -> Response:
         await authorize(request)
@@ -181,6 +191,7 @@ def routes(
             publishable_key=services.settings.stripe_publishable_key,
             checkout=CHECKOUT_IMPLEMENTED,
             mcp=mcp,
+            signing_keys=await services.signing_keys.published() if ORDER_IMPLEMENTED else None,
         )
         return JSONResponse(profile, headers={"Cache-Control": f"public, max-age={spec.PROFILE_MAX_AGE}"})
 
@@ -192,6 +203,7 @@ def routes(
         Route(f"{base}/checkout-sessions/{{id}}", _guarded(update_checkout), methods=["PUT"]),
         Route(f"{base}/checkout-sessions/{{id}}/complete", _guarded(complete_checkout), methods=["POST"]),
         Route(f"{base}/checkout-sessions/{{id}}/cancel", _guarded(cancel_checkout), methods=["POST"]),
+        Route(f"{base}/orders/{{id}}", _guarded(get_order), methods=["GET"]),
         Route(f"{base}/catalog/search", _guarded(search_catalog), methods=["POST"]),
         Route(f"{base}/catalog/lookup", _guarded(lookup_catalog), methods=["POST"]),
         Route(f"{base}/catalog/product", _guarded(get_product), methods=["POST"]),

@@ -22,7 +22,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from servers import Server, cli, create_keys, running, server_env, write_catalog
 from ucp_sdk.models.schemas.shopping.checkout import Checkout
+from ucp_sdk.models.schemas.shopping.order import Order
 
+from tests.fakes.webhook_receiver import Receiver, verify_ucp_node, wait_for
 from tests.ucp_client import Platform, conforms
 from tests.ucp_schemas import BUSINESS_PROFILE, CHECKOUT, validate
 
@@ -49,14 +51,19 @@ class _Profiles(BaseHTTPRequestHandler):
 class Shop:
     server: Server
     key: str
-    platform: str  # the platform profile URL (2026-04-08)
+    platform: str  # the platform profile URL (2026-04-08), whose order capability names ``receiver``
     old_platform: str  # a platform that speaks 2026-01-11
+    receiver: Receiver  # the platform's order webhook receiver
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    receiver = Receiver()
+    receiver.up()
+    orders = {"dev.ucp.shopping.order": [{"version": "2026-04-08", "config": {"webhook_url": receiver.url}}]}
     handler = type("Profiles", (_Profiles,), {"profiles": {
-        "/new/.well-known/ucp": {"ucp": {"version": "2026-04-08", "services": {}, "payment_handlers": {}}},
+        "/new/.well-known/ucp": {"ucp": {"version": "2026-04-08", "services": {}, "payment_handlers": {},
+                                         "capabilities": orders}},
         "/old/.well-known/ucp": {"ucp": {"version": "2026-01-11", "services": {}, "payment_handlers": {}}},
     }})  # fmt: skip
     profiles = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -69,9 +76,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     base = f"http://127.0.0.1:{profiles.server_address[1]}"
     try:
         with running(env, home / "logs", 1, name="ucp") as [server]:
-            yield Shop(server, key, f"{base}/new/.well-known/ucp", f"{base}/old/.well-known/ucp")
+            yield Shop(server, key, f"{base}/new/.well-known/ucp", f"{base}/old/.well-known/ucp", receiver)
     finally:
         profiles.shutdown()
+        receiver.down()
 
 
 async def pay_on_our_page(web: httpx.AsyncClient, url: str) -> None:
@@ -121,6 +129,19 @@ async def test_a_buyer_journey_over_rest_escalates_to_our_page_and_completes_whe
         order = await native.call_tool("get_order", {"order_id": completed["order"]["id"]})
         assert not order.is_error and order.structured_content["status"] == "paid"
 
+    # The server's own dispatcher sent the platform its order (placed, then paid), RFC 9421 signed with the
+    # key its profile publishes; the npm http-message-signatures library verifies them.
+    order_id = completed["order"]["id"]
+    wait_for(lambda: sum(json.loads(r.body)["id"] == order_id for r in shop.receiver.delivered()) >= 2, timeout=30)
+    mine = [r for r in shop.receiver.delivered() if json.loads(r.body)["id"] == order_id]
+    async with httpx.AsyncClient(base_url=shop.server.base) as web:
+        keys = (await web.get("/.well-known/ucp")).json()["signing_keys"]
+    for received in mine:
+        validate(json.loads(received.body), "https://ucp.dev/schemas/shopping/order.json")
+    cases = [{"method": "POST", "url": shop.receiver.url, "headers": r.headers, "body": r.body, "signing_keys": keys}
+             for r in mine]  # fmt: skip
+    assert [result["ok"] for result in verify_ucp_node(cases)] == [True] * len(mine)
+
 
 def _ucp_mcp(shop: Shop, key: str | None, mode: str) -> Client:
     headers = {"X-API-Key": key} if key else {}
@@ -144,7 +165,7 @@ async def test_the_mcp_binding_runs_the_checkout_with_the_specs_argument_envelop
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert tools == {
             "create_checkout", "get_checkout", "update_checkout", "complete_checkout", "cancel_checkout",
-            "search_catalog", "lookup_catalog", "get_product",
+            "search_catalog", "lookup_catalog", "get_product", "get_order",
         }  # fmt: skip
         searched = await client.call_tool("search_catalog", {"meta": meta, "catalog": {"query": "camp mug"}})
         assert not searched.is_error, searched.content
@@ -178,6 +199,15 @@ async def test_the_mcp_binding_runs_the_checkout_with_the_specs_argument_envelop
         ))  # fmt: skip
         assert done["status"] == "completed" and done["order"]["id"]
         assert _checkout(await client.call_tool("get_checkout", {"meta": meta, "id": created["id"]})) == done
+        order = await client.call_tool("get_order", {"meta": meta, "id": done["order"]["id"]})
+        assert not order.is_error, order.content
+        validate(order.structured_content, "https://ucp.dev/schemas/shopping/order.json")
+        Order.model_validate(order.structured_content)
+        assert (order.structured_content["checkout_id"], order.structured_content["line_items"][0]["quantity"]) == (
+            created["id"], {"original": 2, "total": 2, "fulfilled": 0}
+        )  # fmt: skip
+        unknown = await client.call_tool("get_order", {"meta": meta, "id": "ord_missing"})
+        assert unknown.structured_content["messages"][0]["code"] == "not_found"
 
         with pytest.raises(MCPError) as unkeyed:
             await client.call_tool(

@@ -18,6 +18,7 @@ from typing import Any
 from standardwebhooks import Webhook
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "e2e" / "node_webhooks"
+UCP_NODE_DIR = Path(__file__).resolve().parents[1] / "e2e" / "node_ucp_signatures"
 
 
 @dataclass
@@ -131,16 +132,27 @@ def verify_python(secret: str, received: Received) -> dict[str, Any]:
     return dict(Webhook(secret).verify(received.body, received.headers))
 
 
-def ensure_node_modules() -> None:
+def ensure_node_modules(folder: Path = NODE_DIR, package: str = "standardwebhooks") -> None:
     """Install the npm library from package-lock.json on first use (node_modules is not committed).
     Without node and npm the test fails: the Node verification must run wherever the suite runs."""
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
         raise AssertionError(f"{' and '.join(missing)} not found: install Node.js 18+ to verify webhooks with npm")
-    if not (NODE_DIR / "node_modules" / "standardwebhooks").is_dir():
+    if not (folder / "node_modules" / package).is_dir():
         subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True, timeout=180
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, check=True, capture_output=True, timeout=180
         )
+
+
+def verify_ucp_node(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Verify RFC 9421 signed UCP order webhooks with the npm http-message-signatures library (not the one
+    that signed them). cases: [{method, url, headers, body, signing_keys}] → [{ok, keyid} | {ok: false, error}]."""
+    ensure_node_modules(UCP_NODE_DIR, "http-message-signatures")
+    done = subprocess.run(
+        ["node", "verify.js"], cwd=UCP_NODE_DIR, input=json.dumps(cases), capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    return list(json.loads(done.stdout))
 
 
 def verify_node(secret: str, deliveries: list[Received]) -> list[dict[str, Any]]:

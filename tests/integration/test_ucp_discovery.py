@@ -74,13 +74,23 @@ async def test_the_business_profile_is_served_and_conforms(services: Services) -
                 "schema": "https://ucp.dev/2026-04-08/schemas/shopping/catalog_lookup.json",
             }
         ],
+        # test_ucp_order.py: get_order and the signed order webhooks
+        "dev.ucp.shopping.order": [
+            {
+                "version": spec.VERSION,
+                "spec": "https://ucp.dev/2026-04-08/specification/order",
+                "schema": "https://ucp.dev/2026-04-08/schemas/shopping/order.json",
+            }
+        ],
     }
     assert ucp["payment_handlers"] == {
         "dev.mcpcheckout.offline": [
             {"id": "offline_test", "version": spec.VERSION, "available_instruments": [{"type": "offline_test"}]}
         ]
     }
-    assert "signing_keys" not in profile  # nothing is signed yet (no order webhooks): no keys to publish
+    # The key that signs order webhooks (generated on first use), public half only, as a JWK.
+    [key] = profile["signing_keys"]
+    assert set(key) == {"kid", "kty", "crv", "x", "y", "use", "alg"} and key["crv"] == "P-256"
 
 
 def test_a_profile_missing_its_services_does_not_pass_the_pinned_schema() -> None:
