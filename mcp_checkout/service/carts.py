@@ -14,7 +14,7 @@ from mcp_checkout.domain import Clock, Money, Principal
 from mcp_checkout.domain.pricing import normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, InvalidInput, SkuNotFound
-from mcp_checkout.service import policy, quotes
+from mcp_checkout.service import policy, quotes, store_profile
 from mcp_checkout.service.idempotency import Idempotency, Operation
 from mcp_checkout.service.views import BuyerOut, CartLineOut, CartOut, MoneyOut, ShippingAddressOut
 from mcp_checkout.store import carts as cart_store
@@ -166,12 +166,16 @@ class CartService:
     def _view(self, conn: Connection, cart: RowMapping) -> CartOut:
         return cart_view(conn, cart, self._profile, self._clock())
 
+    def _currency(self, conn: Connection, given: str | None) -> str:
+        """A new cart's currency: the one asked for, else the store profile's default."""
+        return given.upper() if given else store_profile.default_currency(conn, self._default_currency)
+
     async def create(self, principal: Principal, currency: str | None = None) -> CartOut:
         cart_id = domain.new_id("cart")
-        code = (currency or self._default_currency).upper()
         now = self._clock()
 
         def run(conn: Connection) -> CartOut:
+            code = self._currency(conn, currency)
             cart_store.create(conn, cart_id, principal.id, code, now)
             cart = cart_store.get(conn, cart_id)
             assert cart is not None
@@ -185,7 +189,6 @@ class CartService:
         assert self._idempotency is not None
         call = CREATE_CART.request(cmd)
         cart_id = domain.new_id("cart")
-        code = (cmd.currency or self._default_currency).upper()
         now = self._clock()
 
         def run(conn: Connection) -> tuple[CartOut, bool]:
@@ -193,6 +196,7 @@ class CartService:
             prior = self._idempotency.once(conn, principal.id, call, cart_id)
             if prior is not None:
                 return self._view(conn, visible_cart(conn, principal, prior.resource_id)), True
+            code = self._currency(conn, cmd.currency)
             cart_store.create(conn, cart_id, principal.id, code, now)
             cart = cart_store.get(conn, cart_id)
             assert cart is not None

@@ -35,6 +35,7 @@ from mcp_checkout.service.catalog_csv import (
 )
 from mcp_checkout.service.catalog_rules import Resolved
 from mcp_checkout.service.progress import Progress, ProgressCallback, with_progress
+from mcp_checkout.service.store_profile import default_currency
 from mcp_checkout.service.views import ImportReport
 from mcp_checkout.store import catalog_write
 from mcp_checkout.store.db import Database
@@ -43,7 +44,8 @@ __all__ = ["CatalogImportService", "ProgressCallback"]
 
 
 class CatalogImportService:
-    """CSV catalog import for the CLI and the ``import_catalog_csv`` tool."""
+    """CSV catalog import for the CLI and the ``import_catalog_csv`` tool. Rows without a currency take the
+    store profile's default currency (``default_currency``, the settings', only before a profile is stored)."""
 
     def __init__(
         self,
@@ -77,7 +79,11 @@ class CatalogImportService:
         tracker = Progress()
 
         async def parse() -> ParsedCatalog:
-            return await anyio.to_thread.run_sync(self._parse_file, file, tracker, column_map)
+            text = await anyio.to_thread.run_sync(read_csv_file, file, self._max_bytes)
+            currency = await self._currency()
+            return await anyio.to_thread.run_sync(
+                self._parse, text, file.name or str(file), tracker, column_map, currency
+            )
 
         return await self._run(parse, tracker, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, by=by)
 
@@ -96,24 +102,21 @@ class CatalogImportService:
         tracker = Progress()
 
         async def parse() -> ParsedCatalog:
-            return await anyio.to_thread.run_sync(self._parse_text, text, source, tracker, column_map)
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > self._max_bytes:
+                raise too_large(source, size, self._max_bytes)
+            currency = await self._currency()
+            return await anyio.to_thread.run_sync(self._parse, text, source, tracker, column_map, currency)
 
         return await self._run(parse, tracker, skip_invalid=skip_invalid, dry_run=dry_run, progress=progress, by=by)
 
     # -- reading
-    def _parse_file(self, path: Path, tracker: Progress, column_map: Mapping[str, str] | None) -> ParsedCatalog:
-        return self._parse(read_csv_file(path, self._max_bytes), path.name or str(path), tracker, column_map)
-
-    def _parse_text(
-        self, text: str, source: str, tracker: Progress, column_map: Mapping[str, str] | None
-    ) -> ParsedCatalog:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > self._max_bytes:
-            raise too_large(source, size, self._max_bytes)
-        return self._parse(text, source, tracker, column_map)
+    async def _currency(self) -> str:
+        """The currency of rows without one: the store profile's (read once the file is known to be readable)."""
+        return await self._db.read(lambda conn: default_currency(conn, self._default_currency), quick=True)
 
     def _parse(
-        self, text: str, source: str, tracker: Progress, column_map: Mapping[str, str] | None = None
+        self, text: str, source: str, tracker: Progress, column_map: Mapping[str, str] | None, currency: str
     ) -> ParsedCatalog:
         estimate = estimate_rows(text)
         tracker.total = 2 * estimate
@@ -123,7 +126,7 @@ class CatalogImportService:
 
         return parse_catalog_csv(
             text,
-            default_currency=self._default_currency,
+            default_currency=currency,
             source=source,
             max_rows=self._max_rows,
             on_row=on_row,

@@ -33,6 +33,7 @@ from mcp_checkout.service.catalog_import import CatalogImportService
 from mcp_checkout.service.catalog_rules import RowProblem, SkuInput
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.progress import ProgressCallback
+from mcp_checkout.service.store_profile import default_currency
 from mcp_checkout.service.views import (
     CurrencySales,
     DeleteProductOut,
@@ -258,8 +259,8 @@ class MerchantService:
         def run(conn: Connection) -> tuple[bool, InventoryOut]:
             existing = catalog_write.existing_skus(conn, [row.sku], lock=True)
             old = existing.get(row.sku)
-            if cmd.currency is None and old is not None:
-                row.currency = old.currency
+            if cmd.currency is None:  # an existing SKU keeps its currency; a new one takes the store's
+                row.currency = old.currency if old is not None else default_currency(conn, self._default_currency)
             resolved = catalog_rules.resolve([row], existing, given, {"stock": "stock", "price": "price"})
             if resolved.problems:
                 reason = resolved.problems[0].reason

@@ -32,6 +32,13 @@ def current(conn: Connection, fallback: StoreProfile) -> StoreProfile:
     return profile_store.get(conn) or fallback
 
 
+def default_currency(conn: Connection, seed: str) -> str:
+    """The currency of new SKUs (upsert_product, imports) and carts: the store profile's; ``seed`` (the
+    settings', which seed the profile) only before a profile is stored."""
+    stored = profile_store.get(conn)
+    return stored.default_currency if stored is not None else seed
+
+
 def _checked(field: str, value: Any) -> Any:
     """A profile field's value in stored form, or ``InvalidInput`` naming the field."""
     if field in FLAG_FIELDS:

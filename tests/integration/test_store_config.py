@@ -11,11 +11,14 @@ import pytest
 from mcp import Client
 
 from mcp_checkout.config import Settings
+from mcp_checkout.domain import Principal
 from mcp_checkout.server import build_server
+from mcp_checkout.service.carts import CreateCart
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.store import pricing as pricing_store
 from mcp_checkout.store import store_profile as profile_store
 
+MERCHANT = Principal(id="local", kind="merchant")
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
@@ -411,3 +414,26 @@ async def test_sku_attributes_through_upsert_product_csv_import_and_get_product(
         assert code == "invalid_input" and "tax_category" in text
         events = data(await client.call_tool("list_audit_events", {"action": "product.upsert"}))["events"]
     assert events[-1]["after"]["requires_shipping"] is False and events[-1]["after"]["tax_category"] == "reduced"
+
+
+async def test_the_store_profiles_currency_is_the_default_for_new_skus_imports_and_carts(
+    settings: Settings, services: Services
+) -> None:
+    """One home: the settings (USD here) only seed the profile; once the merchant sets EUR, SKUs upserted or
+    imported without a currency, and carts created without one, are in EUR. An existing SKU keeps its own."""
+    async with Client(build_server(settings)) as client:
+        data(await client.call_tool("upsert_product", {"product_name": "Old", "sku": "OLD-1", "price": 500}))
+        data(await client.call_tool("update_store_profile", {"default_currency": "EUR"}))
+        made = data(await client.call_tool("upsert_product", {"product_name": "Mug", "sku": "MUG-E", "price": 900}))
+        assert made["product"]["variants"][0]["price"]["currency"] == "EUR"
+        data(await client.call_tool("upsert_product", {"product_name": "Old", "sku": "OLD-1", "price": 600}))
+        old = data(await client.call_tool("get_product", {"sku": "OLD-1"}))["variants"][0]
+        assert (old["price"]["amount"], old["price"]["currency"]) == (600, "USD")
+        csv_text = "product_name,sku_code,unit_price,quantity_on_hand\nBowl,BOWL-E,12.50,3\n"
+        assert data(await client.call_tool("import_catalog_csv", {"csv_text": csv_text}))["created"] == 1
+        bowl = data(await client.call_tool("get_product", {"sku": "BOWL-E"}))["variants"][0]
+        assert (bowl["price"]["amount"], bowl["price"]["currency"]) == (1250, "EUR")
+        cart = data(await client.call_tool("create_cart", {}))
+        assert cart["currency"] == "EUR"
+    ucp_cart, _ = await services.carts.create_once(MERCHANT, CreateCart(idempotency_key="cart-eur"))  # UCP's path
+    assert ucp_cart.currency == "EUR"
