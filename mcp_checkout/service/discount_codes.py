@@ -5,7 +5,9 @@ code applies to a cart, and how much it takes off, is domain/pricing.py's; count
 - ``kind`` ``percent``: ``value`` in basis points, 1-10000; ``fixed``: ``value`` in minor units of
   ``currency`` (the store's default unless given); ``free_shipping``: no value.
 - ``min_subtotal`` is in minor units of the same currency; ``starts_at`` < ``ends_at`` (UTC).
-- ``applies_to``: the whole cart (default), or lines in some categories and/or with some SKUs.
+- ``applies_to``: the whole cart (default), or lines in some categories and/or with some SKUs, each of which
+  the catalog must have on sale (a code naming a misspelt or missing one would silently never apply:
+  ``invalid_input`` names them; add the products first, then the code).
 - An upsert states the whole code (omitted = default) but keeps the uses counted so far; ``max_uses``
   below them is refused (the orders that used the code keep it).
 """
@@ -26,6 +28,7 @@ from mcp_checkout.domain.pricing import BPS, DISCOUNT_KINDS, normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import InvalidInput
 from mcp_checkout.service import audit, catalog_rules, config_checks, policy
+from mcp_checkout.service.catalog import category_key
 from mcp_checkout.service.store_profile import current
 from mcp_checkout.service.views import DiscountCodeList, DiscountCodeOut, DiscountScopeOut, MoneyOut
 from mcp_checkout.store import discount_codes as code_store
@@ -88,6 +91,31 @@ def _scope(command: DiscountCodeInput) -> dict[str, Any]:
     if not categories and not skus:
         return {"all": True}
     return {"categories": categories, "skus": skus}
+
+
+def _check_scope_exists(conn: Connection, scope: Mapping[str, Any]) -> None:
+    """``InvalidInput`` naming every SKU and category of ``scope`` the catalog does not have on sale."""
+    wanted_skus, categories = scope.get("skus") or [], scope.get("categories") or []
+    if not wanted_skus and not categories:
+        return
+    found_skus, found_keys = code_store.known_scope(conn, wanted_skus, {category_key(c) for c in categories})
+    unknown_skus = [sku for sku in wanted_skus if sku not in found_skus]
+    unknown_categories = [c for c in categories if category_key(c) not in found_keys]
+    if not unknown_skus and not unknown_categories:
+        return
+    named = [f"SKU(s) {', '.join(unknown_skus[:20])}"] if unknown_skus else []
+    named += [f"categor(ies) {', '.join(unknown_categories[:20])}"] if unknown_categories else []
+    raise InvalidInput(
+        f"applies_to names {' and '.join(named)} that the catalog does not have on sale, so the code would never "
+        "apply. Check the spelling (SKU codes are exact; search_catalog, get_product), or add the products "
+        "first (upsert_product, import_catalog_csv), then call upsert_discount_code again.",
+        details={
+            "field": "applies_to",
+            "unknown_skus": unknown_skus[:50],
+            "unknown_categories": unknown_categories[:50],
+        },
+        next_actions=["search_catalog", "upsert_product"],
+    )
 
 
 def _uses(value: int | None, field: str) -> int | None:
@@ -165,6 +193,7 @@ class DiscountCodeService:
 
         def work(conn: Connection) -> dict[str, Any]:
             values = _code_values(command, current(conn, self._fallback))
+            _check_scope_exists(conn, values["applies_to"])
             before = code_store.code(conn, code)
             if not code_store.save(conn, code, values, now):
                 uses = (code_store.code(conn, code) or {}).get("uses", 0)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from mcp_checkout.store.db import dialect_insert
-from mcp_checkout.store.models import discount_codes
+from mcp_checkout.store.models import discount_codes, skus
 
 CODE_FIELDS = (
     "kind", "value", "currency", "min_subtotal_minor", "starts_at", "ends_at", "max_uses", "max_uses_per_buyer",
@@ -42,6 +42,16 @@ def save(conn: Connection, wanted: str, values: Mapping[str, Any], now: datetime
         if conn.execute(insert.on_conflict_do_nothing(index_elements=["code"])).rowcount:
             return True
     return False  # created by someone else at this very moment, with more uses than max_uses already
+
+
+def known_scope(
+    conn: Connection, sku_codes: Collection[str], category_keys: Collection[str]
+) -> tuple[set[str], set[str]]:
+    """Which of these SKU codes and category keys the catalog has on sale (archived SKUs do not count)."""
+    on_sale = skus.c.archived_at.is_(None)
+    found_skus = set(conn.execute(select(skus.c.sku).where(skus.c.sku.in_(sorted(sku_codes)), on_sale)).scalars())
+    keys = select(skus.c.category_key).where(skus.c.category_key.in_(sorted(category_keys)), on_sale).distinct()
+    return found_skus, set(conn.execute(keys).scalars())
 
 
 def listed(conn: Connection, *, active_only: bool = False) -> list[dict[str, Any]]:

@@ -293,6 +293,8 @@ async def test_discount_codes_are_created_replaced_listed_with_uses_and_audited(
     settings: Settings, services: Services
 ) -> None:
     async with Client(build_server(settings)) as client:
+        data(await client.call_tool("upsert_product", {"product_name": "Mug", "sku": "MUG-K", "price": 900,
+                                                       "category": "Kitchen"}))  # fmt: skip
         summer = data(
             await client.call_tool(
                 "upsert_discount_code",
@@ -364,6 +366,27 @@ async def test_unusable_discount_codes_are_refused_naming_the_field(
         kind, text = error(result)
         assert kind == "invalid_input" and names in text
         assert data(await client.call_tool("list_discount_codes", {}))["codes"] == []
+
+
+async def test_a_code_for_skus_or_categories_the_catalog_does_not_have_is_refused_naming_them(
+    settings: Settings,
+) -> None:
+    """Such a code would silently never apply (a typo, a SKU not imported yet): refused, naming each one."""
+    async with Client(build_server(settings)) as client:
+        data(await client.call_tool("upsert_product", {"product_name": "Mug", "sku": "MUG-K", "price": 900,
+                                                       "category": "Kitchen"}))  # fmt: skip
+        wanted = {"skus": ["MUG-K", "MUG-KK", "mug-k"], "categories": ["kitchen", "Kitchn"]}
+        arguments = {"code": "SCOPED", "kind": "percent", "value": 1000, "applies_to": wanted}
+        result = await client.call_tool("upsert_discount_code", arguments)
+        code, text = error(result)
+        assert code == "invalid_input" and "MUG-KK, mug-k" in text and "Kitchn" in text
+        details = json.loads(result.content[1].text)["error"]["details"]
+        assert details == {"field": "applies_to", "unknown_skus": ["MUG-KK", "mug-k"], "unknown_categories": ["Kitchn"]}
+        assert data(await client.call_tool("list_discount_codes", {}))["codes"] == []
+        made = data(await client.call_tool("upsert_discount_code", {
+            **arguments, "applies_to": {"skus": ["MUG-K"], "categories": ["kitchen"]},
+        }))  # fmt: skip
+        assert made["applies_to"] == {"categories": ["kitchen"], "skus": ["MUG-K"]}
 
 
 async def test_buyer_keys_are_refused_the_discount_code_tools(settings: Settings) -> None:
