@@ -27,6 +27,7 @@ from mcp_checkout.service.order_watch import OrderWatch
 from mcp_checkout.service.orders import OrderService
 from mcp_checkout.service.payments import PaymentService
 from mcp_checkout.service.rates import RateService
+from mcp_checkout.service.refunds import RefundService
 from mcp_checkout.service.secretbox import SecretBox
 from mcp_checkout.service.signing_keys import SigningKeys
 from mcp_checkout.service.store_profile import StoreProfileService, from_settings
@@ -49,6 +50,7 @@ class Services:
     orders: OrderService
     order_watch: OrderWatch
     payments: PaymentService
+    refunds: RefundService
     checkout: CheckoutService
     access: AccessService
     merchant: MerchantService
@@ -128,7 +130,8 @@ def build_services(
     )
     payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock), idempotency)
     orders.on_closed(payments.cancel_open_intent)
-    orders.on_paid_cancel(payments.cancel_paid)
+    refunds = RefundService(db, clock, payments.gateway, idempotency)
+    orders.on_paid_cancel(refunds.cancel_paid)
     secret_box = SecretBox(keyring)
     catalog = CatalogService(db)
     access = AccessService(
@@ -147,6 +150,7 @@ def build_services(
         orders=orders,
         order_watch=OrderWatch(db, orders, clock, poll_interval=settings.order_watch_poll_seconds),
         payments=payments,
+        refunds=refunds,
         checkout=CheckoutService(
             db,
             clock,

@@ -9,7 +9,8 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from mcp_checkout.service.idempotency import sent_fields
-from mcp_checkout.service.payments import MarkOrderPaid, RefundOrder
+from mcp_checkout.service.payments import MarkOrderPaid
+from mcp_checkout.service.refunds import RefundOrder
 from mcp_checkout.service.views import OrderOut, PaymentHandoff, RefundOut, SyncOut
 from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, OVERWRITES
 from mcp_checkout.tools.context import principal, raw_arguments, services
@@ -52,7 +53,7 @@ def register(server: MCPServer[Any]) -> None:
         `idempotency_conflict` (a new refund needs a new key).
         """
         command = RefundOrder(order_id, idempotency_key, amount, reason, sent=sent_fields(raw_arguments(ctx)))
-        return await services(ctx).payments.refund(principal(ctx), command)
+        return await services(ctx).refunds.refund(principal(ctx), command)
 
     @server.tool(title="Mark an order paid outside the gateway (merchant)", annotations=CREATES_IDEMPOTENT)
     async def mark_order_paid(

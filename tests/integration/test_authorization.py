@@ -31,7 +31,7 @@ from mcp_checkout.errors import Forbidden
 from mcp_checkout.hosting import build_http_app
 from mcp_checkout.service import policy
 from mcp_checkout.service.container import Services, build_services
-from mcp_checkout.service.payments import RefundOrder
+from mcp_checkout.service.refunds import RefundOrder
 from tests.support import tool_data as data
 
 HOST = "127.0.0.1:8000"  # what the app is built for; nothing listens there, the transport is in-process
@@ -144,7 +144,7 @@ async def test_services_refuse_buyers_merchant_operations_whatever_the_transport
         "deactivate_webhook_endpoint": lambda: seeded.webhooks.deactivate_endpoint(buyer, "we_1"),
         "list_webhook_deliveries": lambda: seeded.webhooks.list_deliveries(buyer),
         "replay_webhook_delivery": lambda: seeded.webhooks.replay(buyer, "msg_1"),
-        "refund_order": lambda: seeded.payments.refund(buyer, RefundOrder("ord_1", "k-1")),
+        "refund_order": lambda: seeded.refunds.refund(buyer, RefundOrder("ord_1", "k-1")),
         "list_orders": lambda: seeded.merchant.list_orders(buyer),
     }
     for operation, call in refused.items():

@@ -26,7 +26,7 @@ from mcp_checkout.service.checkout import CreateLink
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.orders import CreateOrder
-from mcp_checkout.service.payments import RefundOrder
+from mcp_checkout.service.refunds import RefundOrder
 from mcp_checkout.store.catalog_write import upsert_catalog
 from tests.support import tool_data as data
 
@@ -543,7 +543,7 @@ async def test_sales_summary_matches_the_orders_paid_and_refunded(shop: Shop) ->
     canceled = await order(services, "d2-canceled", [("MUG-02", 1)])
     await services.orders.cancel(MERCHANT, canceled, None)
     clock.advance(hours=2)
-    refund = await services.payments.refund(MERCHANT, RefundOrder(mugs, "refund-1", 1000, "chipped"))
+    refund = await services.refunds.refund(MERCHANT, RefundOrder(mugs, "refund-1", 1000, "chipped"))
     assert refund.status == "succeeded"
     clock.advance(hours=1)
 

@@ -30,7 +30,7 @@ from mcp_checkout.errors import (
 from mcp_checkout.service import orders as order_service
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.orders import CreateOrder
-from mcp_checkout.service.payments import RefundOrder
+from mcp_checkout.service.refunds import RefundOrder
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store.models import webhook_deliveries, webhook_events
 
@@ -96,7 +96,7 @@ async def test_events_arrive_signed_with_the_full_order_and_both_libraries_verif
     assert secret.startswith("whsec_")
     paid_id = await place(seeded, "a")
     await pay(seeded, paid_id)
-    await seeded.payments.refund(MERCHANT, RefundOrder(paid_id, "refund-1", None, "returned"))
+    await seeded.refunds.refund(MERCHANT, RefundOrder(paid_id, "refund-1", None, "returned"))
     canceled_id = await place(seeded, "b")
     await seeded.orders.cancel(MERCHANT, canceled_id, "changed mind")
     await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) >= 5))
@@ -545,11 +545,11 @@ async def test_each_refund_sends_order_refunded_partial_ones_while_the_order_sta
     created = await seeded.webhooks.create_endpoint(MERCHANT, receiver.url, ["order.refunded"])
     order_id = await place(seeded, "refund-twice")
     await pay(seeded, order_id)
-    await seeded.payments.refund(MERCHANT, RefundOrder(order_id, "refund-part", 500, "one mug chipped"))
-    await seeded.payments.refund(
+    await seeded.refunds.refund(MERCHANT, RefundOrder(order_id, "refund-part", 500, "one mug chipped"))
+    await seeded.refunds.refund(
         MERCHANT, RefundOrder(order_id, "refund-part", 500, "one mug chipped")
     )  # a replay: no new event
-    await seeded.payments.refund(MERCHANT, RefundOrder(order_id, "refund-rest", None, "returned the rest"))
+    await seeded.refunds.refund(MERCHANT, RefundOrder(order_id, "refund-rest", None, "returned the rest"))
     await settle(seeded, lambda: anyio.to_thread.run_sync(lambda: len(receiver.delivered()) >= 2))
     await anyio.sleep(0.3)
     await seeded.webhooks.dispatch_once()

@@ -23,7 +23,7 @@ from mcp_checkout.config import Settings
 from mcp_checkout.domain import Principal
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.fulfillment import FulfillOrder
-from mcp_checkout.service.payments import RefundOrder
+from mcp_checkout.service.refunds import RefundOrder
 from mcp_checkout.ucp import order as ucp_order
 from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.ucp.negotiation import ProfileResolver
@@ -150,7 +150,7 @@ async def test_a_ucp_order_is_the_native_order_and_its_signed_events_verify_inde
     )  # fmt: skip
 
     # a refund is an adjustment
-    await services.payments.refund(MERCHANT, RefundOrder(order_id, "refund-1", 500, "scratched"))
+    await services.refunds.refund(MERCHANT, RefundOrder(order_id, "refund-1", 500, "scratched"))
     refunded = order_conforms(await client.get(f"/ucp/v1/orders/{order_id}", headers=platform.headers))
     [adjustment] = refunded["adjustments"]
     assert (adjustment["type"], adjustment["status"], adjustment["totals"], adjustment["description"]) == (
