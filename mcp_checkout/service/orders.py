@@ -288,10 +288,12 @@ class OrderService:
         )
         address = quotes.clean_address(details.shipping_address) if details.shipping_address else None
         buyer_key = quotes.buyer_key(conn, email, principal.id)
+        setup = pricing_store.placement_setup(conn, currency)  # profile, rates and webhooks: one read
         priced = quotes.quote(
             conn, fallback=self._profile, currency=currency, lines=[quotes.line_of(row) for row in rows],
             shipping_address=address, fulfillment_option_id=details.fulfillment_option_id,
             discount_codes=details.discount_codes or [], buyer=buyer_key, now=now,
+            profile=setup.profile or self._profile, rates=setup.rates,
         )  # fmt: skip
         for notice in priced.messages:
             if notice.code.startswith("discount_"):
@@ -371,7 +373,9 @@ class OrderService:
             assert order is not None
             also(conn, order)
             view = order_view(conn, order)
-        webhook_outbox.record_order_event(conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view)
+        webhook_outbox.record_order_event(
+            conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view, endpoints_active=setup.webhooks_active
+        )
         return view
 
     def _existing_cart_order(self, conn: Connection, principal: Principal, cart_id: str, call: Keyed) -> OrderOut:

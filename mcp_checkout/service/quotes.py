@@ -90,10 +90,12 @@ def quote(
     profile: StoreProfile | None = None,
     redeemed: Sequence[DiscountCode] | None = None,
     frozen_discounts: Sequence[int] | None = None,
+    rates: Sequence[ShippingRate] | None = None,
 ) -> Priced:
     """Price ``lines`` for this destination, option and codes; ``buyer``: see :func:`buyer_key`.
     Re-pricing a placed order: ``redeemed`` are its codes (not checked again) and ``frozen_discounts`` its
-    lines' discounts; only delivery (shipping, free shipping, tax) is priced anew."""
+    lines' discounts; only delivery (shipping, free shipping, tax) is priced anew. ``profile`` and ``rates``
+    (the active shipping rates in ``currency``): when the caller read them already in this transaction."""
     profile = profile or store_profile.current(conn, fallback)
     messages: list[Notice] = []
     for index, line in enumerate(stock):
@@ -110,7 +112,10 @@ def quote(
         codes = _usable_codes(conn, profile, currency, subtotal, discount_codes, buyer, now, messages)
     else:
         codes = list(redeemed)
-    rates = pricing_store.shipping_rates_in(conn, currency) if any(line.requires_shipping for line in lines) else []
+    if not any(line.requires_shipping for line in lines):
+        rates = []
+    elif rates is None:
+        rates = pricing_store.shipping_rates_in(conn, currency)
     if not rates:  # a store with no shipping rate in this currency does not ship: no address or option asked
         lines = [replace(line, requires_shipping=False) for line in lines]
     requires_shipping = bool(rates)

@@ -44,16 +44,24 @@ def event_body(event_type: str, now: datetime, order: BaseModel) -> str:
 
 
 def record_order_event(
-    conn: Connection, status: OrderStatus, order_id: str, now: datetime, view: Callable[[], BaseModel]
+    conn: Connection,
+    status: OrderStatus,
+    order_id: str,
+    now: datetime,
+    view: Callable[[], BaseModel],
+    *,
+    endpoints_active: bool = True,
 ) -> None:
     """Queue the event for an order that just reached ``status``, in ``conn``'s transaction.
 
     The merchant's endpoints subscribed to the event hear it, and the UCP platforms' endpoints following
     the order (:func:`follow_order`). Without any this is two small reads and nothing is written.
     ``view`` renders the order as it is now (only called when someone will receive it).
+    ``endpoints_active=False``: this transaction has already read that no endpoint of any kind is active
+    (then nothing is read at all).
     """
     event_type = EVENT_OF_STATUS.get(status)
-    if event_type is None:
+    if event_type is None or not endpoints_active:
         return
     endpoint_ids = store.subscribers(conn, event_type, order_id)
     if not endpoint_ids:

@@ -6,21 +6,26 @@ The merchant's writes to these tables live in store/rates.py and store/discount_
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, and_, bindparam, func, insert, literal_column, select, update
 
 from mcp_checkout.domain.pricing import AppliesTo, DiscountCode, DiscountKind, ShippingRate, TaxRate, normalize_code
+from mcp_checkout.domain.store_profile import PROFILE_FIELDS, StoreProfile
 from mcp_checkout.store.models import (
     discount_codes,
     discount_redemptions,
     order_items,
     orders,
     shipping_rates,
+    store_profile,
     tax_rates,
+    webhook_endpoints,
 )
 from mcp_checkout.store.sealing import email_hash
+from mcp_checkout.store.webhooks import ACTIVE
 
 APPLIED = "applied"
 RELEASED = "released"
@@ -50,14 +55,68 @@ def rate_of(row: RowMapping) -> ShippingRate:
     )
 
 
+# Built once: building a Core statement per call costs more than running it (values come as parameters).
+_RATES_IN = (
+    select(shipping_rates)
+    .where(shipping_rates.c.currency == bindparam("currency"), shipping_rates.c.active.is_(True))
+    .order_by(shipping_rates.c.price_minor, shipping_rates.c.id)
+)
+
+
 def shipping_rates_in(conn: Connection, currency: str) -> list[ShippingRate]:
     """Active rates priced in ``currency``, by id (domain.pricing.rates_for picks those serving a country)."""
-    query = (
-        select(shipping_rates)
-        .where(shipping_rates.c.currency == currency, shipping_rates.c.active.is_(True))
-        .order_by(shipping_rates.c.price_minor, shipping_rates.c.id)
+    return [rate_of(row) for row in conn.execute(_RATES_IN, {"currency": currency}).mappings()]
+
+
+@dataclass(frozen=True)
+class PlacementSetup:
+    """What placing an order reads of the store's set-up, in ONE statement: the store profile (None before
+    the first start seeded it), the active shipping rates in the order's currency (as
+    :func:`shipping_rates_in`) and whether any webhook endpoint is active (none: the outbox has nothing to
+    queue, see service/webhook_outbox.record_order_event)."""
+
+    profile: StoreProfile | None
+    rates: list[ShippingRate]
+    webhooks_active: bool
+
+
+# One row per active rate (one row with NULL rate columns when there is none), each carrying the profile's
+# columns (NULL before it is seeded) and the count of active webhook endpoints. The one-row anchor keeps
+# the profile and the count when the store has no rate in this currency.
+_ANCHOR = select(literal_column("1").label("anchor")).subquery("anchor")
+_ACTIVE_HOOKS = (
+    select(func.count()).select_from(webhook_endpoints).where(webhook_endpoints.c.status == ACTIVE).scalar_subquery()
+)
+_SETUP = (
+    select(
+        *(store_profile.c[name].label(f"p_{name}") for name in PROFILE_FIELDS),
+        store_profile.c.id.label("p_id"),
+        *(column.label(f"r_{column.name}") for column in shipping_rates.c),
+        _ACTIVE_HOOKS.label("active_hooks"),
     )
-    return [rate_of(row) for row in conn.execute(query).mappings()]
+    .select_from(
+        _ANCHOR.outerjoin(store_profile, store_profile.c.id == 1).outerjoin(
+            shipping_rates,
+            and_(shipping_rates.c.currency == bindparam("currency"), shipping_rates.c.active.is_(True)),
+        )
+    )
+    .order_by(shipping_rates.c.price_minor, shipping_rates.c.id)
+)
+_RATE_KEYS = [(f"r_{column.name}", column.name) for column in shipping_rates.c]
+
+
+def placement_setup(conn: Connection, currency: str) -> PlacementSetup:
+    """The store profile, the active shipping rates in ``currency`` and whether any webhook endpoint is
+    active, in one read (what three statements read otherwise)."""
+    rows = conn.execute(_SETUP, {"currency": currency}).mappings().all()
+    first = rows[0]
+    profile = None if first["p_id"] is None else StoreProfile(**{name: first[f"p_{name}"] for name in PROFILE_FIELDS})
+    rates = [
+        rate_of(cast(RowMapping, {plain: row[key] for key, plain in _RATE_KEYS}))
+        for row in rows
+        if row["r_id"] is not None
+    ]
+    return PlacementSetup(profile, rates, bool(first["active_hooks"]))
 
 
 def tax_rates_in(conn: Connection, country: str) -> list[TaxRate]:
