@@ -131,6 +131,14 @@ class Settings(BaseSettings):
         default=False,
         description="Accept http:// UCP platform profile URLs (local development and tests; the spec requires https).",
     )
+    ucp_public: bool = Field(
+        default=False,
+        description="Open the UCP surface (REST and /ucp/mcp) to platforms without an API key (guest checkout), "
+        "rate limited per client address. Off: every UCP call needs an API key.",
+    )
+    ucp_public_rate_limit_per_minute: int = Field(
+        default=120, ge=1, le=1_000_000, description="UCP calls per minute per client address in guest mode."
+    )
 
     # OAuth 2.1 for remote MCP clients (serve --http): this server is its own authorization server.
     oauth_enabled: bool = Field(default=True, description="Offer OAuth (registration, consent, tokens) on /mcp.")

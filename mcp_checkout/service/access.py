@@ -167,8 +167,11 @@ class AccessService:
             await self._db.write(lambda conn: key_store.touch(conn, key_id, now))
         return Principal(id=f"key:{key_id}", kind=row["scope"])
 
-    async def count_call(self, principal: Principal) -> None:
-        """Spend one call of the principal's per-minute budget; RateLimited when it is used up.
+    async def count_call(
+        self, principal: Principal, *, per_minute: int | None = None, who: str = "This API key"
+    ) -> None:
+        """Spend one call of the principal's per-minute budget (``per_minute``, default the keys' limit);
+        RateLimited when it is used up. ``who`` names the caller in the refusal.
 
         On PostgreSQL the window lives in the database, so every server process shares it; on
         SQLite (one process per file in practice) it lives in memory, sparing the single writer."""
@@ -181,12 +184,13 @@ class AccessService:
             calls = self._local_windows[(principal.id, window)]
             for stale in [k for k in self._local_windows if k[1] < window]:
                 del self._local_windows[stale]
-        if calls > self._per_minute:
+        limit = self._per_minute if per_minute is None else per_minute
+        if calls > limit:
             wait = max(1, int(60 - now % 60) + 1)
             raise RateLimited(
-                f"This API key made more than {self._per_minute} calls this minute. Wait {wait}s, then retry "
+                f"{who} made more than {limit} calls this minute. Wait {wait}s, then retry "
                 "the same call (reuse any idempotency_key).",
-                details={"limit_per_minute": self._per_minute},
+                details={"limit_per_minute": limit},
                 retry_after_seconds=wait,
             )
 

@@ -30,7 +30,7 @@ from mcp_checkout.ucp.catalog import lookup as catalog_lookup
 from mcp_checkout.ucp.catalog import search as catalog_search
 from mcp_checkout.ucp.checkout import CheckoutAdapter
 from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, check_version, checked_profile_url
-from mcp_checkout.ucp.rest import credential, error_envelope
+from mcp_checkout.ucp.rest import error_envelope, platform_principal
 
 DISCOVERY_CODES = frozenset({"invalid_profile_url", "profile_unreachable", "profile_malformed", "version_unsupported"})
 PRINCIPAL_KEY = "ucp_principal"
@@ -44,7 +44,7 @@ def _jsonrpc_error(status: int, code: int, message: str, data: dict[str, Any] | 
 
 
 class Gate:
-    """ASGI: the API key (X-API-Key or Bearer) and the rate limit, before the MCP app."""
+    """ASGI: the API key (X-API-Key or Bearer) or guest mode, and the rate limit, before the MCP app."""
 
     def __init__(self, app: ASGIApp, get_services: Callable[[], Services]) -> None:
         self.app = app
@@ -54,24 +54,20 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        services = self.get_services()
-        token = credential(Request(scope))
-        principal = await services.access.authenticate(token) if token else None
         headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-        if principal is None:
-            status, body = _jsonrpc_error(401, -32000, "Unauthorized")
-            headers.append((b"www-authenticate", b'Bearer realm="ucp"'))
+        try:
+            principal = await platform_principal(self.get_services(), Request(scope))
+        except RateLimited as limited:
+            wait = max(1, round(limited.retry_after_seconds or 60))
+            status, body = _jsonrpc_error(429, -32000, "Rate limit exceeded", {"retry_after": wait})
+            headers.append((b"retry-after", str(wait).encode()))
         else:
-            try:
-                await services.access.count_call(principal)
-            except RateLimited as limited:
-                wait = max(1, round(limited.retry_after_seconds or 60))
-                status, body = _jsonrpc_error(429, -32000, "Rate limit exceeded", {"retry_after": wait})
-                headers.append((b"retry-after", str(wait).encode()))
-            else:
+            if principal is not None:
                 scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
                 await self.app(scope, receive, send)
                 return
+            status, body = _jsonrpc_error(401, -32000, "Unauthorized")
+            headers.append((b"www-authenticate", b'Bearer realm="ucp"'))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -8,6 +8,7 @@ resource that does not exist, the UCP error envelope (``ucp.status: error`` with
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import uuid
@@ -35,12 +36,41 @@ ORDER_IMPLEMENTED = True  # get_order (REST, MCP) and signed order webhooks; the
 MAX_IDEMPOTENCY_KEY = 255
 
 
+# The one principal of keyless platforms in guest mode (MCP_CHECKOUT_UCP_PUBLIC): a buyer, so merchant-only
+# things stay out of reach; its checkouts are found by their unguessable ids, like checkout links.
+GUEST = Principal(id="ucp:guest", kind="buyer", client="ucp")
+
+
 def credential(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
         return key
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _address_id(request: Request) -> str:
+    """The client address as a rate-limit window id (hashed: no address is stored; 23 characters)."""
+    address = request.client.host if request.client is not None else "unknown"
+    return "ip:" + hashlib.sha256(address.encode()).hexdigest()[:20]
+
+
+async def platform_principal(services: Services, request: Request) -> Principal | None:
+    """Who calls the UCP surface, after spending one call of its per-minute budget (``RateLimited``): the API
+    key's principal (X-API-Key or Bearer); without a key, in guest mode, :data:`GUEST`, counted per client
+    address. None (answer 401): an unknown key, or no key outside guest mode."""
+    token = credential(request)
+    if token:
+        principal = await services.access.authenticate(token)
+        if principal is not None:
+            await services.access.count_call(principal)
+        return principal
+    settings = services.settings
+    if not settings.ucp_public:
+        return None
+    guest = Principal(id=_address_id(request), kind="buyer", client="ucp")
+    await services.access.count_call(guest, per_minute=settings.ucp_public_rate_limit_per_minute, who="This address")
+    return GUEST
 
 
 async def _json_body(request: Request) -> Any:
@@ -116,16 +146,13 @@ def routes(
     profiles = resolver or ProfileResolver()
 
     async def authorize(request: Request) -> Principal:
-        """API key (X-API-Key or Bearer), rate limit, then the platform's profile and protocol version."""
-        services = get_services()
-        token = credential(request)
-        principal = await services.access.authenticate(token) if token else None
+        """API key (X-API-Key or Bearer) or guest mode, rate limit, then the platform's profile and version."""
+        principal = await platform_principal(get_services(), request)
         if principal is None:
             raise UcpProblem(
                 401, "unauthorized", "Send this store's API key in X-API-Key (or Authorization: Bearer).",
                 headers={"WWW-Authenticate": 'Bearer realm="ucp"'},
             )  # fmt: skip
-        await services.access.count_call(principal)
         url = agent_profile_url(request.headers.get("ucp-agent"), allow_http=allow_http_profiles)
         check_version(await profiles.version(url))
         request.state.ucp_profile = url

@@ -155,3 +155,22 @@ def jsonrpc_lines(stdout_copy: Path) -> list[dict[str, Any]]:
         assert isinstance(message, dict) and message.get("jsonrpc") == "2.0", f"stdout line {number}: {line[:200]!r}"
         messages.append(message)
     return messages
+
+
+async def pay_in_browser(url: str) -> str:
+    """A buyer opens a checkout link in headless Chromium (async API, for async tests) and pays with the offline
+    gateway's test button. Returns the receipt's URL."""
+    from playwright.async_api import async_playwright
+
+    chromium = require_chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            response = await page.goto(url)
+            assert response is not None and response.status == 200, url
+            await page.get_by_test_id("pay").click()
+            await page.wait_for_url(re.compile(r"/checkout/done/cs_[0-9a-f]+$"))
+            return page.url
+        finally:
+            await browser.close()

@@ -6,17 +6,19 @@ ucp-sdk models (tests/ucp_client.conforms)."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import httpx2
 import pytest
+from browser import pay_in_browser
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -56,8 +58,10 @@ class Shop:
     receiver: Receiver  # the platform's order webhook receiver
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+@contextmanager
+def _ucp_shop(home: Path, name: str, extra_env: dict[str, str] | None = None) -> Iterator[Shop]:
+    """A real ``serve --http`` with the catalog, one buyer key, platform profiles on a local server and the
+    platform's order webhook receiver."""
     receiver = Receiver()
     receiver.up()
     orders = {"dev.ucp.shopping.order": [{"version": "2026-04-08", "config": {"webhook_url": receiver.url}}]}
@@ -68,27 +72,39 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     }})  # fmt: skip
     profiles = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=profiles.serve_forever, daemon=True).start()
-    home = tmp_path_factory.mktemp("ucp-shop")
-    env = server_env({"MCP_CHECKOUT_DATA_DIR": str(home), "MCP_CHECKOUT_UCP_ALLOW_HTTP_PROFILES": "true"})
+    env = server_env(
+        {"MCP_CHECKOUT_DATA_DIR": str(home), "MCP_CHECKOUT_UCP_ALLOW_HTTP_PROFILES": "true", **(extra_env or {})}
+    )
     cli(env, "migrate")
     cli(env, "import-catalog", str(write_catalog(home / "catalog.csv", CATALOG)))
     [key] = create_keys(env, ("platform", "buyer"))
     base = f"http://127.0.0.1:{profiles.server_address[1]}"
     try:
-        with running(env, home / "logs", 1, name="ucp") as [server]:
+        with running(env, home / "logs", 1, name=name) as [server]:
             yield Shop(server, key, f"{base}/new/.well-known/ucp", f"{base}/old/.well-known/ucp", receiver)
     finally:
         profiles.shutdown()
         receiver.down()
 
 
-async def pay_on_our_page(web: httpx.AsyncClient, url: str) -> None:
-    page = await web.get(url)
-    assert page.status_code == 200, page.text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert csrf is not None
-    paid = await web.post(url + "/pay", data={"csrf": csrf.group(1)})
-    assert paid.status_code == 303, paid.text
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    with _ucp_shop(tmp_path_factory.mktemp("ucp-shop"), "ucp") as opened:
+        yield opened
+
+
+GUEST_LIMIT = 40
+
+
+@pytest.fixture(scope="module")
+def guest_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The same shop with MCP_CHECKOUT_UCP_PUBLIC=true and a small per-address budget."""
+    guest_env = {
+        "MCP_CHECKOUT_UCP_PUBLIC": "true",
+        "MCP_CHECKOUT_UCP_PUBLIC_RATE_LIMIT_PER_MINUTE": str(GUEST_LIMIT),
+    }
+    with _ucp_shop(tmp_path_factory.mktemp("ucp-guest"), "ucp-guest", guest_env) as opened:
+        yield opened
 
 
 async def test_discovery_declares_both_bindings_of_the_checkout_service(shop: Shop) -> None:
@@ -107,15 +123,17 @@ async def test_a_buyer_journey_over_rest_escalates_to_our_page_and_completes_whe
         created = await platform.create([("MUG-01", 1)])
         assert created.status_code == 201
         checkout = conforms(created)
-        updated = conforms(await platform.update(checkout["id"], [("MUG-01", 2), ("MUG-02", 1)]))
-        assert updated["status"] == "ready_for_complete"
+        buyer = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+        updated = conforms(await platform.update(checkout["id"], [("MUG-01", 2), ("MUG-02", 1)], buyer=buyer))
+        assert updated["status"] == "ready_for_complete" and updated["buyer"] == buyer
         assert [t for t in updated["totals"] if t["type"] == "total"] == [{"type": "total", "amount": 3600 + 1450}]
 
         key = str(uuid.uuid4())
         escalated = conforms(await platform.complete(checkout["id"], key))
         assert escalated["status"] == "requires_escalation"
         assert conforms(await platform.complete(checkout["id"], key)) == escalated  # a retry replays
-        await pay_on_our_page(web, escalated["continue_url"])
+        receipt = await pay_in_browser(escalated["continue_url"])  # the buyer, in Chromium
+        assert receipt.startswith(shop.server.base + "/checkout/done/")
         completed = conforms(await platform.get(checkout["id"]))
         assert completed["status"] == "completed"
 
@@ -209,6 +227,18 @@ async def test_the_mcp_binding_runs_the_checkout_with_the_specs_argument_envelop
         unknown = await client.call_tool("get_order", {"meta": meta, "id": "ord_missing"})
         assert unknown.structured_content["messages"][0]["code"] == "not_found"
 
+        # without an instrument: escalation to our page, where the buyer pays in a real browser
+        mug = {"item": {"id": "MUG-01"}, "quantity": 1}  # (MUG-02's stock of 5 is spent by the other tests)
+        second = _checkout(await client.call_tool("create_checkout", {"meta": meta, "checkout": {"line_items": [mug]}}))
+        escalated = _checkout(await client.call_tool(
+            "complete_checkout",
+            {"meta": {**meta, "idempotency-key": str(uuid.uuid4())}, "id": second["id"], "checkout": {"payment": {}}},
+        ))  # fmt: skip
+        assert escalated["status"] == "requires_escalation" and escalated["continue_url"]
+        await pay_in_browser(escalated["continue_url"])
+        paid = _checkout(await client.call_tool("get_checkout", {"meta": meta, "id": second["id"]}))
+        assert paid["status"] == "completed" and paid["order"]["id"] != done["order"]["id"]
+
         with pytest.raises(MCPError) as unkeyed:
             await client.call_tool(
                 "complete_checkout", {"meta": meta, "id": created["id"], "checkout": {"payment": {}}}
@@ -230,3 +260,37 @@ async def test_the_mcp_binding_refuses_an_unknown_key_with_http_401(shop: Shop) 
         )
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == -32000
+
+
+async def test_guest_mode_opens_the_ucp_mcp_binding_without_a_key_but_not_the_native_tools(guest_shop: Shop) -> None:
+    meta = {"ucp-agent": {"profile": guest_shop.platform}}
+    async with _ucp_mcp(guest_shop, None, "auto") as client:  # no key at all
+        line = {"item": {"id": "MUG-01"}, "quantity": 1}
+        created = _checkout(
+            await client.call_tool("create_checkout", {"meta": meta, "checkout": {"line_items": [line]}})
+        )
+        assert created["status"] == "ready_for_complete"
+    async with httpx.AsyncClient(base_url=guest_shop.server.base) as web:
+        headers = {"UCP-Agent": f'profile="{guest_shop.platform}"'}
+        found = await web.get(f"/ucp/v1/checkout-sessions/{created['id']}", headers=headers)  # REST too
+        assert found.status_code == 200 and conforms(found)["id"] == created["id"]
+        native = await web.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+        assert native.status_code == 401  # the native tools (merchant ones among them) stay behind keys
+        statuses = []
+        for _ in range(GUEST_LIMIT + 1):
+            answer = await web.get(f"/ucp/v1/checkout-sessions/{created['id']}", headers=headers)
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                assert conforms(answer)["code"] == "rate_limited" and int(answer.headers["retry-after"]) >= 1
+                break
+        assert statuses[-1] == 429, statuses
+        limited = await web.post(
+            "/ucp/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+        assert limited.status_code == 429 and limited.headers["retry-after"]
