@@ -147,4 +147,4 @@ class CatalogService:
                 variants=[sku_out(row) for row in found.skus],
             )
 
-        return await self._db.read(run, quick=True)
+        return await self._db.read(run, quick=True, one_statement=True)

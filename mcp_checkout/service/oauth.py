@@ -238,7 +238,9 @@ class OAuthService:
         return OAuthClient(client_id, name, registration, client_secret, now, None)
 
     async def get_client(self, client_id: str) -> OAuthClient | None:
-        row = await self._db.read(lambda conn: oauth_store.get_client(conn, client_id[:64]), quick=True)
+        row = await self._db.read(
+            lambda conn: oauth_store.get_client(conn, client_id[:64]), quick=True, one_statement=True
+        )
         if row is None or row["revoked_at"] is not None:
             return None
         secret = self._box.open(row["secret_sealed"]) if row["secret_sealed"] else None
@@ -356,7 +358,9 @@ class OAuthService:
         return code, now + APPROVAL_TTL
 
     async def _pending(self, request_token: str) -> tuple[AuthorizationRequest, RowMapping]:
-        row = await self._db.read(lambda conn: oauth_store.get_consent(conn, _hash(request_token)), quick=True)
+        row = await self._db.read(
+            lambda conn: oauth_store.get_consent(conn, _hash(request_token)), quick=True, one_statement=True
+        )
         if not _same_hash(row, "request_hash", request_token) or row is None:
             raise OAuthConsentNotFound("This approval page is unknown. Start the connection again from the client.")
         if row["used_at"] is not None or row["expires_at"] <= self._clock():
@@ -405,7 +409,7 @@ class OAuthService:
     # ------------------------------------------------------------------ codes and tokens
     async def load_code(self, client_id: str, code: str) -> CodeGrant | None:
         """A usable code of this client; a code presented again revokes what it was exchanged for."""
-        row = await self._db.read(lambda conn: oauth_store.get_code(conn, _hash(code)), quick=True)
+        row = await self._db.read(lambda conn: oauth_store.get_code(conn, _hash(code)), quick=True, one_statement=True)
         if not _same_hash(row, "code_hash", code) or row is None or row["client_id"] != client_id:
             return None
         now = self._clock()
@@ -446,7 +450,9 @@ class OAuthService:
 
     async def load_refresh(self, client_id: str, token: str) -> TokenGrant | None:
         """A live refresh token of this client. A retired one (already exchanged) revokes its family."""
-        row = await self._db.read(lambda conn: oauth_store.get_token(conn, _hash(token)), quick=True)
+        row = await self._db.read(
+            lambda conn: oauth_store.get_token(conn, _hash(token)), quick=True, one_statement=True
+        )
         if not _same_hash(row, "token_hash", token) or row is None:
             return None
         if row["kind"] != "refresh" or row["client_id"] != client_id or row["revoked_at"] is not None:
@@ -481,7 +487,9 @@ class OAuthService:
         """The grant behind a live access token, or None (unknown, expired, revoked)."""
         if not token.startswith(ACCESS_PREFIX):
             return None
-        row = await self._db.read(lambda conn: oauth_store.get_token(conn, _hash(token)), quick=True)
+        row = await self._db.read(
+            lambda conn: oauth_store.get_token(conn, _hash(token)), quick=True, one_statement=True
+        )
         if not _same_hash(row, "token_hash", token) or row is None or row["kind"] != "access":
             return None
         if row["revoked_at"] is not None or row["expires_at"] <= self._clock():
@@ -490,7 +498,9 @@ class OAuthService:
 
     async def load_any(self, token: str) -> TokenGrant | None:
         """A token of either kind that can still be revoked (RFC 7009 looks tokens up without a hint)."""
-        row = await self._db.read(lambda conn: oauth_store.get_token(conn, _hash(token)), quick=True)
+        row = await self._db.read(
+            lambda conn: oauth_store.get_token(conn, _hash(token)), quick=True, one_statement=True
+        )
         if not _same_hash(row, "token_hash", token) or row is None or row["revoked_at"] is not None:
             return None
         return self._grant(row, token)

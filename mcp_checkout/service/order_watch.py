@@ -208,7 +208,9 @@ class OrderWatch:
         if order_id not in self._versions:
             # The version to compare polls against, read BEFORE the caller reads the order: a change
             # after this read is seen by the next poll, one before it by the caller's own read.
-            versions = await self._db.read(lambda conn: order_store.last_event_ids(conn, [order_id]), quick=True)
+            versions = await self._db.read(
+                lambda conn: order_store.last_event_ids(conn, [order_id]), quick=True, one_statement=True
+            )
             self._versions.setdefault(order_id, versions.get(order_id, 0))
         self._interests.setdefault(order_id, set()).add(interest)
         self._wake()  # run() starts polling if it was idle
@@ -238,7 +240,9 @@ class OrderWatch:
 
     async def _check(self, order_ids: Collection[str]) -> None:
         ids = sorted(order_ids)
-        versions = await self._db.read(lambda conn: order_store.last_event_ids(conn, ids), quick=len(ids) <= 50)
+        versions = await self._db.read(
+            lambda conn: order_store.last_event_ids(conn, ids), quick=len(ids) <= 50, one_statement=True
+        )
         for order_id, version in versions.items():
             seen = self._versions.get(order_id)
             if seen is None or version <= seen:

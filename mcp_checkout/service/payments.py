@@ -355,7 +355,7 @@ class PaymentService:
         event = self.gateway.verify_webhook(payload, signature)
         # Redeliveries are common; answer them from a quick read without taking the write lock. The
         # insert in _apply_event stays the real guard against two deliveries racing.
-        if await self._db.read(lambda conn: payment_store.event_seen(conn, event.id), quick=True):
+        if await self._db.read(lambda conn: payment_store.event_seen(conn, event.id), quick=True, one_statement=True):
             return "duplicate"
         return await self._db.write(lambda conn: self._apply_event(conn, event))
 

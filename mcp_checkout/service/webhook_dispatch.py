@@ -125,7 +125,7 @@ class Dispatcher:
         """Claim the due deliveries (one batch), send them concurrently, record the outcomes.
         Returns how many were attempted."""
         now = self._clock()
-        if not await self._db.read(lambda conn: store.any_due(conn, now), quick=True):
+        if not await self._db.read(lambda conn: store.any_due(conn, now), quick=True, one_statement=True):
             return 0
         token = secrets.token_hex(16)
         kinds = (store.STANDARD, *self._formats)

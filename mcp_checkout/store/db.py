@@ -14,6 +14,20 @@ deferred transaction, which reads one snapshot of the WAL. On SQLite a read mark
 indexed look-ups) runs on the calling thread: a WAL reader never waits for the write lock, and the
 thread hop (two wake-ups and two GIL hand-overs, 0.1 ms on an idle machine, several times that on a
 busy one) would cost more than the read itself.
+
+A read of ONE statement (``one_statement=True``) needs no transaction for its snapshot: a statement
+always sees one snapshot of its own. On PostgreSQL it runs in autocommit, one round trip to the server
+instead of three (BEGIN, the statement, COMMIT): the two extra round trips, each a wake-up of the server
+process and of ours, were most of what a read cost on top of the driver. A second statement in such a
+read raises (:class:`OneStatementOnly`), so a view that grows a query cannot silently mix two commits.
+Behind PgBouncer (``pooler="pgbouncer"``) it stays a transaction: asyncpg prepares and executes a
+statement in two exchanges, which the pooler may send to two server connections unless a transaction
+holds them together.
+
+On PostgreSQL the isolation of a read (REPEATABLE READ READ ONLY, or autocommit) is set on the pooled
+driver connection through the dialect and put back when the read ends, not with execution options on a
+second engine: those re-run SQLAlchemy's connection-characteristics and event machinery on every
+checkout and check-in, a quarter of an empty read's cost.
 """
 
 from __future__ import annotations
@@ -182,9 +196,11 @@ class Database:
         self._sync_engine: Engine | None = None
         self._sync_write_engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
-        self._async_read_engine: AsyncEngine | None = None
         self._sqlite_write_lock = threading.Lock()
         self._commit_listeners: list[CommitListener] = []
+        # Behind a transaction-pooling PgBouncer a statement outside a transaction may be prepared on one
+        # server connection and executed on another: there every read is a transaction.
+        self._autocommit_reads = pooler == "none"
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:" and not database.startswith("file:"):
@@ -205,11 +221,6 @@ class Database:
                 max_overflow=max_overflow,
                 pool_pre_ping=False,
                 connect_args=_POOLER_CONNECT_ARGS if pooler == "pgbouncer" else {},
-            )
-            # A read is one snapshot: REPEATABLE READ, READ ONLY (never a serialization failure: it writes nothing).
-            # Being a transaction also keeps it on one server connection behind a transaction-pooling PgBouncer.
-            self._async_read_engine = self._async_engine.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
 
     @property
@@ -257,15 +268,19 @@ class Database:
         self._commit_listeners.append(listener)
         return lambda: self._commit_listeners.remove(listener) if listener in self._commit_listeners else None
 
-    async def read(self, work: Callable[[Connection], T], *, quick: bool = False) -> T:
+    async def read(self, work: Callable[[Connection], T], *, quick: bool = False, one_statement: bool = False) -> T:
         """Run ``work`` as a read that sees one snapshot of the database, whatever it runs (a
         REPEATABLE READ READ ONLY transaction on PostgreSQL, a deferred transaction on SQLite).
 
         ``quick``: ``work`` is a few indexed look-ups (well under a millisecond). On SQLite it then
         runs on the calling thread, blocking the event loop for that long instead of paying for a
         thread hop. Leave it False for anything that may scan or rank many rows.
+
+        ``one_statement``: ``work`` runs at most one statement, which is its own snapshot, so it runs
+        without a transaction (on PostgreSQL one round trip instead of three). A second statement
+        raises :class:`OneStatementOnly` (a bug in the caller, never a data error).
         """
-        return await self._run(work, write=False, inline=quick)
+        return await self._run(work, write=False, inline=quick, one_statement=one_statement)
 
     async def run_on_connection(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` with a connection and no transaction of ours (migrations, bulk loads)."""
@@ -280,19 +295,22 @@ class Database:
         async with self.async_engine.connect() as aconn:
             return await aconn.run_sync(work)
 
-    async def _run(self, work: Callable[[Connection], T], *, write: bool, inline: bool = False) -> T:
+    async def _run(
+        self, work: Callable[[Connection], T], *, write: bool, inline: bool = False, one_statement: bool = False
+    ) -> T:
         for attempt in range(1, _BUSY_ATTEMPTS + 1):
             try:
                 if self._sync_engine is not None:
                     if inline and not write:
-                        return self._sqlite_transaction(work, write)
-                    return await anyio.to_thread.run_sync(self._sqlite_transaction, work, write)
+                        return self._sqlite_transaction(work, write, one_statement)
+                    return await anyio.to_thread.run_sync(self._sqlite_transaction, work, write, one_statement)
                 # Checkout, work and return to the pool in ONE greenlet: what AsyncConnection would
                 # do in three (connect, run_sync, close), each a round through the event loop.
-                if not write:
-                    assert self._async_read_engine is not None
-                    return await greenlet_spawn(_pg_read, self._async_read_engine.sync_engine, work)
-                return await greenlet_spawn(_pg_write, self.async_engine.sync_engine, work)
+                engine = self.async_engine.sync_engine
+                if write:
+                    return await greenlet_spawn(_pg_write, engine, work)
+                one = one_statement and self._autocommit_reads
+                return await greenlet_spawn(_pg_read_one if one else _pg_read, engine, work)
             except IntegrityError:
                 raise  # a broken invariant, not an outage: reported as internal_error upstream
             except DBAPIError as exc:
@@ -308,10 +326,10 @@ class Database:
                 ) from None
         raise AssertionError("unreachable")
 
-    def _sqlite_transaction(self, work: Callable[[Connection], T], write: bool) -> T:
+    def _sqlite_transaction(self, work: Callable[[Connection], T], write: bool, one_statement: bool = False) -> T:
         engine = self.sync_engine
         if not write:
-            with engine.connect() as conn, conn.begin():
+            with _OneStatementConnection(engine) if one_statement else engine.connect() as conn, conn.begin():
                 return work(conn)
         # One writer at a time inside this process: threads queue on a lock instead of spinning in
         # SQLite's busy handler (which sleeps up to 100 ms a try). Other processes still meet
@@ -333,9 +351,56 @@ class Database:
             await self._async_engine.dispose()
 
 
+class OneStatementOnly(RuntimeError):
+    """A read declared ``one_statement`` ran a second statement (it would not see the first one's snapshot)."""
+
+
+class _OneStatementConnection(Connection):
+    """A connection that refuses its second statement (every execution passes ``_execute_context``)."""
+
+    _statements = 0
+
+    def _execute_context(self, *args: Any, **kwargs: Any) -> Any:
+        self._statements += 1
+        if self._statements > 1:
+            raise OneStatementOnly(
+                "a read marked one_statement ran a second statement; drop one_statement (it then reads one snapshot)"
+            )
+        return super()._execute_context(*args, **kwargs)
+
+
 def _pg_read(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.connect() as conn, conn.begin():  # BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY
-        return work(conn)
+    with engine.connect() as conn:
+        dialect: Any = conn.dialect  # PGDialect_asyncpg (its isolation and read-only setters are untyped)
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        # asyncpg then starts the transaction with BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY. Set here,
+        # not by execution options, which run SQLAlchemy's characteristics and events at checkout and check-in.
+        dialect.set_isolation_level(driver, "REPEATABLE READ")
+        dialect.set_readonly(driver, True)
+        try:
+            with conn.begin():
+                return work(conn)
+        finally:  # after COMMIT or ROLLBACK: the pooled connection's next user gets the engine's defaults
+            dialect.set_readonly(driver, False)
+            dialect.set_isolation_level(driver, _default_isolation(dialect))
+
+
+def _pg_read_one(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with _OneStatementConnection(engine) as conn:
+        dialect: Any = conn.dialect
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        dialect.set_isolation_level(driver, "AUTOCOMMIT")  # no BEGIN, no COMMIT: the statement is its own snapshot
+        try:
+            return work(conn)
+        finally:
+            dialect.set_isolation_level(driver, _default_isolation(dialect))
+
+
+def _default_isolation(dialect: Any) -> Any:
+    level = dialect.default_isolation_level  # detected on the engine's first connection (READ COMMITTED)
+    return level or "READ COMMITTED"
 
 
 def _pg_write(engine: Engine, work: Callable[[Connection], T]) -> T:

@@ -47,7 +47,9 @@ class OfflineIntentRepository:
         return await self.db.write(lambda conn: _create_once(conn, values))
 
     async def get(self, intent_id: str) -> Mapping[str, Any] | None:
-        return await self.db.read(lambda conn: _get(conn, intent_id), quick=True)  # one indexed look-up
+        return await self.db.read(
+            lambda conn: _get(conn, intent_id), quick=True, one_statement=True
+        )  # one indexed look-up
 
     async def change(
         self,
