@@ -47,7 +47,7 @@ from mcp_checkout.service.views import (
     SalesSummary,
     UpsertProductOut,
 )
-from mcp_checkout.store import catalog_write, inventory, reports
+from mcp_checkout.store import catalog_removal, catalog_write, inventory, reports
 from mcp_checkout.store.db import Database
 from mcp_checkout.store.reports import OrderFilter
 
@@ -315,11 +315,11 @@ class MerchantService:
             )
         now = self._clock()
 
-        def run(conn: Connection) -> catalog_write.Removal:
+        def run(conn: Connection) -> catalog_removal.Removal:
             if sku is not None:
                 codes = [sku] if catalog_write.existing_skus(conn, [sku], lock=True) else []
             else:
-                codes = catalog_write.sku_codes_of_product(conn, product_id or "")
+                codes = catalog_removal.sku_codes_of_product(conn, product_id or "")
             if not codes:
                 raise (
                     SkuNotFound(
@@ -334,7 +334,7 @@ class MerchantService:
                         next_actions=["search_catalog"],
                     )
                 )
-            removal = catalog_write.remove_skus(conn, codes, now)
+            removal = catalog_removal.remove_skus(conn, codes, now)
             after = {
                 "deleted": removal.deleted,
                 "archived": removal.archived,

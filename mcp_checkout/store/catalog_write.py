@@ -35,8 +35,6 @@ from sqlalchemy import (
     Update,
     bindparam,
     cast,
-    delete,
-    exists,
     func,
     insert,
     literal_column,
@@ -46,7 +44,7 @@ from sqlalchemy import (
 
 from mcp_checkout.domain import CatalogRow
 from mcp_checkout.errors import InvalidInput
-from mcp_checkout.store.models import cart_items, order_items, products, skus
+from mcp_checkout.store.models import products, skus
 
 _LOOKUP_CHUNK = 10_000
 _WRITE_CHUNK = 5_000
@@ -139,7 +137,7 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _one_of(conn: Connection, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
+def one_of(conn: Connection, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
     """``column IN values`` with the values in ONE bound parameter (a JSON array on SQLite, an array
     on PostgreSQL): an expanding IN costs SQLAlchemy ~4 us per value to compile."""
     if conn.dialect.name == "sqlite":
@@ -189,7 +187,7 @@ def existing_skus(conn: Connection, codes: Collection[str], *, lock: bool = Fals
         query = (
             select(*columns)
             .join_from(skus, products, products.c.id == skus.c.product_id)
-            .where(_one_of(conn, skus.c.sku, chunk))
+            .where(one_of(conn, skus.c.sku, chunk))
         )
         if lock and conn.dialect.name == "postgresql":
             query = query.with_for_update(of=skus).order_by(skus.c.id)  # one lock order: no deadlocks
@@ -226,7 +224,7 @@ def _resolve_products(
                 products.c.category,
                 products.c.description_html,
             )
-            .where(_one_of(conn, products.c.external_id, chunk))
+            .where(one_of(conn, products.c.external_id, chunk))
             .order_by(products.c.id)
         )
         for pid, ext, name, description, category, body in conn.execute(query):
@@ -560,57 +558,3 @@ def upsert_catalog(
         _write_index_entries(conn, old_index_entries, new_index_entries, max_id_before, created)
         _restore_search_triggers(conn, suspended, bool(old_index_entries) or created > 0)
     return UpsertCounts(created=created, updated=updated)
-
-
-# ---------------------------------------------------------------- removal
-@dataclass(frozen=True)
-class Removal:
-    deleted: list[str]
-    """SKU codes deleted (never ordered)."""
-    archived: list[str]
-    """SKU codes archived: they have orders, so they stay for those orders but are no longer found or sold."""
-    products_deleted: list[str]
-    """Product ids deleted because none of their SKUs is left."""
-
-
-def sku_codes_of_product(conn: Connection, product_id: str) -> list[str]:
-    """Codes of a product's SKUs, archived ones included; locked on PostgreSQL (``FOR UPDATE``)."""
-    query = select(skus.c.sku).where(skus.c.product_id == product_id).order_by(skus.c.id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return list(conn.execute(query).scalars())
-
-
-def remove_skus(conn: Connection, codes: Sequence[str], now: datetime) -> Removal:
-    """Delete the SKUs ``codes`` that were never ordered and archive the others; drop them from open
-    carts; delete products left without SKUs. Runs in the caller's write transaction."""
-    wanted = sorted(set(codes))
-    if not wanted:
-        return Removal([], [], [])
-    rows = conn.execute(select(skus.c.sku, skus.c.product_id).where(_one_of(conn, skus.c.sku, wanted))).all()
-    ordered = set(
-        conn.execute(select(order_items.c.sku).distinct().where(_one_of(conn, order_items.c.sku, wanted))).scalars()
-    )
-    archive = sorted(sku for sku, _product in rows if sku in ordered)
-    remove = sorted(sku for sku, _product in rows if sku not in ordered)
-    if archive or remove:
-        conn.execute(delete(cart_items).where(_one_of(conn, cart_items.c.sku, archive + remove)))
-    if archive:
-        conn.execute(
-            update(skus)
-            .where(_one_of(conn, skus.c.sku, archive), skus.c.archived_at.is_(None))
-            .values(archived_at=now, updated_at=now)
-        )
-    gone: list[str] = []
-    if remove:
-        conn.execute(delete(skus).where(_one_of(conn, skus.c.sku, remove)))
-        touched = sorted({product for _sku, product in rows})
-        empty = (
-            select(products.c.id)
-            .where(_one_of(conn, products.c.id, touched))
-            .where(~exists().where(skus.c.product_id == products.c.id))
-        )
-        gone = list(conn.execute(empty).scalars())
-        if gone:
-            conn.execute(delete(products).where(_one_of(conn, products.c.id, gone)))
-    return Removal(deleted=remove, archived=archive, products_deleted=sorted(gone))

@@ -12,7 +12,13 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
 
-from mcp_checkout.store.models import oauth_approval_codes, oauth_clients, oauth_codes, oauth_consents, oauth_tokens
+from mcp_checkout.store.oauth_tables import (
+    oauth_approval_codes,
+    oauth_clients,
+    oauth_codes,
+    oauth_consents,
+    oauth_tokens,
+)
 
 
 def insert_client(conn: Connection, values: Mapping[str, Any]) -> None:
