@@ -1,6 +1,8 @@
 """What a connected model pays for the tool list on every turn: bytes of name + description + input
 schema, per caller kind and toolset, against the budgets issue 11 sets (buyer set 12 KB, everything 28 KB).
 Also the full tools/list answer (output schemas included), which clients download but models rarely see.
+Both are measured as served, after tools/toolsets.py and tools/schemas.py shaped the list: a tool whose
+argument another listed tool defines is counted with the short reference it really carries.
 
     .venv/bin/python bench/tool_list_size.py
 """
@@ -38,13 +40,15 @@ async def measure(settings: Settings) -> tuple[int, int, int, list[tuple[str, in
 async def main() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as home:
-        print(f"{'caller':10} {'toolsets':28} {'tools':>5} {'model-visible':>14} {'budget':>8} {'tools/list':>11}")
+        print(
+            f"{'caller':10} {'toolsets':28} {'tools':>5} {'model-visible':>14} {'budget':>8} {'':4} {'tools/list':>11}"
+        )
         for kind in ("buyer", "merchant"):
             for toolsets in (None, ["catalog", "cart", "checkout"]):
                 settings = Settings(data_dir=Path(home), local_principal_kind=kind, toolsets=toolsets)
                 count, visible, full, sizes = await measure(settings)
                 budget = BUDGETS[kind] if toolsets is None else 0
-                verdict = f"{budget:>8}" if budget else f"{'':>8}"
+                verdict = f"{budget:>8} {'PASS' if visible <= budget else 'MISS'}" if budget else f"{'':>8} {'':4}"
                 label = ",".join(toolsets) if toolsets else "all"
                 print(f"{kind:10} {label:28} {count:>5} {visible:>14} {verdict} {full:>11}")
                 if toolsets is None:

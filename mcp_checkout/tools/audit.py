@@ -32,10 +32,8 @@ def register(server: MCPServer[Any]) -> None:
         limit: Annotated[int, Field(strict=True, ge=1, le=100)] = 50,
         cursor: Cursor | None = None,
     ) -> AuditEventPage:
-        """The audit log (who changed what in the store), newest first.
-
-        Prices, stock, products, imports, refunds, statuses, keys, webhooks, erasures. since inclusive, until
-        exclusive. More: same filters plus cursor=next_cursor.
+        """Who changed what in the store (prices, stock, imports, refunds, keys, webhooks, erasures), newest
+        first; until exclusive. Next page: same filters, cursor=next_cursor.
         """
         return await services(ctx).audit.list_events(
             principal(ctx), action=action, actor=actor, since=since, until=until, limit=limit, cursor=cursor
@@ -45,7 +43,6 @@ def register(server: MCPServer[Any]) -> None:
     async def erase_buyer_data(ctx: Context[Any], email: Email) -> ErasureOut:
         """Erase one buyer's personal data at their request; cannot be undone. Safe to repeat.
 
-        Cancels their unpaid orders, then replaces email, name, phone and addresses with "[erased]";
-        amounts, lines and statuses stay.
+        Cancels their unpaid orders; email, name, phone and addresses become "[erased]", amounts stay.
         """
         return await services(ctx).buyer_data.erase(principal(ctx), email)

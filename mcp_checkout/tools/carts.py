@@ -27,18 +27,18 @@ from mcp_checkout.tools.types import (
 def register(server: MCPServer[Any]) -> None:
     @server.tool(title="Create a cart", annotations=CREATES)
     async def create_cart(ctx: Context[Any], currency: Currency | None = None) -> CartOut:
-        """Start an empty cart for one purchase; returns its `cart_id`. Then add_to_cart.
+        """Start an empty cart for one purchase; returns `cart_id` for add_to_cart.
 
-        currency defaults to the store's; every SKU in a cart must be priced in it.
+        Its SKUs must be priced in its currency (default: the store's).
         """
         return await services(ctx).carts.create(principal(ctx), currency)
 
     @server.tool(title="Add to cart", annotations=CREATES)
     async def add_to_cart(ctx: Context[Any], cart_id: CartId, sku: Sku, quantity: Quantity = 1) -> CartOut:
-        """Add quantity units of a SKU ON TOP of what the cart holds; returns the cart.
+        """Add quantity of a SKU ON TOP of what the cart holds; returns the cart.
 
-        Not idempotent: to retry, use update_cart_item. Errors: `insufficient_stock` (the message says how
-        many are left), `sku_not_found`, `currency_mismatch`, `cart_not_open` (already ordered: new cart).
+        Not idempotent: retry with update_cart_item. Errors: `insufficient_stock` (says how many are left),
+        `sku_not_found`, `currency_mismatch`, `cart_not_open` (ordered: use a new cart).
         """
         return await services(ctx).carts.add(principal(ctx), cart_id, sku, quantity)
 
@@ -66,9 +66,8 @@ def register(server: MCPServer[Any]) -> None:
     ) -> CartOut:
         """Set the cart's buyer, shipping address, shipping option and discount codes; returns the priced cart.
 
-        Each field sent replaces the old value (null clears it); fields left out stay. Safe to retry.
-        Pick `fulfillment_option_id` from the answer's `fulfillment_options` (they depend on the address).
-        `messages` say what is missing or wrong (e.g. discount_code_invalid); `ready` is true when complete.
+        A field sent replaces its value (null clears it), one left out stays; safe to retry. Pick
+        fulfillment_option_id from `fulfillment_options`. `messages`: what is missing or wrong.
         """
         details = CartDetails(
             buyer=buyer.model_dump() if buyer else None,
@@ -83,6 +82,6 @@ def register(server: MCPServer[Any]) -> None:
     async def get_cart(ctx: Context[Any], cart_id: CartId) -> CartOut:
         """A cart's lines, current prices, availability and totals.
 
-        A line whose `available` is below its `quantity` would fail create_order.
+        A line with `available` below `quantity` would fail create_order.
         """
         return await services(ctx).carts.get(principal(ctx), cart_id)

@@ -27,9 +27,8 @@ def register(server: MCPServer[Any]) -> None:
     ) -> SearchResult:
         """Find products to sell; use it first when the buyer names what they want.
 
-        Pass the buyer's words as they are; best matches first. Prices are minor units (2000 = 20.00). Items
-        have `sku` (for get_product, add_to_cart), price and `available`. More: same arguments plus
-        cursor=next_cursor. `invalid_cursor`: drop cursor.
+        Pass their words as they are; best first. Items have `sku` (for add_to_cart), price (minor units:
+        2000 = 20.00) and `available`. Next page: cursor=next_cursor.
         """
         return await services(ctx).catalog.search(
             query, category=category, min_price=min_price, max_price=max_price,
@@ -38,7 +37,7 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Get a product", annotations=READ_ONLY)
     async def get_product(ctx: Context[Any], product_id: ProductId | None = None, sku: Sku | None = None) -> ProductOut:
-        """One product with all its variants (SKUs), prices and availability; pass product_id or sku.
+        """One product with its variants (SKUs), prices and availability, by product_id or sku.
 
         `product_not_found` / `sku_not_found`: search again.
         """

@@ -39,12 +39,11 @@ def register(server: MCPServer[Any]) -> None:
         cancel_url: HttpUrl | None = None,
         ttl_minutes: TtlMinutes | None = None,
     ) -> LinkOut:
-        """A single-use checkout URL for the buyer to pay in a browser: send them `url`.
+        """A single-use URL where the buyer pays in a browser: send them `url`.
 
-        For an unpaid order (order_id) or one SKU (sku + quantity: creates the order too). The same
-        idempotency_key and arguments return the same link (`replayed: true`). `link_exists`: send the live
-        link or regenerate_checkout_link. email locks the link to that buyer. Errors: `invalid_state`,
-        `insufficient_stock`, `idempotency_conflict`.
+        For an unpaid order (order_id) or one SKU (sku + quantity; creates the order). Same key and
+        arguments: same link (`replayed: true`). email locks it to that buyer. `link_exists`: send the live
+        link or regenerate_checkout_link.
         """
         command = CreateLink(
             order_id=order_id, sku=sku, quantity=quantity, idempotency_key=idempotency_key, email=email,
@@ -57,16 +56,12 @@ def register(server: MCPServer[Any]) -> None:
     async def regenerate_checkout_link(
         ctx: Context[Any], link_id: LinkId | None = None, url: HttpUrl | None = None
     ) -> LinkOut:
-        """A new URL for a link's order when the buyer lost it or it expired (the old URL then answers 410).
-
-        Pass link_id or the old url. `invalid_state`: the order is paid, canceled or expired; create a new order.
+        """A new URL for a link's order (link_id or old url) when the buyer lost it or it expired; the old one
+        stops working. `invalid_state`: the order is paid, canceled or expired.
         """
         return await services(ctx).checkout.regenerate(principal(ctx), link_id, url)
 
     @server.tool(title="Get a checkout link", annotations=READ_ONLY)
     async def get_checkout_link(ctx: Context[Any], link_id: LinkId) -> LinkOut:
-        """A checkout link's state (active, in_session, consumed, expired, revoked) and its session's.
-
-        The URL is not shown again.
-        """
+        """A checkout link's state and its buyer session's; the URL is not shown again."""
         return await services(ctx).checkout.get_link(principal(ctx), link_id)

@@ -42,7 +42,7 @@ CsvText = Annotated[
     Field(
         min_length=1,
         max_length=MAX_CSV_TEXT_CHARS,
-        description="The CSV content itself, header row first (at most 5,000,000 characters).",
+        description="The CSV itself, header row first.",
     ),
 ]
 ImportPath = Annotated[
@@ -50,18 +50,17 @@ ImportPath = Annotated[
     Field(
         min_length=1,
         max_length=1024,
-        description="A CSV file in the server's import directory: its name (relative to that directory) or its "
-        "absolute path there. Files elsewhere are refused.",
+        description="A file in the server's import directory (name or absolute path); others are refused.",
     ),
 ]
 ColumnMap = Annotated[
     dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=40)]],
-    Field(max_length=30, description="Header of your file → catalog field (product_name, sku_code, unit_price, …)."),
+    Field(max_length=30, description='Your header → a column above, e.g. {"Item": "sku_code"}.'),
 ]
 ProductName = Annotated[str, Field(min_length=1, max_length=catalog_rules.MAX_NAME)]
 SkuCode = Annotated[
     str,
-    Field(min_length=1, max_length=catalog_rules.MAX_SKU, description="The SKU code; it identifies the variant."),
+    Field(min_length=1, max_length=catalog_rules.MAX_SKU, description="Identifies the variant."),
 ]
 PriceMinor = Annotated[
     int,
@@ -69,36 +68,32 @@ PriceMinor = Annotated[
         strict=True,
         ge=0,
         le=catalog_rules.MAX_PRICE_MINOR,
-        description="Unit price in integer minor units (cents): 1999 means 19.99.",
+        description="Minor units: 1999 = 19.99.",
     ),
 ]
-StockLevel = Annotated[
-    int, Field(strict=True, ge=0, le=catalog_rules.MAX_STOCK, description="Units on hand, 0 to 1,000,000,000.")
-]
+StockLevel = Annotated[int, Field(strict=True, ge=0, le=catalog_rules.MAX_STOCK, description="Units on hand.")]
 StockDelta = Annotated[
     int,
     Field(
         strict=True,
         ge=-catalog_rules.MAX_STOCK,
         le=catalog_rules.MAX_STOCK,
-        description="Units to add (positive) or remove (negative), e.g. 12 for a delivery of 12.",
+        description="Units to add (12) or remove (-2).",
     ),
 ]
 Description = Annotated[str, Field(max_length=catalog_rules.MAX_DESCRIPTION)]
 CategoryName = Annotated[str, Field(max_length=catalog_rules.MAX_CATEGORY)]
 VariantName = Annotated[
-    str, Field(max_length=catalog_rules.MAX_NAME, description="Variant name, e.g. 'Large / Blue'; empty for none.")
+    str, Field(max_length=catalog_rules.MAX_NAME, description="e.g. 'Large / Blue'; empty for none.")
 ]
 ExternalId = Annotated[
     str,
     Field(
         max_length=catalog_rules.MAX_EXTERNAL_ID,
-        description="Your own product id; SKUs with the same external_id are variants of one product.",
+        description="Your own product id.",
     ),
 ]
-ImageUrl = Annotated[
-    str, Field(max_length=catalog_rules.MAX_IMAGE_URL, description='The picture\'s URL; "" removes it.')
-]
+ImageUrl = Annotated[str, Field(max_length=catalog_rules.MAX_IMAGE_URL, description='"" removes it.')]
 TaxCategory = Annotated[str, Field(max_length=40, description="standard (new SKUs), reduced, zero or your own.")]
 WeightGrams = Annotated[int, Field(strict=True, ge=0, le=catalog_rules.MAX_WEIGHT_GRAMS)]
 Timestamp = Annotated[
@@ -106,7 +101,7 @@ Timestamp = Annotated[
     BeforeValidator(_short_timestamp),
     Field(
         json_schema_extra={"maxLength": _MAX_TIMESTAMP_CHARS},
-        description="ISO 8601, e.g. 2026-05-01; no zone = UTC.",
+        description="e.g. 2026-05-01 (UTC)",
     ),
 ]
 OrderStatusName = Literal[
@@ -124,14 +119,13 @@ def register(server: MCPServer[Any]) -> None:
         dry_run: Flag = False,
         column_map: ColumnMap | None = None,
     ) -> ImportReport:
-        """Create or update products and SKUs from a CSV (csv_text, or path in the server's import directory).
+        """Create or update products and SKUs from a CSV (csv_text or path); returns counts and problems.
 
         Columns: product_name, sku_code; optional product_description, product_external_id, sku_name,
         unit_price (e.g. 19.99), quantity_on_hand, category, currency, image_url, requires_shipping,
-        tax_category, weight_grams. Shopify and WooCommerce
-        exports are recognised; column_map renames other headers. The SKU code is the identity; absent
-        columns keep stored values; importing again changes nothing. Try dry_run=true first. All rows or
-        none: `catalog_import_invalid` lists the bad lines, unless skip_invalid=true. Returns counts and problems.
+        tax_category, weight_grams. Shopify and WooCommerce exports are recognised. Absent columns keep
+        stored values. Try dry_run=true first. All rows or none: `catalog_import_invalid` lists bad lines,
+        unless skip_invalid=true.
         """
 
         async def progress(done: int, total: int) -> None:
@@ -159,12 +153,9 @@ def register(server: MCPServer[Any]) -> None:
         tax_category: TaxCategory | None = None,
         weight_grams: WeightGrams | None = None,
     ) -> UpsertProductOut:
-        """Create or update one SKU by its code, with the CSV import's rules.
-
-        price in minor units of currency. Left-out arguments keep stored values (a new SKU's stock: 0);
-        stock is absolute (adjust_inventory adds or removes). SKUs with the same external_id (else
-        product_name) are variants of one product. Safe to retry. `invalid_input`: stock below the units
-        reserved by unpaid orders, or an unusable value (the message says which).
+        """Create or update one SKU by its code; safe to retry. Left-out arguments keep stored values (new
+        SKU: stock 0); stock is absolute (adjust_inventory adds). Same external_id (else product_name): one
+        product's variants. `invalid_input` says which value is unusable.
         """
         command = UpsertProduct(
             product_name=product_name, sku=sku, price_minor=price, currency=currency, stock=stock,
@@ -180,8 +171,7 @@ def register(server: MCPServer[Any]) -> None:
     ) -> DeleteProductOut:
         """Take a product (product_id) or one SKU (sku) out of the catalog; safe to retry.
 
-        Never-ordered SKUs are deleted; ordered ones archived (hidden, unsellable, kept for their orders;
-        upsert_product lists one again). Errors: `sku_not_found`, `product_not_found`.
+        Never-ordered SKUs are deleted, ordered ones archived (unsellable; upsert_product lists one again).
         """
         return await services(ctx).merchant.delete_product(principal(ctx), product_id=product_id, sku=sku)
 
@@ -193,10 +183,8 @@ def register(server: MCPServer[Any]) -> None:
         delta: StockDelta | None = None,
         reason: Reason | None = None,
     ) -> InventoryOut:
-        """Change a SKU's stock: set_to an absolute count (safe to retry) or delta (+12 delivery, -2 breakage).
-
-        A delta moves stock again on every call: check stock_on_hand before retrying. Stock never goes below
-        the units unpaid orders reserve (`invalid_input` says how many). `sku_not_found`: use upsert_product.
+        """Change a SKU's stock: set_to a count (safe to retry) or by delta (moves again on every call: check
+        stock_on_hand before retrying). Never below what unpaid orders reserve (`invalid_input` says how many).
         """
         return await services(ctx).merchant.adjust_inventory(
             principal(ctx), sku, set_to=set_to, delta=delta, reason=reason
@@ -212,10 +200,8 @@ def register(server: MCPServer[Any]) -> None:
         limit: PageSize = 20,
         cursor: Cursor | None = None,
     ) -> OrderPage:
-        """Orders, latest first, filtered by status, creation time or reference; get_order for details.
-
-        created_from inclusive, created_to exclusive. More: same filters plus cursor=next_cursor.
-        `invalid_cursor`: start again without cursor.
+        """Orders, latest first, by status, creation time (created_to exclusive) or reference; get_order for
+        details. Next page: same filters, cursor=next_cursor.
         """
         return await services(ctx).merchant.list_orders(
             principal(ctx), status=status, created_from=created_from, created_to=created_to,
@@ -226,19 +212,15 @@ def register(server: MCPServer[Any]) -> None:
     async def sales_summary(
         ctx: Context[Any], period_start: Timestamp | None = None, period_end: Timestamp | None = None
     ) -> SalesSummary:
-        """Sales for a period (default: the last 24 hours; at most 366 days; end exclusive).
-
-        Orders created by status now; per currency: revenue of orders paid, refunds, net and the top 5 SKUs.
+        """Sales for a period (default: last 24 hours; at most 366 days; end exclusive): orders by status;
+        per currency revenue, refunds, net and top 5 SKUs.
         """
         return await services(ctx).merchant.sales_summary(principal(ctx), period_start, period_end)
 
     @server.tool(title="Go-live readiness check (merchant)", annotations=READ_ONLY)
     async def readiness_check(ctx: Context[Any]) -> ReadinessReport:
-        """The go-live checklist: is this store ready to sell? Use it when asked "can I go live?" or when
-        orders or payments behave oddly.
-
-        Checks the database, catalog, payment mode and Stripe keys, webhook secret, https base URL and webhook
-        deliveries. Each check says what to set or run; live_missing lists what live payments still need.
-        Settings are changed in the server's environment, not by a tool.
+        """Is the store ready to sell? Use it when asked "can I go live?" or when orders or payments behave
+        oddly. Each check says which server setting to change or what to run; live_missing: what live
+        payments still need.
         """
         return await go_live_report(services(ctx), principal(ctx))

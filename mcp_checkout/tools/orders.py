@@ -52,15 +52,14 @@ def register(server: MCPServer[Any]) -> None:
         fulfillment_option_id: FulfillmentOptionId | None = None,
         discount_codes: DiscountCodes | None = None,
     ) -> OrderOut:
-        """Turn a cart (cart_id) or items into an order exactly once, reserving its stock.
+        """Turn a cart (cart_id) or items into an order exactly once, reserving stock; returns it
+        (pending_payment, totals, expires_at).
 
-        Returns the order (status pending_payment, totals, expires_at). After a timeout or retryable error,
-        retry with the SAME key and arguments: the same order comes back with `replayed: true`. Errors:
-        `insufficient_stock`, `cart_empty`, `idempotency_conflict` (key used for another order),
-        `idempotency_in_flight` (retry with the same key), `cart_already_ordered` (get_order it).
-        From a cart, its buyer, address, option and codes are used (arguments here win). Without address or
-        option the order is still placed, `ready: false`: the buyer finishes on the checkout page. Code errors:
-        `discount_code_exhausted`, `_invalid`, `_expired`, `discount_minimum_not_met` (drop the code).
+        A cart's buyer, address, option and codes apply (arguments win). Lacking address or option it is
+        placed with `ready: false`: the buyer completes it on the checkout page. After a timeout or error,
+        retry with the SAME key and arguments: same order, `replayed: true`. Errors: `insufficient_stock`,
+        `cart_empty`, `cart_already_ordered` (get_order it), `idempotency_conflict` (key used for another
+        order), `discount_*` (drop the code).
         """
         command = CreateOrder(
             idempotency_key=idempotency_key,
@@ -78,9 +77,9 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Get an order", annotations=READ_ONLY)
     async def get_order(ctx: Context[Any], order_id: OrderId) -> OrderOut:
-        """An order's status, lines, totals, status history and `fulfillments` (shipments, tracking).
+        """An order's status, lines, totals, history and `fulfillments` (shipments, tracking).
 
-        `order_not_found`: check the id, or find it with lookup_orders.
+        `order_not_found`: check the id or use lookup_orders.
         """
         return await services(ctx).orders.get(principal(ctx), order_id)
 
@@ -88,10 +87,8 @@ def register(server: MCPServer[Any]) -> None:
     async def lookup_orders(
         ctx: Context[Any], merchant_reference_id: MerchantReference, allow_missing: Flag = False
     ) -> OrderLookup:
-        """Orders with this merchant_reference_id, latest first (at most 20).
-
-        Check it before creating an order that may already exist. allow_missing=true answers status
-        "not_found" instead of the error `order_not_found`.
+        """Orders with this merchant_reference_id, latest first (at most 20): check before creating one that
+        may exist. allow_missing=true: status "not_found" instead of the error `order_not_found`.
         """
         return await services(ctx).orders.lookup(principal(ctx), merchant_reference_id, allow_missing=allow_missing)
 
@@ -99,8 +96,8 @@ def register(server: MCPServer[Any]) -> None:
     async def cancel_order(ctx: Context[Any], order_id: OrderId, reason: Reason | None = None) -> OrderOut:
         """Cancel an unpaid order and release its stock; safe to retry.
 
-        A merchant may also cancel a paid, unshipped order: refunded in full and restocked.
-        `invalid_state`: shipped, expired or refunded, or paid and you are not the merchant.
+        A merchant may also cancel a paid, unshipped one (full refund, restock). `invalid_state`: shipped,
+        expired or refunded, or paid and you are not the merchant.
         """
         return await services(ctx).orders.cancel(principal(ctx), order_id, reason)
 
@@ -111,11 +108,11 @@ def register(server: MCPServer[Any]) -> None:
         statuses: OrderStatuses | None = None,
         timeout_seconds: WaitSeconds = 30,
     ) -> OrderWaitOut:
-        """Wait until an order reaches one of statuses (default: any outcome; ["fulfilled"]: shipped), e.g.
-        after sending a checkout link, instead of polling get_order.
+        """Wait until an order reaches one of statuses (default: any outcome) instead of polling get_order,
+        e.g. after sending a checkout link.
 
-        Returns when reached (`reached` true), when it no longer can be (`reached` false), or at
-        timeout_seconds. Still pending_payment: the buyer has not paid; call wait_for_order again or tell the user.
+        Returns when `reached`, when it no longer can be (`reached` false) or at timeout_seconds. Still
+        pending_payment: the buyer has not paid; call wait_for_order again or tell the user.
         """
         wanted = list(dict.fromkeys(statuses)) if statuses else OUTCOMES
 
@@ -136,11 +133,11 @@ def register(server: MCPServer[Any]) -> None:
         tracking_number: TrackingNumber | None = None,
         tracking_url: HttpUrl | None = None,
     ) -> OrderOut:
-        """Record a shipment of a paid order, with tracking. Merchant only.
+        """Record a shipment of a paid order, with tracking.
 
-        lines: what ships now (omit: everything not shipped yet). Partial shipments make the order
-        partially_fulfilled; the last one fulfilled. Retry with the same key: `replayed: true`.
-        Errors: `invalid_state` (not paid), `invalid_input` (more than is left to ship).
+        lines: what ships now (omit: all that is left); the order is partially_fulfilled until all has
+        shipped. Same key again: `replayed: true`. Errors: `invalid_state` (not paid), `invalid_input` (more
+        than is left).
         """
         command = FulfillOrder(
             order_id=order_id,

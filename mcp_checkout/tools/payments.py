@@ -22,19 +22,15 @@ PaymentReference = Annotated[str, Field(min_length=1, max_length=200, descriptio
 def register(server: MCPServer[Any]) -> None:
     @server.tool(title="Create a payment intent", annotations=CREATES_IDEMPOTENT)
     async def create_payment_intent(ctx: Context[Any], order_id: OrderId) -> PaymentHandoff:
-        """Hand an unpaid order to Stripe for a client with its own payment UI.
-
-        Returns client_secret and publishable_key; safe to repeat (one live PaymentIntent per order). Most
-        agents should use create_checkout_link. Errors: `invalid_state`, `payment_gateway_error` (retry).
+        """For a client with its own payment UI (else create_checkout_link): a Stripe client_secret and
+        publishable_key for an unpaid order; safe to repeat. `payment_gateway_error`: retry.
         """
         return await services(ctx).payments.handoff(principal(ctx), order_id)
 
     @server.tool(title="Sync payment state", annotations=CREATES_IDEMPOTENT)
     async def sync_payment(ctx: Context[Any], order_id: OrderId) -> SyncOut:
-        """Fetch the order's payment state from the gateway and apply it (e.g. mark it paid).
-
-        For when a payment was expected but get_order says pending_payment. Safe to repeat.
-        `payment_not_started`: nobody tried to pay yet (share a checkout link).
+        """Fetch the order's payment state from the gateway and apply it, when a payment was expected but
+        get_order says pending_payment. Safe to repeat. `payment_not_started`: share a checkout link.
         """
         return await services(ctx).payments.sync(principal(ctx), order_id)
 
@@ -46,11 +42,10 @@ def register(server: MCPServer[Any]) -> None:
         amount: RefundAmount | None = None,
         reason: Reason | None = None,
     ) -> RefundOut:
-        """Refund a paid order in full (omit amount) or in part (minor units).
+        """Refund a paid order in full (omit amount) or in part.
 
-        Retry with the same idempotency_key (`replayed: true`); never more than was paid. Errors:
-        `refund_too_large` (the message says what is refundable), `invalid_state` (nothing captured),
-        `idempotency_conflict` (a new refund needs a new key).
+        Retry with the same key (`replayed: true`); a new refund needs a new one. Errors: `refund_too_large`
+        (says what is left), `invalid_state` (nothing captured).
         """
         command = RefundOrder(order_id, idempotency_key, amount, reason, sent=sent_fields(raw_arguments(ctx)))
         return await services(ctx).refunds.refund(principal(ctx), command)
@@ -63,9 +58,8 @@ def register(server: MCPServer[Any]) -> None:
         method: Literal["bank_transfer", "cash", "other"],
         reference: PaymentReference,
     ) -> OrderOut:
-        """Record money taken outside the gateway: the order becomes paid (stock sold, order.paid sent) and
-        its open card payment is canceled. Merchant only. Same key again: `replayed: true`.
-        Errors: `invalid_state` (not pending_payment).
+        """Record money taken outside the gateway: the order becomes paid (stock sold, order.paid sent), its
+        card payment canceled. Same key again: `replayed: true`. `invalid_state`: not pending_payment.
         """
         command = MarkOrderPaid(order_id, idempotency_key, method, reference, sent=sent_fields(raw_arguments(ctx)))
         return await services(ctx).payments.mark_paid(principal(ctx), command)

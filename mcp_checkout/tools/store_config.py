@@ -26,12 +26,12 @@ from mcp_checkout.tools.context import principal, services
 from mcp_checkout.tools.merchant import Timestamp
 from mcp_checkout.tools.types import Currency, Flag, MinorUnits, ShippingAddress
 
-Url = Annotated[str, Field(max_length=2048, description='http(s) URL; "" clears it.')]
+Url = Annotated[str, Field(max_length=2048)]
 StoreName = Annotated[str, Field(min_length=1, max_length=120)]
-Country = Annotated[str, Field(max_length=2, description='ISO 3166-1 alpha-2, e.g. US; "" clears it.')]
+Country = Annotated[str, Field(max_length=2, description="ISO 3166-1 alpha-2, e.g. US.")]
 Locale = Annotated[str, Field(min_length=2, max_length=35, description="e.g. en_US, de_DE.")]
-SupportEmail = Annotated[str, Field(max_length=254, description='"" clears it.')]
-RateId = Annotated[str, Field(min_length=1, max_length=64, description="Your id for the rate, e.g. standard-us.")]
+SupportEmail = Annotated[str, Field(max_length=254)]
+RateId = Annotated[str, Field(min_length=1, max_length=64, description="Yours, e.g. standard-us.")]
 RateName = Annotated[str, Field(min_length=1, max_length=120, description="As buyers see it.")]
 Countries = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=2)]],
@@ -40,10 +40,10 @@ Countries = Annotated[
 Days = Annotated[int, Field(strict=True, ge=0, le=365)]
 Carrier = Annotated[str, Field(max_length=80)]
 CountryCode = Annotated[str, Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE.")]
-Region = Annotated[str, Field(max_length=100, description="ISO 3166-2 subdivision, e.g. CA; omit: whole country.")]
+Region = Annotated[str, Field(max_length=100, description="ISO 3166-2 subdivision, e.g. CA.")]
 TaxCategory = Annotated[str, Field(max_length=40, description="standard (default), reduced, zero or your own.")]
 RateBps = Annotated[int, Field(strict=True, ge=0, le=10_000, description="Basis points: 2000 = 20 %.")]
-Code = Annotated[str, Field(min_length=1, max_length=64, description="1-64 of A-Z 0-9 _ -; case-insensitive.")]
+Code = Annotated[str, Field(min_length=1, max_length=64, description="A-Z 0-9 _ -, any case.")]
 CodeValue = Annotated[
     int, Field(strict=True, ge=0, le=10**10, description="percent: bps (1500 = 15 %); fixed: minor units.")
 ]
@@ -82,7 +82,7 @@ def register(server: MCPServer[Any]) -> None:
         prices_include_tax: Flag | None = None,
         allow_discount_stacking: Flag | None = None,
     ) -> StoreProfileOut:
-        """Change the given fields of the store profile; others keep their values. Returns the profile."""
+        """Change the given fields of the store profile ("" clears one; URLs are http(s)); returns it."""
         changes = {
             "name": name, "logo_url": logo_url, "support_email": support_email, "terms_url": terms_url,
             "privacy_url": privacy_url, "returns_url": returns_url, "shipping_policy_url": shipping_policy_url,
@@ -107,8 +107,8 @@ def register(server: MCPServer[Any]) -> None:
         kind: Literal["shipping", "pickup"] = "shipping",
         pickup_address: ShippingAddress | None = None,
     ) -> ShippingRateOut:
-        """States the whole rate (omitted = default). Carts are offered the rates covering their country.
-        Currency defaults to the store's; pickup needs pickup_address."""
+        """States the whole rate (omitted = default); carts are offered the rates covering their country.
+        Pickup needs pickup_address."""
         command = ShippingRateInput(
             rate_id=rate_id, name=name, countries=countries, price=price, currency=currency, free_over=free_over,
             min_days=min_days, max_days=max_days, carrier=carrier, active=active, kind=kind,
@@ -130,7 +130,8 @@ def register(server: MCPServer[Any]) -> None:
         category: TaxCategory | None = None,
         applies_to_shipping: Flag = False,
     ) -> TaxRateOut:
-        """One rate per (country, region, category). Inclusive or exclusive per the store profile."""
+        """One rate per (country, region, category); no region: the whole country. Inclusive or exclusive per
+        the store profile."""
         command = TaxRateInput(
             country=country, rate_bps=rate_bps, region=region, category=category,
             applies_to_shipping=applies_to_shipping,
@@ -164,8 +165,8 @@ def register(server: MCPServer[Any]) -> None:
         applies_to: AppliesTo | None = None,
         active: Flag = True,
     ) -> DiscountCodeOut:
-        """States the whole code (omitted = default); uses so far are kept. Currency (fixed, min_subtotal)
-        defaults to the store's. Error: `invalid_input` if max_uses is below the uses so far."""
+        """States the whole code (omitted = default); uses so far are kept (`invalid_input` if max_uses is
+        below them)."""
         command = DiscountCodeInput(
             code=code, kind=kind, value=value, currency=currency, min_subtotal=min_subtotal, starts_at=starts_at,
             ends_at=ends_at, max_uses=max_uses, max_uses_per_buyer=max_uses_per_buyer,

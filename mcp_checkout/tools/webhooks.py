@@ -25,12 +25,8 @@ from mcp_checkout.tools.types import Cursor, HttpUrl, OrderId, PageSize, issued_
 
 EndpointId = Annotated[str, issued_id("we", "create_webhook_endpoint")]
 DeliveryId = Annotated[str, issued_id("msg", "list_webhook_deliveries")]
-EventTypes = Annotated[
-    list[EventType], Field(min_length=1, max_length=7, description="Which order events to send, e.g. ['order.paid'].")
-]
-WindowMinutes = Annotated[
-    int, Field(strict=True, ge=1, le=MAX_WINDOW_MINUTES, description="Metrics window in minutes (default 1440).")
-]
+EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=7)]
+WindowMinutes = Annotated[int, Field(strict=True, ge=1, le=MAX_WINDOW_MINUTES)]
 # Stops sending to an endpoint; calling it again changes nothing more.
 DEACTIVATES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 # Sends a message to the merchant's receiver again.
@@ -45,10 +41,10 @@ def register(server: MCPServer[Any]) -> None:
         events: EventTypes,
         description: Annotated[str, Field(max_length=MAX_DESCRIPTION)] = "",
     ) -> CreatedWebhookEndpoint:
-        """Send order events to the merchant's system as signed JSON POSTs (Standard Webhooks).
+        """Send order events to the merchant's system as signed POSTs (Standard Webhooks).
 
-        Returns endpoint_id and signing_secret, shown ONLY here: give it to the merchant now (to rotate,
-        create a new endpoint and deactivate the old). `invalid_input`: not an http(s) URL (live: https only).
+        Returns endpoint_id and signing_secret, shown ONLY here: give it to the merchant now (to rotate:
+        new endpoint, deactivate the old). Live mode needs https.
         """
         return await services(ctx).webhooks.create_endpoint(principal(ctx), url, events, description)
 
@@ -59,10 +55,7 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Deactivate a webhook endpoint (merchant)", annotations=DEACTIVATES)
     async def deactivate_webhook_endpoint(ctx: Context[Any], endpoint_id: EndpointId) -> WebhookEndpointOut:
-        """Stop sending to an endpoint for good; its waiting deliveries become abandoned. Safe to repeat.
-
-        `webhook_endpoint_not_found`: see list_webhook_endpoints.
-        """
+        """Stop sending to an endpoint for good; its waiting deliveries are abandoned. Safe to repeat."""
         return await services(ctx).webhooks.deactivate_endpoint(principal(ctx), endpoint_id)
 
     @server.tool(title="List webhook deliveries and their metrics (merchant)", annotations=READ_ONLY)
@@ -75,10 +68,8 @@ def register(server: MCPServer[Any]) -> None:
         limit: PageSize = 20,
         cursor: Cursor | None = None,
     ) -> WebhookDeliveryPage:
-        """Webhook deliveries, newest first, with metrics over window_minutes.
-
-        status: pending, delivered, failed (4xx, not retried), abandoned (retries used up): fix the receiver,
-        then replay_webhook_delivery. More: same filters plus cursor=next_cursor.
+        """Webhook deliveries, newest first, with metrics over window_minutes. failed (4xx) and abandoned
+        (retries used up): fix the receiver, then replay_webhook_delivery. Next page: cursor=next_cursor.
         """
         return await services(ctx).webhooks.list_deliveries(
             principal(ctx),
@@ -88,8 +79,5 @@ def register(server: MCPServer[Any]) -> None:
 
     @server.tool(title="Send a webhook delivery again (merchant)", annotations=REPLAYS)
     async def replay_webhook_delivery(ctx: Context[Any], delivery_id: DeliveryId) -> ReplayedDelivery:
-        """Send a delivery again now, same webhook-id, fresh retries; check it later with list_webhook_deliveries.
-
-        Errors: `webhook_delivery_not_found`, `invalid_state` (its endpoint was deactivated).
-        """
+        """Send a delivery again now (same webhook-id, fresh retries). `invalid_state`: endpoint deactivated."""
         return await services(ctx).webhooks.replay(principal(ctx), delivery_id)

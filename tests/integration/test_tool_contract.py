@@ -114,8 +114,7 @@ def test_create_order_requires_a_bounded_idempotency_key(tools: dict[str, Any]) 
     assert "idempotency_key" in schema["required"]
     key = schema["properties"]["idempotency_key"]
     assert key["type"] == "string"
-    assert key["minLength"] == 1
-    assert key["maxLength"] == 255
+    assert key["maxLength"] == 255  # and at least one character: the pattern's ``+``
     pattern = re.compile(key["pattern"])
     assert pattern.search("order-1.2_3:x")
     for bad in ("has space", "a/b", "ключ", ""):
@@ -142,7 +141,8 @@ def test_wait_for_order_is_bounded_and_says_what_to_do_when_not_reached(tools: d
     statuses = schema["properties"]["statuses"]  # optional: shown as the array itself (omit it for the default)
     assert statuses["type"] == "array" and "statuses" not in schema["required"]
     assert (statuses["minItems"], statuses["maxItems"]) == (1, 7)
-    enum = schema["$defs"][statuses["items"]["$ref"].rsplit("/", 1)[-1]]["enum"]
+    items = statuses["items"]
+    enum = items["enum"] if "enum" in items else schema["$defs"][items["$ref"].rsplit("/", 1)[-1]]["enum"]
     assert set(enum) == {
         "pending_payment",
         "paid",
@@ -258,12 +258,14 @@ def test_every_array_argument_is_bounded(tools: dict[str, Any]) -> None:
 
 @SQLITE_ONLY
 def test_line_items_and_addresses_reject_unknown_fields(tools: dict[str, Any]) -> None:
-    schema = tools["create_order"].input_schema
-    defs = schema.get("$defs", {})
-    objects = [(path, sub) for path, sub in _leaves(schema, defs) if path in ("items[]", "shipping_address")]
-    objects = [(path, sub) for path, sub in objects if sub.get("type") == "object"]
-    assert {path for path, _ in objects} == {"items[]", "shipping_address"}
-    for path, sub in objects:
+    # create_order's buyer and address are defined once, in update_cart (tools/schemas.py SHARED_ARGUMENTS)
+    found = []
+    for tool, wanted in (("create_order", {"items[]"}), ("update_cart", {"shipping_address", "buyer"})):
+        schema = tools[tool].input_schema
+        objects = [(path, sub) for path, sub in _leaves(schema, schema.get("$defs", {})) if path in wanted]
+        found += [(f"{tool}:{path}", sub) for path, sub in objects if sub.get("type") == "object"]
+    assert {path for path, _ in found} == {"create_order:items[]", "update_cart:shipping_address", "update_cart:buyer"}
+    for path, sub in found:
         assert sub.get("additionalProperties") is False, path
 
 

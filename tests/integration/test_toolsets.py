@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -107,3 +108,57 @@ def test_an_unknown_toolset_on_the_command_line_is_a_one_line_configuration_erro
     )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "toolsets" in done.stderr.lower()
+
+
+@SQLITE_ONLY
+async def test_an_argument_defined_by_another_listed_tool_is_shown_by_name_yet_validated_in_full(
+    settings: Settings, seeded: Any
+) -> None:
+    address = {"name": "Ada", "line1": "1 Main St", "city": "Portland", "postal_code": "97201", "country": "US"}
+    async with Client(build_server(settings)) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        shown = tools["create_order"].input_schema["properties"]["shipping_address"]
+        assert shown == {"type": "object", "description": "As update_cart's."}
+        assert "postal_code" in tools["update_cart"].input_schema["properties"]["shipping_address"]["properties"]
+        refused = await client.call_tool(
+            "create_order",
+            {
+                "idempotency_key": "shared-1",
+                "items": [{"sku": "MUG-01", "quantity": 1}],
+                "shipping_address": {**address, "planet": "Mars"},
+            },
+        )
+        placed = await client.call_tool(
+            "create_order",
+            {"idempotency_key": "shared-2", "items": [{"sku": "MUG-01", "quantity": 1}], "shipping_address": address},
+        )
+    assert refused.is_error and "[invalid_input]" in refused.content[0].text and "planet" in refused.content[0].text
+    assert not placed.is_error, placed.content[0].text
+    assert placed.structured_content["shipping_address"]["postal_code"] == "97201"
+    # without the cart toolset nobody else defines it: create_order shows it in full
+    async with Client(build_server(settings.model_copy(update={"toolsets": ["catalog", "orders"]}))) as client:
+        alone = {tool.name: tool for tool in (await client.list_tools()).tools}["create_order"].input_schema
+    assert alone["properties"]["shipping_address"]["additionalProperties"] is False
+    assert "postal_code" in alone["properties"]["shipping_address"]["properties"]
+
+
+@SQLITE_ONLY
+async def test_the_order_model_is_listed_in_full_once_and_every_result_still_carries_it(
+    settings: Settings, seeded: Any
+) -> None:
+    async with Client(build_server(settings)) as client:
+        tools = (await client.list_tools()).tools
+        full = [tool.name for tool in tools if "status_history" in json.dumps(tool.output_schema)]
+        named = {tool.name for tool in tools if "get_order" in json.dumps(tool.output_schema)}  # names where it is
+        created = await client.call_tool(
+            "create_order", {"idempotency_key": "once-1", "items": [{"sku": "MUG-01", "quantity": 1}]}
+        )
+        order_id = created.structured_content["order_id"]
+        waited = await client.call_tool("wait_for_order", {"order_id": order_id, "timeout_seconds": 1})
+        canceled = await client.call_tool("cancel_order", {"order_id": order_id})
+    assert full == ["get_order"]
+    assert {"create_order", "cancel_order", "wait_for_order", "lookup_orders", "fulfill_order"} <= named
+    for result in (created, waited, canceled):
+        assert not result.is_error, result.content[0].text
+    assert "status_history" in waited.structured_content["order"]
+    assert canceled.structured_content["status"] == "canceled" and canceled.structured_content["status_history"]
