@@ -94,9 +94,11 @@ USER_CONFIG: dict[str, tuple[str, dict[str, Any]]] = {
         {
             "type": "directory",
             "title": "Data directory",
-            "description": "Where the store's database (orders, catalog) is kept.",
+            "description": "Where the store's database (orders, catalog) is kept. Empty: the same per-user "
+            "directory the mcp-checkout command uses (~/Library/Application Support/mcp-checkout on macOS, "
+            "%LOCALAPPDATA%\\mcp-checkout on Windows, ~/.local/share/mcp-checkout on Linux), so both see one store.",
             "required": False,
-            "default": "${HOME}/mcp-checkout",
+            "default": "",
         },
     ),
     "public_base_url": (

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mcp_checkout.domain import parse_secret_keys
@@ -151,6 +151,20 @@ class Settings(BaseSettings):
     oauth_registrations_per_hour: int = Field(
         default=30, ge=1, le=10_000, description="Dynamic client registrations accepted per hour (all clients)."
     )
+    # An external identity provider instead of (or beside) the built-in authorization server.
+    oauth_jwt_issuer: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Also accept JWT access tokens from this identity provider (its `iss`, e.g. "
+        "https://login.example.com/); their audience must be <public base URL>/mcp and their scope buyer or "
+        "merchant. Needs MCP_CHECKOUT_OAUTH_JWT_JWKS_URL.",
+    )
+    oauth_jwt_jwks_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://\S+$",
+        description="The identity provider's signing keys (JWKS), e.g. https://login.example.com/.well-known/jwks.json.",
+    )
 
     # Payments: without a Stripe secret key everything runs on the offline gateway.
     stripe_secret_key: SecretStr | None = None
@@ -178,6 +192,15 @@ class Settings(BaseSettings):
             return [part.strip().lower() for part in value.split(",") if part.strip()] or None
         return value
 
+    @model_validator(mode="after")
+    def _jwt_issuer_with_keys(self) -> Settings:
+        if (self.oauth_jwt_issuer is None) != (self.oauth_jwt_jwks_url is None):
+            raise ValueError(
+                "MCP_CHECKOUT_OAUTH_JWT_ISSUER and MCP_CHECKOUT_OAUTH_JWT_JWKS_URL go together: set both "
+                "(the identity provider and where its signing keys are) or neither"
+            )
+        return self
+
     @field_validator("default_currency", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -186,8 +209,8 @@ class Settings(BaseSettings):
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
-        """``~`` and ``${HOME}``-style variables, as a host may pass them through unexpanded (the Claude
-        Desktop bundle's default data directory is ``${HOME}/mcp-checkout``)."""
+        """``~`` and ``${HOME}``-style variables, as a host may pass them through unexpanded (a merchant may
+        type either into the Claude Desktop bundle's data directory field; left empty, it is this default)."""
         return Path(os.path.expandvars(value)).expanduser()
 
     @field_validator("secret_key", mode="after")

@@ -26,6 +26,7 @@ from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.tools.auth import ApiKeyVerifier
+from mcp_checkout.tools.jwt_tokens import ExternalTokens
 from mcp_checkout.ucp import mcp as ucp_mcp
 from mcp_checkout.ucp import order as ucp_order
 from mcp_checkout.ucp import rest as ucp_rest
@@ -151,7 +152,10 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
     API keys. Its lifespan migrates, sweeps, and closes the services; one per process."""
     services = build_services(settings)
     ucp_order.register(services)
-    server = build_server(settings, services=services, token_verifier=ApiKeyVerifier(services.access, services.oauth))
+    issuer, jwks, resource = settings.oauth_jwt_issuer, settings.oauth_jwt_jwks_url, settings.resolved_public_base_url()
+    external = ExternalTokens(issuer, jwks, f"{resource}/mcp") if issuer and jwks else None
+    verifier = ApiKeyVerifier(services.access, services.oauth, external)
+    server = build_server(settings, services=services, token_verifier=verifier)
     security = TransportSecuritySettings(
         allowed_hosts=[
             f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", host, "localhost", "127.0.0.1",

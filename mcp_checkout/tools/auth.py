@@ -1,5 +1,6 @@
 """Bearer credentials for the HTTP transport, through the SDK's TokenVerifier (standard 401 flow):
-static API keys (``mcpk_…``) and OAuth access tokens this server issued, mapped to the same principals."""
+static API keys (``mcpk_…``), OAuth access tokens this server issued, and (when configured) JWT access tokens
+of an external identity provider (tools/jwt_tokens.py), mapped to the same principals."""
 
 from __future__ import annotations
 
@@ -8,17 +9,28 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp_checkout.errors import CheckoutError
 from mcp_checkout.service.access import AccessService
 from mcp_checkout.service.oauth import OAuthService
+from mcp_checkout.tools.jwt_tokens import ExternalTokens
 
 
 class ApiKeyVerifier(TokenVerifier):
-    """One verifier for both kinds of bearer token: an API key, or (when ``oauth`` is given) an OAuth
-    access token. Either way the token's scopes are ``[kind]`` and its subject the principal id."""
+    """One verifier for every kind of bearer token: an API key, an OAuth access token of ours (when ``oauth``
+    is given) or an external identity provider's JWT (when ``external`` is given). Either way the token's
+    scopes are ``[kind]`` and its subject the principal id."""
 
-    def __init__(self, access: AccessService, oauth: OAuthService | None = None) -> None:
+    def __init__(
+        self, access: AccessService, oauth: OAuthService | None = None, external: ExternalTokens | None = None
+    ) -> None:
         self._access = access
         self._oauth = oauth
+        self._external = external
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        if self._external is not None and self._external.looks_like_jwt(token):
+            external = await self._external.verify(token)
+            if external is None:
+                return None
+            return AccessToken(token=token, client_id=external.client_id, scopes=[external.kind],
+                               subject=external.subject, expires_at=external.expires_at)  # fmt: skip
         try:
             if self._oauth is not None and not token.startswith("mcpk_"):
                 grant = await self._oauth.authenticate(token)

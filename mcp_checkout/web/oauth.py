@@ -254,10 +254,11 @@ def _problem(error: CheckoutError) -> HTMLResponse:
 
 
 def routes(get_services: Callable[[], Services], settings: Settings) -> list[BaseRoute]:
-    """Authorization server + protected-resource metadata + consent page, mounted before /mcp."""
-    if not settings.oauth_enabled:
-        return []
+    """Authorization server + protected-resource metadata + consent page, mounted before /mcp. An external
+    identity provider (``oauth_jwt_issuer``) is listed in the metadata too, alone when OAuth here is off."""
     base = settings.resolved_public_base_url()
+    if not settings.oauth_enabled:
+        return _resource_metadata_routes(settings, []) if settings.oauth_jwt_issuer else []
     provider = CheckoutOAuthProvider(lambda: get_services().oauth, base)
     try:
         sdk_routes = create_auth_routes(
@@ -283,15 +284,6 @@ def routes(get_services: Callable[[], Services], settings: Settings) -> list[Bas
         Route(r.path, endpoint=replaced[r.path], methods=["POST", "OPTIONS"]) if r.path in replaced else r
         for r in sdk_routes
     ]
-    resource = ProtectedResourceMetadataHandler(
-        ProtectedResourceMetadata(
-            resource=AnyHttpUrl(f"{base}/mcp"),
-            authorization_servers=[AnyHttpUrl(base)],
-            scopes_supported=list(SCOPES),
-            resource_name=settings.merchant_name,
-        )
-    )
-    metadata_endpoint = cors_middleware(resource.handle, ["GET", "OPTIONS"])
 
     def csrf_of(request: Request) -> str:
         return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
@@ -337,11 +329,29 @@ def routes(get_services: Callable[[], Services], settings: Settings) -> list[Bas
             return _problem(error)
 
     return [
-        Route("/.well-known/oauth-protected-resource", endpoint=metadata_endpoint, methods=["GET", "OPTIONS"]),
-        Route("/.well-known/oauth-protected-resource/mcp", endpoint=metadata_endpoint, methods=["GET", "OPTIONS"]),
+        *_resource_metadata_routes(settings, [base]),
         *auth_routes,
         Route(CONSENT_PATH, consent_page, methods=["GET"]),
         Route(CONSENT_PATH, consent_answer, methods=["POST"]),
+    ]
+
+
+def _resource_metadata_routes(settings: Settings, servers: list[str]) -> list[BaseRoute]:
+    """RFC 9728 protected-resource metadata for /mcp: ``servers`` plus the external identity provider, if any."""
+    base = settings.resolved_public_base_url()
+    issuers = [*servers, *([settings.oauth_jwt_issuer] if settings.oauth_jwt_issuer else [])]
+    resource = ProtectedResourceMetadataHandler(
+        ProtectedResourceMetadata(
+            resource=AnyHttpUrl(f"{base}/mcp"),
+            authorization_servers=[AnyHttpUrl(issuer) for issuer in issuers],
+            scopes_supported=list(SCOPES),
+            resource_name=settings.merchant_name,
+        )
+    )
+    endpoint = cors_middleware(resource.handle, ["GET", "OPTIONS"])
+    return [
+        Route("/.well-known/oauth-protected-resource", endpoint=endpoint, methods=["GET", "OPTIONS"]),
+        Route("/.well-known/oauth-protected-resource/mcp", endpoint=endpoint, methods=["GET", "OPTIONS"]),
     ]
 
 

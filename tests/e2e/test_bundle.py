@@ -128,7 +128,7 @@ async def test_the_manifest_declares_what_the_server_serves(manifest: dict[str, 
         "stripe_webhook_secret",
     }
     assert config["data_directory"]["type"] == "directory"
-    assert config["data_directory"]["default"].startswith("${HOME}")
+    assert config["data_directory"]["default"] == ""  # empty: the CLI's per-user directory (config.default_data_dir)
     assert manifest["icon"] == "icon.png"
     assert config["merchant_name"]["required"] is True and config["merchant_name"]["type"] == "string"
     assert manifest["server"]["mcp_config"]["env"] == {
@@ -185,18 +185,25 @@ async def test_the_desktop_app_starts_the_server_from_the_manifest(
     assert (extension / ".venv").is_dir(), "uv made the bundle's environment next to its files"
 
 
-def test_an_unanswered_data_directory_lands_in_the_home_directory(extension: Path, tmp_path: Path) -> None:
-    """Left at its default (${HOME}/mcp-checkout), the data directory is under the user's home, whether the
-    host expanded ${HOME} or passed it through."""
+def test_an_unanswered_data_directory_is_the_one_the_cli_uses(extension: Path, tmp_path: Path) -> None:
+    """Left empty, the bundle's data directory is the CLI's per-user one (platformdirs), so `mcp-checkout
+    import-catalog`, `doctor` or `keys` in a terminal work on the store the desktop app sells from."""
     config = host_config(extension, {"merchant_name": "Harbor Ceramics"}, home=tmp_path)
-    raw = config["env"]["MCP_CHECKOUT_DATA_DIR"]
-    assert raw in (f"{tmp_path}/mcp-checkout", "${HOME}/mcp-checkout")
-    done = subprocess.run(
-        [sys.executable, "-c", "from mcp_checkout.config import Settings; print(Settings().data_dir)"],
-        capture_output=True, text=True, timeout=60, check=True,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **config["env"]},
-    )  # fmt: skip
-    assert done.stdout.strip() == str(tmp_path / "mcp-checkout")
+    assert config["env"]["MCP_CHECKOUT_DATA_DIR"] == ""
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}  # no XDG_DATA_HOME: the platform's default
+    where = [sys.executable, "-c", "from mcp_checkout.config import Settings; print(Settings().data_dir)"]
+    desktop = subprocess.run(
+        where, capture_output=True, text=True, timeout=60, check=True, env={**base, **config["env"]}
+    )
+    cli = subprocess.run(where, capture_output=True, text=True, timeout=60, check=True, env=base)
+    assert desktop.stdout.strip() == cli.stdout.strip()
+    assert Path(desktop.stdout.strip()).is_relative_to(tmp_path) and "mcp-checkout" in desktop.stdout
+    # what the merchant picks in the form wins, with ${HOME} or ~ expanded
+    picked = host_config(extension, {"merchant_name": "H", "data_directory": "${HOME}/shop"}, home=tmp_path)
+    chosen = subprocess.run(
+        where, capture_output=True, text=True, timeout=60, check=True, env={**base, **picked["env"]}
+    )
+    assert chosen.stdout.strip() == str(tmp_path / "shop")
 
 
 def test_the_readme_commands_that_inspect_and_validate_the_bundle_work(built: Path, tmp_path: Path) -> None:
