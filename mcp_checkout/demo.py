@@ -2,7 +2,8 @@
 
 It prepares its own SQLite store in ``<data dir>/demo`` (emptied, migrated, demo catalog), never the
 merchant's store, starts ``mcp-checkout serve`` on it as a subprocess exactly as Claude Desktop would,
-and plays the agent's part, printing a transcript.
+and plays the agent's part, printing a transcript. Then (``demo_ucp.py``) a UCP platform buys from the same
+store over the UCP REST binding of ``serve --http``.
 """
 
 from __future__ import annotations
@@ -138,7 +139,12 @@ def _say(text: str) -> None:
 
 async def run_demo(store: Settings) -> int:
     """Run the demo against its own store beside ``store`` (the merchant's settings, left untouched)."""
-    console.print(Panel.fit("mcp-checkout demo: an agent sells from the demo catalog over MCP (stdio)"))
+    console.print(
+        Panel.fit(
+            "mcp-checkout demo: an agent sells from the demo catalog over MCP (stdio), "
+            "then a UCP platform buys over REST"
+        )
+    )
     settings = demo_settings(store)
     await _prepare(settings, store)
     run_tag = time.strftime("%Y%m%d-%H%M%S")
@@ -168,6 +174,8 @@ async def run_demo(store: Settings) -> int:
             if not hits["items"]:
                 raise DemoFailed("the demo catalog has no coffee mugs")
             sku = next((i["sku"] for i in hits["items"] if i["available"] >= 2), hits["items"][0]["sku"])
+            # the UCP platform of act 2 buys another mug (this one's stock goes to the agent's order)
+            ucp_sku = next((i["sku"] for i in hits["items"] if i["sku"] != sku and i["available"] >= 1), sku)
 
             product = await _call(client, "get_product", {"sku": sku}, "check the variant")
             _say(f"{product['name']} — {len(product['variants'])} variant(s); {product['description'][:70]}…")
@@ -290,6 +298,10 @@ async def run_demo(store: Settings) -> int:
             console.print("\n[bold magenta]buyer →[/bold magenta] opens the link again")
             body = reopened.json()
             _say(f"HTTP {reopened.status_code} {body.get('error')}: {body.get('message')}")
+
+        from mcp_checkout.demo_ucp import run_ucp_demo  # (it imports this module's helpers)
+
+        await run_ucp_demo(settings, ucp_sku)
     except DemoFailed as exc:
         console.print(f"\n[bold red]demo failed:[/bold red] {exc}")
         return 1
