@@ -21,7 +21,7 @@ from mcp_checkout.service import policy
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.maintenance import readiness
 from mcp_checkout.service.webhook_views import WebhookEndpointOut, WebhookMetrics
-from mcp_checkout.store import catalog, demo_catalog
+from mcp_checkout.store import catalog, demo_catalog, rates
 
 CheckStatus = Literal["ok", "warn", "fail"]
 
@@ -238,6 +238,28 @@ async def _catalog_check(services: Services) -> ReadinessCheck:
     return ReadinessCheck(name="catalog", status="ok", detail=f"{count} SKUs, {in_stock} in stock")
 
 
+async def shipping_check(services: Services) -> ReadinessCheck:
+    """SKUs that ship, in a currency without an active shipping rate: their orders ask for no address and
+    charge no shipping (a store without rates is treated as one that does not ship)."""
+    try:
+        gaps = await services.db.read(rates.unshipped_currencies)
+    except CheckoutError as exc:
+        return ReadinessCheck(name="shipping", status="warn", detail=f"could not check shipping rates ({exc.code}).")
+    if not gaps:
+        return ReadinessCheck(
+            name="shipping", status="ok", detail="every SKU that ships has an active shipping rate in its currency"
+        )
+    found = ", ".join(f"{count} in {currency}" for currency, count in gaps.items())
+    return ReadinessCheck(
+        name="shipping",
+        status="warn",
+        detail=f"SKUs that require shipping ({found}) have no active shipping rate in their currency: their orders "
+        "ask the buyer for no address and charge no shipping. Add one with upsert_shipping_rate (e.g. "
+        'countries=["*"] for everywhere), or mark goods that do not ship requires_shipping=false '
+        "(upsert_product, or the CSV column).",
+    )
+
+
 async def demo_data_check(services: Services) -> ReadinessCheck:
     """Demo products or the demo's webhook endpoint in this store: harmless while testing, a warning when live."""
     try:
@@ -356,6 +378,7 @@ async def go_live_report(services: Services, principal: Principal) -> ReadinessR
         webhook_check, webhooks_block_live = await _webhook_check(services, principal)
         checks.append(webhook_check)
         checks.append(await demo_data_check(services))
+        checks.append(await shipping_check(services))
     live_missing = _live_missing(settings)
     ready = all(check.status != "fail" for check in checks)
     return ReadinessReport(

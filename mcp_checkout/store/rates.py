@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from mcp_checkout.store.db import dialect_insert
-from mcp_checkout.store.models import shipping_rates, tax_rates
+from mcp_checkout.store.models import shipping_rates, skus, tax_rates
 
 SHIPPING_FIELDS = (
     "kind", "name", "countries", "price_minor", "currency", "free_over_minor", "min_days", "max_days", "carrier",
@@ -61,3 +61,16 @@ def tax_rates_listed(conn: Connection, country: str | None = None) -> list[dict[
     if country is not None:
         query = query.where(tax_rates.c.country == country)
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def unshipped_currencies(conn: Connection) -> dict[str, int]:
+    """Per currency, how many SKUs on sale require shipping while no active shipping rate is priced in it
+    (a cart in that currency then asks for no address and charges no shipping)."""
+    rated = select(shipping_rates.c.currency).where(shipping_rates.c.active.is_(True))
+    query = (
+        select(skus.c.currency, func.count())
+        .where(skus.c.archived_at.is_(None), skus.c.requires_shipping.is_(True), skus.c.currency.not_in(rated))
+        .group_by(skus.c.currency)
+        .order_by(skus.c.currency)
+    )
+    return {currency: int(count) for currency, count in conn.execute(query).all()}

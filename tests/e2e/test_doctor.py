@@ -45,7 +45,8 @@ def test_a_fresh_demo_is_ready_for_test_mode_and_names_each_missing_live_setting
     code, report = doctor(data_dir)
     assert code == 0, report
     assert (report["ready"], report["mode"], report["ready_for_live"]) == (True, "offline", False)
-    assert set(status(report).values()) == {"ok"}, report
+    # seed-demo sets no shipping rate (the demo session adds them), so its mugs would ship unasked: a warning
+    assert {name: state for name, state in status(report).items() if state != "ok"} == {"shipping": "warn"}, report
     assert [item["setting"] for item in report["live_missing"]] == LIVE_SETTINGS
     url = next(item for item in report["live_missing"] if item["setting"] == "MCP_CHECKOUT_PUBLIC_BASE_URL")
     assert "https://" in url["detail"] and "http://127.0.0.1:8765" in url["detail"]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from mcp import Client
 from pydantic import SecretStr
+from sqlalchemy import update
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import Principal, utc_now
@@ -17,6 +18,8 @@ from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.golive import go_live_report
 from mcp_checkout.store.demo_catalog import DEMO_ROWS, DEMO_WEBHOOK_DESCRIPTION, seed_demo_catalog
+from mcp_checkout.store.models import shipping_rates, skus
+from tests.pricing_rows import add_shipping_rate
 
 MERCHANT = Principal(id="local", kind="merchant")
 LIVE_SETTINGS = {
@@ -197,3 +200,31 @@ async def test_demo_products_and_the_demo_endpoint_warn_in_a_live_store(settings
     await seeded.merchant.delete_product(MERCHANT, sku=DEMO_ROWS[0].sku)
     fewer = demo_check(await go_live_report(dataclasses.replace(seeded, settings=live), MERCHANT))
     assert fewer.detail.startswith(f"{len(DEMO_ROWS) - 1} demo SKU(s)")
+
+
+async def test_skus_that_ship_without_a_shipping_rate_in_their_currency_warn(server: Any, seeded: Services) -> None:
+    """Without a rate in the SKUs' currency, orders ask for no address and charge no shipping: a warning
+    (ready still), until an active rate in that currency exists."""
+
+    async def shipping() -> dict[str, Any]:
+        async with Client(server) as client:
+            report = dict((await client.call_tool("readiness_check", {})).structured_content or {})
+        assert report["ready"] is True
+        return dict(checks(report)["shipping"])
+
+    await seeded.db.write(lambda conn: conn.execute(update(skus).where(skus.c.sku == "MUG-01").values(currency="EUR")))
+    bare = await shipping()
+    assert bare["status"] == "warn" and "upsert_shipping_rate" in bare["detail"]
+    assert "in EUR" in bare["detail"] and "in USD" in bare["detail"]
+    await seeded.db.write(lambda conn: add_shipping_rate(conn, "eu", 490, ["DE"], currency="EUR"))
+    await seeded.db.write(lambda conn: add_shipping_rate(conn, "us", 590, ["US"]))
+    assert (await shipping())["status"] == "ok"
+    await seeded.db.write(
+        lambda conn: conn.execute(update(shipping_rates).where(shipping_rates.c.id == "us").values(active=False))
+    )
+    inactive = await shipping()
+    assert inactive["status"] == "warn" and "in USD" in inactive["detail"] and "EUR" not in inactive["detail"]
+    await seeded.db.write(
+        lambda conn: conn.execute(update(skus).where(skus.c.currency == "USD").values(requires_shipping=False))
+    )
+    assert (await shipping())["status"] == "ok"  # nothing in USD ships
