@@ -147,9 +147,12 @@ async def serve_stdio(settings: Settings, on_ready: Callable[[], None] | None = 
             await services.close()
 
 
-def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
+def build_http_app(
+    settings: Settings, host: str, port: int, *, ucp_profiles: ProfileResolver | None = None
+) -> Starlette:
     """One ASGI app: checkout page, webhook and health routes, and MCP at /mcp (mounted last) behind
-    API keys. Its lifespan migrates, sweeps, and closes the services; one per process."""
+    API keys. Its lifespan migrates, sweeps, and closes the services; one per process. ``ucp_profiles``:
+    how UCP platform profiles are fetched (tests serve them from memory; the machine has no internet)."""
     services = build_services(settings)
     ucp_order.register(services)
     issuer, jwks, resource = settings.oauth_jwt_issuer, settings.oauth_jwt_jwks_url, settings.resolved_public_base_url()
@@ -167,7 +170,7 @@ def build_http_app(settings: Settings, host: str, port: int) -> Starlette:
     )  # fmt: skip
     open_requests = _OpenRequests()
     # UCP: one profile cache for both bindings; its MCP binding is stateless, at its own path.
-    profiles = ProfileResolver()
+    profiles = ucp_profiles or ProfileResolver()
     ucp_server = ucp_mcp.build_server(
         lambda: services, resolver=profiles, allow_http_profiles=settings.ucp_allow_http_profiles
     )

@@ -58,9 +58,10 @@ def _app(upstream: str, authorization: str, own_port: int) -> Any:
 
 
 @contextlib.contextmanager
-def auth_proxy(upstream: str, authorization: str) -> Iterator[str]:
-    """``with auth_proxy("http://127.0.0.1:P", "Bearer k") as url``: the proxy's base URL."""
-    port = free_port()
+def auth_proxy(upstream: str, authorization: str, port: int | None = None) -> Iterator[str]:
+    """``with auth_proxy("http://127.0.0.1:P", "Bearer k") as url``: the proxy's base URL (on ``port`` if
+    given: a server that must name the proxy as its public address learns it before the proxy starts)."""
+    port = port or free_port()
     config = uvicorn.Config(_app(upstream, authorization, port), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
