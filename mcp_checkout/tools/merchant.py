@@ -122,10 +122,9 @@ def register(server: MCPServer[Any]) -> None:
         """Create or update products and SKUs from a CSV (csv_text or path); returns counts and problems.
 
         Columns: product_name, sku_code; optional product_description, product_external_id, sku_name,
-        unit_price (e.g. 19.99), quantity_on_hand, category, currency, image_url, requires_shipping,
-        tax_category, weight_grams. Shopify and WooCommerce exports are recognised. Absent columns keep
-        stored values. Try dry_run=true first. All rows or none: `catalog_import_invalid` lists bad lines,
-        unless skip_invalid=true.
+        unit_price (19.99), quantity_on_hand, category, currency, image_url, requires_shipping, tax_category,
+        weight_grams; Shopify and WooCommerce exports as they are. Absent columns keep stored values. Try
+        dry_run=true first. All rows or none (`catalog_import_invalid` lists bad lines) unless skip_invalid.
         """
 
         async def progress(done: int, total: int) -> None:

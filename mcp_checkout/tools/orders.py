@@ -133,11 +133,10 @@ def register(server: MCPServer[Any]) -> None:
         tracking_number: TrackingNumber | None = None,
         tracking_url: HttpUrl | None = None,
     ) -> OrderOut:
-        """Record a shipment of a paid order, with tracking.
+        """Record a shipment of a paid order, with tracking; partially_fulfilled until all has shipped.
 
-        lines: what ships now (omit: all that is left); the order is partially_fulfilled until all has
-        shipped. Same key again: `replayed: true`. Errors: `invalid_state` (not paid), `invalid_input` (more
-        than is left).
+        lines: what ships now (omit: all that is left). Same key again: `replayed: true`. `invalid_state`:
+        not paid.
         """
         command = FulfillOrder(
             order_id=order_id,

@@ -17,7 +17,7 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=255,
         pattern=SAFE_KEY,
-        description="One per operation (e.g. a UUID); reuse the same key to retry it.",
+        description="A UUID per operation; reuse the same key to retry it.",
     ),
 ]
 MAX_ID = 64
