@@ -1,8 +1,9 @@
 """A whole shop run at ``MCP_CHECKOUT_LOG_LEVEL=DEBUG`` on a real `serve --http` process leaves no secret,
 token, API key, email or address in its log: the merchant registers a webhook endpoint (its signing
-secret comes back in the tool result), a buyer builds a cart and an order with an email and a shipping
-address, mints an email-locked checkout link, proves the email and pays on the page with the offline
-gateway; the signed order.paid webhook (the whole order, buyer data included) reaches the receiver."""
+secret comes back in the tool result), a buyer builds a cart (update_cart with the buyer's name, phone and
+a shipping address) and an order with an email and another address, mints an email-locked checkout link,
+proves the email and pays on the page with the offline gateway; the signed order.paid webhook (the whole
+order, buyer data included) reaches the receiver."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ ADDRESS = {
     "postal_code": "ZX9 8QW",
     "country": "US",
 }
+# Set on the cart with update_cart first (create_order's own address then wins): it must not be logged either.
+BUYER = {"email": EMAIL, "name": "Ysolde Brackenridge-Quill", "phone": "+1 503 555 0199"}
+CART_ADDRESS = {
+    "name": "Ysolde Brackenridge-Quill",
+    "line1": "19 Wisteria Crescent",
+    "line2": "Attic Room Seven",
+    "city": "Portlandtown",
+    "region": "OR",
+    "postal_code": "QX7 4ZZ",
+    "country": "US",
+}
 
 
 @pytest.fixture
@@ -48,6 +60,12 @@ async def _shop(server: Server, merchant: str, buyer_key: str, receiver_url: str
     async with server.client(buyer_key) as client:
         cart = tool_data(await client.call_tool("create_cart", {}))
         await client.call_tool("add_to_cart", {"cart_id": cart["cart_id"], "sku": "LOG-MUG", "quantity": 2})
+        updated = tool_data(
+            await client.call_tool(
+                "update_cart", {"cart_id": cart["cart_id"], "buyer": BUYER, "shipping_address": CART_ADDRESS}
+            )
+        )
+        assert updated["buyer"]["phone"] == BUYER["phone"] and updated["shipping_address"]["city"] == "Portlandtown"
         order = tool_data(
             await client.call_tool(
                 "create_order",
@@ -110,6 +128,10 @@ def test_a_debug_run_of_the_whole_flow_logs_no_secret_token_or_buyer_data(tmp_pa
     secrets |= {"merchant API key": merchant, "buyer API key": buyer_key, "email": EMAIL}
     secrets |= {f"address {field}": value for field, value in ADDRESS.items() if field != "country"}
     secrets["email local part"] = EMAIL.split("@", maxsplit=1)[0]
+    secrets |= {"buyer name": BUYER["name"], "buyer phone": BUYER["phone"], "phone digits": "5035550199"}
+    secrets |= {
+        f"cart address {field}": value for field, value in CART_ADDRESS.items() if field not in ("region", "country")
+    }
     leaked = {name: value for name, value in secrets.items() if value in log}
     assert not leaked, f"in the DEBUG log: {sorted(leaked)}"
     for shape in ("whsec_", "mcpk_", "@buyers.example"):
