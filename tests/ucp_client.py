@@ -95,7 +95,7 @@ class Platform:
             headers=self._headers(key),
         )
 
-    async def cancel(self, checkout_id: str) -> httpx.Response:
+    async def cancel(self, checkout_id: str, key: str | None = None) -> httpx.Response:
         return await self.client.post(
-            f"/ucp/v1/checkout-sessions/{checkout_id}/cancel", headers=self._headers(str(uuid.uuid4()))
+            f"/ucp/v1/checkout-sessions/{checkout_id}/cancel", headers=self._headers(key or str(uuid.uuid4()))
         )

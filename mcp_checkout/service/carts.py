@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,7 @@ from mcp_checkout.domain.pricing import normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, InvalidInput, SkuNotFound
 from mcp_checkout.service import policy, quotes, store_profile
-from mcp_checkout.service.idempotency import Idempotency, Operation
+from mcp_checkout.service.idempotency import Idempotency, Operation, Prior
 from mcp_checkout.service.views import BuyerOut, CartLineOut, CartOut, MoneyOut, ShippingAddressOut
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
@@ -124,6 +124,16 @@ def cart_view(conn: Connection, cart: RowMapping, profile: StoreProfile, now: da
 
 
 CREATE_CART = Operation("create_cart", makes="cart", id_field="cart_id", look_up="get_cart")
+CANCEL_CHECKOUT = Operation("cancel_checkout", makes="cancellation", id_field="cart_id", look_up="get_cart")
+
+
+@dataclass(frozen=True)
+class CancelCheckout:
+    """A keyed cancel of a protocol checkout (a cart, or the order made of it): a retry under the key replays."""
+
+    idempotency_key: str
+    cart_id: str
+    sent: Collection[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +213,26 @@ class CartService:
             return self._view(conn, cart), False
 
         return await self._db.write(run)
+
+    async def cancel_once(
+        self, principal: Principal, cmd: CancelCheckout, cancel: Callable[[], Awaitable[object]]
+    ) -> bool:
+        """Run ``cancel`` (the checkout's cancel) once per key: False when it runs now, True when an earlier
+        call under the key did it (a replay). Another cart under the key is ``idempotency_conflict``; when
+        ``cancel`` fails the key is released, so the same request may retry."""
+        assert self._idempotency is not None
+        idempotency = self._idempotency
+        call = CANCEL_CHECKOUT.request(cmd)
+        claimed = await self._db.write(lambda conn: idempotency.claim(conn, principal.id, call, cmd.cart_id))
+        if isinstance(claimed, Prior):
+            return True
+        try:
+            await cancel()
+        except BaseException:
+            await idempotency.release(claimed)
+            raise
+        await self._db.write(lambda conn: idempotency.complete(conn, claimed))
+        return False
 
     async def get(self, principal: Principal, cart_id: str) -> CartOut:
         def run(conn: Connection) -> CartOut:

@@ -33,7 +33,7 @@ from mcp_checkout.errors import (
     InvalidInput,
     NotFound,
 )
-from mcp_checkout.service.carts import CartDetails, CreateCart
+from mcp_checkout.service.carts import CancelCheckout, CartDetails, CreateCart
 from mcp_checkout.service.checkout import CreateLink
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.views import CartOut, MoneyOut, OrderOut
@@ -511,16 +511,28 @@ class CheckoutAdapter:
     async def _status_of(self, principal: Principal, cart: CartOut) -> str:
         return str((await self._view(principal, cart))["status"])
 
-    async def cancel(self, principal: Principal, checkout_id: str) -> dict[str, Any]:
+    async def cancel(
+        self, principal: Principal, checkout_id: str, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Cancel the checkout (its cart, or the order made of it). Under an idempotency key a retry answers
+        like the first call (the checkout as it is now, canceled) instead of ``invalid_state``."""
         cart = await self._services.carts.get(principal, checkout_id)
-        status = await self._status_of(principal, cart)
-        if status in ("completed", "canceled"):
-            raise UcpProblem(409, "invalid_state", f"Checkout {checkout_id} is {status} and cannot be canceled.")
-        if cart.order_id is None:
-            cart = await self._services.carts.cancel(principal, checkout_id)
+
+        async def cancel() -> None:
+            status = await self._status_of(principal, await self._services.carts.get(principal, checkout_id))
+            if status in ("completed", "canceled"):
+                raise UcpProblem(409, "invalid_state", f"Checkout {checkout_id} is {status} and cannot be canceled.")
+            if cart.order_id is None:
+                await self._services.carts.cancel(principal, checkout_id)
+            else:
+                await self._services.orders.cancel(principal, cart.order_id, "canceled with UCP cancel_checkout")
+
+        if idempotency_key is None:
+            await cancel()
         else:
-            await self._services.orders.cancel(principal, cart.order_id, "canceled with UCP cancel_checkout")
-        return await self._view(principal, cart)
+            keyed = CancelCheckout(idempotency_key=idempotency_key, cart_id=checkout_id)
+            await self._services.carts.cancel_once(principal, keyed, cancel)
+        return await self._view(principal, await self._services.carts.get(principal, checkout_id))
 
     async def complete(self, principal: Principal, checkout_id: str, body: Any, idempotency_key: str) -> dict[str, Any]:
         request = parse(CheckoutCompleteRequest, body)

@@ -178,7 +178,8 @@ def build_server(
 
     @server.tool(name="cancel_checkout", description="UCP cancel_checkout: cancel the session.", annotations=changes)
     async def cancel_checkout(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
-        return await run(ctx, meta, lambda adapter, who: adapter.cancel(who, id))
+        key = meta.get("idempotency-key") if isinstance(meta, dict) else None
+        return await run(ctx, meta, lambda adapter, who: adapter.cancel(who, id, str(key) if key else None))
 
     @server.tool(
         name="search_catalog", description="UCP search_catalog: products for a query or filters.", annotations=reads

@@ -208,7 +208,9 @@ def routes(
 
     async def cancel_checkout(request: Request) -> Response:
         principal = await authorize(request)
-        return answer(request, await CheckoutAdapter(get_services()).cancel(principal, request.path_params["id"]))
+        key = _idempotency_key(request) if "idempotency-key" in request.headers else None
+        adapter = CheckoutAdapter(get_services())
+        return answer(request, await adapter.cancel(principal, request.path_params["id"], key))
 
     async def discovery(_request: Request) -> Response:
         services = get_services()

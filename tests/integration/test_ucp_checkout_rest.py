@@ -348,6 +348,24 @@ async def test_the_store_policy_pages_are_the_checkouts_links(shop: Any) -> None
     ]
 
 
+async def test_a_cancel_retried_under_its_idempotency_key_answers_like_the_first(shop: Any) -> None:
+    """The spec's Idempotency-Key rule (checkout-rest.md): a duplicate key gets the cached result, another
+    request under the key 409. Before, a retried cancel got 409 invalid_state (the checkout was canceled)."""
+    platform, _, _ = shop
+    first_checkout = conforms(await platform.create([("MUG-01", 1)]))
+    other_checkout = conforms(await platform.create([("MUG-01", 1)]))
+    key = str(uuid.uuid4())
+    first = await platform.cancel(first_checkout["id"], key)
+    assert first.status_code == 200 and conforms(first)["status"] == "canceled"
+    replay = await platform.cancel(first_checkout["id"], key)
+    assert replay.status_code == 200 and conforms(replay) == conforms(first)
+    elsewhere = await platform.cancel(other_checkout["id"], key)  # the key names another request
+    assert (elsewhere.status_code, conforms(elsewhere)["code"]) == (409, "idempotency_conflict")
+    assert conforms(await platform.get(other_checkout["id"]))["status"] == "ready_for_complete"
+    again = await platform.cancel(first_checkout["id"])  # a new request: the checkout is canceled already
+    assert (again.status_code, conforms(again)["code"]) == (409, "invalid_state")
+
+
 async def test_an_unpaid_order_that_expires_cancels_its_checkout(shop: Any) -> None:
     platform, _, services = shop
     checkout = conforms(await platform.create([("MUG-01", 1)]))
