@@ -17,6 +17,7 @@ from typing import Any
 from ucp_sdk.models.schemas.shopping.checkout_complete_request import CheckoutCompleteRequest
 
 from mcp_checkout.domain import Principal
+from mcp_checkout.errors import InvalidState
 from mcp_checkout.service.checkout import token_from
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.inline_payment import pay_with_method
@@ -44,10 +45,13 @@ async def pay(
     for index, instrument in enumerate(request.payment.instruments or []):
         path = f"$.payment.instruments[{index}]"
         token = getattr(instrument.credential, "token", None) if instrument.credential is not None else None
-        if mode == "offline" and instrument.handler_id == spec.OFFLINE_HANDLER_ID:
-            return await _offline(services, token, continue_url, path)
-        if mode in STRIPE_MODES and instrument.handler_id == spec.STRIPE_HANDLER_ID:
-            return await _stripe(services, principal, token, order_id, continue_url, idempotency_key, path)
+        try:
+            if mode == "offline" and instrument.handler_id == spec.OFFLINE_HANDLER_ID:
+                return await _offline(services, token, continue_url, path)
+            if mode in STRIPE_MODES and instrument.handler_id == spec.STRIPE_HANDLER_ID:
+                return await _stripe(services, principal, token, order_id, continue_url, idempotency_key, path)
+        except InvalidState:  # paid (or canceled) meanwhile by a concurrent call: the caller answers its state
+            return []
         return [_failed(f"No payment handler {instrument.handler_id!r} here.", f"{path}.handler_id")]
     return []
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -171,3 +172,24 @@ async def test_unusable_credentials_are_payment_failed_and_leave_the_order_to_pa
         ("payment_required", None),
     ]
     assert len(confirms(fake)) == stripe_calls
+
+
+async def test_concurrent_completes_with_cards_under_different_keys_charge_the_order_once(shop: Any) -> None:
+    platform, _, services, fake = shop
+    checkout = conforms(await platform.create([("MUG-01", 2)]))
+    answers: list[dict[str, Any]] = []
+
+    async def complete(key: str) -> None:
+        answer = await platform.complete(checkout["id"], key, "pm_card_visa", handler="stripe")
+        assert answer.status_code == 200, answer.text
+        answers.append(conforms(answer))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(4):
+            tasks.start_soon(complete, str(uuid.uuid4()))
+    assert {a["status"] for a in answers} == {"completed"}
+    assert len({a["order"]["id"] for a in answers}) == 1
+    [intent] = fake.intents_for_order(answers[0]["order"]["id"])
+    assert intent["status"] == "succeeded" and intent["amount_received"] == 3600
+    order = await services.orders.get(MERCHANT, answers[0]["order"]["id"])
+    assert order.status == "paid" and order.payment is not None
