@@ -233,6 +233,12 @@ def fingerprint(request: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- cursors
+def cursor_scope(filters: Mapping[str, Any]) -> str:
+    """A short digest of a listing's filters, carried in its cursors so a cursor is refused under other filters.
+    (Not an idempotency fingerprint: those are made only by service/idempotency.py.)"""
+    return fingerprint(filters)[:16]
+
+
 def pack_cursor(fields: Mapping[str, Any]) -> str:
     """An opaque page cursor: ``fields`` as canonical JSON in url-safe base64, without padding."""
     return base64.urlsafe_b64encode(canonical_json(fields).encode()).decode().rstrip("=")

@@ -93,7 +93,7 @@ class CatalogService:
             max_price=max_price,
             in_stock_only=in_stock_only,
         )
-        scope = domain.fingerprint(
+        scope = domain.cursor_scope(
             {"t": terms, "c": filters.category_key, "lo": min_price, "hi": max_price, "s": in_stock_only}
         )
         offset = domain.decode_cursor(cursor, "search_catalog", scope) if cursor else 0

@@ -146,7 +146,7 @@ def _scope(filters: OrderFilter) -> str:
         "to": filters.created_to.isoformat() if filters.created_to else None,
         "ref": filters.merchant_reference_id,
     }
-    return domain.fingerprint(shape)[:16]
+    return domain.cursor_scope(shape)
 
 
 def encode_order_cursor(created_at: datetime, seq: int, filters: OrderFilter) -> str:

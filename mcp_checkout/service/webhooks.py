@@ -260,7 +260,7 @@ class WebhookService:
         window_minutes: int = 60 * 24,
     ) -> WebhookDeliveryPage:
         policy.require(principal, "list_webhook_deliveries")
-        scope = domain.fingerprint({"e": endpoint_id, "s": status, "o": order_id})[:16]
+        scope = domain.cursor_scope({"e": endpoint_id, "s": status, "o": order_id})
         after = _decode_cursor(cursor, scope) if cursor else None
 
         def run(conn: Connection) -> list[RowMapping]:
