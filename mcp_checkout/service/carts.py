@@ -16,6 +16,7 @@ from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, InvalidInput, SkuNotFound
 from mcp_checkout.service import policy, quotes, store_profile
 from mcp_checkout.service.idempotency import Idempotency, Operation, Prior
+from mcp_checkout.service.store_profile import ConfigCache, StoreConfig
 from mcp_checkout.service.views import BuyerOut, CartLineOut, CartOut, MoneyOut, ShippingAddressOut
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
@@ -71,15 +72,16 @@ def priced_lines(rows: Sequence[Mapping[Any, Any]]) -> list[domain.PricedLine]:
     ]
 
 
-def cart_view(conn: Connection, cart: RowMapping, profile: StoreProfile, now: datetime) -> CartOut:
+def cart_view(conn: Connection, cart: Mapping[Any, Any], config: StoreConfig, now: datetime) -> CartOut:
     """The cart priced as it stands: current catalog prices, the store's rates for its destination and its
-    discount codes (service/quotes.py), with what is still missing in ``messages``."""
+    discount codes (service/quotes.py, under the store's configuration ``config``), with what is still
+    missing in ``messages``."""
     rows = cart_store.lines(conn, cart["id"])
     lines = priced_lines(rows)
     buyer = cart["buyer"] or None
     priced = quotes.quote(
         conn,
-        fallback=profile,
+        config=config,
         currency=cart["currency"],
         lines=[quotes.line_of(row) for row in rows],
         shipping_address=cart["shipping_address"],
@@ -165,16 +167,16 @@ class CartService:
         clock: Clock,
         default_currency: str,
         idempotency: Idempotency | None = None,
-        profile: StoreProfile | None = None,
+        config: ConfigCache | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._default_currency = default_currency
         self._idempotency = idempotency
-        self._profile = profile or StoreProfile(name="", default_currency=default_currency)
+        self._config = config or ConfigCache(StoreProfile(name="", default_currency=default_currency))
 
-    def _view(self, conn: Connection, cart: RowMapping) -> CartOut:
-        return cart_view(conn, cart, self._profile, self._clock())
+    def _view(self, conn: Connection, cart: Mapping[Any, Any], config: StoreConfig | None = None) -> CartOut:
+        return cart_view(conn, cart, config or self._config.get(conn), self._clock())
 
     def _currency(self, conn: Connection, given: str | None) -> str:
         """A new cart's currency: the one asked for, else the store profile's default."""
@@ -321,14 +323,14 @@ class CartService:
         now = self._clock()
 
         def run(conn: Connection) -> CartOut:
-            cart = load_open_cart(conn, principal, cart_id)
+            cart: Mapping[Any, Any] = load_open_cart(conn, principal, cart_id)
+            config = self._config.get(conn)
             option = values.get("fulfillment_option_id")
             if option is not None:
-                quotes.check_option_exists(conn, option, cart["currency"])
+                quotes.check_option_exists(config, option, cart["currency"])
             if values:
-                cart_store.set_details(conn, cart_id, values, now)
-                cart = visible_cart(conn, principal, cart_id)
-            return self._view(conn, cart)
+                cart = {**cart, **cart_store.set_details(conn, cart_id, values, now)}
+            return self._view(conn, cart, config)
 
         return await self._db.write(run)
 

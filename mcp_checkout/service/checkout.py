@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -38,7 +37,7 @@ from mcp_checkout.errors import (
 )
 from mcp_checkout.payments.gateway import Intent
 from mcp_checkout.payments.offline import OfflineGateway
-from mcp_checkout.service import quotes, store_profile
+from mcp_checkout.service import quotes
 from mcp_checkout.service.email_proof import EmailProofs
 from mcp_checkout.service.idempotency import Idempotency, Operation
 from mcp_checkout.service.order_state import transition, visible_order
@@ -46,6 +45,7 @@ from mcp_checkout.service.order_view import order_breakdown, order_lines
 from mcp_checkout.service.orders import CreateOrder, OrderService
 from mcp_checkout.service.payments import PaymentService, PreparedIntent
 from mcp_checkout.service.secretbox import SecretBox, SecretUnavailable
+from mcp_checkout.service.store_profile import ConfigCache, StoreConfig
 from mcp_checkout.service.views import (
     CheckoutPage,
     FulfillmentOptionOut,
@@ -58,14 +58,12 @@ from mcp_checkout.service.views import (
 from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
-from mcp_checkout.store import pricing as pricing_store
 from mcp_checkout.store.db import Database
 
 CREATE_CHECKOUT_LINK = Operation(
     "create_checkout_link", makes="checkout link", id_field="link_id", look_up="get_checkout_link"
 )
 PAYABLE = OrderStatus.PENDING_PAYMENT.value
-PROFILE_SECONDS = 2.0
 log = logging.getLogger(__name__)
 SETTLED = (
     OrderStatus.PAID.value,
@@ -161,7 +159,7 @@ class CheckoutService:
         secrets: SecretBox,
         public_base_url: str,
         default_ttl: timedelta,
-        store: StoreProfile,
+        config: ConfigCache,
         email_proofs: EmailProofs,
     ) -> None:
         self._db = db
@@ -172,8 +170,7 @@ class CheckoutService:
         self._secrets = secrets
         self._base = public_base_url.rstrip("/")
         self._default_ttl = default_ttl
-        self._store = store  # the profile until the store has saved one (service/store_profile.current)
-        self._profile: tuple[float, StoreProfile] | None = None  # (read again after, profile)
+        self._config = config
         self._proofs = email_proofs
 
     # ------------------------------------------------------------ agent side
@@ -549,19 +546,9 @@ class CheckoutService:
     ) -> tuple[Sequence[RowMapping], StoreProfile, list[FulfillmentOptionOut]]:
         """The order's lines, the store profile and (for the delivery step) the options for its address."""
         items = order_store.items(conn, order["id"])
-        profile = self._store_profile(conn)
-        return items, profile, delivery_options(conn, order, profile.locale) if with_options else []
-
-    def _store_profile(self, conn: Connection) -> StoreProfile:
-        """The store profile for the page, read again at most every PROFILE_SECONDS: every open shows it,
-        and it only names and formats (amounts always come from the order row), so a change made a moment
-        ago in another process may show a moment later."""
-        now = time.monotonic()
-        if self._profile is not None and self._profile[0] > now:
-            return self._profile[1]
-        profile = store_profile.current(conn, self._store)
-        self._profile = (now + PROFILE_SECONDS, profile)
-        return profile
+        config = self._config.get(conn)
+        options = delivery_options(config, order, config.profile.locale) if with_options else []
+        return items, config.profile, options
 
     # ------------------------------------------------------------ buyer side: delivery
     async def set_address(self, token: str, proof: str | None, form: Mapping[str, str]) -> None:
@@ -683,7 +670,7 @@ class CheckoutService:
                 raise LinkNotFound("No such checkout.")
             order = order_store.get(conn, session["order_id"])
             assert order is not None
-            profile = self._store_profile(conn)
+            profile = self._config.get(conn).profile
             paid_at = next(
                 (event["at"] for event in order_store.events(conn, order["id"]) if event["to_status"] == "paid"), None
             )
@@ -742,13 +729,13 @@ def _delivery_step(order: Mapping[Any, Any]) -> str | None:
     return {"address": "address", "option": "delivery"}.get(quotes.delivery_gap(order) or "")
 
 
-def delivery_options(conn: Connection, order: Mapping[Any, Any], locale: str) -> list[FulfillmentOptionOut]:
+def delivery_options(config: StoreConfig, order: Mapping[Any, Any], locale: str) -> list[FulfillmentOptionOut]:
     """The store's delivery options for the order's address, each with what it costs this order."""
     destination = quotes.destination_of(order["shipping_address"])
     if destination is None:
         return []
     currency = order["currency"]
-    rates = pricing.rates_for(pricing_store.shipping_rates_in(conn, currency), destination.country, currency)
+    rates = pricing.rates_for(config.shipping_rates_in(currency), destination.country, currency)
     goods = order["subtotal_minor"] - order["discount_total_minor"]
     return [
         quotes.option_out(rate, price).model_copy(update={"price": MoneyOut.of(Money(price, currency), locale)})

@@ -9,7 +9,6 @@ from mcp_checkout.config import Settings
 from mcp_checkout.domain import Clock, utc_now
 from mcp_checkout.payments.gateway import PaymentGateway
 from mcp_checkout.payments.offline import OfflineGateway
-from mcp_checkout.service import store_profile
 from mcp_checkout.service.access import AccessService
 from mcp_checkout.service.audit import AuditService
 from mcp_checkout.service.buyer_data import BuyerDataService
@@ -30,7 +29,7 @@ from mcp_checkout.service.rates import RateService
 from mcp_checkout.service.refunds import RefundService
 from mcp_checkout.service.secretbox import SecretBox
 from mcp_checkout.service.signing_keys import SigningKeys
-from mcp_checkout.service.store_profile import StoreProfileService, from_settings
+from mcp_checkout.service.store_profile import ConfigCache, StoreProfileService, from_settings
 from mcp_checkout.service.webhook_urls import Resolver, system_resolver
 from mcp_checkout.service.webhooks import WebhookService
 from mcp_checkout.store import migrate
@@ -125,8 +124,9 @@ def build_services(
         retention=timedelta(hours=settings.idempotency_retention_hours),
         lease=timedelta(seconds=settings.idempotency_lease_seconds),
     )
+    config = ConfigCache(from_settings(settings))  # the store's pricing configuration, one copy per process
     orders = OrderService(
-        db, clock, idempotency, order_ttl=timedelta(minutes=settings.order_ttl_minutes), profile=from_settings(settings)
+        db, clock, idempotency, order_ttl=timedelta(minutes=settings.order_ttl_minutes), config=config
     )
     payments = PaymentService(db, clock, gateway or build_gateway(settings, db, clock), idempotency)
     orders.on_closed(payments.cancel_open_intent)
@@ -146,7 +146,7 @@ def build_services(
         idempotency=idempotency,
         catalog=catalog,
         completions=CompletionService(db),
-        carts=CartService(db, clock, settings.default_currency, idempotency, profile=from_settings(settings)),
+        carts=CartService(db, clock, settings.default_currency, idempotency, config=config),
         orders=orders,
         order_watch=OrderWatch(db, orders, clock, poll_interval=settings.order_watch_poll_seconds),
         payments=payments,
@@ -160,7 +160,7 @@ def build_services(
             secrets=secret_box,
             public_base_url=settings.resolved_public_base_url(),
             default_ttl=timedelta(minutes=settings.link_ttl_minutes),
-            store=store_profile.from_settings(settings),
+            config=config,
             email_proofs=EmailProofs(db, clock, SecretBox(keyring)),
         ),
         access=access,
@@ -201,7 +201,7 @@ def build_services(
             registrations_per_hour=settings.oauth_registrations_per_hour,
         ),
         fulfillment=FulfillmentService(db, clock, idempotency),
-        store_profile=StoreProfileService(db, clock, from_settings(settings)),
+        store_profile=StoreProfileService(db, clock, from_settings(settings), config),
         rates=RateService(db, clock, from_settings(settings)),
         discount_codes=DiscountCodeService(db, clock, from_settings(settings)),
         signing_keys=SigningKeys(db, clock),

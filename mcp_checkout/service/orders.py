@@ -30,11 +30,12 @@ from mcp_checkout.errors import (
     InvalidState,
     OrderNotFound,
 )
-from mcp_checkout.service import audit, policy, quotes, store_profile, webhook_outbox
+from mcp_checkout.service import audit, policy, quotes, webhook_outbox
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found, visible_cart
 from mcp_checkout.service.idempotency import Idempotency, Keyed, Operation
 from mcp_checkout.service.order_state import order_not_found, transition, visible_order
 from mcp_checkout.service.order_view import Written, current_view, order_view, refunds_of
+from mcp_checkout.service.store_profile import ConfigCache, StoreConfig
 from mcp_checkout.service.views import OrderLookup, OrderOut, RefundEntry
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
@@ -122,16 +123,16 @@ def reprice_delivery(
     order: RowMapping,
     address: Mapping[str, Any] | None,
     option_id: str | None,
-    fallback: StoreProfile,
+    config: StoreConfig,
     now: datetime,
 ) -> quotes.Priced:
     """Price an unpaid order's delivery for ``address`` and ``option_id`` (checked against the store's
     current rates) and write the new totals, in ``conn``'s transaction (the order row locked by the caller)."""
     items = order_store.items(conn, order["id"])
     held = [entry for entry in order["discount_codes"] or () if isinstance(entry, dict)]
-    profile = replace(store_profile.current(conn, fallback), prices_include_tax=bool(order["prices_include_tax"]))
+    profile = replace(config.profile, prices_include_tax=bool(order["prices_include_tax"]))
     priced = quotes.quote(
-        conn, fallback=fallback, profile=profile, currency=order["currency"],
+        conn, config=config, profile=profile, currency=order["currency"],
         lines=[quotes.line_of(item) for item in items], shipping_address=address,
         fulfillment_option_id=option_id, discount_codes=[], buyer="", now=now,
         redeemed=[DiscountCode(entry["code"], entry.get("kind") or "percent") for entry in held],
@@ -181,10 +182,10 @@ class OrderService:
         idempotency: Idempotency,
         *,
         order_ttl: timedelta,
-        profile: StoreProfile | None = None,
+        config: ConfigCache | None = None,
     ) -> None:
         self._db = db
-        self._profile = profile or StoreProfile(name="", default_currency="USD")
+        self._config = config or ConfigCache(StoreProfile(name="", default_currency="USD"))
         self._clock = clock
         self._idempotency = idempotency
         self._order_ttl = order_ttl
@@ -288,12 +289,11 @@ class OrderService:
         )
         address = quotes.clean_address(details.shipping_address) if details.shipping_address else None
         buyer_key = quotes.buyer_key(conn, email, principal.id)
-        setup = pricing_store.placement_setup(conn, currency)  # profile, rates and webhooks: one read
+        config = self._config.get(conn)  # profile, rates, codes, webhooks: one read of the stamp
         priced = quotes.quote(
-            conn, fallback=self._profile, currency=currency, lines=[quotes.line_of(row) for row in rows],
+            conn, config=config, currency=currency, lines=[quotes.line_of(row) for row in rows],
             shipping_address=address, fulfillment_option_id=details.fulfillment_option_id,
             discount_codes=details.discount_codes or [], buyer=buyer_key, now=now,
-            profile=setup.profile or self._profile, rates=setup.rates,
         )  # fmt: skip
         for notice in priced.messages:
             if notice.code.startswith("discount_"):
@@ -374,7 +374,7 @@ class OrderService:
             also(conn, order)
             view = order_view(conn, order)
         webhook_outbox.record_order_event(
-            conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view, endpoints_active=setup.webhooks_active
+            conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view, endpoints_active=config.webhooks_active
         )
         return view
 
@@ -443,7 +443,7 @@ class OrderService:
                     details={"order_id": order_id, "status": order["status"]},
                     next_actions=["get_order"],
                 )
-            reprice_delivery(conn, order, address, fulfillment_option_id, self._profile, now)
+            reprice_delivery(conn, order, address, fulfillment_option_id, self._config.get(conn), now)
             return current_view(conn, order_id)
 
         return await self._db.write(run)

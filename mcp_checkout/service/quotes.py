@@ -1,6 +1,7 @@
-"""Pricing a cart or an order: load the store profile, the shipping and tax rates and the discount codes,
-run the domain's pricing rules (domain/pricing.py) and say what is still missing or wrong (``messages``) and
-whether it can be paid as it stands (``ready``). The breakdown fields of the views are built here too.
+"""Pricing a cart or an order: take the store profile, the shipping and tax rates and the discount codes (one
+process's copy, service/store_profile.StoreConfig), run the domain's pricing rules (domain/pricing.py) and say
+what is still missing or wrong (``messages``) and whether it can be paid as it stands (``ready``). The breakdown
+fields of the views are built here too.
 
 A store with no active shipping rate in the cart's currency does not ship (digital goods, or shipping not set
 up yet): nothing asks for an address or an option, as before shipping existed."""
@@ -18,7 +19,8 @@ from mcp_checkout.domain import Money, format_money, pricing
 from mcp_checkout.domain.pricing import Destination, DiscountCode, Notice, ShippingRate, normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import InvalidInput
-from mcp_checkout.service import rates, store_profile
+from mcp_checkout.service import rates
+from mcp_checkout.service.store_profile import StoreConfig
 from mcp_checkout.service.views import (
     AppliedDiscount,
     CheckoutMessage,
@@ -78,7 +80,7 @@ def buyer_key(conn: Connection, email: str | None, principal_id: str) -> str:
 def quote(
     conn: Connection,
     *,
-    fallback: StoreProfile,
+    config: StoreConfig,
     currency: str,
     lines: Sequence[pricing.Line],
     shipping_address: Mapping[str, Any] | None,
@@ -90,13 +92,12 @@ def quote(
     profile: StoreProfile | None = None,
     redeemed: Sequence[DiscountCode] | None = None,
     frozen_discounts: Sequence[int] | None = None,
-    rates: Sequence[ShippingRate] | None = None,
 ) -> Priced:
-    """Price ``lines`` for this destination, option and codes; ``buyer``: see :func:`buyer_key`.
+    """Price ``lines`` for this destination, option and codes under the store's configuration ``config``
+    (store_profile.ConfigCache; ``profile`` overrides its profile); ``buyer``: see :func:`buyer_key`.
     Re-pricing a placed order: ``redeemed`` are its codes (not checked again) and ``frozen_discounts`` its
-    lines' discounts; only delivery (shipping, free shipping, tax) is priced anew. ``profile`` and ``rates``
-    (the active shipping rates in ``currency``): when the caller read them already in this transaction."""
-    profile = profile or store_profile.current(conn, fallback)
+    lines' discounts; only delivery (shipping, free shipping, tax) is priced anew."""
+    profile = profile or config.profile
     messages: list[Notice] = []
     for index, line in enumerate(stock):
         if line.quantity > line.available:
@@ -109,13 +110,10 @@ def quote(
             )  # fmt: skip
     subtotal = sum(line.amount for line in lines)
     if redeemed is None:
-        codes = _usable_codes(conn, profile, currency, subtotal, discount_codes, buyer, now, messages)
+        codes = _usable_codes(conn, config, profile, currency, subtotal, discount_codes, buyer, now, messages)
     else:
         codes = list(redeemed)
-    if not any(line.requires_shipping for line in lines):
-        rates = []
-    elif rates is None:
-        rates = pricing_store.shipping_rates_in(conn, currency)
+    rates = config.shipping_rates_in(currency) if any(line.requires_shipping for line in lines) else []
     if not rates:  # a store with no shipping rate in this currency does not ship: no address or option asked
         lines = [replace(line, requires_shipping=False) for line in lines]
     requires_shipping = bool(rates)
@@ -158,7 +156,7 @@ def quote(
                 )  # fmt: skip
     elif destination is None and profile.origin_country:
         destination = Destination(profile.origin_country)  # nothing ships: taxed where the store is
-    tax_rates = pricing_store.tax_rates_in(conn, destination.country) if destination is not None else []
+    tax_rates = config.tax_rates_in(destination.country) if destination is not None else []
     result = pricing.quote(
         lines, currency=currency, prices_include_tax=profile.prices_include_tax, destination=destination,
         shipping=option, tax_rates=tax_rates, discounts=codes, frozen_discounts=frozen_discounts,
@@ -168,6 +166,7 @@ def quote(
 
 def _usable_codes(
     conn: Connection,
+    config: StoreConfig,
     profile: StoreProfile,
     currency: str,
     subtotal: int,
@@ -177,7 +176,7 @@ def _usable_codes(
     messages: list[Notice],
 ) -> list[DiscountCode]:
     names = list(dict.fromkeys(normalize_code(code) for code in wanted if code.strip()))
-    found = pricing_store.codes(conn, names) if names else {}
+    found = config.codes(conn, names) if names else {}
     usable: list[DiscountCode] = []
     for index, name in enumerate(names):
         path = f"discount_codes[{index}]"
@@ -276,7 +275,8 @@ def order_notices(conn: Connection, order: Mapping[str, Any] | RowMapping) -> li
         ]  # fmt: skip
     currency, destination = order["currency"], destination_of(order["shipping_address"])
     assert destination is not None
-    if not pricing.rates_for(pricing_store.shipping_rates_in(conn, currency), destination.country, currency):
+    rates = pricing_store.active_shipping_rates(conn)  # an order that lacks its option only (not a quote's path)
+    if not pricing.rates_for(rates, destination.country, currency):
         return [
             Notice("error", "address_undeliverable", "shipping_address.country",
                    f"The store does not ship to {destination.country} (in {currency}): the buyer gives another "
@@ -301,9 +301,9 @@ def empty_cart_message() -> CheckoutMessage:
     )
 
 
-def check_option_exists(conn: Connection, option_id: str, currency: str) -> None:
+def check_option_exists(config: StoreConfig, option_id: str, currency: str) -> None:
     """InvalidInput naming fulfillment_option_id unless the store has that active rate in ``currency``."""
-    rates = pricing_store.shipping_rates_in(conn, currency)
+    rates = config.shipping_rates_in(currency)
     if not any(rate.rate_id == option_id for rate in rates):
         known = ", ".join(rate.rate_id for rate in rates[:10]) or "none yet"
         raise InvalidInput(

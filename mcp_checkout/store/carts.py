@@ -60,14 +60,16 @@ def remove(conn: Connection, cart_id: str, sku: str, now: datetime) -> bool:
     return removed.rowcount == 1
 
 
-def set_details(conn: Connection, cart_id: str, values: Mapping[str, Any], now: datetime) -> None:
+def set_details(conn: Connection, cart_id: str, values: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """Set some of the cart's buyer (its email's keyed hash beside it), shipping address, fulfillment option
-    and discount codes."""
+    and discount codes. Returns the columns written, as a read of the row would now give them."""
     changes = dict(values)
     if "buyer" in changes:
         buyer = changes["buyer"]
         changes["email_hash"] = email_hash(conn, buyer.get("email") if buyer else None)
-    conn.execute(update(carts).where(carts.c.id == cart_id).values(**changes, updated_at=now))
+    changes["updated_at"] = now
+    conn.execute(update(carts).where(carts.c.id == cart_id).values(**changes))
+    return changes
 
 
 def touch(conn: Connection, cart_id: str, now: datetime) -> None:

@@ -18,11 +18,13 @@ _PG_MIGRATION_LOCK = 0x6D63705F636B  # any constant: serialises concurrent serve
 
 
 SEARCH_OBJECTS = ("sku_fts", "search_vector", "ix_skus_search_vector")
+VERSION_OBJECTS = ("store_config_version",)  # raw DDL in revision 0016, read by store/store_profile.py
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Leave the full-text search objects (raw DDL in revision 0001) out of autogenerate."""
-    return not (name is not None and name.startswith(SEARCH_OBJECTS))
+    """Leave the full-text search objects (raw DDL in revision 0001) and the config version stamp (0016)
+    out of autogenerate."""
+    return not (name is not None and name.startswith(SEARCH_OBJECTS + VERSION_OBJECTS))
 
 
 def _config(connection: Connection) -> Config:

@@ -1,31 +1,27 @@
-"""Pricing SQL: the reads a quote needs (shipping rates, tax rates, discount codes) and discount-code usage,
-counted exactly once per placed order by a conditional update and given back when an unpaid order closes.
+"""Pricing SQL: the reads a quote needs (shipping rates, tax rates, discount codes; service/store_profile.py
+keeps them per configuration stamp) and discount-code usage, counted exactly once per placed order by a
+conditional update and given back when an unpaid order closes.
 
 The merchant's writes to these tables live in store/rates.py and store/discount_codes.py."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, RowMapping, and_, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
 from mcp_checkout.domain.pricing import AppliesTo, DiscountCode, DiscountKind, ShippingRate, TaxRate, normalize_code
-from mcp_checkout.domain.store_profile import PROFILE_FIELDS, StoreProfile
 from mcp_checkout.store.models import (
     discount_codes,
     discount_redemptions,
     order_items,
     orders,
     shipping_rates,
-    store_profile,
     tax_rates,
-    webhook_endpoints,
 )
 from mcp_checkout.store.sealing import email_hash
-from mcp_checkout.store.webhooks import ACTIVE
 
 APPLIED = "applied"
 RELEASED = "released"
@@ -55,73 +51,21 @@ def rate_of(row: RowMapping) -> ShippingRate:
     )
 
 
-# Built once: building a Core statement per call costs more than running it (values come as parameters).
-_RATES_IN = (
+_ACTIVE_RATES = (
     select(shipping_rates)
-    .where(shipping_rates.c.currency == bindparam("currency"), shipping_rates.c.active.is_(True))
+    .where(shipping_rates.c.active.is_(True))
     .order_by(shipping_rates.c.price_minor, shipping_rates.c.id)
 )
+_TAX_RATES = select(tax_rates)
 
 
-def shipping_rates_in(conn: Connection, currency: str) -> list[ShippingRate]:
-    """Active rates priced in ``currency``, by id (domain.pricing.rates_for picks those serving a country)."""
-    return [rate_of(row) for row in conn.execute(_RATES_IN, {"currency": currency}).mappings()]
+def active_shipping_rates(conn: Connection) -> list[ShippingRate]:
+    """Every active rate, cheapest first (then by id); domain.pricing.rates_for picks those serving a cart."""
+    return [rate_of(row) for row in conn.execute(_ACTIVE_RATES).mappings()]
 
 
-@dataclass(frozen=True)
-class PlacementSetup:
-    """What placing an order reads of the store's set-up, in ONE statement: the store profile (None before
-    the first start seeded it), the active shipping rates in the order's currency (as
-    :func:`shipping_rates_in`) and whether any webhook endpoint is active (none: the outbox has nothing to
-    queue, see service/webhook_outbox.record_order_event)."""
-
-    profile: StoreProfile | None
-    rates: list[ShippingRate]
-    webhooks_active: bool
-
-
-# One row per active rate (one row with NULL rate columns when there is none), each carrying the profile's
-# columns (NULL before it is seeded) and the count of active webhook endpoints. The one-row anchor keeps
-# the profile and the count when the store has no rate in this currency.
-_ANCHOR = select(literal_column("1").label("anchor")).subquery("anchor")
-_ACTIVE_HOOKS = (
-    select(func.count()).select_from(webhook_endpoints).where(webhook_endpoints.c.status == ACTIVE).scalar_subquery()
-)
-_SETUP = (
-    select(
-        *(store_profile.c[name].label(f"p_{name}") for name in PROFILE_FIELDS),
-        store_profile.c.id.label("p_id"),
-        *(column.label(f"r_{column.name}") for column in shipping_rates.c),
-        _ACTIVE_HOOKS.label("active_hooks"),
-    )
-    .select_from(
-        _ANCHOR.outerjoin(store_profile, store_profile.c.id == 1).outerjoin(
-            shipping_rates,
-            and_(shipping_rates.c.currency == bindparam("currency"), shipping_rates.c.active.is_(True)),
-        )
-    )
-    .order_by(shipping_rates.c.price_minor, shipping_rates.c.id)
-)
-_RATE_KEYS = [(f"r_{column.name}", column.name) for column in shipping_rates.c]
-
-
-def placement_setup(conn: Connection, currency: str) -> PlacementSetup:
-    """The store profile, the active shipping rates in ``currency`` and whether any webhook endpoint is
-    active, in one read (what three statements read otherwise)."""
-    rows = conn.execute(_SETUP, {"currency": currency}).mappings().all()
-    first = rows[0]
-    profile = None if first["p_id"] is None else StoreProfile(**{name: first[f"p_{name}"] for name in PROFILE_FIELDS})
-    rates = [
-        rate_of(cast(RowMapping, {plain: row[key] for key, plain in _RATE_KEYS}))
-        for row in rows
-        if row["r_id"] is not None
-    ]
-    return PlacementSetup(profile, rates, bool(first["active_hooks"]))
-
-
-def tax_rates_in(conn: Connection, country: str) -> list[TaxRate]:
-    """Every tax rate of ``country`` (all regions and categories; domain.pricing.tax_rate_for picks one)."""
-    query = select(tax_rates).where(tax_rates.c.country == country)
+def all_tax_rates(conn: Connection) -> list[TaxRate]:
+    """Every tax rate (all countries, regions and categories; domain.pricing.tax_rate_for picks one)."""
     return [
         TaxRate(
             country=row["country"],
@@ -130,7 +74,7 @@ def tax_rates_in(conn: Connection, country: str) -> list[TaxRate]:
             category=row["category"] or "standard",
             applies_to_shipping=bool(row["applies_to_shipping"]),
         )
-        for row in conn.execute(query).mappings()
+        for row in conn.execute(_TAX_RATES).mappings()
     ]
 
 
@@ -166,6 +110,12 @@ def codes(conn: Connection, wanted: Collection[str]) -> dict[str, DiscountCode]:
         return {}
     rows = conn.execute(select(discount_codes).where(discount_codes.c.code.in_(keys))).mappings()
     return {row["code"]: code_of(row) for row in rows}
+
+
+def code_uses(conn: Connection, wanted: Collection[str]) -> dict[str, int]:
+    """How many uses each of these codes has counted so far (they change with every order; settings do not)."""
+    query = select(discount_codes.c.code, discount_codes.c.uses).where(discount_codes.c.code.in_(wanted))
+    return {str(code): int(uses) for code, uses in conn.execute(query).all()}
 
 
 def buyer_uses(conn: Connection, code: str, buyer_key: str) -> int:

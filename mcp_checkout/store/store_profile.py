@@ -1,11 +1,12 @@
-"""The store profile row (one per database)."""
+"""The store profile row (one per database), and the stamp of the store's pricing configuration
+(``store_config_version``, migration 0016: moved by triggers whenever the profile, a rate or a code changes)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select, text, update
 
 from mcp_checkout.domain.store_profile import PROFILE_FIELDS, StoreProfile
 from mcp_checkout.store.db import dialect_insert
@@ -13,6 +14,13 @@ from mcp_checkout.store.models import store_profile
 
 # Built once: the checkout page reads the profile on every open (building a statement costs more than running it).
 _GET = select(store_profile).where(store_profile.c.id == 1)
+_VERSION = text("SELECT version FROM store_config_version WHERE id = 1")
+
+
+def config_version(conn: Connection) -> int | None:
+    """The configuration's current stamp (None if its row is missing: then nothing may be cached)."""
+    version = conn.execute(_VERSION).scalar()
+    return None if version is None else int(version)
 
 
 def get(conn: Connection) -> StoreProfile | None:

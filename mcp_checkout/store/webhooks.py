@@ -58,6 +58,14 @@ def insert_endpoint(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(webhook_endpoints).values(**values))
 
 
+_ANY_ACTIVE = select(webhook_endpoints.c.id).where(webhook_endpoints.c.status == ACTIVE).limit(1)
+
+
+def any_active(conn: Connection) -> bool:
+    """Whether any endpoint (the merchant's or a UCP platform's) is active: none, and no event has a receiver."""
+    return conn.execute(_ANY_ACTIVE).first() is not None
+
+
 def endpoints(conn: Connection, *, include_inactive: bool = True) -> Sequence[RowMapping]:
     query = select(*_ENDPOINT).order_by(webhook_endpoints.c.seq)
     if not include_inactive:

@@ -12,6 +12,7 @@ from mcp_checkout.domain.pricing import Line
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.service import quotes
 from mcp_checkout.service.container import Services
+from mcp_checkout.service.store_profile import ConfigCache
 from mcp_checkout.store import pricing as pricing_store
 from tests.pricing_rows import add_discount_code, add_shipping_rate, add_tax_rate
 
@@ -21,7 +22,7 @@ LINES = [Line("MUG-01", 1800, 2, category="Kitchen"), Line("EBOOK", 500, 1, requ
 
 def _price(conn: Connection, address: dict[str, str] | None, option: str | None, codes: list[str]) -> quotes.Priced:
     return quotes.quote(
-        conn, fallback=PROFILE, currency="USD", lines=LINES, shipping_address=address,
+        conn, config=ConfigCache(PROFILE).get(conn), currency="USD", lines=LINES, shipping_address=address,
         fulfillment_option_id=option, discount_codes=codes, buyer="principal:test", now=utc_now(),
     )  # fmt: skip
 
