@@ -1,7 +1,8 @@
 """The store's pricing configuration kept in memory per process (service/store_profile.ConfigCache), on SQLite
 and PostgreSQL: two Services on one database stand for two server processes, each with its own copy. A
 merchant's change made through one of them (a rate, a tax rate, a code, the profile) or written straight into
-a table is priced by the very next quote of the other; an unchanged configuration is not read again."""
+a table is priced by the very next quote of the other (and an endpoint registered there hears the next
+order); an unchanged configuration is not read again."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, func, select, text
 
 from mcp_checkout.config import Settings
+from mcp_checkout.domain import Principal
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.service.store_profile import ConfigCache, from_settings
 from mcp_checkout.store.db import Database
+from mcp_checkout.store.models import webhook_events
 from tests.conftest import seed_catalog
 from tests.pricing_rows import add_shipping_rate
 from tests.support import tool_data
@@ -141,3 +145,23 @@ async def test_a_change_rolled_back_after_it_was_read_is_never_priced(two: tuple
         await buyer_side.db.write(ghost)
     await buyer_side.db.write(lambda conn: add_shipping_rate(conn, "real", 200, ["US"]))
     assert [rate.rate_id for rate in await buyer_side.db.read(lambda conn: cache.get(conn).shipping_rates)] == ["real"]
+
+
+async def test_an_endpoint_added_or_deactivated_in_one_process_counts_for_the_next_order_of_the_other(
+    two: tuple[Services, Services],
+) -> None:
+    """Whether any webhook endpoint is active is kept with the configuration (an order with none queues no
+    event and reads nothing more): an endpoint registered elsewhere hears the very next order."""
+    buyer_side, merchant_side = two
+    merchant = Principal(id="local", kind="merchant", client="test")
+
+    async def order_events(key: str) -> int:
+        order = await buyer_side.orders.create(merchant, CreateOrder(idempotency_key=key, items=[("MUG-01", 1)]))
+        query = select(func.count()).select_from(webhook_events).where(webhook_events.c.order_id == order.order_id)
+        return int(await buyer_side.db.read(lambda conn: conn.execute(query).scalar_one()))
+
+    assert await order_events("before") == 0
+    endpoint = await merchant_side.webhooks.create_endpoint(merchant, "https://erp.example/hooks", ["order.created"])
+    assert await order_events("registered") == 1
+    await merchant_side.webhooks.deactivate_endpoint(merchant, endpoint.endpoint.endpoint_id)
+    assert await order_events("deactivated") == 0

@@ -46,6 +46,9 @@ def _sqlite() -> list[str]:
         ("discount_codes", "INSERT"),
         ("discount_codes", "DELETE"),
         ("discount_codes", f"UPDATE OF {CODE_SETTINGS}"),
+        ("webhook_endpoints", "INSERT"),
+        ("webhook_endpoints", "DELETE"),
+        ("webhook_endpoints", "UPDATE OF status"),
     ]
     for table, event in changes:
         name = f"store_config_version_{table}_{event.split()[0].lower()}"
