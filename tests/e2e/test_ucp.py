@@ -251,15 +251,20 @@ async def test_the_mcp_binding_runs_the_checkout_with_the_specs_argument_envelop
         assert missing.structured_content["ucp"]["status"] == "error"
 
 
-async def test_the_mcp_binding_refuses_an_unknown_key_with_http_401(shop: Shop) -> None:
+async def test_the_mcp_binding_refuses_an_unknown_key_or_none_with_http_401(shop: Shop) -> None:
     async with httpx.AsyncClient(base_url=shop.server.base) as web:
         answer = await web.post(
             "/ucp/mcp",
             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
             headers={"X-API-Key": "mcpk_test_wrong", "Accept": "application/json, text/event-stream"},
         )
-    assert answer.status_code == 401
-    assert answer.json()["error"]["code"] == -32000
+        keyless = await web.post(  # guest mode is off by default: no key is 401 too
+            "/ucp/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+    assert answer.status_code == 401 and keyless.status_code == 401
+    assert answer.json()["error"]["code"] == keyless.json()["error"]["code"] == -32000
 
 
 async def test_guest_mode_opens_the_ucp_mcp_binding_without_a_key_but_not_the_native_tools(guest_shop: Shop) -> None:
