@@ -2,7 +2,8 @@
 native tools on ``/mcp``) whose tools are the checkout operations with the spec's argument envelope:
 ``meta`` (``ucp-agent.profile``, ``idempotency-key``), ``id`` and ``checkout``. Results carry the UCP
 object in ``structuredContent`` (and as JSON text); refusals are JSON-RPC errors with the spec's codes
-(-32001 discovery and version, -32000 protocol, -32602 bad input) and ``data: {code, content}``.
+(-32001 discovery and version, -32000 protocol, -32602 bad input) and ``data: {code, content}``, sent
+with the HTTP status REST would answer (the tool records it; :class:`Gate` sends it).
 
 :class:`Gate` authenticates the API key and counts the call before the MCP app sees the request, so an
 unknown key is HTTP 401 and a spent rate limit HTTP 429, as the spec asks of streamable HTTP.
@@ -19,7 +20,7 @@ from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, NotFound, RateLimited
@@ -34,6 +35,7 @@ from mcp_checkout.ucp.rest import error_envelope, platform_principal
 
 DISCOVERY_CODES = frozenset({"invalid_profile_url", "profile_unreachable", "profile_malformed", "version_unsupported"})
 PRINCIPAL_KEY = "ucp_principal"
+STATUS_KEY = "ucp_http_status"  # a refusal's HTTP status (and Retry-After), set by the tool, sent by the Gate
 
 
 def _jsonrpc_error(status: int, code: int, message: str, data: dict[str, Any] | None = None) -> tuple[int, bytes]:
@@ -63,13 +65,38 @@ class Gate:
             headers.append((b"retry-after", str(wait).encode()))
         else:
             if principal is not None:
-                scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
-                await self.app(scope, receive, send)
+                state = scope.setdefault("state", {})
+                state[PRINCIPAL_KEY] = principal
+                await self.app(scope, receive, _with_refusal_status(state, send))
                 return
             status, body = _jsonrpc_error(401, -32000, "Unauthorized")
             headers.append((b"www-authenticate", b'Bearer realm="ucp"'))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_refusal_status(state: dict[str, Any], send: Send) -> Send:
+    """Over streamable HTTP the spec asks for the refusal's HTTP status beside the JSON-RPC error (overview,
+    Error Handling: "the HTTP status code is the primary signal"): a tool that refused records it in the
+    request's state, and the (JSON) answer goes out with it instead of 200."""
+
+    async def sending(message: Message) -> None:
+        refused = state.get(STATUS_KEY)
+        if message["type"] == "http.response.start" and refused is not None and message["status"] == 200:
+            status, retry_after = refused
+            headers = list(message.get("headers", []))
+            if retry_after is not None:
+                headers.append((b"retry-after", str(retry_after).encode()))
+            message = {**message, "status": status, "headers": headers}
+        await send(message)
+
+    return sending
+
+
+def _refused(ctx: Context[Any], status: int, retry_after: int | None = None) -> None:
+    request = ctx.request_context.request
+    if request is not None:
+        request.scope.setdefault("state", {})[STATUS_KEY] = (status, retry_after)
 
 
 def _result(body: dict[str, Any]) -> CallToolResult:
@@ -106,6 +133,7 @@ def build_server(
             request = ctx.request_context.request
             principal = request.scope.get("state", {}).get(PRINCIPAL_KEY) if request is not None else None
             if not isinstance(principal, Principal):
+                _refused(ctx, 401)
                 raise MCPError(-32000, "Unauthorized")
             agent = meta.get("ucp-agent") if isinstance(meta, dict) else None
             url = checked_profile_url(
@@ -119,11 +147,17 @@ def build_server(
                 await after(principal, url)
             return _result(result)
         except UcpProblem as problem:
+            _refused(ctx, problem.status)
             raise _refusal(problem) from None
         except NotFound as missing:
             return _result(error_envelope("not_found", missing.message))
         except CheckoutError as error:
-            raise MCPError(-32000, error.message, {"code": error.code, "content": error.message}) from None
+            data: dict[str, Any] = {"code": error.code, "content": error.message}
+            wait = None if error.retry_after_seconds is None else max(1, round(error.retry_after_seconds))
+            if wait is not None:
+                data["retry_after"] = wait
+            _refused(ctx, error.http_status, wait)
+            raise MCPError(-32000, error.message, data) from None
 
     changes = ToolAnnotations(
         read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False

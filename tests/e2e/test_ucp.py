@@ -267,6 +267,43 @@ async def test_the_mcp_binding_refuses_an_unknown_key_or_none_with_http_401(shop
     assert answer.json()["error"]["code"] == keyless.json()["error"]["code"] == -32000
 
 
+async def test_the_mcp_binding_answers_refusals_with_the_specs_http_status(shop: Shop) -> None:
+    """Over streamable HTTP the refusal's HTTP status goes with the JSON-RPC error (overview.md, Error
+    Handling: "servers MUST return the corresponding HTTP status code"). Before, every refusal of a tool
+    call came back as HTTP 200."""
+    meta = {"ucp-agent": {"profile": shop.platform}}
+    headers = {"X-API-Key": shop.key, "Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(base_url=shop.server.base, headers=headers, timeout=30) as web:
+
+        async def call(name: str, arguments: dict[str, Any]) -> httpx.Response:
+            request = {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments},
+            }
+            return await web.post("/ucp/mcp", json=request)
+
+        line = {"item": {"id": "MUG-01"}, "quantity": 1}
+        created = await call("create_checkout", {"meta": meta, "checkout": {"line_items": [line]}})
+        assert created.status_code == 200, created.text
+        checkout_id = created.json()["result"]["structuredContent"]["id"]
+        keyed = {**meta, "idempotency-key": str(uuid.uuid4())}
+        first = await call("complete_checkout", {"meta": keyed, "id": checkout_id, "checkout": {"payment": {}}})
+        assert first.status_code == 200 and "result" in first.json(), first.text
+        other_body = {"payment": {"instruments": []}}
+        conflict = await call("complete_checkout", {"meta": keyed, "id": checkout_id, "checkout": other_body})
+        error = conflict.json()["error"]
+        assert (conflict.status_code, error["code"], error["data"]["code"]) == (409, -32000, "idempotency_conflict")
+        old = await call("get_checkout", {"meta": {"ucp-agent": {"profile": shop.old_platform}}, "id": checkout_id})
+        error = old.json()["error"]
+        assert (old.status_code, error["code"], error["data"]["code"]) == (422, -32001, "version_unsupported")
+        unkeyed = await call("complete_checkout", {"meta": meta, "id": checkout_id, "checkout": {"payment": {}}})
+        assert (unkeyed.status_code, unkeyed.json()["error"]["code"]) == (400, -32602)
+        found = await call("get_checkout", {"meta": meta, "id": checkout_id})
+        assert found.status_code == 200 and "result" in found.json()
+
+
 async def test_guest_mode_opens_the_ucp_mcp_binding_without_a_key_but_not_the_native_tools(guest_shop: Shop) -> None:
     meta = {"ucp-agent": {"profile": guest_shop.platform}}
     async with _ucp_mcp(guest_shop, None, "auto") as client:  # no key at all
