@@ -41,12 +41,35 @@ def _keys(context: Context) -> int:
                     print(f"{row} used {used} expires {expires} {key.name}")
         elif args.keys_command == "rotate-secret":
             return await rotate_secret(services, args.batch_size)
+        elif args.keys_command in ("signing", "rotate-signing", "retire-signing"):
+            return await _signing(services, args.keys_command, getattr(args, "kid", None))
         else:
             revoked = await services.access.revoke(args.key)
             print(f"revoked {revoked.prefix} ({revoked.name!r})", file=sys.stderr)
         return 0
 
     return context.with_services(run)
+
+
+async def _signing(services: Services, command: str, kid: str | None) -> int:
+    """The business's message-signing keys (UCP order webhooks; published in /.well-known/ucp)."""
+    from mcp_checkout.service.policy import OPERATOR
+
+    if command == "rotate-signing":
+        await services.signing_keys.ensure()
+        print(await services.signing_keys.rotate(OPERATOR))  # the new key's kid
+        print("the new key signs from now on; keep the old one published 7 days, then retire it", file=sys.stderr)
+    elif command == "retire-signing":
+        assert kid is not None
+        await services.signing_keys.retire(OPERATOR, kid)
+        print(f"retired signing key {kid}: no longer published", file=sys.stderr)
+    else:
+        await services.signing_keys.ensure()
+        for key in await services.signing_keys.listing():
+            retired = key["retired_at"].isoformat(timespec="seconds") if key["retired_at"] else "-"
+            print(f"{key['kid']}  {key['status']:<7} created {key['created_at'].isoformat(timespec='seconds')} "
+                  f"retired {retired}")  # fmt: skip
+    return 0
 
 
 def register(commands: Commands) -> None:
@@ -63,6 +86,8 @@ def register(commands: Commands) -> None:
             "mcp-checkout keys list",
             "mcp-checkout keys revoke mcpk_3f9a…",
             "mcp-checkout keys rotate-secret",
+            "mcp-checkout keys signing",
+            "mcp-checkout keys rotate-signing",
         ],
     )
     create = add_command(
@@ -107,3 +132,32 @@ def register(commands: Commands) -> None:
         handler=_keys,
     )
     rotate.add_argument("--batch-size", type=int, default=500, choices=range(1, 10_001), metavar="1-10000")
+    add_command(
+        keys,
+        "signing",
+        help="the business's message-signing keys (UCP order webhooks): kid, status, dates",
+        description="List the ES256 keys that sign UCP order webhooks (RFC 9421); the active ones are published "
+        "as signing_keys in /.well-known/ucp, the newest signs. Private halves are sealed and never shown. "
+        "The first key is made on first use.",
+        examples=["mcp-checkout keys signing"],
+        handler=_keys,
+    )
+    add_command(
+        keys,
+        "rotate-signing",
+        help="make a new signing key (it signs from now on; the old one stays published)",
+        description="Add a new signing key: it signs every webhook from now on, the older keys stay published "
+        "so platforms still verify what they signed. Retire the old one after a grace period (7 days).",
+        examples=["mcp-checkout keys rotate-signing"],
+        handler=_keys,
+    )
+    retire = add_command(
+        keys,
+        "retire-signing",
+        help="stop publishing a signing key (never the last one)",
+        description="Remove a signing key from /.well-known/ucp (after rotation and a grace period, or at once "
+        "if it leaked). The last active key cannot be retired: rotate first.",
+        examples=["mcp-checkout keys retire-signing es256-9oOUvMQ3…"],
+        handler=_keys,
+    )
+    retire.add_argument("kid", help="the kid from `keys signing`")

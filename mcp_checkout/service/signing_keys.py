@@ -1,7 +1,7 @@
 """The business's message-signing keys and the HTTP Message Signatures (RFC 9421) they make.
 
 One ES256 (P-256) key is generated the first time one is needed, its private half stored sealed with the
-server's keyring (``signing_keys.private_key``), its public half published as a JWK (``kid`` = its RFC 7638
+server's keyring (``signing_keys.private_key``), its public half published as a JWK (``kid`` from its RFC 7638
 thumbprint). Rotation adds a newer key that signs from then on while the older ones stay published until
 retired (verifiers accept any published key). Signatures are made by the ``http-message-signatures``
 library: ``Content-Digest`` (RFC 9530, sha-256 of the raw body), then ``Signature-Input``/``Signature``
@@ -40,12 +40,12 @@ def _b64url(data: bytes) -> str:
 
 
 def public_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, str]:
-    """The public key as an EC JWK (RFC 7517), ``kid`` its RFC 7638 thumbprint."""
+    """The public key as an EC JWK (RFC 7517), ``kid`` ``es256-`` + its RFC 7638 thumbprint."""
     numbers = key.public_numbers()
     members = {"crv": "P-256", "kty": "EC", "x": _b64url(numbers.x.to_bytes(32, "big")),
                "y": _b64url(numbers.y.to_bytes(32, "big"))}  # fmt: skip
     thumbprint = _b64url(hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest())
-    return {"kid": thumbprint, **members, "use": "sig", "alg": "ES256"}
+    return {"kid": f"es256-{thumbprint}", **members, "use": "sig", "alg": "ES256"}
 
 
 def new_key() -> tuple[str, dict[str, str]]:
@@ -90,9 +90,9 @@ class SigningKeys:
         self._db = db
         self._clock = clock
 
-    def _add(self, conn: Connection) -> str | None:
+    def _add(self, conn: Connection, generation: int) -> str | None:
         pem, jwk = new_key()
-        values = {"generation": store.next_generation(conn), "kid": jwk["kid"], "public_jwk": jwk,
+        values = {"generation": generation, "kid": jwk["kid"], "public_jwk": jwk,
                   "private_key": pem, "status": store.ACTIVE, "created_at": self._clock()}  # fmt: skip
         return jwk["kid"] if store.insert_key(conn, values) else None
 
@@ -103,7 +103,9 @@ class SigningKeys:
             return
 
         def run(conn: Connection) -> None:
-            if not store.active(conn) and self._add(conn) is not None:
+            # Always generation 1, never "the next one": a process that looked before another's first key
+            # was committed must collide with it, not add a second key.
+            if not store.active(conn) and self._add(conn, 1) is not None:
                 log.info("generated the business's first message-signing key")
 
         await self._db.write(run)
@@ -118,7 +120,7 @@ class SigningKeys:
         _merchant_only(principal)
 
         def run(conn: Connection) -> str:
-            kid = self._add(conn)
+            kid = self._add(conn, store.next_generation(conn))
             if kid is None:
                 raise InvalidState("Another rotation ran at the same moment; list the keys and retry if needed.")
             audit.record(conn, principal, "signing_key.rotate", kid, after={"kid": kid}, at=self._clock())

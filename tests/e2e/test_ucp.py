@@ -56,6 +56,7 @@ class Shop:
     platform: str  # the platform profile URL (2026-04-08), whose order capability names ``receiver``
     old_platform: str  # a platform that speaks 2026-01-11
     receiver: Receiver  # the platform's order webhook receiver
+    env: dict[str, str]  # the server's environment, for the CLI
 
 
 @contextmanager
@@ -81,7 +82,7 @@ def _ucp_shop(home: Path, name: str, extra_env: dict[str, str] | None = None) ->
     base = f"http://127.0.0.1:{profiles.server_address[1]}"
     try:
         with running(env, home / "logs", 1, name=name) as [server]:
-            yield Shop(server, key, f"{base}/new/.well-known/ucp", f"{base}/old/.well-known/ucp", receiver)
+            yield Shop(server, key, f"{base}/new/.well-known/ucp", f"{base}/old/.well-known/ucp", receiver, env)
     finally:
         profiles.shutdown()
         receiver.down()
@@ -336,3 +337,15 @@ async def test_guest_mode_opens_the_ucp_mcp_binding_without_a_key_but_not_the_na
             headers={"Accept": "application/json, text/event-stream"},
         )
         assert limited.status_code == 429 and limited.headers["retry-after"]
+
+
+async def test_the_operator_rotates_the_signing_key_and_the_running_server_publishes_and_signs_with_it(
+    shop: Shop,
+) -> None:
+    async with httpx.AsyncClient(base_url=shop.server.base) as web:
+        before = [k["kid"] for k in (await web.get("/.well-known/ucp")).json()["signing_keys"]]
+        new = cli(shop.env, "keys", "rotate-signing").stdout.strip()
+        after = [k["kid"] for k in (await web.get("/.well-known/ucp")).json()["signing_keys"]]
+    assert new.startswith("es256-") and after == [new, *before]  # the old key stays published
+    listed = cli(shop.env, "keys", "signing").stdout
+    assert all(kid in listed for kid in after) and "PRIVATE" not in listed

@@ -226,3 +226,54 @@ async def test_signing_keys_rotate_and_the_old_one_stays_published_until_retired
         lambda conn: conn.exec_driver_sql("select private_key from signing_keys").scalars().all()
     )
     assert stored and all(value.startswith("fernet:") for value in stored)  # sealed at rest
+
+
+async def test_concurrent_first_uses_generate_one_key(settings: Settings, seeded: Services) -> None:
+    """Several processes start at once (each its own services): the first writer of generation 1 wins and
+    every one publishes its key."""
+    many = [build_services(settings, db=seeded.db) for _ in range(4)]
+    published: list[list[dict[str, Any]]] = []
+
+    async def first_use(services: Services) -> None:
+        published.append(await services.signing_keys.published())
+
+    async with anyio.create_task_group() as tasks:
+        for services in many:
+            tasks.start_soon(first_use, services)
+    assert [[key["kid"] for key in keys] for keys in published] == [[published[0][0]["kid"]]] * len(many)
+    assert len(await seeded.signing_keys.listing()) == 1
+
+
+async def test_platform_deliveries_wait_for_a_process_that_can_sign_them_and_are_retried(
+    shop: Any, receiver: Receiver, settings: Settings
+) -> None:
+    platform, _, services = shop
+    checkout = conforms(await platform.create([("MUG-01", 1)]))
+    conforms(await platform.complete(checkout["id"], str(uuid.uuid4()), token="success_token"))
+    plain = build_services(settings, db=services.db)  # e.g. a stdio process: no UCP format registered
+    for _ in range(3):
+        await plain.webhooks.dispatch_once()
+    assert receiver.all() == []  # left for a process that can sign them
+    receiver.script = [503]
+    [received] = await deliver(services, receiver, 1)
+    [refused, accepted] = receiver.all()
+    assert refused.status == 503 and accepted is received
+    ids = [{k.lower(): v for k, v in r.headers.items()}["webhook-id"] for r in (refused, accepted)]
+    assert ids[0] == ids[1]  # one message, retried
+
+
+async def test_a_webhook_url_the_rules_refuse_leaves_the_checkout_complete_and_registers_nothing(
+    settings: Settings, seeded: Services
+) -> None:
+    services = build_services(settings, db=seeded.db)
+    profiles = {PLATFORM_PROFILE: order_platform_profile("ftp://platform.test/hooks")}
+    app = Starlette(
+        routes=ucp_rest.routes(lambda: services, resolver=ProfileResolver(transport=profile_transport(profiles)))
+    )
+    key = (await services.access.create_key("platform", "buyer")).key
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        platform = Platform(client, key)
+        checkout = conforms(await platform.create([("MUG-01", 1)]))
+        done = conforms(await platform.complete(checkout["id"], str(uuid.uuid4()), token="success_token"))
+    assert done["status"] == "completed"
+    assert (await services.webhooks.list_endpoints(MERCHANT)).endpoints == []
