@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=500)
     db_busy_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
 
+    # These two only seed the store profile on first start; after that the profile decides (service/store_profile).
     merchant_name: str = Field(default="Demo Store", max_length=120)
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
