@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Literal
 
@@ -22,7 +23,12 @@ class MoneyOut(Out):
     @classmethod
     def of(cls, money: Money, locale: str = DISPLAY_LOCALE) -> MoneyOut:
         """``money`` with its display for ``locale`` (the store profile's, on buyer pages)."""
-        return cls(amount=money.amount, currency=money.currency, display=money.display(locale))
+        return _money_out(money.amount, money.currency, locale)
+
+
+@functools.lru_cache(maxsize=8192)  # views show the same prices and totals again and again; MoneyOut is frozen
+def _money_out(amount: int, currency: str, locale: str) -> MoneyOut:
+    return MoneyOut(amount=amount, currency=currency, display=Money(amount, currency).display(locale))
 
 
 class SkuOut(Out):

@@ -95,6 +95,13 @@ _LISTED = skus.c.archived_at.is_(None)
 """Archived SKUs (deleted by the merchant but kept for their orders) are neither found nor sold."""
 _SKU = select(*SKU_COLUMNS).where(skus.c.sku == bindparam("code"), _LISTED)
 _SKUS = select(*SKU_COLUMNS).where(skus.c.sku.in_(bindparam("codes", expanding=True)), _LISTED)
+# An expanding IN is compiled again on every execution; orders and carts look up a few SKUs at a time, so
+# up to this many codes use a statement built once per count, with one plain parameter per code.
+_FIXED_IN_MAX = 8
+_SKUS_BY_COUNT = {
+    count: select(*SKU_COLUMNS).where(skus.c.sku.in_([bindparam(f"c{i}") for i in range(count)]), _LISTED)
+    for count in range(2, _FIXED_IN_MAX + 1)
+}
 
 _by_code = skus.alias("by_code")
 _PRODUCT_SKU_LABELS = tuple(f"sku_{col.name}" for col in SKU_COLUMNS)
@@ -157,7 +164,11 @@ def get_skus(conn: Connection, codes: Iterable[str]) -> dict[str, RowMapping]:
     if len(wanted) == 1:
         rows = conn.execute(_SKU, {"code": wanted[0]}).mappings().all()
     else:
-        rows = conn.execute(_SKUS, {"codes": wanted}).mappings().all()
+        fixed = _SKUS_BY_COUNT.get(len(wanted))
+        if fixed is not None:
+            rows = conn.execute(fixed, {f"c{i}": code for i, code in enumerate(wanted)}).mappings().all()
+        else:
+            rows = conn.execute(_SKUS, {"codes": wanted}).mappings().all()
     return {row["sku"]: row for row in rows}
 
 

@@ -1,0 +1,60 @@
+"""create_order's database work (issue 14): ONE write transaction and at most 8 SQL statements for a
+2-line order, on SQLite and PostgreSQL. The store's set-up (profile, shipping rates, whether any webhook
+endpoint is active) is one read; with an active endpoint the order's event is still queued."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, func, select
+
+from mcp_checkout.domain import Principal
+from mcp_checkout.service.container import Services
+from mcp_checkout.service.orders import CreateOrder
+from mcp_checkout.store.models import webhook_events
+
+MERCHANT = Principal(id="local", kind="merchant", client="test")
+TWO_LINES = [("MUG-01", 1), ("SOCK-M-GRY", 1)]
+
+
+@contextmanager
+def counted(services: Services) -> Iterator[dict[str, list[Any]]]:
+    db = services.db
+    engine = db.sync_engine if db.dialect == "sqlite" else db.async_engine.sync_engine
+    seen: dict[str, list[Any]] = {"statements": [], "commits": []}
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen["statements"].append(sql)
+
+    def commit(_conn: Any) -> None:
+        seen["commits"].append(1)
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+
+
+async def test_a_two_line_order_is_one_transaction_of_at_most_eight_statements(seeded: Services) -> None:
+    await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="warm", items=[("MUG-02", 1)]))
+    with counted(seeded) as seen:
+        order = await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="k1", items=TWO_LINES))
+    assert len(seen["commits"]) == 1
+    assert len(seen["statements"]) <= 8, "\n".join(seen["statements"])
+    assert order.total.amount == 1800 + 2200 and [line.sku for line in order.lines] == ["MUG-01", "SOCK-M-GRY"]
+
+
+async def test_with_an_active_endpoint_the_order_event_is_still_queued(seeded: Services) -> None:
+    await seeded.webhooks.create_endpoint(MERCHANT, "http://127.0.0.1:9/hooks", ["order.created"])
+    order = await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="k1", items=TWO_LINES))
+    queued = await seeded.db.read(
+        lambda conn: conn.execute(
+            select(func.count()).select_from(webhook_events).where(webhook_events.c.order_id == order.order_id)
+        ).scalar_one()
+    )
+    assert queued == 1
