@@ -174,6 +174,10 @@ class Dispatcher:
         except CheckoutError as exc:  # e.g. the order is gone (erased); a format's own refusal
             log.warning("webhook %s not sent: %s", row["id"], exc.code)
             return self._retry_or_abandon(row, {"last_status_code": None}, f"not sent: {exc.code}", None)
+        except Exception as exc:  # a format that failed (e.g. a body of an older shape): retried, then abandoned
+            log.error("webhook %s not sent: its %s format failed (%s)", row["id"], row["kind"], type(exc).__name__)
+            error = f"not sent: the {row['kind']} format failed ({type(exc).__name__})"
+            return self._retry_or_abandon(row, {"last_status_code": None}, error, None)
         try:
             async with self._http().stream("POST", row["url"], content=content, headers=headers) as resp:
                 code = resp.status_code

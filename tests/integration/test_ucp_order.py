@@ -277,3 +277,26 @@ async def test_a_webhook_url_the_rules_refuse_leaves_the_checkout_complete_and_r
         done = conforms(await platform.complete(checkout["id"], str(uuid.uuid4()), token="success_token"))
     assert done["status"] == "completed"
     assert (await services.webhooks.list_endpoints(MERCHANT)).endpoints == []
+
+
+async def test_a_delivery_its_format_cannot_make_is_retried_then_abandoned_and_nothing_is_sent(
+    shop: Any, receiver: Receiver
+) -> None:
+    platform, _, services = shop
+
+    class Broken:
+        async def prepare(self, delivery: Any) -> tuple[bytes, dict[str, str]]:
+            raise ValueError("a body of an older shape")
+
+    services.webhooks.register_format("ucp", Broken())
+    checkout = conforms(await platform.create([("MUG-01", 1)]))
+    conforms(await platform.complete(checkout["id"], str(uuid.uuid4()), token="success_token"))
+    with anyio.fail_after(15):
+        while True:
+            await services.webhooks.dispatch_once()
+            [delivery] = (await services.webhooks.list_deliveries(MERCHANT)).deliveries
+            if delivery.status != "pending":
+                break
+            await anyio.sleep(0.05)
+    assert delivery.status == "abandoned" and delivery.last_error == "not sent: the ucp format failed (ValueError)"
+    assert receiver.all() == []
