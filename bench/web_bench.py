@@ -67,7 +67,7 @@ from sqlalchemy.engine import make_url
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, Principal, utc_now
 from mcp_checkout.payments.gateway import Intent, Refund
-from mcp_checkout.service.checkout import CreateLink
+from mcp_checkout.service.checkout_links import CreateLink
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.store import migrate
@@ -274,7 +274,7 @@ async def mint_links(services: Services, count: int, label: str) -> list[str]:
     async def one(i: int) -> str:
         sku = CATALOG[i % len(CATALOG)].sku
         key = f"web-bench-{label}-{i}"
-        out = await services.checkout.create_link(
+        out = await services.links.create_link(
             MERCHANT,
             CreateLink(sku=sku, quantity=1, idempotency_key=key),
         )

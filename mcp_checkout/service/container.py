@@ -15,6 +15,7 @@ from mcp_checkout.service.buyer_data import BuyerDataService
 from mcp_checkout.service.carts import CartService
 from mcp_checkout.service.catalog import CatalogService
 from mcp_checkout.service.checkout import CheckoutService
+from mcp_checkout.service.checkout_links import LinkService
 from mcp_checkout.service.completions import CompletionService
 from mcp_checkout.service.discount_codes import DiscountCodeService
 from mcp_checkout.service.email_proof import EmailProofs
@@ -50,6 +51,7 @@ class Services:
     order_watch: OrderWatch
     payments: PaymentService
     refunds: RefundService
+    links: LinkService
     checkout: CheckoutService
     access: AccessService
     merchant: MerchantService
@@ -151,15 +153,21 @@ def build_services(
         order_watch=OrderWatch(db, orders, clock, poll_interval=settings.order_watch_poll_seconds),
         payments=payments,
         refunds=refunds,
+        links=LinkService(
+            db,
+            clock,
+            orders=orders,
+            idempotency=idempotency,
+            secrets=secret_box,
+            public_base_url=settings.resolved_public_base_url(),
+            default_ttl=timedelta(minutes=settings.link_ttl_minutes),
+        ),
         checkout=CheckoutService(
             db,
             clock,
             orders=orders,
             payments=payments,
-            idempotency=idempotency,
-            secrets=secret_box,
             public_base_url=settings.resolved_public_base_url(),
-            default_ttl=timedelta(minutes=settings.link_ttl_minutes),
             config=config,
             email_proofs=EmailProofs(db, clock, SecretBox(keyring)),
         ),

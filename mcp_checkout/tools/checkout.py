@@ -7,7 +7,7 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 
-from mcp_checkout.service.checkout import CreateLink
+from mcp_checkout.service.checkout_links import CreateLink
 from mcp_checkout.service.idempotency import sent_fields
 from mcp_checkout.service.views import LinkOut
 from mcp_checkout.tools.annotations import CREATES, READ_ONLY
@@ -50,7 +50,7 @@ def register(server: MCPServer[Any]) -> None:
             merchant_reference_id=merchant_reference_id, success_url=success_url, cancel_url=cancel_url,
             ttl_minutes=ttl_minutes, sent=sent_fields(raw_arguments(ctx)),
         )  # fmt: skip
-        return await services(ctx).checkout.create_link(principal(ctx), command)
+        return await services(ctx).links.create_link(principal(ctx), command)
 
     @server.tool(title="Regenerate a checkout link", annotations=CREATES)
     async def regenerate_checkout_link(
@@ -59,9 +59,9 @@ def register(server: MCPServer[Any]) -> None:
         """A new URL for a link's order (link_id or old url) when the buyer lost it or it expired; the old one
         stops working. `invalid_state`: the order is paid, canceled or expired.
         """
-        return await services(ctx).checkout.regenerate(principal(ctx), link_id, url)
+        return await services(ctx).links.regenerate(principal(ctx), link_id, url)
 
     @server.tool(title="Get a checkout link", annotations=READ_ONLY)
     async def get_checkout_link(ctx: Context[Any], link_id: LinkId) -> LinkOut:
         """A checkout link's state and its buyer session's; the URL is not shown again."""
-        return await services(ctx).checkout.get_link(principal(ctx), link_id)
+        return await services(ctx).links.get_link(principal(ctx), link_id)

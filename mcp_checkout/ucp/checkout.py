@@ -1,6 +1,6 @@
 """The checkout capability over the native model: a UCP checkout session IS a native cart (its id is the
 cart id); ``complete_checkout`` turns it into an order and that order's single-use checkout link, exactly
-once per idempotency key (``CheckoutService.create_link`` with ``cart_id``). A UCP item id is a SKU code.
+once per idempotency key (``LinkService.create_link`` with ``cart_id``). A UCP item id is a SKU code.
 
 Status: an open cart is ``incomplete`` (messages say what is wrong, with JSONPath ``path``) or
 ``ready_for_complete``; its order awaiting payment is ``requires_escalation`` with ``continue_url`` = the
@@ -34,7 +34,7 @@ from mcp_checkout.errors import (
     NotFound,
 )
 from mcp_checkout.service.carts import CancelCheckout, CartDetails, CreateCart
-from mcp_checkout.service.checkout import CreateLink
+from mcp_checkout.service.checkout_links import CreateLink
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.views import CartOut, MoneyOut, OrderOut
 from mcp_checkout.ucp import payment, spec
@@ -396,7 +396,7 @@ class CheckoutAdapter:
         if cart.order_id is None:
             return None, None
         order = await self._services.orders.get(principal, cart.order_id)
-        link = await self._services.checkout.current_link(principal, cart.order_id)
+        link = await self._services.links.current_link(principal, cart.order_id)
         return order, link.url if link is not None else None
 
     async def _view(self, principal: Principal, cart: CartOut, messages: Sequence[Message] = ()) -> dict[str, Any]:
@@ -545,7 +545,7 @@ class CheckoutAdapter:
         # Every call goes through the key: a retry replays, another body under the key is a conflict, and a
         # checkout completed by a concurrent call under another key is answered as it now is.
         with contextlib.suppress(CartAlreadyOrdered):
-            await self._services.checkout.create_link(
+            await self._services.links.create_link(
                 principal,
                 CreateLink(
                     cart_id=checkout_id,

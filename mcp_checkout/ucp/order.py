@@ -174,7 +174,7 @@ def not_found(order_id: str) -> dict[str, Any]:
 async def _permalink(services: Services, order: OrderOut) -> str:
     """Where the buyer sees the order on this store: its checkout link (the order's page), else the store."""
     owner = Principal(id=order.created_by.principal_id, kind="buyer", client="ucp")
-    link = await services.checkout.current_link(owner, order.order_id)
+    link = await services.links.current_link(owner, order.order_id)
     return link.url if link is not None and link.url else services.settings.resolved_public_base_url()
 
 

@@ -18,7 +18,7 @@ from ucp_sdk.models.schemas.shopping.checkout_complete_request import CheckoutCo
 
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import InvalidState
-from mcp_checkout.service.checkout import token_from
+from mcp_checkout.service.checkout_links import token_from
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.inline_payment import pay_with_method
 from mcp_checkout.ucp import spec

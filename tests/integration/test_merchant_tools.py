@@ -22,7 +22,7 @@ from mcp_checkout.domain import CatalogRow, Principal
 from mcp_checkout.errors import Forbidden, InsufficientStock, InvalidInput
 from mcp_checkout.payments.offline import OfflineGateway
 from mcp_checkout.server import build_server
-from mcp_checkout.service.checkout import CreateLink
+from mcp_checkout.service.checkout_links import CreateLink
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.merchant import MerchantService
 from mcp_checkout.service.orders import CreateOrder
@@ -480,9 +480,7 @@ async def test_list_orders_filters_by_status_and_time(shop: Shop) -> None:
     shop.clock.advance(minutes=10)
     canceled = await order(shop.services, "canceled", [("MUG-02", 1)])
     await shop.services.orders.cancel(MERCHANT, canceled, "test")
-    link = await shop.services.checkout.create_link(
-        MERCHANT, CreateLink(order_id=early, merchant_reference_id="link-ref")
-    )
+    link = await shop.services.links.create_link(MERCHANT, CreateLink(order_id=early, merchant_reference_id="link-ref"))
     assert link.order_id == early
     async with Client(shop.server) as client:
 
