@@ -10,6 +10,7 @@ import httpx
 from ucp_sdk.models.schemas.shopping.checkout import Checkout
 from ucp_sdk.models.schemas.shopping.types.error_response import ErrorResponse
 
+from tests.pricing_rows import add_discount_code, add_shipping_rate, add_tax_rate
 from tests.ucp_schemas import CHECKOUT, ERROR_RESPONSE, validate
 
 PLATFORM_PROFILE = "https://platform.test/.well-known/ucp"
@@ -99,3 +100,28 @@ class Platform:
         return await self.client.post(
             f"/ucp/v1/checkout-sessions/{checkout_id}/cancel", headers=self._headers(key or str(uuid.uuid4()))
         )
+
+
+def totals(body: dict[str, Any]) -> dict[str, int]:
+    """A UCP checkout's totals by type (subtotal, discount, fulfillment, tax, total)."""
+    return {entry["type"]: entry["amount"] for entry in body["totals"]}
+
+
+def priced_store(conn: Any) -> None:
+    """Two US shipping options, California tax (also on shipping) and the code TEN (10 %)."""
+    add_shipping_rate(conn, "ground", 599, ["US"], carrier="USPS", min_days=3, max_days=5)
+    add_shipping_rate(conn, "express", 1999, ["US"], carrier="UPS", min_days=1, max_days=2)
+    add_tax_rate(conn, "US", 725, region="CA", applies_to_shipping=True)
+    add_discount_code(conn, "TEN", "percent", 1000)
+
+
+DESTINATION = {
+    "id": "home",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "street_address": "1 Main St",
+    "address_locality": "San Francisco",
+    "address_region": "CA",
+    "postal_code": "94105",
+    "address_country": "US",
+}

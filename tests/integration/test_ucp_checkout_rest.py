@@ -22,8 +22,16 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.ucp.negotiation import ProfileResolver
 from mcp_checkout.web.app import routes as web_routes
-from tests.pricing_rows import add_discount_code, add_shipping_rate, add_tax_rate
-from tests.ucp_client import PLATFORM_PROFILE, Platform, conforms, platform_profile, profile_transport
+from tests.ucp_client import (
+    DESTINATION,
+    PLATFORM_PROFILE,
+    Platform,
+    conforms,
+    platform_profile,
+    priced_store,
+    profile_transport,
+    totals,
+)
 
 BASE = "http://shop.test"
 OLD_PLATFORM = "https://old-platform.test/.well-known/ucp"
@@ -56,10 +64,6 @@ async def pay_on_our_page(web: httpx.AsyncClient, url: str) -> None:
 async def orders_of(services: Services, cart_id: str) -> int:
     query = text("select count(*) from orders where cart_id = :cart_id")
     return int(await services.db.read(lambda conn: conn.execute(query, {"cart_id": cart_id}).scalar_one()))
-
-
-def totals(body: dict[str, Any]) -> dict[str, int]:
-    return {entry["type"]: entry["amount"] for entry in body["totals"]}
 
 
 async def test_create_then_update_gives_a_priced_checkout_ready_to_complete(shop: Any) -> None:
@@ -129,25 +133,6 @@ async def test_completing_escalates_to_our_checkout_page_then_the_paid_order_com
     principal = Principal(id="merchant", kind="merchant")
     native = await services.orders.get(principal, order_id)  # one order, seen by the native tools too
     assert (native.status, native.cart_id, native.total.amount) == ("paid", checkout["id"], 3600)
-
-
-def priced_store(conn: Any) -> None:
-    add_shipping_rate(conn, "ground", 599, ["US"], carrier="USPS", min_days=3, max_days=5)
-    add_shipping_rate(conn, "express", 1999, ["US"], carrier="UPS", min_days=1, max_days=2)
-    add_tax_rate(conn, "US", 725, region="CA", applies_to_shipping=True)
-    add_discount_code(conn, "TEN", "percent", 1000)
-
-
-DESTINATION = {
-    "id": "home",
-    "first_name": "Ada",
-    "last_name": "Lovelace",
-    "street_address": "1 Main St",
-    "address_locality": "San Francisco",
-    "address_region": "CA",
-    "postal_code": "94105",
-    "address_country": "US",
-}
 
 
 async def test_buyer_destination_option_and_discount_code_price_the_checkout_then_it_is_paid(shop: Any) -> None:

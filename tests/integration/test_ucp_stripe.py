@@ -20,8 +20,16 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.ucp.negotiation import ProfileResolver
 from mcp_checkout.web.app import routes as web_routes
-from tests.integration.test_ucp_checkout_rest import DESTINATION, priced_store, totals
-from tests.ucp_client import PLATFORM_PROFILE, Platform, conforms, platform_profile, profile_transport
+from tests.ucp_client import (
+    DESTINATION,
+    PLATFORM_PROFILE,
+    Platform,
+    conforms,
+    platform_profile,
+    priced_store,
+    profile_transport,
+    totals,
+)
 from tests.ucp_schemas import BUSINESS_PROFILE, validate
 
 BASE = "http://shop.test"
