@@ -34,7 +34,35 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 CLI = Path(sys.executable).with_name("mcp-checkout")
-PROFILE = json.dumps({"ucp": {"version": "2026-04-08", "services": {}, "payment_handlers": {}}}).encode()
+PROFILE = json.dumps(
+    {
+        "ucp": {
+            "version": "2026-04-08",
+            "services": {},
+            "payment_handlers": {},
+            "capabilities": {
+                name: [
+                    {
+                        "version": "2026-04-08",
+                        **(
+                            {"extends": "dev.ucp.shopping.checkout"}
+                            if name.endswith(("fulfillment", "discount"))
+                            else {}
+                        ),
+                    }
+                ]
+                for name in (
+                    "dev.ucp.shopping.checkout",
+                    "dev.ucp.shopping.fulfillment",
+                    "dev.ucp.shopping.discount",
+                    "dev.ucp.shopping.catalog.search",
+                    "dev.ucp.shopping.catalog.lookup",
+                    "dev.ucp.shopping.order",
+                )
+            },
+        }
+    }
+).encode()
 
 
 class _Profile(BaseHTTPRequestHandler):

@@ -27,7 +27,30 @@ import httpx
 from mcp_checkout.config import Settings
 from mcp_checkout.demo import DEMO_ADDRESS, DemoFailed, _buyer_pays, _free_port, _say, console
 
-PLATFORM_PROFILE = {"ucp": {"version": "2026-04-08", "services": {}, "payment_handlers": {}}}
+# The demo platform declares the capabilities it uses: the business answers with their intersection.
+PLATFORM_PROFILE = {
+    "ucp": {
+        "version": "2026-04-08",
+        "services": {},
+        "payment_handlers": {},
+        "capabilities": {
+            name: [
+                {
+                    "version": "2026-04-08",
+                    **({"extends": "dev.ucp.shopping.checkout"} if name.endswith(("ment", "discount")) else {}),
+                }
+            ]
+            for name in (
+                "dev.ucp.shopping.checkout",
+                "dev.ucp.shopping.fulfillment",
+                "dev.ucp.shopping.discount",
+                "dev.ucp.shopping.catalog.search",
+                "dev.ucp.shopping.catalog.lookup",
+                "dev.ucp.shopping.order",
+            )
+        },
+    }
+}
 
 
 def _env(settings: Settings, port: int) -> dict[str, str]:

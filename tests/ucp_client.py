@@ -16,8 +16,25 @@ from tests.ucp_schemas import CHECKOUT, ERROR_RESPONSE, validate
 PLATFORM_PROFILE = "https://platform.test/.well-known/ucp"
 
 
-def platform_profile(version: str = "2026-04-08") -> dict[str, Any]:
-    return {"ucp": {"version": version, "services": {}, "payment_handlers": {}}}
+def platform_capabilities(version: str = "2026-04-08", **configs: dict[str, Any]) -> dict[str, Any]:
+    """A platform's capability registry naming every shopping capability this business implements (so the
+    intersection is all of them); ``configs`` by short name, e.g. ``order={"webhook_url": …}``."""
+    extends = {"fulfillment": "dev.ucp.shopping.checkout", "discount": "dev.ucp.shopping.checkout"}
+    registry: dict[str, Any] = {}
+    for short in ("checkout", "fulfillment", "discount", "catalog.search", "catalog.lookup", "order"):
+        entry: dict[str, Any] = {"version": version}
+        if short in extends:
+            entry["extends"] = extends[short]
+        if short in configs:
+            entry["config"] = configs[short]
+        registry[f"dev.ucp.shopping.{short}"] = [entry]
+    return registry
+
+
+def platform_profile(version: str = "2026-04-08", capabilities: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A platform profile; by default it declares every capability this business implements."""
+    declared = platform_capabilities(version) if capabilities is None else capabilities
+    return {"ucp": {"version": version, "services": {}, "payment_handlers": {}, "capabilities": declared}}
 
 
 def profile_transport(profiles: dict[str, dict[str, Any]]) -> httpx.MockTransport:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -287,14 +287,28 @@ def _state_messages(cart: CartOut) -> list[Message]:
     return messages
 
 
+# A checkout answer's capabilities (the checkout and its extensions), as negotiation leaves them.
+CHECKOUT_CAPABILITIES = {
+    spec.CHECKOUT: [{"version": spec.VERSION}],
+    spec.FULFILLMENT: [{"version": spec.VERSION, "extends": spec.CHECKOUT}],
+    spec.DISCOUNT: [{"version": spec.VERSION, "extends": spec.CHECKOUT}],
+}
+
+
 class CheckoutAdapter:
     """The five checkout operations for one principal, over the native services."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, negotiated: Collection[str] | None = None) -> None:
+        """``negotiated``: the capabilities of the intersection with the platform's profile (None: all ours);
+        answers name only those, and carry an extension's fields only when it was negotiated."""
         self._services = services
+        self._negotiated = negotiated
         self._payment_mode = services.settings.payment_mode
         self._publishable_key = services.settings.stripe_publishable_key
         self._base = services.settings.resolved_public_base_url()
+
+    def _active(self, capability: str) -> bool:
+        return self._negotiated is None or capability in self._negotiated
 
     # ------------------------------------------------------------ responses
     def _response(
@@ -327,11 +341,7 @@ class CheckoutAdapter:
             "ucp": {
                 "version": spec.VERSION,
                 "status": "success",
-                "capabilities": {
-                    spec.CHECKOUT: [{"version": spec.VERSION}],
-                    spec.FULFILLMENT: [{"version": spec.VERSION, "extends": spec.CHECKOUT}],
-                    spec.DISCOUNT: [{"version": spec.VERSION, "extends": spec.CHECKOUT}],
-                },
+                "capabilities": {name: entry for name, entry in CHECKOUT_CAPABILITIES.items() if self._active(name)},
                 "payment_handlers": payment_handlers(self._payment_mode, self._publishable_key),
             },
             "id": cart.cart_id,
@@ -344,10 +354,10 @@ class CheckoutAdapter:
         if cart.buyer is not None:
             buyer = {"email": cart.buyer.email, **_split_name(cart.buyer.name), "phone_number": cart.buyer.phone}
             body["buyer"] = {k: v for k, v in buyer.items() if v}
-        fulfillment = _fulfillment(cart)
+        fulfillment = _fulfillment(cart) if self._active(spec.FULFILLMENT) else None
         if fulfillment is not None:
             body["fulfillment"] = fulfillment
-        discounts = _discounts(order if order is not None else cart)
+        discounts = _discounts(order if order is not None else cart) if self._active(spec.DISCOUNT) else None
         if discounts is not None:
             body["discounts"] = discounts
         if all_messages:

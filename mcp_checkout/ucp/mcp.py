@@ -26,12 +26,13 @@ from mcp_checkout.domain import Principal
 from mcp_checkout.errors import CheckoutError, NotFound, RateLimited
 from mcp_checkout.service.container import Services
 from mcp_checkout.ucp import order as ucp_order
+from mcp_checkout.ucp import spec
 from mcp_checkout.ucp.catalog import get_product as catalog_product
 from mcp_checkout.ucp.catalog import lookup as catalog_lookup
 from mcp_checkout.ucp.catalog import search as catalog_search
 from mcp_checkout.ucp.checkout import CheckoutAdapter
-from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, check_version, checked_profile_url
-from mcp_checkout.ucp.rest import error_envelope, platform_principal
+from mcp_checkout.ucp.negotiation import Incompatible, ProfileResolver, UcpProblem, check_version, checked_profile_url
+from mcp_checkout.ucp.rest import error_envelope, negotiate, platform_principal
 
 DISCOVERY_CODES = frozenset({"invalid_profile_url", "profile_unreachable", "profile_malformed", "version_unsupported"})
 PRINCIPAL_KEY = "ucp_principal"
@@ -127,7 +128,13 @@ def build_server(
     )
 
     async def run(
-        ctx: Context[Any], meta: Any, operation: Operation, *, needs_key: bool = False, after: After | None = None
+        ctx: Context[Any],
+        meta: Any,
+        operation: Operation,
+        *,
+        needs_key: bool = False,
+        after: After | None = None,
+        root: str = spec.CHECKOUT,
     ) -> CallToolResult:
         try:
             request = ctx.request_context.request
@@ -139,13 +146,18 @@ def build_server(
             url = checked_profile_url(
                 agent.get("profile") if isinstance(agent, dict) else None, allow_http=allow_http_profiles
             )
-            check_version(await profiles.version(url))
+            platform = await profiles.profile(url)
+            check_version(platform.version)
+            negotiated = negotiate(platform, root, get_services().settings.resolved_public_base_url())
             if needs_key and not (isinstance(meta, dict) and isinstance(meta.get("idempotency-key"), str)):
                 raise UcpProblem(400, "invalid_request", 'Send meta["idempotency-key"] (a UUID); reuse it on retries.')
-            result = await operation(CheckoutAdapter(get_services()), principal)
+            result = await operation(CheckoutAdapter(get_services(), negotiated), principal)
             if after is not None:
                 await after(principal, url)
             return _result(result)
+        except Incompatible as failed:  # a business outcome: a result with the error envelope
+            envelope = error_envelope("capabilities_incompatible", failed.content, continue_url=failed.continue_url)
+            return _result(envelope)
         except UcpProblem as problem:
             _refused(ctx, problem.status)
             raise _refusal(problem) from None
@@ -208,7 +220,7 @@ def build_server(
 
     @server.tool(name="get_order", description="UCP get_order: the order's current state.", annotations=reads)
     async def get_order(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
-        return await run(ctx, meta, lambda _adapter, who: ucp_order.get_order(get_services(), who, id))
+        return await run(ctx, meta, lambda _adapter, who: ucp_order.get_order(get_services(), who, id), root=spec.ORDER)
 
     @server.tool(name="cancel_checkout", description="UCP cancel_checkout: cancel the session.", annotations=changes)
     async def cancel_checkout(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
@@ -219,13 +231,17 @@ def build_server(
         name="search_catalog", description="UCP search_catalog: products for a query or filters.", annotations=reads
     )
     async def search_catalog(meta: dict[str, Any], catalog: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
-        return await run(ctx, meta, lambda _adapter, _who: catalog_search(get_services(), catalog))
+        return await run(
+            ctx, meta, lambda _adapter, _who: catalog_search(get_services(), catalog), root=spec.CATALOG_SEARCH
+        )
 
     @server.tool(
         name="lookup_catalog", description="UCP lookup_catalog: products for product or variant ids.", annotations=reads
     )
     async def lookup_catalog(meta: dict[str, Any], catalog: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
-        return await run(ctx, meta, lambda _adapter, _who: catalog_lookup(get_services(), catalog))
+        return await run(
+            ctx, meta, lambda _adapter, _who: catalog_lookup(get_services(), catalog), root=spec.CATALOG_LOOKUP
+        )
 
     @server.tool(
         name="get_product",
@@ -233,6 +249,8 @@ def build_server(
         annotations=reads,
     )
     async def get_product(meta: dict[str, Any], catalog: dict[str, Any], ctx: Context[Any]) -> CallToolResult:
-        return await run(ctx, meta, lambda _adapter, _who: catalog_product(get_services(), catalog))
+        return await run(
+            ctx, meta, lambda _adapter, _who: catalog_product(get_services(), catalog), root=spec.CATALOG_LOOKUP
+        )
 
     return server

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,30 +86,31 @@ class ProfileResolver:
         self._timeout = timeout_seconds
         self._max_bytes = max_bytes
         self._transport = transport
-        self._cache: OrderedDict[str, tuple[float, str, str | None]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, PlatformProfile]] = OrderedDict()
 
     async def version(self, url: str) -> str:
         """The protocol version the platform at ``url`` declares (fetched, or from the cache)."""
-        return (await self._profile(url))[0]
+        return (await self.profile(url)).version
 
     async def order_webhook_url(self, url: str) -> str | None:
         """Where the platform at ``url`` takes order events: its order capability's ``config.webhook_url``."""
-        return (await self._profile(url))[1]
+        return (await self.profile(url)).order_webhook_url
 
-    async def _profile(self, url: str) -> tuple[str, str | None]:
+    async def profile(self, url: str) -> PlatformProfile:
+        """What the platform at ``url`` declares (fetched, or from the cache)."""
         now = time.monotonic()
         cached = self._cache.get(url)
         if cached is not None and cached[0] > now:
             self._cache.move_to_end(url)
-            return cached[1], cached[2]
-        version, webhook_url = await self._fetch(url)
-        self._cache[url] = (now + self._ttl, version, webhook_url)
+            return cached[1]
+        profile = await self._fetch(url)
+        self._cache[url] = (now + self._ttl, profile)
         self._cache.move_to_end(url)
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
-        return version, webhook_url
+        return profile
 
-    async def _fetch(self, url: str) -> tuple[str, str | None]:
+    async def _fetch(self, url: str) -> PlatformProfile:
         unreachable = f"Could not fetch the platform profile at {url}"
         try:
             async with (
@@ -133,7 +135,81 @@ class ProfileResolver:
             raise UcpProblem(
                 422, "profile_malformed", "The platform profile is not JSON with a ucp object and a ucp.version."
             ) from exc
-        return str(metadata.version), _order_webhook_url(document["ucp"])
+        ucp = document["ucp"]
+        return PlatformProfile(str(metadata.version), _order_webhook_url(ucp), _declared(ucp.get("capabilities")))
+
+
+@dataclass(frozen=True)
+class PlatformProfile:
+    """What negotiation needs of a platform profile: its protocol version, order webhook URL, and each
+    capability's declared entries (``version`` and ``extends``)."""
+
+    version: str
+    order_webhook_url: str | None = None
+    capabilities: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+
+
+def _declared(capabilities: Any) -> dict[str, tuple[Mapping[str, Any], ...]]:
+    """A profile's ``capabilities`` registry (name → entries), keeping the entries that name a version."""
+    if not isinstance(capabilities, dict):
+        return {}
+    return {
+        name: tuple(e for e in entries if isinstance(e, dict) and isinstance(e.get("version"), str))
+        for name, entries in capabilities.items()
+        if isinstance(name, str) and isinstance(entries, list)
+    }
+
+
+def _parents(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    extends = entry.get("extends")
+    if isinstance(extends, str):
+        return (extends,)
+    if isinstance(extends, list):
+        return tuple(p for p in extends if isinstance(p, str))
+    return ()
+
+
+def intersect(
+    business: Mapping[str, Sequence[Mapping[str, Any]]], platform: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """The spec's intersection algorithm (overview.md, Intersection Algorithm): each business capability the
+    platform also declares, at the highest version both declare (none in common: left out); then, until
+    nothing changes, an extension none of whose parents is left is pruned. Name → ``{"version", "extends"?}``
+    (``extends`` as the business declares it)."""
+    active: dict[str, dict[str, Any]] = {}
+    for name, entries in business.items():
+        theirs = {e.get("version") for e in platform.get(name, ())}
+        mutual = [e for e in entries if e.get("version") in theirs]
+        if not mutual:
+            continue
+        chosen = max(mutual, key=lambda e: str(e["version"]))
+        active[name] = {"version": chosen["version"], **({"extends": chosen["extends"]} if "extends" in chosen else {})}
+    pruned = True
+    while pruned:
+        orphans = [n for n, e in active.items() if _parents(e) and not any(p in active for p in _parents(e))]
+        for name in orphans:
+            del active[name]
+        pruned = bool(orphans)
+    return active
+
+
+def require_capability(active: Mapping[str, Any], root: str, continue_url: str | None = None) -> None:
+    """``capabilities_incompatible`` unless the operation's root capability was negotiated."""
+    if root not in active:
+        raise Incompatible(
+            f"The platform profile and this business share no version of {root}; declare it in your profile "
+            "(see this business's /.well-known/ucp).",
+            continue_url,
+        )
+
+
+class Incompatible(Exception):
+    """Negotiation failed: a business outcome (REST 200, MCP result) with the spec's error envelope."""
+
+    def __init__(self, content: str, continue_url: str | None = None) -> None:
+        super().__init__(content)
+        self.content = content
+        self.continue_url = continue_url
 
 
 def _order_webhook_url(ucp: Any) -> str | None:

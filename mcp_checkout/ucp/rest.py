@@ -24,8 +24,17 @@ from mcp_checkout.errors import CheckoutError, NotFound
 from mcp_checkout.service.container import Services
 from mcp_checkout.ucp import catalog, order, spec
 from mcp_checkout.ucp.checkout import CheckoutAdapter
-from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, agent_profile_url, check_version
-from mcp_checkout.ucp.profile import business_profile
+from mcp_checkout.ucp.negotiation import (
+    Incompatible,
+    PlatformProfile,
+    ProfileResolver,
+    UcpProblem,
+    agent_profile_url,
+    check_version,
+    intersect,
+    require_capability,
+)
+from mcp_checkout.ucp.profile import business_profile, capabilities
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +124,23 @@ def _native_error(error: CheckoutError) -> Response:
     return JSONResponse({"code": error.code, "content": error.message}, status_code=error.http_status, headers=headers)
 
 
+def negotiate(platform: PlatformProfile, root: str, continue_url: str) -> set[str]:
+    """The capabilities active with this platform (the spec's intersection); ``capabilities_incompatible``
+    unless ``root`` (the operation's capability) is among them."""
+    active = intersect(capabilities(CHECKOUT_IMPLEMENTED, order=ORDER_IMPLEMENTED), platform.capabilities)
+    require_capability(active, root, continue_url)
+    return set(active)
+
+
 def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request)
         except UcpProblem as problem:
             return _problem_response(problem)
+        except Incompatible as failed:  # a business outcome: 200 with the error envelope
+            body = error_envelope("capabilities_incompatible", failed.content, continue_url=failed.continue_url)
+            return JSONResponse(body, headers={"Cache-Control": "no-store"})
         except CheckoutError as error:
             return _native_error(error)
         except Exception:
@@ -145,8 +165,9 @@ def routes(
     ``allow_http_profiles``: accept http:// platform profile URLs (local development and tests only)."""
     profiles = resolver or ProfileResolver()
 
-    async def authorize(request: Request) -> Principal:
-        """API key (X-API-Key or Bearer) or guest mode, rate limit, then the platform's profile and version."""
+    async def authorize(request: Request, root: str = spec.CHECKOUT) -> Principal:
+        """API key (X-API-Key or Bearer) or guest mode, rate limit, then the platform's profile and version,
+        and the capabilities negotiated with it, which must hold the operation's ``root`` capability."""
         principal = await platform_principal(get_services(), request)
         if principal is None:
             raise UcpProblem(
@@ -154,9 +175,15 @@ def routes(
                 headers={"WWW-Authenticate": 'Bearer realm="ucp"'},
             )  # fmt: skip
         url = agent_profile_url(request.headers.get("ucp-agent"), allow_http=allow_http_profiles)
-        check_version(await profiles.version(url))
+        platform = await profiles.profile(url)
+        check_version(platform.version)
         request.state.ucp_profile = url
+        request.state.ucp_capabilities = negotiate(platform, root, get_services().settings.resolved_public_base_url())
         return dataclasses.replace(principal, client="ucp")
+
+    def checkouts(request: Request) -> CheckoutAdapter:
+        """The checkout operations, answering with the capabilities negotiated in ``authorize``."""
+        return CheckoutAdapter(get_services(), request.state.ucp_capabilities)
 
     def answer(request: Request, body: dict[str, Any], status: int = 200) -> Response:
         headers = {"Cache-Control": "no-store"}
@@ -167,23 +194,23 @@ def routes(
     async def create_checkout(request: Request) -> Response:
         principal = await authorize(request)
         key = _idempotency_key(request) if "idempotency-key" in request.headers else None
-        body = await CheckoutAdapter(get_services()).create(principal, await _json_body(request), key)
+        body = await checkouts(request).create(principal, await _json_body(request), key)
         return answer(request, body, 201 if "id" in body else 200)
 
     async def get_checkout(request: Request) -> Response:
         principal = await authorize(request)
-        return answer(request, await CheckoutAdapter(get_services()).get(principal, request.path_params["id"]))
+        return answer(request, await checkouts(request).get(principal, request.path_params["id"]))
 
     async def update_checkout(request: Request) -> Response:
         principal = await authorize(request)
         body = await _json_body(request)
-        return answer(request, await CheckoutAdapter(get_services()).update(principal, request.path_params["id"], body))
+        return answer(request, await checkouts(request).update(principal, request.path_params["id"], body))
 
     async def complete_checkout(request: Request) -> Response:
         principal = await authorize(request)
         key = _idempotency_key(request)
         body = await _json_body(request)
-        adapter = CheckoutAdapter(get_services())
+        adapter = checkouts(request)
         completed = await adapter.complete(principal, request.path_params["id"], body, key)
         if ORDER_IMPLEMENTED:
             hook = await profiles.order_webhook_url(request.state.ucp_profile)
@@ -191,25 +218,25 @@ def routes(
         return answer(request, completed)
 
     async def get_order(request: Request) -> Response:
-        principal = await authorize(request)
+        principal = await authorize(request, spec.ORDER)
         return answer(request, await order.get_order(get_services(), principal, request.path_params["id"]))
 
     async def search_catalog(request: Request) -> Response:
-        await authorize(request)
+        await authorize(request, spec.CATALOG_SEARCH)
         return answer(request, await catalog.search(get_services(), await _json_body(request)))
 
     async def lookup_catalog(request: Request) -> Response:
-        await authorize(request)
+        await authorize(request, spec.CATALOG_LOOKUP)
         return answer(request, await catalog.lookup(get_services(), await _json_body(request)))
 
     async def get_product(request: Request) -> Response:
-        await authorize(request)
+        await authorize(request, spec.CATALOG_LOOKUP)
         return answer(request, await catalog.get_product(get_services(), await _json_body(request)))
 
     async def cancel_checkout(request: Request) -> Response:
         principal = await authorize(request)
         key = _idempotency_key(request) if "idempotency-key" in request.headers else None
-        adapter = CheckoutAdapter(get_services())
+        adapter = checkouts(request)
         return answer(request, await adapter.cancel(principal, request.path_params["id"], key))
 
     async def discovery(_request: Request) -> Response:

@@ -27,7 +27,7 @@ from ucp_sdk.models.schemas.shopping.checkout import Checkout
 from ucp_sdk.models.schemas.shopping.order import Order
 
 from tests.fakes.webhook_receiver import Receiver, verify_ucp_node, wait_for
-from tests.ucp_client import Platform, conforms
+from tests.ucp_client import Platform, conforms, platform_capabilities
 from tests.ucp_schemas import BUSINESS_PROFILE, CHECKOUT, validate
 
 CATALOG = [("Stoneware Mug", "MUG-01", "18.00", 10), ("Camp Mug", "MUG-02", "14.50", 5)]
@@ -65,7 +65,7 @@ def _ucp_shop(home: Path, name: str, extra_env: dict[str, str] | None = None) ->
     platform's order webhook receiver."""
     receiver = Receiver()
     receiver.up()
-    orders = {"dev.ucp.shopping.order": [{"version": "2026-04-08", "config": {"webhook_url": receiver.url}}]}
+    orders = platform_capabilities(order={"webhook_url": receiver.url})
     handler = type("Profiles", (_Profiles,), {"profiles": {
         "/new/.well-known/ucp": {"ucp": {"version": "2026-04-08", "services": {}, "payment_handlers": {},
                                          "capabilities": orders}},

@@ -35,6 +35,8 @@ from tests.ucp_client import (
 
 BASE = "http://shop.test"
 OLD_PLATFORM = "https://old-platform.test/.well-known/ucp"
+CHECKOUT_ONLY = "https://checkout-only.test/.well-known/ucp"
+CATALOG_ONLY = "https://catalog-only.test/.well-known/ucp"
 
 
 @pytest.fixture
@@ -42,7 +44,16 @@ async def shop(settings: Settings, seeded: Services) -> AsyncIterator[tuple[Plat
     services = build_services(settings.model_copy(update={"public_base_url": BASE}), db=seeded.db)
     resolver = ProfileResolver(
         transport=profile_transport(
-            {PLATFORM_PROFILE: platform_profile(), OLD_PLATFORM: platform_profile("2026-01-11")}
+            {
+                PLATFORM_PROFILE: platform_profile(),
+                OLD_PLATFORM: platform_profile("2026-01-11"),
+                CHECKOUT_ONLY: platform_profile(
+                    capabilities={"dev.ucp.shopping.checkout": [{"version": "2026-04-08"}]}
+                ),
+                CATALOG_ONLY: platform_profile(
+                    capabilities={"dev.ucp.shopping.catalog.search": [{"version": "2026-04-08"}]}
+                ),
+            }
         )
     )
     app = Starlette(routes=[*ucp_rest.routes(lambda: services, resolver=resolver), *web_routes(lambda: services)])
@@ -349,6 +360,33 @@ async def test_a_cancel_retried_under_its_idempotency_key_answers_like_the_first
     assert conforms(await platform.get(other_checkout["id"]))["status"] == "ready_for_complete"
     again = await platform.cancel(first_checkout["id"])  # a new request: the checkout is canceled already
     assert (again.status_code, conforms(again)["code"]) == (409, "invalid_state")
+
+
+async def test_answers_carry_only_the_capabilities_negotiated_with_the_platform(shop: Any) -> None:
+    """The spec's intersection (overview.md, Negotiation Protocol): a platform that declares the checkout
+    but not its fulfillment and discount extensions gets a checkout without them; one that declares no
+    checkout gets capabilities_incompatible (200, the error envelope) and no checkout is made. Before,
+    every answer named all our capabilities whatever the platform declared."""
+    platform, client, services = shop
+    await services.db.write(lambda conn: add_discount_code(conn, "SAVE10"))
+    lean = Platform(client, platform.headers["X-API-Key"], CHECKOUT_ONLY)
+    created = conforms(await lean.create([("MUG-01", 1)], discounts={"codes": ["SAVE10"]}))
+    assert created["ucp"]["capabilities"] == {"dev.ucp.shopping.checkout": [{"version": "2026-04-08"}]}
+    assert "discounts" not in created and "fulfillment" not in created
+    full = conforms(await platform.get(created["id"]))  # the same checkout, to a platform with everything
+    assert set(full["ucp"]["capabilities"]) == {
+        "dev.ucp.shopping.checkout", "dev.ucp.shopping.fulfillment", "dev.ucp.shopping.discount"
+    }  # fmt: skip
+    assert full["discounts"]["codes"] == ["SAVE10"]
+
+    before = await orders_of(services, created["id"])
+    shopper = Platform(client, platform.headers["X-API-Key"], CATALOG_ONLY)
+    refused = await shopper.create([("MUG-01", 1)])
+    body = conforms(refused)
+    assert refused.status_code == 200 and body["ucp"]["status"] == "error"
+    assert [m["code"] for m in body["messages"]] == ["capabilities_incompatible"] and body["continue_url"] == BASE
+    assert (await shopper.get(created["id"])).json()["messages"][0]["code"] == "capabilities_incompatible"
+    assert await orders_of(services, created["id"]) == before
 
 
 async def test_an_unpaid_order_that_expires_cancels_its_checkout(shop: Any) -> None:

@@ -29,7 +29,14 @@ from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.ucp.negotiation import ProfileResolver
 from tests.fakes.webhook_receiver import Received, Receiver, verify_ucp_node
 from tests.pricing_rows import add_shipping_rate
-from tests.ucp_client import PLATFORM_PROFILE, Platform, conforms, profile_transport
+from tests.ucp_client import (
+    PLATFORM_PROFILE,
+    Platform,
+    conforms,
+    platform_capabilities,
+    platform_profile,
+    profile_transport,
+)
 from tests.ucp_schemas import BUSINESS_PROFILE, ERROR_RESPONSE, validate
 
 BASE = "http://shop.test"
@@ -55,9 +62,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def order_platform_profile(webhook_url: str) -> dict[str, Any]:
-    order = [{"version": "2026-04-08", "config": {"webhook_url": webhook_url}}]
-    return {"ucp": {"version": "2026-04-08", "services": {}, "payment_handlers": {},
-                    "capabilities": {"dev.ucp.shopping.order": order}}}  # fmt: skip
+    return platform_profile(capabilities=platform_capabilities(order={"webhook_url": webhook_url}))
 
 
 @pytest.fixture

@@ -9,7 +9,15 @@ import httpx
 import pytest
 
 from mcp_checkout.ucp import spec
-from mcp_checkout.ucp.negotiation import ProfileResolver, UcpProblem, agent_profile_url, check_version
+from mcp_checkout.ucp.negotiation import (
+    Incompatible,
+    ProfileResolver,
+    UcpProblem,
+    agent_profile_url,
+    check_version,
+    intersect,
+    require_capability,
+)
 
 PROFILE = "https://agent.example/.well-known/ucp"
 
@@ -85,3 +93,51 @@ def test_only_the_served_version_is_accepted() -> None:
         check_version("2026-01-11")
     assert (refused.value.status, refused.value.code) == (422, "version_unsupported")
     assert "2026-04-08" in refused.value.content
+
+
+# ---------------------------------------------------------------- the spec's intersection algorithm
+CHECKOUT, FULFILLMENT, DISCOUNT = (
+    "dev.ucp.shopping.checkout",
+    "dev.ucp.shopping.fulfillment",
+    "dev.ucp.shopping.discount",
+)
+
+
+def test_the_intersection_keeps_shared_capabilities_at_the_highest_shared_version() -> None:
+    business = {
+        CHECKOUT: [{"version": "2026-01-11"}, {"version": "2026-04-08"}],
+        "dev.ucp.shopping.order": [{"version": "2026-04-08"}],
+        "dev.ucp.shopping.catalog.search": [{"version": "2026-04-08"}],
+    }
+    platform = {
+        CHECKOUT: [{"version": "2026-01-11"}, {"version": "2026-04-08"}, {"version": "2026-08-25"}],
+        "dev.ucp.shopping.order": [{"version": "2026-01-11"}],  # no version in common: left out
+        "com.example.loyalty": [{"version": "2026-04-08"}],  # not ours: left out
+    }
+    assert intersect(business, platform) == {CHECKOUT: {"version": "2026-04-08"}}
+
+
+def test_extensions_whose_parents_are_gone_are_pruned_until_nothing_changes() -> None:
+    business = {
+        CHECKOUT: [{"version": "2026-04-08"}],
+        "dev.ucp.shopping.cart": [{"version": "2026-04-08"}],
+        FULFILLMENT: [{"version": "2026-04-08", "extends": CHECKOUT}],
+        DISCOUNT: [{"version": "2026-04-08", "extends": [CHECKOUT, "dev.ucp.shopping.cart"]}],
+        "com.example.gift_wrap": [{"version": "2026-04-08", "extends": FULFILLMENT}],  # transitive
+    }
+    everything = {name: [{"version": "2026-04-08"}] for name in business}
+    assert set(intersect(business, everything)) == set(business)
+    without_checkout = {k: v for k, v in everything.items() if k != CHECKOUT}
+    # fulfillment goes with checkout, gift wrap with fulfillment; discount keeps its other parent (cart)
+    assert intersect(business, without_checkout) == {
+        "dev.ucp.shopping.cart": {"version": "2026-04-08"},
+        DISCOUNT: {"version": "2026-04-08", "extends": [CHECKOUT, "dev.ucp.shopping.cart"]},
+    }
+    assert intersect(business, {}) == {}
+
+
+def test_an_operation_whose_capability_was_not_negotiated_is_capabilities_incompatible() -> None:
+    require_capability({CHECKOUT: {"version": "2026-04-08"}}, CHECKOUT)
+    with pytest.raises(Incompatible) as failed:
+        require_capability({}, CHECKOUT, "https://shop.test")
+    assert CHECKOUT in failed.value.content and failed.value.continue_url == "https://shop.test"
