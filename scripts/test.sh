@@ -11,6 +11,9 @@ ensure_pgbouncer
 echo "== ruff"; .venv/bin/ruff check mcp_checkout tests bench; .venv/bin/ruff format --check mcp_checkout tests bench
 echo "== mypy --strict"; .venv/bin/mypy
 echo "== import layers"; .venv/bin/lint-imports --no-cache
+checks=$SECONDS
 echo "== pytest"; .venv/bin/python -m pytest -q -p no:cacheprovider --durations=30 "$@"
+echo "== pytest: done in $((SECONDS - checks)) s (services, ruff, mypy and import layers before it: ${checks} s)"
 # The other supported Pythons (install from the lock, the demo, an e2e smoke); not when running chosen tests.
 if [ $# -eq 0 ]; then bash scripts/other_pythons.sh; fi
+echo "== scripts/test.sh: done in ${SECONDS} s"
