@@ -11,6 +11,7 @@ import json
 import math
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -363,6 +364,12 @@ def check_text(value: object, field: str = "") -> None:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             check_text(item, f"{field}[{index}]")
+
+
+def category_key(category: str) -> str:
+    """How categories compare (catalog filters, tax categories, discount scopes): NFKC, case-folded, spaces
+    collapsed, so "Home  & Kitchen" and "home & kitchen" are one category."""
+    return " ".join(unicodedata.normalize("NFKC", category).lower().split())
 
 
 # ---------------------------------------------------------------- callers

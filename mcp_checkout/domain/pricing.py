@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from mcp_checkout.domain import format_money
+from mcp_checkout.domain import category_key, format_money
 from mcp_checkout.domain.address import REST_OF_WORLD
 
 STANDARD = "standard"
@@ -133,10 +133,6 @@ class DiscountCode:
     uses: int = 0
     max_uses_per_buyer: int | None = None
     active: bool = True
-
-
-def category_key(category: str) -> str:
-    return " ".join(category.lower().split())
 
 
 def normalize_code(code: str) -> str:

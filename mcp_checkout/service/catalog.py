@@ -32,10 +32,6 @@ def search_terms(query: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
-def category_key(category: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", category).lower().split())
-
-
 def sku_out(row: Mapping[str, Any]) -> SkuOut:
     available = domain.available_units(row["stock_on_hand"], row["reserved"])
     return SkuOut(
@@ -88,7 +84,7 @@ class CatalogService:
             )
         terms = search_terms(query)
         filters = catalog_store.SearchFilters(
-            category_key=category_key(category) if category else None,
+            category_key=domain.category_key(category) if category else None,
             min_price=min_price,
             max_price=max_price,
             in_stock_only=in_stock_only,

@@ -28,7 +28,6 @@ from mcp_checkout.domain.pricing import BPS, DISCOUNT_KINDS, normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import InvalidInput
 from mcp_checkout.service import audit, catalog_rules, config_checks, policy
-from mcp_checkout.service.catalog import category_key
 from mcp_checkout.service.store_profile import current
 from mcp_checkout.service.views import DiscountCodeList, DiscountCodeOut, DiscountScopeOut, MoneyOut
 from mcp_checkout.store import discount_codes as code_store
@@ -98,9 +97,9 @@ def _check_scope_exists(conn: Connection, scope: Mapping[str, Any]) -> None:
     wanted_skus, categories = scope.get("skus") or [], scope.get("categories") or []
     if not wanted_skus and not categories:
         return
-    found_skus, found_keys = code_store.known_scope(conn, wanted_skus, {category_key(c) for c in categories})
+    found_skus, found_keys = code_store.known_scope(conn, wanted_skus, {domain.category_key(c) for c in categories})
     unknown_skus = [sku for sku in wanted_skus if sku not in found_skus]
-    unknown_categories = [c for c in categories if category_key(c) not in found_keys]
+    unknown_categories = [c for c in categories if domain.category_key(c) not in found_keys]
     if not unknown_skus and not unknown_categories:
         return
     named = [f"SKU(s) {', '.join(unknown_skus[:20])}"] if unknown_skus else []

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import unicodedata
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 
-from mcp_checkout.domain import CatalogRow
+from mcp_checkout.domain import CatalogRow, category_key
 from mcp_checkout.errors import InvalidInput
 from mcp_checkout.store.models import products, skus
 
@@ -127,10 +126,6 @@ def _new_product_ids(count: int) -> list[str]:
     """``count`` random product ids (96 bits each), drawn in one call: per-id ``token_hex`` costs 0.3 s per 100,000."""
     hexed = secrets.token_bytes(12 * count).hex()
     return [f"prod_{hexed[start : start + 24]}" for start in range(0, 24 * count, 24)]
-
-
-def _category_key(category: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", category).lower().split())
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -487,15 +482,15 @@ def upsert_catalog(
                 # A new variant of a stored product: product-level text it does not own comes from the product.
                 description = product.description if keep_description else description
                 category = product.category if keep_category else category
-            category_key = category_keys.get(category)
-            if category_key is None:
-                category_key = category_keys[category] = _category_key(category)
+            category_compared = category_keys.get(category)
+            if category_compared is None:
+                category_compared = category_keys[category] = category_key(category)
             values: dict[str, Any] = {
                 "product_id": product_ids[key],
                 "name": row.sku_name,
                 "title": row.title,
                 "category": category,
-                "category_key": category_key,
+                "category_key": category_compared,
                 "search_text": description,
                 "price_minor": row.price_minor,
                 "currency": row.currency,

@@ -252,3 +252,11 @@ def test_allocation_sums_exactly_and_never_exceeds_a_line(amount: int, weights: 
     if total:  # each share is its exact proportion rounded down or up
         for share, weight in zip(shares, weights, strict=True):
             assert abs(Fraction(share) - Fraction(min(amount, total) * weight, total)) < 1
+
+
+def test_a_tax_category_matches_however_it_is_written() -> None:
+    rates = [TaxRate("DE", 700, category="Books"), TaxRate("DE", 1900)]
+    found = tax_rate_for(
+        rates, Destination("DE"), "\uff22\uff2f\uff2f\uff2b\uff33"
+    )  # full-width BOOKS: the same after NFKC
+    assert found is not None and found.rate_bps == 700

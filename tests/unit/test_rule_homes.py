@@ -47,3 +47,7 @@ def test_who_may_do_what_is_listed_only_in_the_policy() -> None:
 def test_request_fingerprints_are_made_only_by_the_idempotency_module() -> None:
     callers = places(r"(?<!def )\bfingerprint\(")
     assert callers == {"service/idempotency.py", "domain/__init__.py"}, callers
+
+
+def test_categories_compare_by_one_rule() -> None:
+    assert places(r"(?m)^def _?category_key\(") == {"domain/__init__.py"}
