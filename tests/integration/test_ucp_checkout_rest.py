@@ -22,6 +22,7 @@ from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.ucp import rest as ucp_rest
 from mcp_checkout.ucp.negotiation import ProfileResolver
 from mcp_checkout.web.app import routes as web_routes
+from tests.pricing_rows import add_discount_code
 from tests.ucp_client import (
     DESTINATION,
     PLATFORM_PROFILE,
