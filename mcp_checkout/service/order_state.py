@@ -16,6 +16,7 @@ from mcp_checkout.service import policy, webhook_outbox
 from mcp_checkout.service.order_view import current_view
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store import checkout as checkout_store
+from mcp_checkout.store import order_rows
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import pricing as pricing_store
 
@@ -34,6 +35,15 @@ def visible_order(conn: Connection, principal: Principal, order_id: str, *, lock
     if order is None or not policy.may_access(principal, order["principal_id"]):
         raise order_not_found(order_id)
     return order
+
+
+def visible_rows(conn: Connection, principal: Principal, order_id: str) -> order_rows.OrderRows:
+    """The order and all its view shows (order_rows.read: ONE statement), if this caller may see it (as
+    :func:`visible_order`)."""
+    rows = order_rows.read(conn, order_id)
+    if rows is None or not policy.may_access(principal, rows.order["principal_id"]):
+        raise order_not_found(order_id)
+    return rows
 
 
 def transition(

@@ -3,13 +3,14 @@ history, checkout link and session, payment, issues)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
 from mcp_checkout.domain import DISPLAY_LOCALE, Money, OrderStatus
+from mcp_checkout.domain.pricing import ShippingRate
 from mcp_checkout.service import quotes
 from mcp_checkout.service.views import (
     AppliedDiscount,
@@ -28,10 +29,11 @@ from mcp_checkout.service.views import (
     ShippingAddressOut,
     StatusChange,
 )
-from mcp_checkout.store import checkout as checkout_store
 from mcp_checkout.store import fulfillments as fulfillment_store
+from mcp_checkout.store import order_rows
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import payments as payment_store
+from mcp_checkout.store import pricing as pricing_store
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,12 @@ def order_breakdown(order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> d
     }
 
 
-def order_delivery(conn: Connection, order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> dict[str, Any]:
-    """The order's buyer, chosen option, applied codes, and what it still lacks (``messages``, ``ready``)."""
-    notices = quotes.order_notices(conn, order)
+def order_delivery(
+    order: Mapping[Any, Any], rates: Callable[[], Sequence[ShippingRate]], locale: str = DISPLAY_LOCALE
+) -> dict[str, Any]:
+    """The order's buyer, chosen option, applied codes, and what it still lacks (``messages``, ``ready``);
+    ``rates``: the store's active shipping rates in the order's currency (asked only when the notices need them)."""
+    notices = quotes.order_notices_from(order, rates)
     option = order.get("fulfillment_option")
     buyer = order.get("buyer") or {}
     email = order.get("email")
@@ -100,22 +105,47 @@ def order_delivery(conn: Connection, order: Mapping[Any, Any], locale: str = DIS
     }
 
 
+_NOTHING_RELATED = order_rows.Related(link=None, session_status=None, payment=None, has_issues=False)
+
+
 def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | None = None) -> OrderOut:
-    """The order as tools show it. ``written``: the order was created in this very transaction, with
-    these lines and this history, and nothing else refers to it yet (no link, payment or issue)."""
+    """The order as tools show it, with what it refers to read in ``conn``'s transaction. ``written``: the
+    order was created in this very transaction, with these lines and this history, and nothing else refers
+    to it yet (no link, payment or issue)."""
+    order_id = order["id"]
+    shipped = OrderStatus(order["status"]) in SHIPPED_STATES
+    items: Sequence[Mapping[Any, Any]]
+    history: Sequence[Mapping[Any, Any]]
+    issues: Sequence[Mapping[Any, Any]]
+    if written:
+        related = _NOTHING_RELATED
+        items, history, issues = written.items, written.history, ()
+    else:
+        related = order_rows.related(conn, order_id)
+        items, history = order_store.items(conn, order_id), order_store.events(conn, order_id)
+        issues = payment_store.issues_of_order(conn, order_id) if related.has_issues else ()
+    rows = order_rows.OrderRows(
+        order, related, items, history, issues, fulfillment_store.of_order(conn, order_id) if shipped else ()
+    )
+    return view_of(rows, lambda: pricing_store.active_shipping_rates(conn))
+
+
+def view_of(rows: order_rows.OrderRows, rates: Callable[[], Sequence[ShippingRate]]) -> OrderOut:
+    """The order as tools show it, from its rows (order_rows.read reads them in one statement). ``rates``: the
+    store's active shipping rates, asked for only when ``quotes.notices_need_rates``."""
+    order = rows.order
     currency = order["currency"]
-    items = written.items if written else order_store.items(conn, order["id"])
-    history = written.history if written else order_store.events(conn, order["id"])
     status = OrderStatus(order["status"])
     address = order["shipping_address"]
+    related = rows.related
     return OrderOut(
         order_id=order["id"],
         number=order["number"],
         status=status.value,
         currency=currency,
-        lines=order_lines(items, currency),
+        lines=order_lines(rows.items, currency),
         **order_breakdown(order),
-        **order_delivery(conn, order),
+        **order_delivery(order, rates),
         email=order["email"],
         merchant_reference_id=order["merchant_reference_id"],
         shipping_address=ShippingAddressOut.model_validate(address) if address else None,
@@ -125,15 +155,10 @@ def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | No
         updated_at=order["updated_at"],
         expires_at=order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
         created_by=CreatedBy(principal_id=order["principal_id"], client=order["client_name"]),
-        fulfillments=fulfillments_of(conn, order["id"]) if status in SHIPPED_STATES else [],
-        checkout=None if written else _checkout_state(conn, order["id"]),
-        payment=None if written else _payment_state(conn, order["id"]),
-        issues=[]
-        if written
-        else [
-            OrderIssue(code=issue["code"], message=issue["message"], at=issue["at"])
-            for issue in payment_store.issues_of_order(conn, order["id"])
-        ],
+        fulfillments=_shipments(rows.fulfillments) if status in SHIPPED_STATES else [],
+        checkout=_checkout_state(related),
+        payment=_payment_state(related.payment) if related.payment else None,
+        issues=[OrderIssue(code=issue["code"], message=issue["message"], at=issue["at"]) for issue in rows.issues],
         status_history=[
             StatusChange(
                 from_status=event["from_status"],
@@ -142,7 +167,7 @@ def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | No
                 actor=event["actor"],
                 reason=event["reason"],
             )
-            for event in history
+            for event in rows.events
         ],
     )
 
@@ -151,10 +176,10 @@ def order_view(conn: Connection, order: Mapping[Any, Any], written: Written | No
 SHIPPED_STATES = frozenset({OrderStatus.PARTIALLY_FULFILLED, OrderStatus.FULFILLED, OrderStatus.REFUNDED})
 
 
-def fulfillments_of(conn: Connection, order_id: str) -> list[FulfillmentOut]:
-    """The order's shipments, oldest first, each with its units per SKU and its tracking."""
+def _shipments(rows: Sequence[Mapping[str, Any]]) -> list[FulfillmentOut]:
+    """The order's shipments (rows oldest first), each with its units per SKU and its tracking."""
     shipments = []
-    for row in fulfillment_store.of_order(conn, order_id):
+    for row in rows:
         units: dict[str, int] = {}
         for line in row["lines"]:
             units[line["sku"]] = units.get(line["sku"], 0) + int(line["quantity"])
@@ -185,25 +210,21 @@ def refunds_of(conn: Connection, order_id: str) -> list[RefundEntry]:
     ]
 
 
-def _checkout_state(conn: Connection, order_id: str) -> CheckoutState | None:
-    links = checkout_store.links_of_order(conn, order_id)
-    if not links:
+def _checkout_state(related: order_rows.Related) -> CheckoutState | None:
+    """The order's newest checkout link and its session, if it has a link."""
+    link = related.link
+    if link is None:
         return None
-    link = links[0]
-    session = checkout_store.session_of_link(conn, link["id"])
     return CheckoutState(
         link_id=link["id"],
         link_status=link["status"],
-        session_status=session["status"] if session else None,
+        session_status=related.session_status,
         merchant_reference_id=link["merchant_reference_id"],
         expires_at=link["expires_at"],
     )
 
 
-def _payment_state(conn: Connection, order_id: str) -> PaymentState | None:
-    payment = payment_store.latest_payment(conn, order_id)
-    if payment is None:
-        return None
+def _payment_state(payment: Mapping[str, Any]) -> PaymentState:
     currency = payment["currency"]
     return PaymentState(
         gateway=payment["gateway"],

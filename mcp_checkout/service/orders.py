@@ -14,7 +14,7 @@ from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
 from mcp_checkout.domain import Actor, Clock, OrderStatus, Principal, StockState
-from mcp_checkout.domain.pricing import DiscountCode, Notice
+from mcp_checkout.domain.pricing import DiscountCode, Notice, ShippingRate
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import (
     CartAlreadyOrdered,
@@ -33,8 +33,8 @@ from mcp_checkout.errors import (
 from mcp_checkout.service import audit, policy, quotes, webhook_outbox
 from mcp_checkout.service.carts import cart_not_found, priced_lines, sku_not_found, visible_cart
 from mcp_checkout.service.idempotency import Idempotency, Keyed, Operation
-from mcp_checkout.service.order_state import order_not_found, transition, visible_order
-from mcp_checkout.service.order_view import Written, current_view, order_view, refunds_of
+from mcp_checkout.service.order_state import order_not_found, transition, visible_order, visible_rows
+from mcp_checkout.service.order_view import Written, current_view, order_view, refunds_of, view_of
 from mcp_checkout.service.store_profile import ConfigCache, StoreConfig
 from mcp_checkout.service.views import OrderLookup, OrderOut, RefundEntry
 from mcp_checkout.store import carts as cart_store
@@ -450,12 +450,16 @@ class OrderService:
 
     # ------------------------------------------------------------ reads
     async def get(self, principal: Principal, order_id: str) -> OrderOut:
-        now = self._clock()
-        view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)), quick=True)
-        if view.status == OrderStatus.PENDING_PAYMENT.value and view.expires_at is not None and view.expires_at <= now:
+        # The order and everything its view shows: one statement, so one snapshot without a transaction.
+        rows = await self._db.read(lambda conn: visible_rows(conn, principal, order_id), quick=True, one_statement=True)
+        order = rows.order
+        if order["status"] == OrderStatus.PENDING_PAYMENT.value and order["expires_at"] <= self._clock():
             await self._expire_if_due(order_id)
-            view = await self._db.read(lambda conn: order_view(conn, visible_order(conn, principal, order_id)))
-        return view
+            rows = await self._db.read(lambda conn: visible_rows(conn, principal, order_id), one_statement=True)
+        rates: list[ShippingRate] = []
+        if quotes.notices_need_rates(rows.order):  # the store's set-up, not the order's: read apart
+            rates = await self._db.read(pricing_store.active_shipping_rates, quick=True, one_statement=True)
+        return view_of(rows, lambda: rates)
 
     async def refunds(self, order_id: str) -> list[RefundEntry]:
         """The order's refunds, oldest first, for a caller that already may see the order (get)."""

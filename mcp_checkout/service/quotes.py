@@ -8,7 +8,7 @@ up yet): nothing asks for an address or an option, as before shipping existed.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -264,6 +264,19 @@ def delivery_gap(order: Mapping[str, Any] | RowMapping) -> str | None:
 def order_notices(conn: Connection, order: Mapping[str, Any] | RowMapping) -> list[Notice]:
     """What an unpaid order still lacks before it can be paid (the buyer may finish it on the checkout page),
     with the codes a cart in the same state shows: no address, an address no rate serves, or no option."""
+    return order_notices_from(order, lambda: pricing_store.active_shipping_rates(conn))
+
+
+def notices_need_rates(order: Mapping[str, Any] | RowMapping) -> bool:
+    """Whether :func:`order_notices_from` asks for the store's shipping rates (an address, but no option yet)."""
+    return delivery_gap(order) == "option"
+
+
+def order_notices_from(
+    order: Mapping[str, Any] | RowMapping, rates: Callable[[], Sequence[ShippingRate]]
+) -> list[Notice]:
+    """:func:`order_notices` with the store's active shipping rates from ``rates`` (called for an order that
+    lacks its option only, not on a quote's path)."""
     gap = delivery_gap(order)
     if gap is None:
         return []
@@ -275,8 +288,7 @@ def order_notices(conn: Connection, order: Mapping[str, Any] | RowMapping) -> li
         ]  # fmt: skip
     currency, destination = order["currency"], destination_of(order["shipping_address"])
     assert destination is not None
-    rates = pricing_store.active_shipping_rates(conn)  # an order that lacks its option only (not a quote's path)
-    if not pricing.rates_for(rates, destination.country, currency):
+    if not pricing.rates_for(rates(), destination.country, currency):
         return [
             Notice("error", "address_undeliverable", "shipping_address.country",
                    f"The store does not ship to {destination.country} (in {currency}): the buyer gives another "
