@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from mcp_checkout.config import Settings
@@ -89,8 +90,34 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, target)
         return f"sqlite:///{target}"
     url: str = request.getfixturevalue("pg_url")
-    asyncio.run(pg_admin(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE", url))
+    asyncio.run(pg_admin(request.getfixturevalue("pg_empty_tables_sql"), url))
     return url
+
+
+@pytest.fixture(scope="session")
+def pg_empty_tables_sql(pg_url: str) -> str:
+    """What ``TRUNCATE <every table> RESTART IDENTITY CASCADE`` does, as DELETEs (children first) and a RESTART of
+    each sequence those tables own, in one transaction: same empty tables, same triggers fired (AFTER DELETE
+    like AFTER TRUNCATE), same numbering. A TRUNCATE of 34 tables writes and fsyncs new files for each: 1.3-1.9 s
+    per test at load 25, against 0.1-0.16 s for this; half of the tests run on PostgreSQL."""
+
+    async def owned_sequences() -> list[str]:
+        conn = await asyncpg.connect(support.asyncpg_dsn(pg_url), timeout=10)
+        try:
+            rows = await conn.fetch(
+                "SELECT DISTINCT s.oid::regclass::text FROM pg_class s"
+                " JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')"
+                " JOIN pg_class t ON t.oid = d.refobjid"
+                " WHERE s.relkind = 'S' AND t.relname = ANY($1::text[])",
+                list(TABLES),
+            )
+        finally:
+            await conn.close()
+        return sorted(row[0] for row in rows)
+
+    statements = [f"DELETE FROM {table}" for table in reversed(TABLES)]
+    statements += [f"ALTER SEQUENCE {sequence} RESTART" for sequence in asyncio.run(owned_sequences())]
+    return "BEGIN; " + "; ".join(statements) + "; COMMIT"
 
 
 @pytest.fixture
