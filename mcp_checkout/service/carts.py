@@ -20,6 +20,7 @@ from mcp_checkout.service.store_profile import ConfigCache, StoreConfig
 from mcp_checkout.service.views import BuyerOut, CartLineOut, CartOut, MoneyOut, ShippingAddressOut
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
+from mcp_checkout.store import store_profile as profile_store
 from mcp_checkout.store.db import Database
 
 
@@ -176,7 +177,11 @@ class CartService:
         self._config = config or ConfigCache(StoreProfile(name="", default_currency=default_currency))
 
     def _view(self, conn: Connection, cart: Mapping[Any, Any], config: StoreConfig | None = None) -> CartOut:
-        return cart_view(conn, cart, config or self._config.get(conn), self._clock())
+        return cart_view(conn, cart, config or self._config_of(conn, cart), self._clock())
+
+    def _config_of(self, conn: Connection, cart: Mapping[Any, Any]) -> StoreConfig:
+        """The store's configuration at the stamp read with the cart (its first read in this transaction)."""
+        return self._config.at(conn, profile_store.stamp_of(cart))
 
     def _currency(self, conn: Connection, given: str | None) -> str:
         """A new cart's currency: the one asked for, else the store profile's default."""
@@ -324,12 +329,13 @@ class CartService:
 
         def run(conn: Connection) -> CartOut:
             cart: Mapping[Any, Any] = load_open_cart(conn, principal, cart_id)
-            config = self._config.get(conn)
+            config = self._config_of(conn, cart)
             option = values.get("fulfillment_option_id")
             if option is not None:
                 quotes.check_option_exists(config, option, cart["currency"])
-            if values:
-                cart = {**cart, **cart_store.set_details(conn, cart_id, values, now)}
+            changes = {field: value for field, value in values.items() if cart[field] != value}
+            if changes:  # a retry that sends what the cart holds writes nothing
+                cart = {**cart, **cart_store.set_details(conn, cart_id, changes, now)}
             return self._view(conn, cart, config)
 
         return await self._db.write(run)

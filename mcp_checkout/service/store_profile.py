@@ -111,9 +111,13 @@ class ConfigCache:
 
     def get(self, conn: Connection) -> StoreConfig:
         """The configuration as ``conn``'s transaction sees it: one read of the stamp, then the copy in
-        memory, or (the stamp moved) everything read again. The stamp is read first, so a copy is never
-        older than the stamp it is kept under."""
-        version = profile_store.config_version(conn)
+        memory, or (the stamp moved) everything read again."""
+        return self.at(conn, profile_store.config_version(conn))
+
+    def at(self, conn: Connection, version: int | None) -> StoreConfig:
+        """The configuration for ``version``, the stamp this transaction read (alone, or with another
+        statement's rows: store_profile.CONFIG_STAMP) BEFORE anything it reads of the configuration, so a
+        copy is never older than the stamp it is kept under."""
         config = self._config
         if config is not None and version is not None and config.version == version:
             return config

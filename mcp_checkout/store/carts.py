@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, insert, select, update
 
 from mcp_checkout.store.catalog import SKU_COLUMNS
 from mcp_checkout.store.models import cart_items, carts, skus
 from mcp_checkout.store.sealing import email_hash
+from mcp_checkout.store.store_profile import CONFIG_STAMP
 
 
 def create(conn: Connection, cart_id: str, principal_id: str, currency: str, now: datetime) -> None:
@@ -21,19 +22,24 @@ def create(conn: Connection, cart_id: str, principal_id: str, currency: str, now
     )
 
 
+# Built once: every cart call runs them, and building a statement costs more than running it.
+_GET = select(carts, CONFIG_STAMP).where(carts.c.id == bindparam("cart_id"))
+_LINES = (
+    select(cart_items.c.quantity, *SKU_COLUMNS)
+    .join_from(cart_items, skus, skus.c.sku == cart_items.c.sku)
+    .where(cart_items.c.cart_id == bindparam("cart_id"))
+    .order_by(cart_items.c.added_at, cart_items.c.sku)
+)
+
+
 def get(conn: Connection, cart_id: str) -> RowMapping | None:
-    return conn.execute(select(carts).where(carts.c.id == cart_id)).mappings().first()
+    """The cart row, with the store's configuration stamp read in the same statement (``config_stamp``)."""
+    return conn.execute(_GET, {"cart_id": cart_id}).mappings().first()
 
 
 def lines(conn: Connection, cart_id: str) -> Sequence[RowMapping]:
     """Cart lines joined with their SKU's current price and stock, in the order they were added."""
-    query = (
-        select(cart_items.c.quantity, *SKU_COLUMNS)
-        .join_from(cart_items, skus, skus.c.sku == cart_items.c.sku)
-        .where(cart_items.c.cart_id == cart_id)
-        .order_by(cart_items.c.added_at, cart_items.c.sku)
-    )
-    return conn.execute(query).mappings().all()
+    return conn.execute(_LINES, {"cart_id": cart_id}).mappings().all()
 
 
 def line_count(conn: Connection, cart_id: str) -> int:

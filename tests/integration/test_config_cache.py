@@ -165,3 +165,25 @@ async def test_an_endpoint_added_or_deactivated_in_one_process_counts_for_the_ne
     assert await order_events("registered") == 1
     await merchant_side.webhooks.deactivate_endpoint(merchant, endpoint.endpoint.endpoint_id)
     assert await order_events("deactivated") == 0
+
+
+async def test_an_update_cart_retry_reads_the_cart_and_its_lines_and_writes_nothing(
+    two: tuple[Services, Services], settings: Settings
+) -> None:
+    """update_cart sends the whole state (safe to retry): a retry that changes nothing reads the cart (the
+    configuration's stamp with it) and its lines, and writes nothing; a real change writes it."""
+    buyer_side, _ = two
+    await buyer_side.db.write(lambda conn: add_shipping_rate(conn, "ground", 599, ["US"]))
+    async with Client(build_server(settings, services=buyer_side)) as buyer:
+        cart_id = tool_data(await buyer.call_tool("create_cart", {}))["cart_id"]
+        tool_data(await buyer.call_tool("add_to_cart", {"cart_id": cart_id, "sku": "MUG-01", "quantity": 1}))
+        details = {"cart_id": cart_id, "buyer": {"email": "ada@example.com"}, "shipping_address": ADDRESS,
+                   "fulfillment_option_id": "ground"}  # fmt: skip
+        first = tool_data(await buyer.call_tool("update_cart", details))
+        with statements(buyer_side.db) as seen:
+            again = tool_data(await buyer.call_tool("update_cart", details))
+        assert again == first and len(seen) == 2 and not any(sql.startswith("UPDATE") for sql in seen), seen
+        with statements(buyer_side.db) as seen:
+            moved = tool_data(await buyer.call_tool("update_cart", {**details, "buyer": {"email": "bo@example.com"}}))
+        assert moved["buyer"]["email"] == "bo@example.com" and sum(sql.startswith("UPDATE") for sql in seen) == 1
+        assert tool_data(await buyer.call_tool("get_cart", {"cart_id": cart_id}))["buyer"]["email"] == "bo@example.com"
