@@ -36,6 +36,7 @@ import contextlib
 import logging
 import os
 import random
+import sqlite3
 import stat
 import threading
 import time
@@ -62,7 +63,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Dialect = Literal["sqlite", "postgresql"]
-WRITE_OPTION = "mcp_checkout_write"
 _BUSY_ATTEMPTS = 4
 _CHANGED = "mcp_checkout_changed"  # Connection.info key: what the running write transaction changed
 CommitListener = Callable[[frozenset[str]], None]
@@ -121,7 +121,16 @@ def _behind_pooler(url: str) -> str:
     return parsed.update_query_dict({"prepared_statement_cache_size": "0"}).render_as_string(hide_password=False)
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> Engine:
+    """Set up ``engine``; return the engine for work that takes the write lock at BEGIN without a
+    transaction of Database's (:meth:`Database.run_on_connection`: migrations, bulk loads).
+
+    pysqlite leaves BEGIN to us (``isolation_level = None``). ``engine`` issues a deferred BEGIN from its
+    dialect's ``do_begin``, unless the connection is already in a transaction (Database's write transactions
+    send BEGIN IMMEDIATE to the driver first), and has no "begin" event listener: any listener makes
+    SQLAlchemy dispatch events around every statement of its engine (a quarter of a one-statement read).
+    Only the returned engine, used for migrations and bulk loads, keeps one."""
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -132,13 +141,34 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
+    def do_begin(dbapi_conn: Any) -> None:
+        if not dbapi_conn.in_transaction:
+            dbapi_conn.execute("BEGIN")
+
+    engine.dialect.do_begin = do_begin  # type: ignore[method-assign, assignment]
+    immediate = engine.execution_options()  # shares the pool; its listener is its own
+
+    @event.listens_for(immediate, "begin")
     def _on_begin(conn: Connection) -> None:
         # A deferred BEGIN that reads and then writes fails with "database is locked" under
         # concurrency; a write transaction takes the write lock up front instead.
-        write = bool(conn.get_execution_options().get(WRITE_OPTION))
-        # Straight to the driver: SQLAlchemy's statement machinery would add ~20 us to every transaction.
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+    return immediate
+
+
+def _sqlite_in_transaction(conn: Connection, work: Callable[[Connection], T], begin: str | None) -> T:
+    """``work`` in one transaction: ``begin`` (BEGIN IMMEDIATE) straight to the driver first, else the deferred
+    BEGIN the engine's ``do_begin`` sends with the first statement; then COMMIT. If ``work`` raises, closing
+    ``conn`` rolls back."""
+    if begin is not None:
+        try:
+            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+        except sqlite3.Error as exc:  # e.g. "database is locked" after busy_timeout: retried like any busy error
+            raise DBAPIError.instance(begin, None, exc, sqlite3.Error) from exc
+    result = work(conn)
+    conn.commit()
+    return result
 
 
 _SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
@@ -194,7 +224,7 @@ class Database:
         backend = make_url(self.url).get_backend_name()
         self.dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
         self._sync_engine: Engine | None = None
-        self._sync_write_engine: Engine | None = None
+        self._sqlite_immediate_engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
         self._sqlite_write_lock = threading.Lock()
         self._commit_listeners: list[CommitListener] = []
@@ -211,9 +241,8 @@ class Database:
                 max_overflow=max_overflow,
                 connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
             )
-            _configure_sqlite(engine, busy_timeout_ms)
+            self._sqlite_immediate_engine = _configure_sqlite(engine, busy_timeout_ms)
             self._sync_engine = engine
-            self._sync_write_engine = engine.execution_options(**{WRITE_OPTION: True})
         else:
             self._async_engine = create_async_engine(
                 _behind_pooler(self.url) if pooler == "pgbouncer" else self.url,
@@ -284,11 +313,11 @@ class Database:
 
     async def run_on_connection(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` with a connection and no transaction of ours (migrations, bulk loads)."""
-        if self._sync_engine is not None:
-            engine = self._sync_engine
+        if self._sqlite_immediate_engine is not None:
+            engine = self._sqlite_immediate_engine
 
             def in_thread() -> T:
-                with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+                with engine.connect() as conn:
                     return work(conn)
 
             return await anyio.to_thread.run_sync(in_thread)
@@ -329,16 +358,15 @@ class Database:
     def _sqlite_transaction(self, work: Callable[[Connection], T], write: bool, one_statement: bool = False) -> T:
         engine = self.sync_engine
         if not write:
-            with _OneStatementConnection(engine) if one_statement else engine.connect() as conn, conn.begin():
-                return work(conn)
+            with _OneStatementConnection(engine) if one_statement else engine.connect() as conn:
+                return _sqlite_in_transaction(conn, work, None)
         # One writer at a time inside this process: threads queue on a lock instead of spinning in
         # SQLite's busy handler (which sleeps up to 100 ms a try). Other processes still meet
         # BEGIN IMMEDIATE and busy_timeout.
         with self._sqlite_write_lock:
             started = time.perf_counter()
-            assert self._sync_write_engine is not None
-            with self._sync_write_engine.connect() as conn, conn.begin():
-                result = work(conn)
+            with engine.connect() as conn:
+                result = _sqlite_in_transaction(conn, work, "BEGIN IMMEDIATE")
             elapsed = time.perf_counter() - started
             if elapsed > 1.0:
                 log.warning("slow write transaction: %.2fs", elapsed)
