@@ -93,15 +93,22 @@ class CatalogService:
             {"t": terms, "c": filters.category_key, "lo": min_price, "hi": max_price, "s": in_stock_only}
         )
         offset = domain.decode_cursor(cursor, "search_catalog", scope) if cursor else 0
+        rows: Sequence[RowMapping] | None = None
         if not terms and query.strip():
-            rows: Sequence[RowMapping] = []  # only symbols or emoji: nothing can match
-        else:
+            rows = []  # only symbols or emoji: nothing can match
+        elif terms and filters.empty and self._rankings.covers(terms, filters, offset + limit + 1):
+            # A page of a query ranked before is one indexed fetch (unless the catalog's text changed since).
+            rows = await self._db.read(
+                lambda conn: catalog_store.cached_page(conn, terms, filters, limit + 1, offset, self._rankings),
+                quick=True,
+                one_statement=True,
+            )
+        if rows is None:
 
             def run(conn: Connection) -> Sequence[RowMapping]:
                 return catalog_store.search(conn, terms, filters, limit + 1, offset, cache=self._rankings)
 
-            # A page of a query ranked before is one indexed fetch (unless the catalog's text changed
-            # since); ranking may take thousands of matches, which is kept off the event loop.
+            # Ranking may take thousands of matches, which is kept off the event loop.
             rows = await self._db.read(run, quick=self._rankings.covers(terms, filters, offset + limit + 1))
         has_more = len(rows) > limit
         return SearchResult(

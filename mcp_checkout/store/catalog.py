@@ -389,6 +389,18 @@ def _ranked_ids(conn: Connection, terms: Sequence[str]) -> Ranking | None:
     return Ranking(int(rows[0][1]), tuple(int(row[0]) for row in rows), complete=len(rows) < RANK_DEPTH)
 
 
+def cached_page(
+    conn: Connection, terms: Sequence[str], filters: SearchFilters, limit: int, offset: int, cache: RankingCache
+) -> list[RowMapping] | None:
+    """The page :func:`search` gives, from the cached ranking of ``terms`` in ONE statement (the version check
+    included); None when that cannot be (no or a stale ranking, too few ranked ids, or filters, which may
+    need several statements): then call :func:`search`."""
+    cached = cache.get(terms)
+    if cached is None or not filters.empty:
+        return None
+    return _page(conn, cached.ids, cached.version, filters, limit, offset, complete=cached.complete)
+
+
 def _search_ranked(
     conn: Connection, terms: Sequence[str], filters: SearchFilters, limit: int, offset: int, cache: RankingCache
 ) -> list[RowMapping] | None:
