@@ -159,7 +159,7 @@ def _related_of(facts: Mapping[Any, Any], has_issues: bool) -> Related:
 def read(conn: Connection, order_id: str) -> OrderRows | None:
     """The order ``order_id`` and all its view shows, from one statement; None if there is no such order."""
     parts: dict[str, list[Row[Any]]] = {"o": [], "i": [], "e": [], "x": [], "f": []}
-    for row in conn.execute(_VIEW_ROWS, {"order_id": order_id}):
+    for row in conn.execute(_VIEW_ROWS, {"order_id": order_id}).all():
         parts[row[0]].append(row)
     if not parts["o"]:
         return None
