@@ -122,6 +122,15 @@ _PATHS = {
 }
 
 
+# Native messages that tell an agent which native tool to call, said as a UCP platform acts instead.
+_IN_UCP_WORDS = {
+    "shipping_address_required": "Some items ship: give a full shipping destination in fulfillment.methods[0]"
+    ".destinations, or leave it to the buyer on the checkout page (continue_url).",
+    "fulfillment_option_required": "Choose how to ship: set fulfillment.methods[0].groups[0].selected_option_id "
+    "to one of the group's options.",
+}
+
+
 def _ucp_path(native: str) -> str:
     """A native argument path (``shipping_address.country``) as a JSONPath into the UCP checkout."""
     head, _, rest = native.partition(".")
@@ -278,7 +287,8 @@ def _state_messages(cart: CartOut) -> list[Message]:
     for native in cart.messages:
         if native.code in ("cart_empty", "insufficient_stock"):  # said above in UCP's own words
             continue
-        message: Message = {"type": native.severity, "code": native.code, "content": native.message}
+        content = _IN_UCP_WORDS.get(native.code, native.message)
+        message: Message = {"type": native.severity, "code": native.code, "content": content}
         if native.severity == "error":
             message["severity"] = "recoverable"
         if native.path:

@@ -186,6 +186,8 @@ async def test_buyer_destination_option_and_discount_code_price_the_checkout_the
     assert "selected_option_id" not in group
     assert addressed["status"] == "incomplete"
     assert "$.fulfillment.methods[0].groups[0].selected_option_id" in {m.get("path") for m in addressed["messages"]}
+    said = [m["content"] for m in checkout["messages"] + addressed["messages"]]
+    assert not [text for text in said if "update_cart" in text], said  # UCP words, not native tool names
 
     chosen = {"methods": [{"type": "shipping", "groups": [{"id": "shipping_group", "selected_option_id": "express"}]}]}
     ready = conforms(await platform.update(checkout["id"], [("MUG-01", 2)], fulfillment=chosen))
