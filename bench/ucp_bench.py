@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -22,59 +21,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_checkout.demo_ucp import serve_platform_profile
+
 CLI = Path(sys.executable).with_name("mcp-checkout")
-PROFILE = json.dumps(
-    {
-        "ucp": {
-            "version": "2026-04-08",
-            "services": {},
-            "payment_handlers": {},
-            "capabilities": {
-                name: [
-                    {
-                        "version": "2026-04-08",
-                        **(
-                            {"extends": "dev.ucp.shopping.checkout"}
-                            if name.endswith(("fulfillment", "discount"))
-                            else {}
-                        ),
-                    }
-                ]
-                for name in (
-                    "dev.ucp.shopping.checkout",
-                    "dev.ucp.shopping.fulfillment",
-                    "dev.ucp.shopping.discount",
-                    "dev.ucp.shopping.catalog.search",
-                    "dev.ucp.shopping.catalog.lookup",
-                    "dev.ucp.shopping.order",
-                )
-            },
-        }
-    }
-).encode()
-
-
-class _Profile(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(PROFILE)))
-        self.end_headers()
-        self.wfile.write(PROFILE)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 def _free_port() -> int:
@@ -122,10 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
-    profiles = ThreadingHTTPServer(("127.0.0.1", 0), _Profile)
-    threading.Thread(target=profiles.serve_forever, daemon=True).start()
-    profile = f"http://127.0.0.1:{profiles.server_address[1]}/.well-known/ucp"
-    with tempfile.TemporaryDirectory(prefix="ucp-bench-") as home:
+    with serve_platform_profile() as profile, tempfile.TemporaryDirectory(prefix="ucp-bench-") as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_CHECKOUT_")}
         env |= {"MCP_CHECKOUT_DATA_DIR": home, "MCP_CHECKOUT_UCP_ALLOW_HTTP_PROFILES": "true",
                 "MCP_CHECKOUT_RATE_LIMIT_PER_MINUTE": "100000"}  # fmt: skip
@@ -160,7 +114,6 @@ def main() -> int:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
             log.close()
-            profiles.shutdown()
     ucp_p50, native_p50 = statistics.median(ucp) * 1000, statistics.median(native) * 1000
     ratio = ucp_p50 / native_p50
     print(f"load average: {os.getloadavg()[0]:.2f} (2 cores shared: absolute numbers are noisy, the ratio less so)")

@@ -65,8 +65,9 @@ def _env(settings: Settings, port: int) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _platform_profile() -> Iterator[str]:
-    """The platform's own profile (``UCP-Agent: profile=…``), served on 127.0.0.1 for the demo."""
+def serve_platform_profile() -> Iterator[str]:
+    """The platform's own profile (``UCP-Agent: profile=…``), served on 127.0.0.1 (the demo's and the UCP
+    bench's platform); yields its URL."""
     body = json.dumps(PLATFORM_PROFILE).encode()
 
     class Handler(BaseHTTPRequestHandler):
@@ -161,7 +162,7 @@ async def run_ucp_demo(settings: Settings, sku: str) -> None:
     _say(f"buyer API key {key[:18]}… for the platform (mcp-checkout keys create --scope buyer)")
     port = _free_port()
     log = settings.data_dir / "ucp-demo-server.log"
-    with _platform_profile() as profile, _http_server(settings, port, log) as process:
+    with serve_platform_profile() as profile, _http_server(settings, port, log) as process:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             await _ready(http, process, log)
             _platform("GET", "/.well-known/ucp", "discovery")
