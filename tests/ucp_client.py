@@ -7,9 +7,14 @@ import uuid
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 from ucp_sdk.models.schemas.shopping.checkout import Checkout
 from ucp_sdk.models.schemas.shopping.types.error_response import ErrorResponse
 
+from mcp_checkout.service.container import Services
+from mcp_checkout.ucp import rest as ucp_rest
+from mcp_checkout.ucp.negotiation import ProfileResolver
+from mcp_checkout.web.app import routes as web_routes
 from tests.pricing_rows import add_discount_code, add_shipping_rate, add_tax_rate
 from tests.ucp_schemas import CHECKOUT, ERROR_RESPONSE, validate
 
@@ -142,3 +147,11 @@ DESTINATION = {
     "postal_code": "94105",
     "address_country": "US",
 }
+
+
+def ucp_app(services: Services, profiles: dict[str, dict[str, Any]] | None = None) -> Starlette:
+    """The UCP REST binding and the checkout pages on ``services``, in process; platform profiles are fetched
+    from ``profiles`` (by default PLATFORM_PROFILE, declaring every capability)."""
+    served = profiles if profiles is not None else {PLATFORM_PROFILE: platform_profile()}
+    resolver = ProfileResolver(transport=profile_transport(served))
+    return Starlette(routes=[*ucp_rest.routes(lambda: services, resolver=resolver), *web_routes(lambda: services)])

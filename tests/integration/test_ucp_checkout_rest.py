@@ -14,14 +14,10 @@ import anyio
 import httpx
 import pytest
 from sqlalchemy import text
-from starlette.applications import Starlette
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import Principal, utc_now
 from mcp_checkout.service.container import Services, build_services
-from mcp_checkout.ucp import rest as ucp_rest
-from mcp_checkout.ucp.negotiation import ProfileResolver
-from mcp_checkout.web.app import routes as web_routes
 from tests.pricing_rows import add_discount_code
 from tests.ucp_client import (
     DESTINATION,
@@ -30,8 +26,8 @@ from tests.ucp_client import (
     conforms,
     platform_profile,
     priced_store,
-    profile_transport,
     totals,
+    ucp_app,
 )
 
 BASE = "http://shop.test"
@@ -43,21 +39,17 @@ CATALOG_ONLY = "https://catalog-only.test/.well-known/ucp"
 @pytest.fixture
 async def shop(settings: Settings, seeded: Services) -> AsyncIterator[tuple[Platform, httpx.AsyncClient, Services]]:
     services = build_services(settings.model_copy(update={"public_base_url": BASE}), db=seeded.db)
-    resolver = ProfileResolver(
-        transport=profile_transport(
-            {
-                PLATFORM_PROFILE: platform_profile(),
-                OLD_PLATFORM: platform_profile("2026-01-11"),
-                CHECKOUT_ONLY: platform_profile(
-                    capabilities={"dev.ucp.shopping.checkout": [{"version": "2026-04-08"}]}
-                ),
-                CATALOG_ONLY: platform_profile(
-                    capabilities={"dev.ucp.shopping.catalog.search": [{"version": "2026-04-08"}]}
-                ),
-            }
-        )
+    app = ucp_app(
+        services,
+        {
+            PLATFORM_PROFILE: platform_profile(),
+            OLD_PLATFORM: platform_profile("2026-01-11"),
+            CHECKOUT_ONLY: platform_profile(capabilities={"dev.ucp.shopping.checkout": [{"version": "2026-04-08"}]}),
+            CATALOG_ONLY: platform_profile(
+                capabilities={"dev.ucp.shopping.catalog.search": [{"version": "2026-04-08"}]}
+            ),
+        },
     )
-    app = Starlette(routes=[*ucp_rest.routes(lambda: services, resolver=resolver), *web_routes(lambda: services)])
     key = (await services.access.create_key("platform", "buyer")).key
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         yield Platform(client, key), client, services

@@ -12,15 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import Principal
 from mcp_checkout.service.container import Services, build_services
-from mcp_checkout.ucp import rest as ucp_rest
-from mcp_checkout.ucp.negotiation import ProfileResolver
-from mcp_checkout.web.app import routes as web_routes
-from tests.ucp_client import PLATFORM_PROFILE, Platform, conforms, platform_profile, profile_transport
+from tests.ucp_client import PLATFORM_PROFILE, Platform, conforms, ucp_app
 
 BASE = "http://shop.test"
 GUEST_HEADERS = {"UCP-Agent": f'profile="{PLATFORM_PROFILE}"'}
@@ -36,8 +32,7 @@ def open_shop(settings: Settings, seeded: Services) -> Open:
     async def open_(public: bool, per_minute: int = 120) -> AsyncIterator[tuple[Callable[[str], Any], Services]]:
         changed = {"public_base_url": BASE, "ucp_public": public, "ucp_public_rate_limit_per_minute": per_minute}
         services = build_services(settings.model_copy(update=changed), db=seeded.db)
-        resolver = ProfileResolver(transport=profile_transport({PLATFORM_PROFILE: platform_profile()}))
-        app = Starlette(routes=[*ucp_rest.routes(lambda: services, resolver=resolver), *web_routes(lambda: services)])
+        app = ucp_app(services)
         clients: list[httpx.AsyncClient] = []
 
         def client_for(address: str) -> httpx.AsyncClient:

@@ -12,23 +12,17 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import Principal
 from mcp_checkout.service.container import Services, build_services
-from mcp_checkout.ucp import rest as ucp_rest
-from mcp_checkout.ucp.negotiation import ProfileResolver
-from mcp_checkout.web.app import routes as web_routes
 from tests.ucp_client import (
     DESTINATION,
-    PLATFORM_PROFILE,
     Platform,
     conforms,
-    platform_profile,
     priced_store,
-    profile_transport,
     totals,
+    ucp_app,
 )
 from tests.ucp_schemas import BUSINESS_PROFILE, validate
 
@@ -41,8 +35,7 @@ async def shop(
     stripe_settings: Settings, seeded: Services, fake_stripe: Any
 ) -> AsyncIterator[tuple[Platform, httpx.AsyncClient, Services, Any]]:
     services = build_services(stripe_settings, db=seeded.db)
-    resolver = ProfileResolver(transport=profile_transport({PLATFORM_PROFILE: platform_profile()}))
-    app = Starlette(routes=[*ucp_rest.routes(lambda: services, resolver=resolver), *web_routes(lambda: services)])
+    app = ucp_app(services)
     key = (await services.access.create_key("platform", "buyer")).key
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         yield Platform(client, key), client, services, fake_stripe
