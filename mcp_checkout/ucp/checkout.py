@@ -38,6 +38,7 @@ from mcp_checkout.service.checkout_links import CreateLink
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.views import CartOut, MoneyOut, OrderOut
 from mcp_checkout.ucp import payment, spec
+from mcp_checkout.ucp.addresses import joined_name, postal_address, split_name
 from mcp_checkout.ucp.negotiation import UcpProblem
 from mcp_checkout.ucp.profile import payment_handlers
 
@@ -148,18 +149,6 @@ def _ucp_path(native: str) -> str:
     return f"$.{native}"
 
 
-def _split_name(name: str | None) -> dict[str, str]:
-    if not name:
-        return {}
-    first, _, last = name.partition(" ")
-    return {"first_name": first, **({"last_name": last} if last else {})}
-
-
-def _joined_name(part: dict[str, Any]) -> str | None:
-    name = " ".join(str(part[k]).strip() for k in ("first_name", "last_name") if part.get(k))
-    return name or None
-
-
 def details_from(body: Any) -> CartDetails | None:
     """The checkout's buyer, fulfillment (shipping destination, selected option) and discount codes as the
     native ``update_cart`` arguments; only what the request carries is sent (set semantics)."""
@@ -170,7 +159,7 @@ def details_from(body: Any) -> CartDetails | None:
     if isinstance(buyer, dict):
         values["buyer"] = {
             "email": buyer.get("email"),
-            "name": _joined_name(buyer),
+            "name": joined_name(buyer),
             "phone": buyer.get("phone_number"),
         }
     fulfillment = body.get("fulfillment")
@@ -185,7 +174,7 @@ def details_from(body: Any) -> CartDetails | None:
             )
             if destination is not None and method.get("type", "shipping") == "shipping":
                 values["shipping_address"] = {
-                    "name": _joined_name(destination) or (values.get("buyer") or {}).get("name") or "",
+                    "name": joined_name(destination) or (values.get("buyer") or {}).get("name") or "",
                     "line1": destination.get("street_address") or "",
                     "line2": destination.get("extended_address"),
                     "city": destination.get("address_locality") or "",
@@ -232,20 +221,7 @@ def _fulfillment(cart: CartOut) -> dict[str, Any] | None:
         options = [o for o in cart.fulfillment_options if o.kind == kind]
         method: dict[str, Any] = {"id": kind, "type": kind, "line_item_ids": line_ids}
         if kind == "shipping" and cart.shipping_address is not None:
-            address = cart.shipping_address
-            destination = {
-                "id": "destination_1",
-                **_split_name(address.name),
-                "street_address": address.line1,
-                "address_locality": address.city,
-                "postal_code": address.postal_code,
-                "address_country": address.country,
-            }
-            if address.line2:
-                destination["extended_address"] = address.line2
-            if address.region:
-                destination["address_region"] = address.region
-            method["destinations"] = [destination]
+            method["destinations"] = [{"id": "destination_1", **postal_address(cart.shipping_address)}]
             method["selected_destination_id"] = "destination_1"
         elif not options:
             continue
@@ -362,7 +338,7 @@ class CheckoutAdapter:
             "links": list(links),
         }
         if cart.buyer is not None:
-            buyer = {"email": cart.buyer.email, **_split_name(cart.buyer.name), "phone_number": cart.buyer.phone}
+            buyer = {"email": cart.buyer.email, **split_name(cart.buyer.name), "phone_number": cart.buyer.phone}
             body["buyer"] = {k: v for k, v in buyer.items() if v}
         fulfillment = _fulfillment(cart) if self._active(spec.FULFILLMENT) else None
         if fulfillment is not None:

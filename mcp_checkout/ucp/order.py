@@ -24,11 +24,12 @@ from ucp_sdk.models.schemas.shopping.order import Order
 from mcp_checkout.domain import Principal
 from mcp_checkout.errors import InvalidInput, NotFound
 from mcp_checkout.service.container import Services
-from mcp_checkout.service.views import OrderOut, RefundEntry, ShippingAddressOut
+from mcp_checkout.service.views import OrderOut, RefundEntry
 from mcp_checkout.service.webhook_dispatch import Delivery
 from mcp_checkout.service.webhook_signing import USER_AGENT
 from mcp_checkout.ucp import spec
-from mcp_checkout.ucp.checkout import _Line, _line_item, _split_name, _totals
+from mcp_checkout.ucp.addresses import postal_address
+from mcp_checkout.ucp.checkout import _Line, _line_item, _totals
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +54,6 @@ def _line_status(total: int, fulfilled: int) -> str:
     return "partial" if fulfilled > 0 else "processing"
 
 
-def _address(address: ShippingAddressOut) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        **_split_name(address.name),
-        "street_address": address.line1,
-        "address_locality": address.city,
-        "postal_code": address.postal_code,
-        "address_country": address.country,
-    }
-    if address.line2:
-        out["extended_address"] = address.line2
-    if address.region:
-        out["address_region"] = address.region
-    return out
-
-
 def _expectations(order: OrderOut) -> list[dict[str, Any]]:
     """One buyer-facing expectation: every line, going where the buyer chose (shipping or pickup)."""
     option = order.fulfillment_option
@@ -79,7 +65,7 @@ def _expectations(order: OrderOut) -> list[dict[str, Any]]:
         "id": "expectation_1",
         "line_items": [{"id": line.sku, "quantity": line.quantity} for line in order.lines],
         "method_type": kind,
-        "destination": _address(place),
+        "destination": postal_address(place),
         "fulfillable_on": "now",
     }
     if option is not None and (option.min_days is not None or option.max_days is not None):
