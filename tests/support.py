@@ -13,8 +13,10 @@ import json
 import os
 import re
 import socket
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -68,6 +70,33 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------- PostgreSQL administration
+@contextlib.contextmanager
+def json_server(answer: Callable[[str], object | None]) -> Iterator[str]:
+    """A local HTTP server answering each GET with ``answer(path)`` as JSON (None: 404); yields its base URL.
+    For what a test must serve over real HTTP: platform profiles, an identity provider's keys."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = answer(self.path)
+            body = json.dumps(found).encode() if found is not None else b"{}"
+            self.send_response(200 if found is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def asyncpg_dsn(url: str) -> str:
     """A SQLAlchemy ``postgresql+asyncpg://`` URL as asyncpg's own DSN."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

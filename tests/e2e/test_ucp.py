@@ -6,14 +6,12 @@ ucp-sdk models (tests/ucp_client.conforms)."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import httpx2
@@ -27,26 +25,11 @@ from ucp_sdk.models.schemas.shopping.checkout import Checkout
 from ucp_sdk.models.schemas.shopping.order import Order
 
 from tests.fakes.webhook_receiver import Receiver, verify_ucp_node, wait_for
+from tests.support import json_server
 from tests.ucp_client import Platform, conforms, platform_capabilities
 from tests.ucp_schemas import BUSINESS_PROFILE, CHECKOUT, validate
 
 CATALOG = [("Stoneware Mug", "MUG-01", "18.00", 10), ("Camp Mug", "MUG-02", "14.50", 5)]
-
-
-class _Profiles(BaseHTTPRequestHandler):
-    profiles: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    def do_GET(self) -> None:
-        found = self.profiles.get(self.path)
-        body = json.dumps(found).encode() if found is not None else b"{}"
-        self.send_response(200 if found is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @dataclass
@@ -66,25 +49,21 @@ def _ucp_shop(home: Path, name: str, extra_env: dict[str, str] | None = None) ->
     receiver = Receiver()
     receiver.up()
     orders = platform_capabilities(order={"webhook_url": receiver.url})
-    handler = type("Profiles", (_Profiles,), {"profiles": {
+    profiles = {
         "/new/.well-known/ucp": {"ucp": {"version": "2026-04-08", "services": {}, "payment_handlers": {},
                                          "capabilities": orders}},
         "/old/.well-known/ucp": {"ucp": {"version": "2026-01-11", "services": {}, "payment_handlers": {}}},
-    }})  # fmt: skip
-    profiles = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=profiles.serve_forever, daemon=True).start()
+    }  # fmt: skip
     env = server_env(
         {"MCP_CHECKOUT_DATA_DIR": str(home), "MCP_CHECKOUT_UCP_ALLOW_HTTP_PROFILES": "true", **(extra_env or {})}
     )
     cli(env, "migrate")
     cli(env, "import-catalog", str(write_catalog(home / "catalog.csv", CATALOG)))
     [key] = create_keys(env, ("platform", "buyer"))
-    base = f"http://127.0.0.1:{profiles.server_address[1]}"
     try:
-        with running(env, home / "logs", 1, name=name) as [server]:
+        with json_server(profiles.get) as base, running(env, home / "logs", 1, name=name) as [server]:
             yield Shop(server, key, f"{base}/new/.well-known/ucp", f"{base}/old/.well-known/ucp", receiver, env)
     finally:
-        profiles.shutdown()
         receiver.down()
 
 

@@ -11,12 +11,10 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx2
@@ -33,7 +31,7 @@ from mcp_checkout.config import Settings
 from mcp_checkout.hosting import build_http_app
 from mcp_checkout.service.container import build_services
 from mcp_checkout.tools import jwt_tokens
-from tests.support import error_body, tool_data
+from tests.support import error_body, json_server, tool_data
 
 ISSUER = "https://idp.example.test/"
 HOST = "127.0.0.1:8000"  # the app is built for it; the transport is in-process
@@ -72,26 +70,13 @@ def provider() -> Iterator[Provider]:
     idp = Provider()
     idp.add_key("k1")
 
-    class Jwks(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            idp.fetches += 1
-            body = json.dumps(idp.jwks()).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def keys(path: str) -> object:
+        idp.fetches += 1
+        return idp.jwks()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    idp.url = f"http://127.0.0.1:{http.server_address[1]}/.well-known/jwks.json"
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield idp
-    http.shutdown()
-    http.server_close()
+    with json_server(keys) as base:
+        idp.url = f"{base}/.well-known/jwks.json"
+        yield idp
 
 
 @asynccontextmanager
