@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ MAX_LINES = 600
 EXEMPT = ("store/migrations/", "store/demo_catalog.py")
 
 
+@functools.cache
 def sources() -> dict[str, str]:
     return {
         path.relative_to(PACKAGE).as_posix(): path.read_text(encoding="utf-8")
