@@ -15,6 +15,7 @@ from mcp_checkout.store.db import Database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x6D63705F636B  # any constant: serialises concurrent server starts
+_SQLITE_MIGRATION_WAIT_MS = 120_000
 
 
 SEARCH_OBJECTS = ("sku_fts", "search_vector", "ix_skus_search_vector")
@@ -41,16 +42,27 @@ def head_revision() -> str | None:
 
 
 def _upgrade(connection: Connection) -> None:
+    """Every revision in ONE transaction that first takes the database's migration lock, so processes started
+    together on a new store wait for the first one and then find the schema current (without it, on SQLite,
+    the others failed with "table … already exists"). A crash mid-way leaves the schema as it was."""
     if connection.dialect.name == "postgresql":
-        # One transaction holding a transaction-level lock: concurrent starts wait, then find the schema
-        # current. (A session-level lock taken and released in separate transactions would land on
-        # different server connections behind a transaction-pooling PgBouncer, and never be released.)
+        # A transaction-level lock: a session-level one taken and released in separate transactions would
+        # land on different server connections behind a transaction-pooling PgBouncer, and never be released.
         with connection.begin():
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             command.upgrade(_config(connection), "head")
         return
-    command.upgrade(_config(connection), "head")
-    connection.commit()
+    # SQLite: the migration engine's begin sends BEGIN IMMEDIATE (the write lock). Building a new store can
+    # outlast the usual busy timeout on a loaded machine, so waiting for it gets longer.
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    (previous_timeout,) = driver.execute("PRAGMA busy_timeout").fetchone()
+    driver.execute(f"PRAGMA busy_timeout={_SQLITE_MIGRATION_WAIT_MS}")
+    try:
+        with connection.begin():
+            command.upgrade(_config(connection), "head")
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={int(previous_timeout)}")
 
 
 def _current(connection: Connection) -> str | None:
