@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,14 +29,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_checkout.demo_ucp import serve_platform_profile
+from mcp_checkout.hosting import free_local_port
 
 CLI = Path(sys.executable).with_name("mcp-checkout")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
@@ -90,7 +84,7 @@ def main() -> int:
         )
         _cli(env, "import-catalog", str(catalog))
         key = _cli(env, "keys", "create", "--name", "bench", "--scope", "buyer").splitlines()[-1]
-        port = _free_port()
+        port = free_local_port()
         log = open(Path(home) / "server.log", "wb")  # noqa: SIM115 - closed below
         server = subprocess.Popen(
             [str(CLI), "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],

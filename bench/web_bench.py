@@ -45,7 +45,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,6 +65,7 @@ from sqlalchemy.engine import make_url
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, Principal, utc_now
+from mcp_checkout.hosting import free_local_port as free_port
 from mcp_checkout.payments.gateway import Intent, Refund
 from mcp_checkout.service.checkout_links import CreateLink
 from mcp_checkout.service.container import Services, build_services
@@ -165,12 +165,6 @@ class Processes:
     def stop_all(self) -> None:
         for proc in list(self._running):
             self.stop(proc)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0) -> None:

@@ -29,7 +29,6 @@ import logging
 import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from sqlalchemy.engine import make_url
 from bench.common import PG_ADMIN_URL, Figure, pg_admin, print_report, throughput
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, Principal, utc_now
+from mcp_checkout.hosting import free_local_port as free_port
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.store import migrate
@@ -124,12 +124,6 @@ def pct(values: Sequence[float], q: float) -> float:
 
 
 # ---------------------------------------------------------------- the receiver
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Receiver:
     def __init__(self) -> None:
         self.port = free_port()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -29,6 +28,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import utc_now
+from mcp_checkout.hosting import free_local_port
 from mcp_checkout.install import claude_desktop_config
 from mcp_checkout.service.container import open_database
 from mcp_checkout.service.maintenance import reset_store
@@ -107,12 +107,6 @@ def _store_name(settings: Settings) -> str:
     return str(settings.data_dir.resolve())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _server_parameters(settings: Settings, web_port: int) -> StdioServerParameters:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MCP_CHECKOUT_")}
     env["MCP_CHECKOUT_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -148,7 +142,7 @@ async def run_demo(store: Settings) -> int:
     settings = demo_settings(store)
     await _prepare(settings, store)
     run_tag = time.strftime("%Y%m%d-%H%M%S")
-    web_port = _free_port()
+    web_port = free_local_port()
     erp = _ErpReceiver()
     try:
         async with Client(_server_parameters(settings, web_port), mode="legacy") as client:

@@ -25,7 +25,8 @@ import anyio
 import httpx
 
 from mcp_checkout.config import Settings
-from mcp_checkout.demo import DEMO_ADDRESS, DemoFailed, _buyer_pays, _free_port, _say, console
+from mcp_checkout.demo import DEMO_ADDRESS, DemoFailed, _buyer_pays, _say, console
+from mcp_checkout.hosting import free_local_port
 
 # The demo platform declares the capabilities it uses: the business answers with their intersection.
 PLATFORM_PROFILE = {
@@ -160,7 +161,7 @@ async def run_ucp_demo(settings: Settings, sku: str) -> None:
     console.print("\n[bold]Act 2: a UCP platform buys over REST[/bold] (mcp-checkout serve --http)")
     key = await anyio.to_thread.run_sync(_create_key, settings)
     _say(f"buyer API key {key[:18]}… for the platform (mcp-checkout keys create --scope buyer)")
-    port = _free_port()
+    port = free_local_port()
     log = settings.data_dir / "ucp-demo-server.log"
     with serve_platform_profile() as profile, _http_server(settings, port, log) as process:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:

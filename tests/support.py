@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from mcp_checkout.domain import CatalogRow, utc_now
+from mcp_checkout.hosting import free_local_port as free_port  # noqa: F401 (shared with the tests from here)
 from mcp_checkout.store import migrate
 from mcp_checkout.store.catalog_write import upsert_catalog
 from mcp_checkout.store.db import Database
@@ -59,14 +59,6 @@ def error_code(result: Any) -> str | None:
     text = str(result.content[0].text)
     match = re.match(r"\[([a-z_]+)\] ", text)
     return match.group(1) if match else text
-
-
-# ---------------------------------------------------------------- ports
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # ---------------------------------------------------------------- PostgreSQL administration
