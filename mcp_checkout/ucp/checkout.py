@@ -507,11 +507,10 @@ class CheckoutAdapter:
     async def _status_of(self, principal: Principal, cart: CartOut) -> str:
         return str((await self._view(principal, cart))["status"])
 
-    async def cancel(
-        self, principal: Principal, checkout_id: str, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        """Cancel the checkout (its cart, or the order made of it). Under an idempotency key a retry answers
-        like the first call (the checkout as it is now, canceled) instead of ``invalid_state``."""
+    async def cancel(self, principal: Principal, checkout_id: str, idempotency_key: str) -> dict[str, Any]:
+        """Cancel the checkout (its cart, or the order made of it), once per idempotency key (the spec requires
+        one): a retry answers like the first call (the checkout as it is now, canceled) instead of
+        ``invalid_state``."""
         cart = await self._services.carts.get(principal, checkout_id)
 
         async def cancel() -> None:
@@ -523,11 +522,8 @@ class CheckoutAdapter:
             else:
                 await self._services.orders.cancel(principal, cart.order_id, "canceled with UCP cancel_checkout")
 
-        if idempotency_key is None:
-            await cancel()
-        else:
-            keyed = CancelCheckout(idempotency_key=idempotency_key, cart_id=checkout_id)
-            await self._services.carts.cancel_once(principal, keyed, cancel)
+        keyed = CancelCheckout(idempotency_key=idempotency_key, cart_id=checkout_id)
+        await self._services.carts.cancel_once(principal, keyed, cancel)
         return await self._view(principal, await self._services.carts.get(principal, checkout_id))
 
     async def complete(self, principal: Principal, checkout_id: str, body: Any, idempotency_key: str) -> dict[str, Any]:

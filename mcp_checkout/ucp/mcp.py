@@ -222,10 +222,15 @@ def build_server(
     async def get_order(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
         return await run(ctx, meta, lambda _adapter, who: ucp_order.get_order(get_services(), who, id), root=spec.ORDER)
 
-    @server.tool(name="cancel_checkout", description="UCP cancel_checkout: cancel the session.", annotations=changes)
+    @server.tool(
+        name="cancel_checkout",
+        description="UCP cancel_checkout: cancel the session (meta.idempotency-key required).",
+        annotations=changes,
+    )
     async def cancel_checkout(meta: dict[str, Any], id: str, ctx: Context[Any]) -> CallToolResult:
-        key = meta.get("idempotency-key") if isinstance(meta, dict) else None
-        return await run(ctx, meta, lambda adapter, who: adapter.cancel(who, id, str(key) if key else None))
+        return await run(
+            ctx, meta, lambda adapter, who: adapter.cancel(who, id, str(meta["idempotency-key"])), needs_key=True
+        )
 
     @server.tool(
         name="search_catalog", description="UCP search_catalog: products for a query or filters.", annotations=reads

@@ -235,7 +235,7 @@ def routes(
 
     async def cancel_checkout(request: Request) -> Response:
         principal = await authorize(request)
-        key = _idempotency_key(request) if "idempotency-key" in request.headers else None
+        key = _idempotency_key(request)  # required, as for complete (the spec's OpenAPI and MCP binding)
         adapter = checkouts(request)
         return answer(request, await adapter.cancel(principal, request.path_params["id"], key))
 

@@ -280,6 +280,8 @@ async def test_the_mcp_binding_answers_refusals_with_the_specs_http_status(shop:
         assert (old.status_code, error["code"], error["data"]["code"]) == (422, -32001, "version_unsupported")
         unkeyed = await call("complete_checkout", {"meta": meta, "id": checkout_id, "checkout": {"payment": {}}})
         assert (unkeyed.status_code, unkeyed.json()["error"]["code"]) == (400, -32602)
+        unkeyed_cancel = await call("cancel_checkout", {"meta": meta, "id": checkout_id})  # required there too
+        assert (unkeyed_cancel.status_code, unkeyed_cancel.json()["error"]["code"]) == (400, -32602)
         found = await call("get_checkout", {"meta": meta, "id": checkout_id})
         assert found.status_code == 200 and "result" in found.json()
 

@@ -357,6 +357,18 @@ async def test_a_cancel_retried_under_its_idempotency_key_answers_like_the_first
     assert (again.status_code, conforms(again)["code"]) == (409, "invalid_state")
 
 
+async def test_a_cancel_without_an_idempotency_key_is_refused_and_cancels_nothing(shop: Any) -> None:
+    """The spec requires the key on cancel as on complete (rest.openapi.json: the Idempotency-Key parameter
+    is required; checkout-mcp.md: cancel_checkout requires meta["idempotency-key"]). Before, a cancel
+    without one was carried out."""
+    platform, client, _ = shop
+    checkout = conforms(await platform.create([("MUG-01", 1)]))
+    unkeyed = await client.post(f"/ucp/v1/checkout-sessions/{checkout['id']}/cancel", headers=platform.headers)
+    assert (unkeyed.status_code, conforms(unkeyed)["code"]) == (400, "invalid_request")
+    assert "Idempotency-Key" in conforms(unkeyed)["content"]
+    assert conforms(await platform.get(checkout["id"]))["status"] == "ready_for_complete"
+
+
 async def test_answers_carry_only_the_capabilities_negotiated_with_the_platform(shop: Any) -> None:
     """The spec's intersection (overview.md, Negotiation Protocol): a platform that declares the checkout
     but not its fulfillment and discount extensions gets a checkout without them; one that declares no
