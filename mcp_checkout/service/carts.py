@@ -17,7 +17,14 @@ from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, Inv
 from mcp_checkout.service import policy, quotes, store_profile
 from mcp_checkout.service.idempotency import Idempotency, Operation, Prior
 from mcp_checkout.service.store_profile import ConfigCache, StoreConfig
-from mcp_checkout.service.views import BuyerOut, CartLineOut, CartOut, MoneyOut, ShippingAddressOut
+from mcp_checkout.service.views import (
+    BuyerOut,
+    CartLineOut,
+    CartOut,
+    MoneyOut,
+    QuoteDestinationOut,
+    ShippingAddressOut,
+)
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store import store_profile as profile_store
@@ -100,6 +107,7 @@ def cart_view(conn: Connection, cart: Mapping[Any, Any], config: StoreConfig, no
         fields["messages"] = [quotes.empty_cart_message(), *fields["messages"]]
         fields["ready"] = False
     address = cart["shipping_address"]
+    quoted_for = address is not None and quotes.is_quote_destination(address)
     return CartOut(
         cart_id=cart["id"],
         status=cart["status"],
@@ -120,7 +128,8 @@ def cart_view(conn: Connection, cart: Mapping[Any, Any], config: StoreConfig, no
         item_count=sum(line.quantity for line in lines),
         order_id=cart["order_id"],
         buyer=BuyerOut.model_validate(buyer) if buyer else None,
-        shipping_address=ShippingAddressOut.model_validate(address) if address else None,
+        shipping_address=ShippingAddressOut.model_validate(address) if address and not quoted_for else None,
+        quote_destination=QuoteDestinationOut.model_validate(address) if quoted_for else None,
         fulfillment_option_id=cart["fulfillment_option_id"],
         **fields,
     )
@@ -319,7 +328,7 @@ class CartService:
             values["buyer"] = clean_buyer(details.buyer)
         if "shipping_address" in details.sent:
             address = details.shipping_address
-            values["shipping_address"] = quotes.clean_address(address) if address else None
+            values["shipping_address"] = quotes.clean_destination(address) if address else None
         if "fulfillment_option_id" in details.sent:
             values["fulfillment_option_id"] = details.fulfillment_option_id or None
         if "discount_codes" in details.sent:

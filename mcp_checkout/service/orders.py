@@ -287,11 +287,13 @@ class OrderService:
         email = cmd.email or (
             str(details.buyer["email"]).lower() if details.buyer and details.buyer.get("email") else None
         )
-        address = quotes.clean_address(details.shipping_address) if details.shipping_address else None
         buyer_key = quotes.buyer_key(conn, email, principal.id)
         config = self._config.get(conn)  # profile, rates, codes, webhooks: one read of the stamp
+        to_price = [quotes.line_of(row) for row in rows]
+        ships = bool(quotes.shipping_rates_for(config, currency, to_price))
+        address = quotes.order_address(details.shipping_address, ships=ships)  # the cart's may be a quote's
         priced = quotes.quote(
-            conn, config=config, currency=currency, lines=[quotes.line_of(row) for row in rows],
+            conn, config=config, currency=currency, lines=to_price,
             shipping_address=address, fulfillment_option_id=details.fulfillment_option_id,
             discount_codes=details.discount_codes or [], buyer=buyer_key, now=now,
         )  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, RowMapping
 
@@ -113,7 +113,7 @@ def quote(
         codes = _usable_codes(conn, config, profile, currency, subtotal, discount_codes, buyer, now, messages)
     else:
         codes = list(redeemed)
-    rates = config.shipping_rates_in(currency) if any(line.requires_shipping for line in lines) else []
+    rates = shipping_rates_for(config, currency, lines)
     if not rates:  # a store with no shipping rate in this currency does not ship: no address or option asked
         lines = [replace(line, requires_shipping=False) for line in lines]
     requires_shipping = bool(rates)
@@ -154,6 +154,8 @@ def quote(
                         "(see fulfillment_options).",
                     )
                 )  # fmt: skip
+            if options and shipping_address and is_quote_destination(shipping_address):
+                messages += _full_address_notices(shipping_address)
     elif destination is None and profile.origin_country:
         destination = Destination(profile.origin_country)  # nothing ships: taxed where the store is
     tax_rates = config.tax_rates_in(destination.country) if destination is not None else []
@@ -298,6 +300,73 @@ def order_notices_from(
         Notice("error", "fulfillment_option_required", "fulfillment_option_id",
                "The order has no shipping option yet: the buyer picks one on the checkout page "
                "(create_checkout_link), or pass fulfillment_option_id to create_order.")
+    ]  # fmt: skip
+
+
+def shipping_rates_for(config: StoreConfig, currency: str, lines: Sequence[pricing.Line]) -> list[ShippingRate]:
+    """The store's active rates in ``currency`` if some line ships; none (nothing ships) otherwise."""
+    return config.shipping_rates_in(currency) if any(line.requires_shipping for line in lines) else []
+
+
+# ---------------------------------------------------------------- destinations
+# A cart's shipping address is a full postal address, or a quote destination: the country (region and postal
+# code if known) that platforms send before the buyer types a street. A quote destination prices shipping
+# options (rates are per country) and tax (per country and region); placing an order that ships needs the full
+# address (order_address), and the cart says which parts are missing until then.
+_STREET: Final = ("line1", "line2", "city")
+_TO_PLACE: Final = ("line1", "city", "postal_code", "name")
+
+
+def is_quote_destination(address: Mapping[str, Any]) -> bool:
+    """Whether ``address`` only says where to quote: no street and no city yet."""
+    return not any(isinstance(address.get(part), str) and address[part].strip() for part in _STREET)
+
+
+def clean_destination(address: Mapping[str, Any], field: str = "shipping_address") -> dict[str, Any]:
+    """A cart's shipping address checked: a quote destination (country; region and postal code optional; ISO
+    3166 checked as in a full address), or a full address (:func:`clean_address`); InvalidInput names the field."""
+    if is_quote_destination(address):
+        return dict(rates.check_destination(address, field))
+    return clean_address(address, field)
+
+
+def missing_to_place(address: Mapping[str, Any]) -> list[str]:
+    """The parts of a full address that ``address`` lacks (those an order that ships needs)."""
+    return [part for part in _TO_PLACE if not (isinstance(address.get(part), str) and address[part].strip())]
+
+
+def order_address(
+    address: Mapping[str, Any] | None, *, ships: bool, field: str = "shipping_address"
+) -> dict[str, Any] | None:
+    """The shipping address an order keeps: a full address checked (:func:`clean_address`), or None (none
+    given, or a quote destination when nothing ships). A quote destination for an order that ships is
+    InvalidInput naming the missing parts: an order is never placed for a country alone."""
+    if not address:
+        return None
+    if not is_quote_destination(address):
+        return clean_address(address, field)
+    if not ships:
+        return None
+    missing = missing_to_place(address)
+    raise InvalidInput(
+        f"{field}.{missing[0]} is required to place the order: the cart has only a destination to quote "
+        f"({address.get('country')}), without {', '.join(missing)}. Set the full address with "
+        "update_cart(shipping_address=...), or clear it (shipping_address=null) and the buyer gives it on the "
+        "checkout page.",
+        details={"field": f"{field}.{missing[0]}", "missing": [f"{field}.{part}" for part in missing]},
+        next_actions=["update_cart", "get_cart"],
+    )
+
+
+def _full_address_notices(address: Mapping[str, Any]) -> list[Notice]:
+    where = address.get("country")
+    return [
+        Notice(
+            "error", "shipping_address_required", f"shipping_address.{part}",
+            f"shipping_address.{part} is required to place the order (options and tax are quoted for {where} "
+            "until then): set the full address with update_cart(shipping_address=...).",
+        )
+        for part in missing_to_place(address)
     ]  # fmt: skip
 
 

@@ -101,6 +101,12 @@ class ShippingAddressOut(Out):
     country: str
 
 
+class QuoteDestinationOut(Out):
+    country: str
+    region: str | None = None
+    postal_code: str | None = None
+
+
 class FulfillmentOptionOut(Out):
     option_id: str
     kind: Literal["shipping", "pickup"]
@@ -145,6 +151,11 @@ class CartOut(Breakdown):
     order_id: str | None = Field(description="The order this cart became, once ordered.")
     buyer: BuyerOut | None = None
     shipping_address: ShippingAddressOut | None = None
+    quote_destination: QuoteDestinationOut | None = Field(
+        default=None,
+        description="Where options and tax are quoted while only country/region/postal code are known; "
+        "create_order needs the full shipping_address.",
+    )
     fulfillment_options: list[FulfillmentOptionOut] = Field(
         default_factory=list, description="What the store offers for this destination; pick one by option_id."
     )

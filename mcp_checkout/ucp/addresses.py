@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_checkout.service.views import ShippingAddressOut
+from mcp_checkout.service.views import QuoteDestinationOut, ShippingAddressOut
 
 
 def postal_address(address: ShippingAddressOut) -> dict[str, Any]:
@@ -22,6 +22,23 @@ def postal_address(address: ShippingAddressOut) -> dict[str, Any]:
     if address.region:
         out["address_region"] = address.region
     return out
+
+
+def quoted_destination(destination: QuoteDestinationOut) -> dict[str, Any]:
+    """A cart's quote destination (country; region, postal code if known) as a UCP postal address."""
+    out: dict[str, Any] = {"address_country": destination.country}
+    if destination.region:
+        out["address_region"] = destination.region
+    if destination.postal_code:
+        out["postal_code"] = destination.postal_code
+    return out
+
+
+def cart_destination(address: ShippingAddressOut | None, quoted: QuoteDestinationOut | None) -> dict[str, Any] | None:
+    """A cart's shipping destination as a UCP postal address: its full address, else its quote destination."""
+    if address is not None:
+        return postal_address(address)
+    return quoted_destination(quoted) if quoted is not None else None
 
 
 def split_name(name: str | None) -> dict[str, str]:

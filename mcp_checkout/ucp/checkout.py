@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -38,7 +38,7 @@ from mcp_checkout.service.checkout_links import CreateLink
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.views import CartOut, MoneyOut, OrderOut
 from mcp_checkout.ucp import payment, spec
-from mcp_checkout.ucp.addresses import joined_name, postal_address, split_name
+from mcp_checkout.ucp.addresses import cart_destination, joined_name, split_name
 from mcp_checkout.ucp.negotiation import UcpProblem
 from mcp_checkout.ucp.profile import payment_handlers
 
@@ -137,6 +137,7 @@ def _ucp_path(native: str) -> str:
     head, _, rest = native.partition(".")
     if head == "shipping_address" and rest:
         field = {
+            "name": "first_name",
             "line1": "street_address",
             "line2": "extended_address",
             "city": "address_locality",
@@ -213,15 +214,16 @@ def _option(option: Any) -> dict[str, Any]:
 def _fulfillment(cart: CartOut) -> dict[str, Any] | None:
     """The cart's destination and options as the fulfillment extension: one shipping method (its one
     destination, one group with every shipping option) and, if the store offers pickup, one pickup method."""
-    if cart.shipping_address is None and not cart.fulfillment_options and cart.fulfillment_option_id is None:
+    where = cart_destination(cart.shipping_address, cart.quote_destination)  # a full address, or a quote's
+    if where is None and not cart.fulfillment_options and cart.fulfillment_option_id is None:
         return None
     line_ids = [line.sku for line in cart.lines]
     methods: list[dict[str, Any]] = []
     for kind in ("shipping", "pickup"):
         options = [o for o in cart.fulfillment_options if o.kind == kind]
         method: dict[str, Any] = {"id": kind, "type": kind, "line_item_ids": line_ids}
-        if kind == "shipping" and cart.shipping_address is not None:
-            method["destinations"] = [{"id": "destination_1", **postal_address(cart.shipping_address)}]
+        if kind == "shipping" and where is not None:
+            method["destinations"] = [{"id": "destination_1", **where}]
             method["selected_destination_id"] = "destination_1"
         elif not options:
             continue
@@ -264,6 +266,11 @@ def _state_messages(cart: CartOut) -> list[Message]:
         if native.code in ("cart_empty", "insufficient_stock"):  # said above in UCP's own words
             continue
         content = _IN_UCP_WORDS.get(native.code, native.message)
+        if native.code == "shipping_address_required" and native.path and "." in native.path:  # a quote's
+            content = (
+                f"Completing needs the full shipping destination: add {_ucp_path(native.path).rpartition('.')[2]} "
+                "to fulfillment.methods[0].destinations[0] (options and tax are quoted for its country until then)."
+            )
         message: Message = {"type": native.severity, "code": native.code, "content": content}
         if native.severity == "error":
             message["severity"] = "recoverable"
@@ -493,16 +500,22 @@ class CheckoutAdapter:
         return await self._respond(cart, None, messages=messages + more)
 
     async def _set_details(self, principal: Principal, cart: CartOut, body: Any) -> tuple[CartOut, list[Message]]:
-        """Apply the request's buyer, fulfillment and discount codes (those it carries); input the native
-        cart refuses is an error message at its UCP path, and nothing of it is applied."""
+        """Apply the request's buyer, fulfillment and discount codes (those it carries); a field the native
+        cart refuses is an error message at its UCP path and is not applied, the others are (an unknown
+        selected option does not lose the destination sent with it)."""
         details = details_from(body)
-        if details is None:
-            return cart, []
-        try:
-            return await self._services.carts.update(principal, cart.cart_id, details), []
-        except InvalidInput as exc:
-            field = exc.details.get("field") if isinstance(exc.details, dict) else None
-            return cart, [_error("invalid", exc.message, _ucp_path(str(field)) if field else None)]
+        messages: list[Message] = []
+        while details is not None and details.sent:
+            try:
+                return await self._services.carts.update(principal, cart.cart_id, details), messages
+            except InvalidInput as exc:
+                field = str(exc.details.get("field") or "") if isinstance(exc.details, dict) else ""
+                messages.append(_error("invalid", exc.message, _ucp_path(field) if field else None))
+                refused = field.partition(".")[0]
+                if refused not in details.sent:
+                    break
+                details = replace(details, sent=tuple(name for name in details.sent if name != refused))
+        return cart, messages
 
     async def _status_of(self, principal: Principal, cart: CartOut) -> str:
         return str((await self._view(principal, cart))["status"])

@@ -20,7 +20,16 @@ PROFILE = StoreProfile(name="Shop", default_currency="USD")
 LINES = [Line("MUG-01", 1800, 2, category="Kitchen"), Line("EBOOK", 500, 1, requires_shipping=False)]
 
 
-def _price(conn: Connection, address: dict[str, str] | None, option: str | None, codes: list[str]) -> quotes.Priced:
+STREET = {"name": "Ada Buyer", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345"}
+
+
+def _price(
+    conn: Connection, address: dict[str, str] | None, option: str | None, codes: list[str], *, street: bool = True
+) -> quotes.Priced:
+    """A quote for ``address`` (country, region) completed with a street, unless ``street`` is False: then it
+    is a quote destination."""
+    if address is not None and street:
+        address = {**STREET, **address}
     return quotes.quote(
         conn, config=ConfigCache(PROFILE).get(conn), currency="USD", lines=LINES, shipping_address=address,
         fulfillment_option_id=option, discount_codes=codes, buyer="principal:test", now=utc_now(),
@@ -82,6 +91,27 @@ async def test_a_quote_says_what_is_missing_and_prices_what_is_there(seeded: Ser
 
         one_only = _price(conn, ca, "ground", ["ten", "ship"])
         assert codes_of(one_only) == [("discount_code_invalid", "discount_codes[1]")]
+
+    await seeded.db.write(run)
+
+
+async def test_a_quote_destination_prices_options_and_tax_and_names_what_placing_needs(seeded: Services) -> None:
+    """A country and region without a street (what platforms send first) gets the same options, shipping and
+    tax as the full address, and one message per part an order that ships needs; before, the cart never held
+    one (update_cart refused it) and nothing said what was missing."""
+
+    def run(conn: Connection) -> None:
+        _setup(conn)
+        full = _price(conn, {"country": "US", "region": "CA"}, "express", [])
+        quoted = _price(conn, {"country": "US", "region": "CA"}, "express", [], street=False)
+        assert [rate.rate_id for rate in quoted.options] == ["ground", "express"]
+        assert quoted.quote == full.quote and quoted.option == full.option
+        assert codes_of(quoted) == [("shipping_address_required", f"shipping_address.{part}")
+                                    for part in ("line1", "city", "postal_code", "name")]  # fmt: skip
+        assert not quoted.ready and full.ready
+        elsewhere = _price(conn, {"country": "JP"}, None, [], street=False)  # rates per country, or "*"
+        assert [rate.rate_id for rate in elsewhere.options] == ["world"]
+        assert quotes.order_address({"country": "US"}, ships=False) is None  # nothing ships: no address kept
 
     await seeded.db.write(run)
 
