@@ -349,10 +349,9 @@ def order_address(
         return None
     missing = missing_to_place(address)
     raise InvalidInput(
-        f"{field}.{missing[0]} is required to place the order: the cart has only a destination to quote "
-        f"({address.get('country')}), without {', '.join(missing)}. Set the full address with "
-        "update_cart(shipping_address=...), or clear it (shipping_address=null) and the buyer gives it on the "
-        "checkout page.",
+        f"{field}.{missing[0]} is required to place an order that ships: {field} is only a destination to quote "
+        f"({address.get('country')}), without {', '.join(missing)}. Give the full address (update_cart or "
+        "create_order), or none (on a cart: shipping_address=null) and the buyer gives it on the checkout page.",
         details={"field": f"{field}.{missing[0]}", "missing": [f"{field}.{part}" for part in missing]},
         next_actions=["update_cart", "get_cart"],
     )

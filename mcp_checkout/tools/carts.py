@@ -68,6 +68,7 @@ def register(server: MCPServer[Any]) -> None:
 
         A field sent replaces its value (null clears it), one left out stays; safe to retry. Pick
         fulfillment_option_id from `fulfillment_options`. `messages`: what is missing or wrong.
+        A shipping_address of country alone (+ region, postal_code) quotes options and tax; ordering needs it all.
         """
         details = CartDetails(
             buyer=buyer.model_dump() if buyer else None,

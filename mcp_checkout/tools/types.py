@@ -113,15 +113,18 @@ Carrier = Annotated[str, Field(min_length=1, max_length=80, description="e.g. UP
 TrackingNumber = Annotated[str, Field(min_length=1, max_length=120)]
 
 
+# A postal address. Only country is required here: a cart may hold country alone (region, postal_code optional)
+# to quote options and tax; the service requires name, line1, city and postal_code where an address is placed
+# (an order that ships, a pickup point), naming the missing ones (service/quotes.py, service/rates.py).
 class ShippingAddress(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=120)]
-    line1: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    line1: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     line2: Annotated[str, Field(max_length=200)] | None = None
-    city: Annotated[str, Field(min_length=1, max_length=100)]
+    city: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     region: Annotated[str, Field(max_length=100)] | None = None
-    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)] | None = None
     country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2, e.g. US.")]
 
 

@@ -179,3 +179,50 @@ async def test_the_native_tools_see_the_quote_and_create_order_names_the_missing
         order = data(await client.call_tool("create_order", {"cart_id": checkout_id, "idempotency_key": "order-2"}))
         assert order["total"]["amount"] == cart["total"]["amount"]
         assert order["shipping_address"]["line1"] == "1 Main St"
+
+
+async def test_native_update_cart_takes_a_country_alone_and_a_direct_order_needs_the_full_address(
+    seeded: Services, server: Any
+) -> None:
+    """The native tools speak the same rule: update_cart with country and region quotes (a full address
+    works as before); create_order for items that ship names the missing parts; a pickup point still needs
+    a full address. Before, the tool refused a country alone ("name: Field required")."""
+    await seeded.db.write(priced_store)
+    async with Client(server) as client:
+        cart_id = data(await client.call_tool("create_cart", {}))["cart_id"]
+        await client.call_tool("add_to_cart", {"cart_id": cart_id, "sku": "MUG-01", "quantity": 1})
+        quoted = data(await client.call_tool(
+            "update_cart",
+            {"cart_id": cart_id, "shipping_address": {"country": "us", "region": "California"},
+             "fulfillment_option_id": "ground"},
+        ))  # fmt: skip
+        assert quoted["quote_destination"] == {"country": "US", "region": "CA", "postal_code": None}
+        assert (quoted["shipping_total"]["amount"], quoted["tax_total"]["amount"]) == (599, round(2399 * 0.0725))
+        assert [m["path"] for m in quoted["messages"]] == [
+            f"shipping_address.{part}" for part in ("line1", "city", "postal_code", "name")
+        ]
+        full = data(await client.call_tool("update_cart", {"cart_id": cart_id, "shipping_address": FULL_ADDRESS}))
+        assert full["shipping_address"]["line1"] == "1 Main St" and full["ready"] is True
+
+        direct = await client.call_tool(
+            "create_order",
+            {"idempotency_key": "direct-1", "items": [{"sku": "MUG-01", "quantity": 1}],
+             "shipping_address": {"country": "US", "postal_code": "94105"}},
+        )  # fmt: skip
+        assert direct.is_error
+        error = json.loads(direct.content[1].text)["error"]
+        assert (error["code"], error["details"]["missing"]) == (
+            "invalid_input", ["shipping_address.line1", "shipping_address.city", "shipping_address.name"]
+        )  # fmt: skip
+        half = await client.call_tool(
+            "create_order",
+            {"idempotency_key": "direct-2", "items": [{"sku": "MUG-01", "quantity": 1}],
+             "shipping_address": {"country": "US", "line1": "1 Main St"}},
+        )  # fmt: skip
+        assert json.loads(half.content[1].text)["error"]["details"]["field"] == "shipping_address.name"
+        pickup = await client.call_tool(
+            "upsert_shipping_rate",
+            {"rate_id": "shop", "name": "Pick up", "countries": ["US"], "price": 0, "kind": "pickup",
+             "pickup_address": {"country": "US"}},
+        )  # fmt: skip
+        assert json.loads(pickup.content[1].text)["error"]["details"]["field"] == "pickup_address.name"
