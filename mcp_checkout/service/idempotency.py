@@ -160,7 +160,7 @@ class Idempotency:
         call's result (:class:`Prior`). Raises ``idempotency_conflict`` / ``idempotency_in_flight``."""
         now = self._clock()
         token = secrets.token_hex(16)
-        if self._insert(conn, principal_id, call, _COMPLETED, resource_id, token, now, locked_until=now):
+        if self._insert(conn, principal_id, call, _COMPLETED, resource_id, token, now, locked_until=now) is not None:
             return None
         record = self._existing(conn, principal_id, call)
         if record["status"] == _COMPLETED:
@@ -183,8 +183,9 @@ class Idempotency:
         now: datetime,
         *,
         locked_until: datetime,
-    ) -> bool:
-        """Record the key unless it exists (the unique key decides between concurrent twins)."""
+    ) -> int | None:
+        """Record the key unless it exists (the unique key decides between concurrent twins): its record's id,
+        or None if it existed."""
         return store.try_insert(
             conn,
             principal_id=principal_id,
@@ -208,10 +209,11 @@ class Idempotency:
         """Hold the key for a call that finishes in a later transaction (after a gateway call)."""
         now = self._clock()
         token = secrets.token_hex(16)
-        if self._insert(
+        record_id = self._insert(
             conn, principal_id, call, _IN_PROGRESS, resource_id, token, now, locked_until=now + self._lease
-        ):
-            return Claim(store.record_id(conn, principal_id, call.operation.name, call.key), token, resource_id)
+        )
+        if record_id is not None:
+            return Claim(record_id, token, resource_id)
         record = self._existing(conn, principal_id, call)
         if record["status"] == _COMPLETED:
             return Prior(record["resource_id"])

@@ -261,6 +261,7 @@ class OrderService:
             )
         now = self._clock()
         details = _Details(cmd.buyer, cmd.shipping_address, cmd.fulfillment_option_id, cmd.discount_codes)
+        stamp: int | None = None  # the configuration stamp, when read with the SKUs
         if cmd.cart_id is not None:
             cart = visible_cart(conn, principal, cmd.cart_id)
             # Claim the cart first: a conditional update that only one order can win.
@@ -282,13 +283,14 @@ class OrderService:
             )
         else:
             assert cmd.items is not None
-            rows, currency = self._direct_lines(conn, cmd.items)
+            rows, currency, stamp = self._direct_lines(conn, cmd.items)
         lines = priced_lines(rows)
         email = cmd.email or (
             str(details.buyer["email"]).lower() if details.buyer and details.buyer.get("email") else None
         )
         buyer_key = quotes.buyer_key(conn, email, principal.id)
-        config = self._config.get(conn)  # profile, rates, codes, webhooks: one read of the stamp
+        # Profile, rates, codes, webhooks: the stamp read with a direct order's SKUs, else one read of it.
+        config = self._config.at(conn, stamp) if stamp is not None else self._config.get(conn)
         to_price = [quotes.line_of(row) for row in rows]
         ships = bool(quotes.shipping_rates_for(config, currency, to_price))
         address = quotes.order_address(details.shipping_address, ships=ships)  # the cart's may be a quote's
@@ -300,11 +302,21 @@ class OrderService:
         for notice in priced.messages:
             if notice.code.startswith("discount_"):
                 raise discount_rejected(notice)
-        for line in sorted(lines, key=lambda item: item.sku):  # one lock order everywhere: no deadlocks
-            if not catalog_store.reserve_stock(conn, line.sku, line.quantity, now):
-                row = catalog_store.get_skus(conn, [line.sku]).get(line.sku)
-                available = (row["stock_on_hand"] - row["reserved"]) if row else 0
-                domain.ensure_available(line.sku, line.quantity, available)
+        wanted = sorted((line.sku, line.quantity) for line in lines)  # one lock order everywhere: no deadlocks
+        if stamp is not None:  # a direct order locked its SKUs' rows (in this order): one statement for all
+            reserved = catalog_store.reserve(conn, wanted, now)
+        else:
+            reserved = set()
+            for line in wanted:
+                reserved |= catalog_store.reserve(conn, [line], now)
+                if line[0] not in reserved:
+                    break
+        for sku, quantity in wanted:
+            if sku not in reserved:
+                row = catalog_store.get_skus(conn, [sku]).get(sku)
+                domain.ensure_available(
+                    sku, quantity, domain.available_units(row["stock_on_hand"], row["reserved"]) if row else 0
+                )
                 raise AssertionError("reservation failed with stock available")
         q = priced.quote
         for code, _ in q.discounts:  # usage counted once, here, in the order's own transaction
@@ -353,23 +365,18 @@ class OrderService:
             }
             for number, (line, row, quoted) in enumerate(zip(lines, rows, q.lines, strict=True), start=1)
         ]
-        number = order_store.insert_order(conn, values, items)
+        status, actor, reason = OrderStatus.PENDING_PAYMENT.value, principal.actor.value, "created with create_order"
+        event = {"from_status": None, "to_status": status, "actor": actor, "principal_id": principal.id,
+                 "reason": reason, "at": now}  # fmt: skip
+        number = order_store.insert_order(conn, values, items, event)
         for code, amount in q.discounts:
             pricing_store.record_redemption(conn, order_id, code, buyer_key, amount, now)
-        status, actor, reason = OrderStatus.PENDING_PAYMENT.value, principal.actor.value, "created with create_order"
-        order_store.add_event(conn, order_id, None, status, actor, principal.id, reason, now)
         if also is None:
             # Nothing but this transaction knows the order yet: show what was written instead of
             # reading it back (six statements). Timestamps as the database returns them: UTC.
             utc = {key: values[key].astimezone(UTC) for key in ("created_at", "updated_at", "expires_at")}
-            event = {
-                "from_status": None,
-                "to_status": status,
-                "actor": actor,
-                "reason": reason,
-                "at": utc["created_at"],
-            }
-            view = order_view(conn, {**values, **utc, "number": number}, Written(items=items, history=[event]))
+            history = [{**event, "at": utc["created_at"]}]
+            view = order_view(conn, {**values, **utc, "number": number}, Written(items=items, history=history))
         else:
             order = order_store.get(conn, order_id)
             assert order is not None
@@ -395,21 +402,25 @@ class OrderService:
         self._idempotency.redirect(conn, principal.id, call, order["id"])
         return order_view(conn, order).as_replay()
 
-    def _direct_lines(self, conn: Connection, items: Sequence[tuple[str, int]]) -> tuple[list[dict[str, Any]], str]:
-        """The SKU rows of a direct order, each with its quantity, and their one currency."""
+    def _direct_lines(
+        self, conn: Connection, items: Sequence[tuple[str, int]]
+    ) -> tuple[list[dict[str, Any]], str, int | None]:
+        """The SKU rows of a direct order, each with its quantity, their one currency, and the configuration
+        stamp read with them (their rows are locked for this transaction on PostgreSQL)."""
         if not items:
             raise InvalidInput("items must hold at least one {sku, quantity}.")
         codes = [sku for sku, _ in items]
         if len(set(codes)) != len(codes):
             raise InvalidInput("Each SKU may appear once in items; add the quantities together.")
-        found = catalog_store.get_skus(conn, codes)
+        found, stamp = catalog_store.skus_to_order(conn, codes)
         rows: list[dict[str, Any]] = []
         for sku, quantity in items:
             domain.check_quantity(quantity)
             row = found.get(sku)
             if row is None:
                 raise sku_not_found(sku)
-            rows.append({**row, "quantity": quantity})
+            row["quantity"] = quantity
+            rows.append(row)
         currencies = sorted({row["currency"] for row in rows})
         if len(currencies) > 1:
             raise CurrencyMismatch(
@@ -417,7 +428,7 @@ class OrderService:
                 "currency. Order them separately.",
                 details={"currencies": currencies},
             )
-        return rows, currencies[0]
+        return rows, currencies[0], stamp
 
     # ------------------------------------------------------------ delivery (the checkout page)
     async def set_delivery(

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Integer,
     RowMapping,
     Select,
+    String,
     and_,
     bindparam,
     column,
@@ -39,10 +40,14 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    union_all,
     update,
 )
 
+from mcp_checkout.domain import MAX_CART_LINES
+from mcp_checkout.store.lean import LeanFamily
 from mcp_checkout.store.models import Timestamp, products, skus
+from mcp_checkout.store.store_profile import CONFIG_STAMP, stamp_of
 
 SKU_COLUMNS = (
     skus.c.id,
@@ -176,11 +181,43 @@ def get_skus(conn: Connection, codes: Iterable[str]) -> dict[str, RowMapping]:
 _SKU_CODE: BindParameter[str] = bindparam("b_sku")
 _QUANTITY: BindParameter[int] = bindparam("b_qty", type_=Integer)
 _NOW: BindParameter[datetime] = bindparam("b_now", type_=Timestamp)
-_RESERVE = (
-    update(skus)
-    .where(skus.c.sku == _SKU_CODE, skus.c.stock_on_hand - skus.c.reserved >= _QUANTITY, _LISTED)
-    .values(reserved=skus.c.reserved + _QUANTITY, updated_at=_NOW)
+ORDER_LINES_MAX = MAX_CART_LINES
+"""Lines an order's statements are built for; a longer one (not from a tool) goes in parts."""
+_SKU_NAMES = tuple(col.name for col in SKU_COLUMNS)
+# The SKUs of a new order with the configuration stamp (store_profile.CONFIG_STAMP), locked on PostgreSQL in
+# SKU order: the order's stock update then waits for nobody, and two orders never lock two rows in opposite
+# orders. One statement per line count (a lean statement: run on the driver).
+_SKUS_TO_ORDER = LeanFamily(
+    lambda count: (
+        select(*SKU_COLUMNS, CONFIG_STAMP)
+        .where(skus.c.sku.in_([bindparam(f"c{i}", type_=String) for i in range(count)]), _LISTED)
+        .order_by(skus.c.sku)
+        .with_for_update(of=skus)
+    ),
+    ORDER_LINES_MAX,
 )
+
+
+def _wanted(count: int) -> Any:
+    return union_all(
+        *(
+            select(bindparam(f"s{i}", type_=String).label("sku"), bindparam(f"q{i}", type_=Integer).label("qty"))
+            for i in range(count)
+        )
+    ).subquery("wanted")
+
+
+def _reserve(count: int) -> Any:
+    wanted = _wanted(count)
+    return (
+        update(skus)
+        .where(skus.c.sku == wanted.c.sku, skus.c.stock_on_hand - skus.c.reserved >= wanted.c.qty, _LISTED)
+        .values(reserved=skus.c.reserved + wanted.c.qty, updated_at=_NOW)
+        .returning(skus.c.sku)
+    )
+
+
+_RESERVE = LeanFamily(_reserve, ORDER_LINES_MAX)
 _RELEASE = (
     update(skus)
     .where(skus.c.sku == _SKU_CODE, skus.c.reserved >= _QUANTITY)
@@ -197,9 +234,35 @@ _RESTOCK = (
 )
 
 
+def skus_to_order(conn: Connection, codes: Sequence[str]) -> tuple[dict[str, dict[str, Any]], int | None]:
+    """The listed SKUs among ``codes`` (distinct) by code, locked for this transaction on PostgreSQL (in SKU
+    order, see :func:`reserve`), and the configuration stamp read with them (None if no SKU matched)."""
+    if not 1 <= len(codes) <= ORDER_LINES_MAX:
+        return {code: dict(row) for code, row in get_skus(conn, codes).items()}, None
+    rows = _SKUS_TO_ORDER.get(len(codes)).rows(conn, {f"c{i}": code for i, code in enumerate(codes)})
+    found = {row[1]: dict(zip(_SKU_NAMES, row, strict=False)) for row in rows}
+    return found, (stamp_of({"config_stamp": rows[0][-1]}) if rows else None)
+
+
+def reserve(conn: Connection, lines: Sequence[tuple[str, int]], now: datetime) -> set[str]:
+    """Reserve each (sku, quantity) whose SKU still has that much available, in ONE conditional update; the
+    SKUs reserved (a line left out changed nothing). On PostgreSQL the rows are locked in the plan's order:
+    several lines at once only on rows this transaction locked already (:func:`skus_to_order`), else one
+    line per call in SKU order, so two orders never wait on each other's rows in opposite orders."""
+    if not lines:
+        return set()
+    if len(lines) > ORDER_LINES_MAX:
+        head, tail = lines[:ORDER_LINES_MAX], lines[ORDER_LINES_MAX:]
+        return reserve(conn, head, now) | reserve(conn, tail, now)
+    params: dict[str, Any] = {"b_now": now}
+    for i, (sku, quantity) in enumerate(lines):
+        params[f"s{i}"], params[f"q{i}"] = sku, quantity
+    return {row[0] for row in _RESERVE.get(len(lines)).rows(conn, params)}
+
+
 def reserve_stock(conn: Connection, sku: str, quantity: int, now: datetime) -> bool:
     """Reserve ``quantity`` if that much is still available; False (and no change) otherwise."""
-    return conn.execute(_RESERVE, {"b_sku": sku, "b_qty": quantity, "b_now": now}).rowcount == 1
+    return bool(reserve(conn, [(sku, quantity)], now))
 
 
 def release_stock(conn: Connection, lines: Mapping[str, int], now: datetime) -> None:

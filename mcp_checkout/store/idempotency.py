@@ -7,11 +7,29 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from mcp_checkout.store.db import dialect_insert
+from mcp_checkout.store.lean import Lean, bound_values
 from mcp_checkout.store.models import idempotency_keys
 
-_CLAIM: dict[str, Any] = {}
+_CLAIM_FIELDS = (
+    "principal_id", "operation", "key", "fingerprint", "status", "resource_id", "claim_token", "locked_until",
+    "created_at", "expires_at",
+)  # fmt: skip
+
+
+def _claim(dialect: str) -> Any:
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    return (
+        insert(idempotency_keys)
+        .values(bound_values(idempotency_keys, _CLAIM_FIELDS))
+        .on_conflict_do_nothing(index_elements=["principal_id", "operation", "key"])
+        .returning(idempotency_keys.c.id)
+    )
+
+
+_CLAIM = Lean(_claim, "claim idempotency key")  # the first statement of every keyed write: run on the driver
 
 
 def try_insert(
@@ -27,9 +45,9 @@ def try_insert(
     locked_until: datetime,
     now: datetime,
     expires_at: datetime,
-) -> bool:
-    """Insert the key's record; False if the key already exists (nothing written). On PostgreSQL this
-    waits for a concurrent transaction that inserted the same key to finish."""
+) -> int | None:
+    """Insert the key's record and return its id; None if the key already exists (nothing written). On
+    PostgreSQL this waits for a concurrent transaction that inserted the same key to finish."""
     params = {
         "principal_id": principal_id,
         "operation": operation,
@@ -42,15 +60,8 @@ def try_insert(
         "created_at": now,
         "expires_at": expires_at,
     }
-    statement = _CLAIM.get(conn.dialect.name)
-    if statement is None:  # built once per backend: building a Core statement costs more than running it
-        statement = _CLAIM.setdefault(
-            conn.dialect.name,
-            dialect_insert(conn, idempotency_keys).on_conflict_do_nothing(
-                index_elements=["principal_id", "operation", "key"]
-            ),
-        )
-    return conn.execute(statement, params).rowcount == 1
+    row = _CLAIM.first(conn, params)
+    return None if row is None else int(row[0])
 
 
 def _scope(principal_id: str, operation: str, key: str) -> list[ColumnElement[bool]]:
@@ -63,10 +74,6 @@ def _scope(principal_id: str, operation: str, key: str) -> list[ColumnElement[bo
 
 def get(conn: Connection, principal_id: str, operation: str, key: str) -> RowMapping | None:
     return conn.execute(select(idempotency_keys).where(*_scope(principal_id, operation, key))).mappings().first()
-
-
-def record_id(conn: Connection, principal_id: str, operation: str, key: str) -> int:
-    return int(conn.execute(select(idempotency_keys.c.id).where(*_scope(principal_id, operation, key))).scalar_one())
 
 
 def take_over(

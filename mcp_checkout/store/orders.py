@@ -8,14 +8,59 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, func, insert, or_, select, update
 
+from mcp_checkout.store.catalog import ORDER_LINES_MAX
 from mcp_checkout.store.db import note_changed
+from mcp_checkout.store.lean import Builder, Lean, LeanFamily, bound_values
 from mcp_checkout.store.models import checkout_links, order_events, order_items, orders
 from mcp_checkout.store.sealing import email_hash
 
 # Built once: building a Core statement per call costs more than running it (values come as parameters).
-_INSERT_ORDER = insert(orders).returning(orders.c.seq)
-_INSERT_ITEMS = insert(order_items)
 _INSERT_EVENT = insert(order_events)
+
+ORDER_FIELDS = (
+    "id", "cart_id", "principal_id", "client_name", "status", "stock_state", "currency", "subtotal_minor",
+    "total_minor", "discount_total_minor", "shipping_total_minor", "tax_total_minor", "prices_include_tax",
+    "requires_shipping", "email", "email_hash", "buyer", "merchant_reference_id", "shipping_address",
+    "fulfillment_option_id", "fulfillment_option", "discount_codes", "request_fingerprint", "created_at",
+    "updated_at", "expires_at",
+)  # fmt: skip
+"""The columns a new order is written with (:func:`insert_order`; ``email_hash`` is computed here)."""
+ITEM_FIELDS = (
+    "line_no", "sku", "title", "unit_price_minor", "quantity", "line_total_minor", "discount_minor", "tax_minor",
+    "tax_category", "requires_shipping", "image_url",
+)  # fmt: skip
+EVENT_FIELDS = ("from_status", "to_status", "actor", "principal_id", "reason", "at")
+_ORDER_ID = bindparam("id", type_=orders.c.id.type)
+
+
+def _new_order() -> Any:
+    return insert(orders).values(bound_values(orders, ORDER_FIELDS)).returning(orders.c.seq)
+
+
+def _new_items(count: int) -> Any:
+    rows = [bound_values(order_items, ITEM_FIELDS, f"_{i}", order_id=_ORDER_ID) for i in range(count)]
+    return insert(order_items).values(rows)
+
+
+def _new_event() -> Any:
+    return insert(order_events).values(bound_values(order_events, EVENT_FIELDS, "_event", order_id=_ORDER_ID))
+
+
+def _new_order_at_once(count: int) -> Builder:
+    """PostgreSQL: the order, its lines and its first event in ONE statement (one round trip): data-modifying
+    CTEs; the lines' foreign key is checked at the end of the statement, when the order exists."""
+
+    def build(_dialect: str) -> Any:
+        order = _new_order().cte("new_order")
+        return select(order.c.seq).add_cte(_new_items(count).cte("new_items"), _new_event().cte("new_event"))
+
+    return build
+
+
+_INSERT_ORDER = Lean(_new_order(), "insert order")
+_INSERT_ITEMS = LeanFamily(_new_items, ORDER_LINES_MAX)
+_INSERT_FIRST_EVENT = Lean(_new_event(), "insert order event")
+_INSERT_ALL = LeanFamily(_new_order_at_once, ORDER_LINES_MAX)
 
 
 def order_number(seq: int) -> str:
@@ -23,11 +68,29 @@ def order_number(seq: int) -> str:
     return f"MC-{seq:06d}"
 
 
-def insert_order(conn: Connection, values: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
-    """Insert an order and its lines; return its human number (set from the row's sequence on insert)."""
-    hashed = {**values, "email_hash": email_hash(conn, values.get("email"))}
-    seq = conn.execute(_INSERT_ORDER, hashed).scalar_one()
-    conn.execute(_INSERT_ITEMS, [{"order_id": values["id"], **line} for line in lines])
+def insert_order(
+    conn: Connection, values: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], event: Mapping[str, Any]
+) -> str:
+    """Insert a new order (:data:`ORDER_FIELDS` but ``email_hash``), its lines (:data:`ITEM_FIELDS`) and its
+    first status event (:data:`EVENT_FIELDS`); return its human number (set from the row's sequence on insert).
+    Lean statements: on PostgreSQL one, on SQLite three (no round trips there)."""
+    params: dict[str, Any] = {**values, "email_hash": email_hash(conn, values.get("email"))}
+    for name in EVENT_FIELDS:
+        params[f"{name}_event"] = event[name]
+    for i, line in enumerate(lines):
+        for name in ITEM_FIELDS:
+            params[f"{name}_{i}"] = line[name]
+    count = len(lines)
+    if conn.dialect.name == "postgresql" and count <= ORDER_LINES_MAX:
+        seq = _INSERT_ALL.get(count).rows(conn, params)[0][0]
+    else:
+        seq = _INSERT_ORDER.rows(conn, params)[0][0]
+        for start in range(0, count, ORDER_LINES_MAX):
+            part = lines[start : start + ORDER_LINES_MAX]
+            shifted = {f"{name}_{i}": line[name] for i, line in enumerate(part) for name in ITEM_FIELDS}
+            _INSERT_ITEMS.get(len(part)).rows(conn, {**params, **shifted})
+        _INSERT_FIRST_EVENT.rows(conn, params)
+    note_changed(conn, values["id"])  # waiters and subscribers of this order hear of it after the commit
     return order_number(seq)
 
 

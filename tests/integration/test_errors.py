@@ -414,7 +414,7 @@ def _claim(key: str, locked_for: timedelta) -> Any:
 
     def run(conn: Connection) -> bool:
         now = utc_now()
-        return idempotency_store.try_insert(
+        record_id = idempotency_store.try_insert(
             conn,
             principal_id="local",
             operation="create_order",
@@ -427,6 +427,7 @@ def _claim(key: str, locked_for: timedelta) -> Any:
             now=now,
             expires_at=now + timedelta(days=2),
         )
+        return record_id is not None
 
     return run
 
