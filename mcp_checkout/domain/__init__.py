@@ -48,9 +48,46 @@ def _currency_pattern(locale: str) -> tuple[Locale, NumberPattern]:
 @functools.lru_cache(maxsize=8192)  # views show the same prices and totals again and again
 def format_money(amount: int, currency: str, locale: str = DISPLAY_LOCALE) -> str:
     """An amount in minor units as people read it in ``locale``: "$36.00", "¥1,500", "-€10.00"."""
+    fast = _fast_money(currency.upper(), locale)
+    return fast(amount) if fast is not None else _cldr_money(amount, currency, locale)
+
+
+def _cldr_money(amount: int, currency: str, locale: str) -> str:
     major = Decimal(amount).scaleb(-currency_exponent(currency))
     parsed, pattern = _currency_pattern(locale)
     return str(pattern.apply(major, parsed, currency=currency.upper(), currency_digits=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _fast_money(currency: str, locale: str) -> Callable[[int], str] | None:
+    """The CLDR display (babel, ~0.3 ms an amount) of this currency in this locale as a template, when it is one:
+    sign-dependent prefix and suffix around digits grouped by three and the minor unit's digits. Derived from
+    babel's own output and used only if it gives babel's answer for amounts of every length up to 10**15, both
+    signs (grouping is the only rule that depends on the amount); None (babel then formats) otherwise."""
+    exponent = currency_exponent(currency)
+    probe = 1234567 * 10**exponent + int("7" * exponent or "0")
+    shape = re.compile(r"(\D*)1(\D*)234(?:\2)567" + (r"(\D+)" + "7" * exponent if exponent else "()") + r"(\D*)")
+    plus, minus = (
+        shape.fullmatch(_cldr_money(probe, currency, locale)),
+        shape.fullmatch(_cldr_money(-probe, currency, locale)),
+    )
+    if plus is None or minus is None or plus.group(2, 3) != minus.group(2, 3):
+        return None
+    group, decimal = plus.group(2), plus.group(3)
+    scale = 10**exponent
+
+    def shown(amount: int) -> str:
+        outside = minus if amount < 0 else plus
+        major, minor = divmod(abs(amount), scale)
+        digits = f"{major:,}".replace(",", group) if group != "," else f"{major:,}"
+        if exponent:
+            digits = f"{digits}{decimal}{minor:0{exponent}d}"
+        return f"{outside.group(1)}{digits}{outside.group(4)}"
+
+    samples = [0, *(sign * (10**length - 3) for length in range(1, 16) for sign in (1, -1))]
+    if any(shown(amount) != _cldr_money(amount, currency, locale) for amount in samples):
+        return None
+    return shown
 
 
 @dataclass(frozen=True, slots=True)
