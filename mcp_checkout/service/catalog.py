@@ -124,30 +124,30 @@ class CatalogService:
                 "Pass exactly one of product_id or sku (both come from search_catalog results).",
                 next_actions=["search_catalog"],
             )
-
-        def run(conn: Connection) -> ProductOut:
-            found = catalog_store.product_with_skus(conn, product_id=product_id, sku=sku)
-            if found is None or not found.skus:  # every SKU archived: no longer in the catalog
-                if sku is not None:
-                    raise SkuNotFound(
-                        f"No SKU {sku!r} in the catalog. Find SKUs with search_catalog.",
-                        details={"sku": sku},
-                        next_actions=["search_catalog"],
-                    )
-                raise ProductNotFound(
-                    f"No product {product_id!r}. Find products with search_catalog.",
-                    details={"product_id": product_id},
+        if product_id is not None:
+            rows = await self._db.fetch(catalog_store.PRODUCT_WITH_SKUS_BY_ID, product_id)
+        else:
+            rows = await self._db.fetch(catalog_store.PRODUCT_WITH_SKUS_BY_CODE, sku)
+        found = catalog_store.product_of_rows(rows)
+        if found is None or not found.skus:  # every SKU archived: no longer in the catalog
+            if sku is not None:
+                raise SkuNotFound(
+                    f"No SKU {sku!r} in the catalog. Find SKUs with search_catalog.",
+                    details={"sku": sku},
                     next_actions=["search_catalog"],
                 )
-            product = found.product
-            return ProductOut(
-                product_id=product["id"],
-                external_id=product["external_id"],
-                name=product["name"],
-                description=product["description"],
-                category=product["category"],
-                description_html=product["description_html"] or None,
-                variants=[sku_out(row) for row in found.skus],
+            raise ProductNotFound(
+                f"No product {product_id!r}. Find products with search_catalog.",
+                details={"product_id": product_id},
+                next_actions=["search_catalog"],
             )
-
-        return await self._db.read(run, quick=True, one_statement=True)
+        product = found.product
+        return ProductOut(
+            product_id=product["id"],
+            external_id=product["external_id"],
+            name=product["name"],
+            description=product["description"],
+            category=product["category"],
+            description_html=product["description_html"] or None,
+            variants=[sku_out(row) for row in found.skus],
+        )

@@ -37,10 +37,9 @@ def visible_order(conn: Connection, principal: Principal, order_id: str, *, lock
     return order
 
 
-def visible_rows(conn: Connection, principal: Principal, order_id: str) -> order_rows.OrderRows:
-    """The order and all its view shows (order_rows.read: ONE statement), if this caller may see it (as
-    :func:`visible_order`)."""
-    rows = order_rows.read(conn, order_id)
+def visible_rows(rows: order_rows.OrderRows | None, principal: Principal, order_id: str) -> order_rows.OrderRows:
+    """The order ``order_id`` and all its view shows (read with order_rows.VIEW_ROWS: ONE statement), if
+    there is one and this caller may see it (as :func:`visible_order`)."""
     if rows is None or not policy.may_access(principal, rows.order["principal_id"]):
         raise order_not_found(order_id)
     return rows

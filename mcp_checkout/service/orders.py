@@ -39,6 +39,7 @@ from mcp_checkout.service.store_profile import ConfigCache, StoreConfig
 from mcp_checkout.service.views import OrderLookup, OrderOut, RefundEntry
 from mcp_checkout.store import carts as cart_store
 from mcp_checkout.store import catalog as catalog_store
+from mcp_checkout.store import order_rows
 from mcp_checkout.store import orders as order_store
 from mcp_checkout.store import pricing as pricing_store
 from mcp_checkout.store.db import Database
@@ -463,16 +464,20 @@ class OrderService:
 
     # ------------------------------------------------------------ reads
     async def get(self, principal: Principal, order_id: str) -> OrderOut:
-        # The order and everything its view shows: one statement, so one snapshot without a transaction.
-        rows = await self._db.read(lambda conn: visible_rows(conn, principal, order_id), quick=True, one_statement=True)
+        rows = await self._view_rows(principal, order_id)
         order = rows.order
         if order["status"] == OrderStatus.PENDING_PAYMENT.value and order["expires_at"] <= self._clock():
             await self._expire_if_due(order_id)
-            rows = await self._db.read(lambda conn: visible_rows(conn, principal, order_id), one_statement=True)
+            rows = await self._view_rows(principal, order_id)
         rates: list[ShippingRate] = []
         if quotes.notices_need_rates(rows.order):  # the store's set-up, not the order's: read apart
             rates = await self._db.read(pricing_store.active_shipping_rates, quick=True, one_statement=True)
         return view_of(rows, lambda: rates)
+
+    async def _view_rows(self, principal: Principal, order_id: str) -> order_rows.OrderRows:
+        # The order and everything its view shows: one statement, so one snapshot without a transaction.
+        rows = order_rows.of_rows(await self._db.fetch(order_rows.VIEW_ROWS, order_id))
+        return visible_rows(rows, principal, order_id)
 
     async def refunds(self, order_id: str) -> list[RefundEntry]:
         """The order's refunds, oldest first, for a caller that already may see the order (get)."""

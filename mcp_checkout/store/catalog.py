@@ -45,6 +45,7 @@ from sqlalchemy import (
 )
 
 from mcp_checkout.domain import MAX_CART_LINES
+from mcp_checkout.store.hot_read import HotRead
 from mcp_checkout.store.lean import LeanFamily
 from mcp_checkout.store.models import Timestamp, products, skus
 from mcp_checkout.store.store_profile import CONFIG_STAMP, stamp_of
@@ -142,6 +143,12 @@ def skus_of_product(conn: Connection, product_id: str) -> Sequence[RowMapping]:
     return conn.execute(_SKUS_OF_PRODUCT, {"product_id": product_id}).mappings().all()
 
 
+PRODUCT_WITH_SKUS_BY_ID = HotRead(_PRODUCT_WITH_SKUS_BY_ID, "product_id")
+PRODUCT_WITH_SKUS_BY_CODE = HotRead(_PRODUCT_WITH_SKUS_BY_CODE, "code")
+"""A product and all its listed SKUs (by id), found by its id or by one of its SKU codes, in one statement:
+``Database.fetch(PRODUCT_WITH_SKUS_BY_CODE, code)``; :func:`product_of_rows` reads the rows."""
+
+
 def product_with_skus(
     conn: Connection, *, product_id: str | None = None, sku: str | None = None
 ) -> ProductWithSkus | None:
@@ -150,16 +157,23 @@ def product_with_skus(
         result = conn.execute(_PRODUCT_WITH_SKUS_BY_ID, {"product_id": product_id})
     else:
         result = conn.execute(_PRODUCT_WITH_SKUS_BY_CODE, {"code": sku})
-    rows = result.all()
+    return product_of_rows(result.all())
+
+
+def product_of_rows(rows: Sequence[Sequence[Any]]) -> ProductWithSkus | None:
+    """The product and its SKUs from the rows of :data:`PRODUCT_WITH_SKUS_BY_ID` / ``_BY_CODE``."""
     if not rows:
         return None
     width = len(PRODUCT_COLUMNS)
-    product = dict(zip((col.name for col in PRODUCT_COLUMNS), rows[0][:width], strict=True))
-    names = [col.name for col in SKU_COLUMNS]
+    product = dict(zip(_PRODUCT_NAMES, rows[0][:width], strict=True))
     variants: list[Mapping[str, Any]] = [
-        dict(zip(names, row[width:], strict=True)) for row in rows if row[width] is not None
+        dict(zip(_SKU_NAMES, row[width:], strict=True)) for row in rows if row[width] is not None
     ]
     return ProductWithSkus(product, variants)
+
+
+_PRODUCT_NAMES = tuple(col.name for col in PRODUCT_COLUMNS)
+_SKU_NAMES = tuple(col.name for col in SKU_COLUMNS)
 
 
 def get_skus(conn: Connection, codes: Iterable[str]) -> dict[str, RowMapping]:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
-    Row,
     String,
     Table,
     bindparam,
@@ -34,6 +33,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from mcp_checkout.store.hot_read import HotRead
 from mcp_checkout.store.models import (
     checkout_links,
     checkout_sessions,
@@ -130,6 +130,8 @@ def _branch(part: str, columns: dict[str, ColumnElement[Any]], source: FromClaus
 
 
 _VIEW_ROWS = union_all(*(_branch(part, columns, source, where) for part, _prefix, columns, source, where in _PARTS))
+VIEW_ROWS = HotRead(_VIEW_ROWS, "order_id")
+"""The rows of an order's view, for ``Database.fetch(VIEW_ROWS, order_id)``; :func:`of_rows` reads them."""
 
 # Where each part's own columns sit in a row (after "part"), and their names without the part's prefix.
 _SLICES: dict[str, tuple[slice, tuple[str, ...]]] = {}
@@ -140,7 +142,7 @@ for _part, _prefix, _columns, _from, _where in _PARTS:
 _ORDER_FIELDS = tuple(column.name for column in orders.c)
 
 
-def _fields(row: Row[Any], part: str) -> dict[str, Any]:
+def _fields(row: Sequence[Any], part: str) -> dict[str, Any]:
     where, names = _SLICES[part]
     return dict(zip(names, row[where], strict=True))
 
@@ -158,8 +160,13 @@ def _related_of(facts: Mapping[Any, Any], has_issues: bool) -> Related:
 
 def read(conn: Connection, order_id: str) -> OrderRows | None:
     """The order ``order_id`` and all its view shows, from one statement; None if there is no such order."""
-    parts: dict[str, list[Row[Any]]] = {"o": [], "i": [], "e": [], "x": [], "f": []}
-    for row in conn.execute(_VIEW_ROWS, {"order_id": order_id}).all():
+    return of_rows(conn.execute(_VIEW_ROWS, {"order_id": order_id}).all())
+
+
+def of_rows(rows: Sequence[Sequence[Any]]) -> OrderRows | None:
+    """The :class:`OrderRows` of the rows :data:`VIEW_ROWS` read; None if they have no order."""
+    parts: dict[str, list[Sequence[Any]]] = {"o": [], "i": [], "e": [], "x": [], "f": []}
+    for row in rows:
         parts[row[0]].append(row)
     if not parts["o"]:
         return None

@@ -1,7 +1,8 @@
 """How Database.read runs: a snapshot read is one REPEATABLE READ READ ONLY transaction on PostgreSQL; a read
 of one statement runs without a transaction there (one round trip) and refuses a second statement; and a
 read leaves the pooled connection as it found it, so the next write is still one atomic READ COMMITTED
-transaction."""
+transaction. Database.fetch (a prebuilt statement, store/hot_read.py) reads what SQLAlchemy reads, in one
+round trip on PostgreSQL, and survives a lost connection and a schema change."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bindparam, func, insert, select, text
 
+from mcp_checkout.errors import StorageUnavailable
 from mcp_checkout.store.db import Database, OneStatementOnly
+from mcp_checkout.store.hot_read import HotRead
 from mcp_checkout.store.models import order_events
+from tests.support import pg_admin
 
 NOW = datetime(2026, 12, 2, tzinfo=UTC)
 
@@ -110,6 +114,8 @@ async def test_postgresql_behind_pgbouncer_every_read_is_a_transaction(pg_url: s
         # A transaction holds asyncpg's prepare and execute on one server connection behind the pooler.
         assert await db.read(_event_count, one_statement=True) >= 0
         assert await _heard(sent) == ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "COMMIT"]
+        assert await db.fetch(_EVENTS, "no such order") == []
+        assert await _heard(sent) == ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "COMMIT"]
     finally:
         await db.dispose()
 
@@ -161,4 +167,59 @@ async def test_postgresql_calls_one_after_another_reuse_the_connection_returned_
         ]
         assert len(set(pids)) == 1
     finally:
+        await db.dispose()
+
+
+_EVENTS_OF = select(order_events).where(order_events.c.order_id == bindparam("order_id")).order_by(order_events.c.id)
+_EVENTS = HotRead(_EVENTS_OF, "order_id")
+
+
+async def test_fetch_reads_what_sqlalchemy_reads(db: Database) -> None:
+    await _add_order(db)
+    for reason in ("first", None):
+        await db.write(lambda conn, reason=reason: _add_event(conn, reason))  # type: ignore[misc]
+    expected = await db.read(lambda conn: conn.execute(_EVENTS_OF, {"order_id": "o1"}).all())
+    for _ in range(3):  # prepared on the first call, reused by the next ones
+        rows = await db.fetch(_EVENTS, "o1")
+        assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
+    assert rows[0][-1] == NOW and rows[0][-1].tzinfo is not None  # `at`: timezone-aware UTC, as UtcDateTime reads it
+    assert await db.fetch(_EVENTS, "no such order") == []
+
+
+async def test_postgresql_fetch_is_one_round_trip(pg_url: str) -> None:
+    db = Database(pg_url, pool_size=1, max_overflow=0)
+    try:
+        sent = await db.read(_log_simple_queries)
+        assert await db.fetch(_EVENTS, "no such order") == []
+        assert await _heard(sent) == []  # no BEGIN, no COMMIT: the prepared statement alone
+    finally:
+        await db.dispose()
+
+
+async def test_postgresql_fetch_after_its_connection_was_lost(pg_url: str) -> None:
+    db = Database(pg_url, pool_size=1, max_overflow=0)
+    try:
+        assert await db.fetch(_EVENTS, "no such order") == []
+        pid = await db.read(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        await pg_admin(f"SELECT pg_terminate_backend({int(pid)})", pg_url)
+        with pytest.raises(StorageUnavailable):
+            await db.fetch(_EVENTS, "no such order")
+        assert await db.fetch(_EVENTS, "no such order") == []  # the broken connection was replaced
+    finally:
+        await db.dispose()
+
+
+async def test_postgresql_fetch_after_a_schema_change(pg_url: str) -> None:
+    table = Table("hot_read_probe", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(10)))
+    probe = HotRead(select(table).where(table.c.id == bindparam("id")), "id")
+    db = Database(pg_url, pool_size=1, max_overflow=0)
+    try:
+        await db.write(table.create)
+        await db.write(lambda conn: conn.execute(insert(table).values(id=1, name="short")))
+        assert [tuple(row) for row in await db.fetch(probe, 1)] == [(1, "short")]
+        # The prepared statement's result type changes under it: prepared again, the call still answers.
+        await db.write(lambda conn: conn.execute(text("ALTER TABLE hot_read_probe ALTER COLUMN name TYPE text")))
+        assert [tuple(row) for row in await db.fetch(probe, 1)] == [(1, "short")]
+    finally:
+        await db.write(lambda conn: table.drop(conn, checkfirst=True))
         await db.dispose()

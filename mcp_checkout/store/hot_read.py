@@ -1,0 +1,151 @@
+"""Hot reads of ONE prebuilt statement (get_product, get_order), straight on the PostgreSQL driver.
+
+Through SQLAlchemy a one-statement read paid, on top of asyncpg, for a Connection and its execution
+context, the statement's parameters put together again from the compiled statement (get_order's has 80
+columns and literal LIMITs), a cursor emulation that rebuilds the result's description at every call, and a
+Result with its Row objects (service get_product: ~635 k instructions a call, asyncpg alone fetching the
+same SQL: ~125 k; callgrind, bench/README.md). A :class:`HotRead` is compiled once per engine; its statement
+is prepared once per pooled connection (asyncpg's own cache skips statements over 15 KiB, get_order's among
+them) and run with one round trip (Bind/Execute), outside any transaction: a statement is its own snapshot.
+Rows come back as asyncpg Records, or as tuples when a column's type converts its values (UTC timestamps,
+sealed text): the same values, by position, as ``Connection.execute(...).all()`` gives.
+
+Only without a transaction-pooling PgBouncer in front (pooler="none"): behind one, a prepared statement may
+not exist on the server connection the next call gets, and :meth:`Database.fetch` reads as before, in a
+transaction. A statement prepared before a schema change that alters its result is prepared again and run
+once more (as asyncpg's own statement cache does). Errors come back as SQLAlchemy's :class:`DBAPIError`
+(the driver's exception kept as ``orig``), and a connection the driver found closed is invalidated, as on
+SQLAlchemy's own path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asyncpg.exceptions import InvalidCachedStatementError, OutdatedSchemaCacheError
+from sqlalchemy import CompoundSelect, Engine, Select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.util import await_only
+
+_PREPARED = "mcp_checkout_hot_reads"  # pooled connection's info: (driver connection, {HotRead: _Prepared})
+Processor = Callable[[Any], Any]
+_STALE_STATEMENT = (InvalidCachedStatementError, OutdatedSchemaCacheError)
+
+
+class HotRead:
+    """A SELECT of one statement, built once at import, and the names of the parameters it is called with
+    (:meth:`Database.fetch` takes their values in this order)."""
+
+    __slots__ = ("names", "statement")
+
+    def __init__(self, statement: Select[Any] | CompoundSelect[Any], *names: str) -> None:
+        self.statement = statement
+        self.names = names
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A :class:`HotRead` compiled for one engine: its SQL and how to fill each positional parameter."""
+
+    sql: str
+    slots: tuple[tuple[int, Any, Processor | None], ...]  # (index in the caller's values or -1, fixed value, bind)
+
+    def arguments(self, values: Sequence[Any]) -> list[Any]:
+        arguments = []
+        for index, fixed, bind in self.slots:
+            value = values[index] if index >= 0 else fixed
+            arguments.append(bind(value) if bind is not None else value)
+        return arguments
+
+
+def compile_for(read: HotRead, engine: Engine) -> Compiled:
+    dialect = engine.dialect
+    compiled = read.statement.compile(dialect=dialect)
+    positions = compiled.positiontup or []
+    fixed = compiled.construct_params(dict.fromkeys(read.names))
+    binds = {name: bind for bind, name in compiled.bind_names.items()}  # by the name the SQL renders
+    unknown = {name for name in read.names if name not in positions}
+    if unknown:
+        raise ValueError(f"HotRead names parameters its statement does not have: {sorted(unknown)}")
+    slots = tuple(
+        (
+            read.names.index(name) if name in read.names else -1,
+            fixed[name],
+            dialect.type_descriptor(binds[name].type).bind_processor(dialect),
+        )
+        for name in positions
+    )
+    return Compiled(compiled.string, slots)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    statement: Any  # asyncpg.prepared_stmt.PreparedStatement
+    processors: tuple[tuple[int, Processor], ...]  # (column, result processor) of the columns that convert
+
+
+def _prepare(read: HotRead, compiled: Compiled, engine: Engine, driver: Any) -> _Prepared:
+    statement = await_only(driver.prepare(compiled.sql))
+    dialect = engine.dialect
+    processors = []
+    columns = zip(read.statement.selected_columns, statement.get_attributes(), strict=True)
+    for index, (column, attribute) in enumerate(columns):
+        processor = dialect.type_descriptor(column.type).result_processor(dialect, attribute.type.oid)
+        if processor is not None:
+            processors.append((index, processor))
+    return _Prepared(statement, tuple(processors))
+
+
+def fetch(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[Any]) -> Sequence[Sequence[Any]]:
+    """Run ``read`` on a pooled connection, in SQLAlchemy's greenlet bridge (``greenlet_spawn``); its rows."""
+    pooled = engine.raw_connection()
+    try:
+        driver: Any = pooled.driver_connection
+        cached = pooled.info.get(_PREPARED)
+        if cached is None or cached[0] is not driver:
+            cached = pooled.info[_PREPARED] = (driver, {})
+        prepared_reads: dict[HotRead, _Prepared] = cached[1]
+        try:
+            prepared, records = _run(read, compiled, engine, driver, prepared_reads, values)
+        except Exception as exc:
+            prepared_reads.pop(read, None)  # prepared again by the next call
+            broken = bool(driver.is_closed())
+            if broken:
+                pooled.invalidate(exc)
+            if isinstance(exc, OSError):
+                raise
+            raise DBAPIError(compiled.sql, None, exc, connection_invalidated=broken) from exc
+    finally:
+        pooled.close()
+    if not prepared.processors:
+        return records
+    rows = []
+    for record in records:
+        row = list(record)
+        for index, processor in prepared.processors:
+            row[index] = processor(row[index])
+        rows.append(tuple(row))
+    return rows
+
+
+def _run(
+    read: HotRead,
+    compiled: Compiled,
+    engine: Engine,
+    driver: Any,
+    prepared_reads: dict[HotRead, _Prepared],
+    values: Sequence[Any],
+) -> tuple[_Prepared, list[Any]]:
+    for attempt in (1, 2):
+        prepared = prepared_reads.get(read)
+        if prepared is None:
+            prepared = prepared_reads[read] = _prepare(read, compiled, engine, driver)
+        try:
+            return prepared, await_only(prepared.statement.fetch(*compiled.arguments(values)))
+        except _STALE_STATEMENT:  # a schema change since it was prepared: prepare it again, once
+            prepared_reads.pop(read, None)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
