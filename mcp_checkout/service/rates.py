@@ -116,14 +116,14 @@ def check_address(address: Mapping[str, str | None], field: str) -> dict[str, st
 
 
 def check_destination(address: Mapping[str, str | None], field: str) -> dict[str, str | None]:
-    """Where a cart is quoted before the buyer gives a street: ``country`` (required, ISO 3166-1), ``region``
-    and ``postal_code`` (optional), checked like the same parts of a postal address."""
+    """Where a cart is quoted before the buyer gives a street: ``country`` (required, ISO 3166-1), ``region``,
+    ``postal_code`` and the recipient's ``name`` (optional), checked like the same parts of a postal address."""
     country = address.get("country")
     if not isinstance(country, str) or not country.strip():
         raise InvalidInput(f"{field}.country is required.", details={"field": f"{field}.country"})
     code = check_country(country, f"{field}.country")
     parts: dict[str, str | None] = {}
-    for part in ("region", "postal_code"):
+    for part in ("name", "region", "postal_code"):
         value = address.get(part)
         parts[part] = config_checks.optional_text(value, f"{field}.{part}", _ADDRESS_LIMITS[part]) if value else None
     region = parts["region"]
@@ -131,6 +131,7 @@ def check_destination(address: Mapping[str, str | None], field: str) -> dict[str
         "country": code,
         "region": check_region(code, region, f"{field}.region") if region else None,
         "postal_code": parts["postal_code"],
+        "name": parts["name"],
     }
 
 

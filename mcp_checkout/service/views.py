@@ -108,6 +108,7 @@ class QuoteDestinationOut(Out):
     country: str
     region: str | None = None
     postal_code: str | None = None
+    name: str | None = None
 
 
 class FulfillmentOptionOut(Out):

@@ -26,7 +26,7 @@ def postal_address(address: ShippingAddressOut) -> dict[str, Any]:
 
 def quoted_destination(destination: QuoteDestinationOut) -> dict[str, Any]:
     """A cart's quote destination (country; region, postal code if known) as a UCP postal address."""
-    out: dict[str, Any] = {"address_country": destination.country}
+    out: dict[str, Any] = {**split_name(destination.name), "address_country": destination.country}
     if destination.region:
         out["address_region"] = destination.region
     if destination.postal_code:

@@ -126,6 +126,19 @@ async def test_an_unknown_selected_option_is_a_message_and_the_destination_sent_
     assert [o["id"] for o in method["groups"][0]["options"]] == ["ground", "express"]
 
 
+async def test_a_name_sent_with_the_country_is_kept_and_not_asked_for_again(shop: Any) -> None:
+    platform, services = shop
+    await services.db.write(priced_store)
+    named = {"id": "d1", "first_name": "Ada", "last_name": "Lovelace", "address_country": "US"}
+    created = conforms(await platform.create([("MUG-01", 1)], fulfillment=shipping_to(named, "ground")))
+    assert created["fulfillment"]["methods"][0]["destinations"] == [
+        {"id": "destination_1", "first_name": "Ada", "last_name": "Lovelace", "address_country": "US"}
+    ]
+    assert {path.rpartition(".")[2] for _, path in problems(created)} == {
+        "street_address", "address_locality", "postal_code"
+    }  # fmt: skip
+
+
 async def test_a_country_alone_is_enough_when_nothing_ships(shop: Any) -> None:
     """The store has no shipping rate: nothing ships, so a country-only destination keeps nothing from
     completing, and the order is placed without an address."""
@@ -153,7 +166,7 @@ async def test_the_native_tools_see_the_quote_and_create_order_names_the_missing
     async with Client(server) as client:
         cart = data(await client.call_tool("get_cart", {"cart_id": checkout_id}))
         assert cart["shipping_address"] is None
-        assert cart["quote_destination"] == {"country": "US", "region": "CA", "postal_code": None}
+        assert cart["quote_destination"] == {"country": "US", "region": "CA", "postal_code": None, "name": None}
         assert [o["option_id"] for o in cart["fulfillment_options"]] == ["ground", "express"]
         tax = round((1800 + 599) * 0.0725)
         assert (cart["shipping_total"]["amount"], cart["tax_total"]["amount"]) == (599, tax)
@@ -196,7 +209,7 @@ async def test_native_update_cart_takes_a_country_alone_and_a_direct_order_needs
             {"cart_id": cart_id, "shipping_address": {"country": "us", "region": "California"},
              "fulfillment_option_id": "ground"},
         ))  # fmt: skip
-        assert quoted["quote_destination"] == {"country": "US", "region": "CA", "postal_code": None}
+        assert quoted["quote_destination"] == {"country": "US", "region": "CA", "postal_code": None, "name": None}
         assert (quoted["shipping_total"]["amount"], quoted["tax_total"]["amount"]) == (599, round(2399 * 0.0725))
         assert [m["path"] for m in quoted["messages"]] == [
             f"shipping_address.{part}" for part in ("line1", "city", "postal_code", "name")
