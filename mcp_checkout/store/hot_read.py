@@ -15,7 +15,8 @@ not exist on the server connection the next call gets, and :meth:`Database.fetch
 transaction. A statement prepared before a schema change that alters its result is prepared again and run
 once more (as asyncpg's own statement cache does). Errors come back as SQLAlchemy's :class:`DBAPIError`
 (the driver's exception kept as ``orig``), and a connection the driver found closed is invalidated, as on
-SQLAlchemy's own path.
+SQLAlchemy's own path. The engine's ``before_cursor_execute`` listeners hear the statement (with no
+Connection or cursor: statement counters only look at the SQL).
 """
 
 from __future__ import annotations
@@ -138,12 +139,15 @@ def _run(
     prepared_reads: dict[HotRead, _Prepared],
     values: Sequence[Any],
 ) -> tuple[_Prepared, list[Any]]:
+    arguments = compiled.arguments(values)
+    for listener in engine.dispatch.before_cursor_execute:  # statement counters (tests, benchmarks) hear it
+        listener(None, None, compiled.sql, arguments, None, False)
     for attempt in (1, 2):
         prepared = prepared_reads.get(read)
         if prepared is None:
             prepared = prepared_reads[read] = _prepare(read, compiled, engine, driver)
         try:
-            return prepared, await_only(prepared.statement.fetch(*compiled.arguments(values)))
+            return prepared, await_only(prepared.statement.fetch(*arguments))
         except _STALE_STATEMENT:  # a schema change since it was prepared: prepare it again, once
             prepared_reads.pop(read, None)
             if attempt == 2:

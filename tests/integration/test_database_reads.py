@@ -9,9 +9,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bindparam, func, insert, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from mcp_checkout.errors import StorageUnavailable
 from mcp_checkout.store.db import Database, OneStatementOnly
@@ -184,6 +198,21 @@ async def test_fetch_reads_what_sqlalchemy_reads(db: Database) -> None:
         assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
     assert rows[0][-1] == NOW and rows[0][-1].tzinfo is not None  # `at`: timezone-aware UTC, as UtcDateTime reads it
     assert await db.fetch(_EVENTS, "no such order") == []
+
+
+async def test_fetch_is_heard_by_statement_counters(db: Database) -> None:
+    engine = db.sync_engine if db.dialect == "sqlite" else db.async_engine.sync_engine
+    heard: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        heard.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        await db.fetch(_EVENTS, "no such order")
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert len(heard) == 1 and "order_events" in heard[0]
 
 
 async def test_postgresql_fetch_is_one_round_trip(pg_url: str) -> None:
