@@ -32,7 +32,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import anyio
 import asyncpg  # type: ignore[import-untyped]
 from mcp import Client
-from mcp.server.mcpserver import Context
 from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, MetaData, String, Table, event, insert, text
 from sqlalchemy.engine import make_url
 
@@ -46,6 +45,7 @@ from bench.common import (
     print_report,
     throughput,
 )
+from bench.floors import floor_server
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, Principal, utc_now
 from mcp_checkout.server import build_server
@@ -57,8 +57,6 @@ from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store import migrate
 from mcp_checkout.store.db import Database
 from mcp_checkout.store.models import products, skus
-from mcp_checkout.tools.annotations import CREATES_IDEMPOTENT, READ_ONLY
-from mcp_checkout.tools.types import IdempotencyKey, LineInput, OrderId, PageSize, ProductId, SearchQuery, Sku
 
 PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 CONCURRENCY = 8
@@ -470,39 +468,16 @@ class BackendBench:
         plan = self.plan
         server = build_server(settings)
         floors: dict[str, Any] = {}
+        # Payload floors (bench/floors.py): the SDK alone, with each tool's own arguments model, published
+        # outputSchema and payload, on a bare server; a tool's ratio to its floor is all our server-side work.
+        floor = floor_server(
+            server,
+            lambda name, arguments: floors[
+                f"search:{arguments['query']}" if name == "bench_floor_search" else name.removeprefix("bench_floor_")
+            ],
+        )
 
-        # Payload floors: same server object, same output models, precomputed results of the same
-        # size. What they cost is the SDK's share (transport, argument validation, serialisation,
-        # output-schema validation); a tool's ratio to its floor is our own server-side cost.
-        @server.tool(name="bench_floor_search", annotations=READ_ONLY)
-        async def bench_floor_search(ctx: Context[Any], query: SearchQuery = "", limit: PageSize = 20) -> SearchResult:
-            """Benchmark only: a precomputed search_catalog result."""
-            result: SearchResult = floors[f"search:{query}"]
-            return result
-
-        @server.tool(name="bench_floor_product", annotations=READ_ONLY)
-        async def bench_floor_product(
-            ctx: Context[Any], product_id: ProductId | None = None, sku: Sku | None = None
-        ) -> ProductOut:
-            """Benchmark only: a precomputed get_product result."""
-            result: ProductOut = floors["product"]
-            return result
-
-        @server.tool(name="bench_floor_order", annotations=READ_ONLY)
-        async def bench_floor_order(ctx: Context[Any], order_id: OrderId) -> OrderOut:
-            """Benchmark only: a precomputed get_order result."""
-            result: OrderOut = floors["order"]
-            return result
-
-        @server.tool(name="bench_floor_create_order", annotations=CREATES_IDEMPOTENT)
-        async def bench_floor_create_order(
-            ctx: Context[Any], idempotency_key: IdempotencyKey, items: list[LineInput] | None = None
-        ) -> OrderOut:
-            """Benchmark only: a precomputed create_order result."""
-            result: OrderOut = floors["order"]
-            return result
-
-        async with Client(server) as client:
+        async with Client(server) as client, Client(floor) as floor_client:
             for query in SEARCHES.values():
                 floors[f"search:{query}"] = SearchResult.model_validate(
                     check(await client.call_tool("search_catalog", {"query": query}), "search_catalog")
@@ -520,7 +495,7 @@ class BackendBench:
             differing = sorted(key for key in fetched if fetched[key] != created.get(key))
             if differing:  # create_order shows what it wrote without reading it back: it must agree
                 raise RuntimeError(f"create_order and get_order disagree on {differing}")
-            floors["order"] = OrderOut.model_validate(fetched)
+            floors["order"] = floors["create_order"] = OrderOut.model_validate(fetched)
 
             keys = iter(range(10**9))
 
@@ -551,12 +526,11 @@ class BackendBench:
                     elapsed = time.perf_counter_ns() - started
                     if result.is_error:
                         check(result, tool_names[kind])
-                    floor_args = {k: v for k, v in arguments.items() if k in ("query", "sku", "order_id")}
-                    if kind == "create_order":
-                        floor_args = {"idempotency_key": "floor", "items": arguments["items"]}
                     started = time.perf_counter_ns()
-                    await client.call_tool(floor_names[kind], floor_args)
+                    floor_result = await floor_client.call_tool(floor_names[kind], arguments)  # the same arguments
                     floor_elapsed = time.perf_counter_ns() - started
+                    if floor_result.is_error:
+                        check(floor_result, floor_names[kind])
                     if pair is not None:
                         pair.tool.add(elapsed)
                         pair.floor.add(floor_elapsed)
@@ -586,8 +560,7 @@ class BackendBench:
                 check(await client.call_tool("create_order", create_args()), "create_order")
 
             async def mcp_floor_order(_i: int) -> None:
-                await client.call_tool("bench_floor_create_order", {"idempotency_key": "floor",
-                                                                    "items": self.order_items()})  # fmt: skip
+                await floor_client.call_tool("bench_floor_create_order", create_args())
 
             rate_cases: list[tuple[str, Callable[[int], Awaitable[Any]]]] = [
                 ("raw", raw_insert),
