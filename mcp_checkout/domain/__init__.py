@@ -383,9 +383,39 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def _surely_storable(value: object) -> bool:
+    """True when no string in ``value`` (nested dicts, lists and tuples, keys included) has a NUL or a lone
+    surrogate: a walk that builds no field names (ASCII text needs no encoding check). False means "look
+    closer" (also for a mapping that is not a dict, or past 100,000 values), where :func:`_check_text` names
+    the field."""
+    pending = [value]
+    for _ in range(100_000):  # a bound, not a depth: a structure that contains itself ends too
+        if not pending:
+            return True
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or (not item.isascii() and text_problem(item) is not None):
+                return False
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str) and ("\x00" in key or (not key.isascii() and text_problem(key) is not None)):
+                    return False
+                pending.append(sub)
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+        elif isinstance(item, Mapping):
+            return False
+    return False
+
+
 def check_text(value: object, field: str = "") -> None:
     """Refuse (:class:`InvalidInput` naming the field, e.g. ``items[0].sku``) the first string in ``value``
     (and in nested dicts and lists, keys included) that :func:`text_problem` rejects."""
+    if isinstance(value, str) or not _surely_storable(value):  # every request's arguments: tools/gate.py
+        _check_text(value, field)
+
+
+def _check_text(value: object, field: str) -> None:
     if isinstance(value, str):
         if (problem := text_problem(value)) is not None:
             name = field or "text"
@@ -396,11 +426,11 @@ def check_text(value: object, field: str = "") -> None:
         for key, item in value.items():
             where = f"{field}.{key}" if field else str(key)
             if isinstance(key, str) and text_problem(key) is not None:
-                check_text(key, f"{field or 'arguments'} (a key)")
-            check_text(item, where)
+                _check_text(key, f"{field or 'arguments'} (a key)")
+            _check_text(item, where)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            check_text(item, f"{field}[{index}]")
+            _check_text(item, f"{field}[{index}]")
 
 
 def category_key(category: str) -> str:
