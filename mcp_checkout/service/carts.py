@@ -14,7 +14,7 @@ from mcp_checkout.domain import Clock, Money, Principal
 from mcp_checkout.domain.pricing import normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import CartNotFound, CartNotOpen, CurrencyMismatch, InvalidInput, SkuNotFound
-from mcp_checkout.service import policy, quotes, store_profile
+from mcp_checkout.service import policy, quotes
 from mcp_checkout.service.idempotency import Idempotency, Operation, Prior
 from mcp_checkout.service.store_profile import ConfigCache, StoreConfig
 from mcp_checkout.service.views import (
@@ -193,8 +193,9 @@ class CartService:
         return self._config.at(conn, profile_store.stamp_of(cart))
 
     def _currency(self, conn: Connection, given: str | None) -> str:
-        """A new cart's currency: the one asked for, else the store profile's default."""
-        return given.upper() if given else store_profile.default_currency(conn, self._default_currency)
+        """A new cart's currency: the one asked for, else the store profile's default (from the process's copy
+        of the configuration: one read of its stamp, not of the profile row)."""
+        return given.upper() if given else self._config.get(conn).profile.default_currency
 
     async def create(self, principal: Principal, currency: str | None = None) -> CartOut:
         cart_id = domain.new_id("cart")

@@ -384,8 +384,9 @@ class OrderService:
             also(conn, order)
             view = order_view(conn, order)
         webhook_outbox.record_order_event(
-            conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view, endpoints_active=config.webhooks_active
-        )
+            conn, OrderStatus.PENDING_PAYMENT, order_id, now, lambda: view,
+            endpoints_active=config.webhooks_active, followers=config.followers_possible,
+        )  # fmt: skip
         return view
 
     def _existing_cart_order(self, conn: Connection, principal: Principal, cart_id: str, call: Keyed) -> OrderOut:

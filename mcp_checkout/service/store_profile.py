@@ -53,15 +53,25 @@ def default_currency(conn: Connection, seed: str) -> str:
 @dataclass(frozen=True, eq=False)
 class StoreConfig:
     """The store's configuration as of one stamp: its profile, active shipping rates (cheapest first) and
-    tax rates, whether any webhook endpoint is active, and the settings of the discount codes asked for so
+    tax rates, the kinds of the active webhook endpoints, and the settings of the discount codes asked for so
     far (read on first use)."""
 
     profile: StoreProfile
     shipping_rates: tuple[ShippingRate, ...]
     tax_rates: Mapping[str, tuple[TaxRate, ...]]  # by country
-    webhooks_active: bool = True
+    webhook_kinds: frozenset[str] = frozenset({webhook_store.STANDARD, webhook_store.UCP})  # of active endpoints
     version: int | None = None
     _codes: dict[str, DiscountCode | None] = field(default_factory=dict)
+
+    @property
+    def webhooks_active(self) -> bool:
+        """Whether any webhook endpoint is active (none: no order event has a receiver)."""
+        return bool(self.webhook_kinds)
+
+    @property
+    def followers_possible(self) -> bool:
+        """Whether a UCP platform's endpoint is active (none: no order has an active follower)."""
+        return webhook_store.UCP in self.webhook_kinds
 
     def shipping_rates_in(self, currency: str) -> list[ShippingRate]:
         return [rate for rate in self.shipping_rates if rate.currency == currency]
@@ -95,7 +105,7 @@ def load_config(conn: Connection, fallback: StoreProfile, version: int | None = 
         profile=current(conn, fallback),
         shipping_rates=tuple(pricing_store.active_shipping_rates(conn)),
         tax_rates={country: tuple(rates) for country, rates in taxes.items()},
-        webhooks_active=webhook_store.any_active(conn),
+        webhook_kinds=webhook_store.active_kinds(conn),
         version=version,
     )
 

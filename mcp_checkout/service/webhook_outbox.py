@@ -51,6 +51,7 @@ def record_order_event(
     view: Callable[[], BaseModel],
     *,
     endpoints_active: bool = True,
+    followers: bool = True,
 ) -> None:
     """Queue the event for an order that just reached ``status``, in ``conn``'s transaction.
 
@@ -58,12 +59,13 @@ def record_order_event(
     the order (:func:`follow_order`). Without any this is two small reads and nothing is written.
     ``view`` renders the order as it is now (only called when someone will receive it).
     ``endpoints_active=False``: this transaction has already read that no endpoint of any kind is active
-    (then nothing is read at all).
+    (then nothing is read at all); ``followers=False``: no UCP platform's endpoint is active, or the order is
+    new (nothing can follow it yet), so its followers are not read.
     """
     event_type = EVENT_OF_STATUS.get(status)
     if event_type is None or not endpoints_active:
         return
-    endpoint_ids = store.subscribers(conn, event_type, order_id)
+    endpoint_ids = store.subscribers(conn, event_type, order_id, followers=followers)
     if not endpoint_ids:
         return
     event = {

@@ -58,12 +58,13 @@ def insert_endpoint(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(webhook_endpoints).values(**values))
 
 
-_ANY_ACTIVE = select(webhook_endpoints.c.id).where(webhook_endpoints.c.status == ACTIVE).limit(1)
+_ACTIVE_KINDS = select(webhook_endpoints.c.kind).where(webhook_endpoints.c.status == ACTIVE).distinct()
 
 
-def any_active(conn: Connection) -> bool:
-    """Whether any endpoint (the merchant's or a UCP platform's) is active: none, and no event has a receiver."""
-    return conn.execute(_ANY_ACTIVE).first() is not None
+def active_kinds(conn: Connection) -> frozenset[str]:
+    """The kinds of the active endpoints (STANDARD: the merchant's, UCP: platforms following their orders);
+    empty: no event has a receiver."""
+    return frozenset(conn.execute(_ACTIVE_KINDS).scalars())
 
 
 def endpoints(conn: Connection, *, include_inactive: bool = True) -> Sequence[RowMapping]:
@@ -93,11 +94,12 @@ def deactivate_endpoint(conn: Connection, endpoint_id: str, now: datetime) -> in
     return result.rowcount
 
 
-def subscribers(conn: Connection, event_type: str, order_id: str | None = None) -> list[str]:
+def subscribers(conn: Connection, event_type: str, order_id: str | None = None, *, followers: bool = True) -> list[str]:
     """Ids of the active endpoints that hear ``event_type`` of ``order_id``: the merchant's subscribed to it
-    (one read of a small table) and the UCP platforms' following that order (one indexed read)."""
+    (one read of a small table) and, unless ``followers`` is False (no UCP endpoint is active), the UCP
+    platforms' following that order (one indexed read)."""
     ids = [row.id for row in conn.execute(_SUBSCRIBERS) if event_type in row.event_types]
-    if order_id is not None:
+    if order_id is not None and followers:
         ids += conn.execute(_FOLLOWERS, {"order_id": order_id}).scalars()
     return ids
 

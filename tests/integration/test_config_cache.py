@@ -187,3 +187,16 @@ async def test_an_update_cart_retry_reads_the_cart_and_its_lines_and_writes_noth
             moved = tool_data(await buyer.call_tool("update_cart", {**details, "buyer": {"email": "bo@example.com"}}))
         assert moved["buyer"]["email"] == "bo@example.com" and sum(sql.startswith("UPDATE") for sql in seen) == 1
         assert tool_data(await buyer.call_tool("get_cart", {"cart_id": cart_id}))["buyer"]["email"] == "bo@example.com"
+
+
+async def test_a_new_cart_takes_the_default_currency_from_the_cached_configuration(
+    two: tuple[Services, Services],
+) -> None:
+    first, second = two
+    await first.carts.create(Principal(id="local", kind="merchant", client="test"))  # caches the configuration
+    with statements(first.db) as seen:
+        cart = await first.carts.create(Principal(id="local", kind="merchant", client="test"))
+    assert cart.currency == "USD" and not reads_config(seen)  # the stamp only, not the profile row
+    # The other process changes the profile: the next cart here takes its currency.
+    await second.db.write(lambda conn: conn.execute(text("UPDATE store_profile SET default_currency = 'EUR'")))
+    assert (await first.carts.create(Principal(id="local", kind="merchant", client="test"))).currency == "EUR"

@@ -60,3 +60,25 @@ async def test_with_an_active_endpoint_the_order_event_is_still_queued(seeded: S
         ).scalar_one()
     )
     assert queued == 1
+
+
+async def test_without_an_active_ucp_endpoint_a_new_order_reads_no_followers(seeded: Services) -> None:
+    # A merchant's endpoint is active: the order reads who subscribed, but no UCP platform can follow it.
+    await seeded.webhooks.create_endpoint(MERCHANT, "http://127.0.0.1:9/hooks", ["order.created"])
+    await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="warm", items=[("MUG-02", 1)]))
+    with counted(seeded) as seen:
+        await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="k1", items=TWO_LINES))
+    assert not [sql for sql in seen["statements"] if "order_webhook_targets" in sql]
+    assert [sql for sql in seen["statements"] if "FROM webhook_endpoints" in sql]  # the subscribers, read
+
+
+async def test_an_order_followed_by_a_platform_still_queues_its_events_to_it(seeded: Services) -> None:
+    order = await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="k1", items=TWO_LINES))
+    assert await seeded.webhooks.follow_order(order.order_id, "http://127.0.0.1:9/platform")
+    await seeded.orders.cancel(MERCHANT, order.order_id, "test")
+    types = await seeded.db.read(
+        lambda conn: list(
+            conn.execute(select(webhook_events.c.type).where(webhook_events.c.order_id == order.order_id)).scalars()
+        )
+    )
+    assert sorted(types) == ["order.canceled", "order.created"]
