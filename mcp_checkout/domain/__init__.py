@@ -243,7 +243,12 @@ def reachable_statuses(current: OrderStatus) -> frozenset[OrderStatus]:
 
 
 # ---------------------------------------------------------------- fingerprints
+_PLAIN = frozenset({str, int, bool, type(None)})  # canonical as they are (exact types: a subclass takes the long way)
+
+
 def _canonical(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):

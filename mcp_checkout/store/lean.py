@@ -66,8 +66,10 @@ class Lean:
         dialect = conn.dialect
         compiled = self._compiled.get(dialect) or self._compile(dialect)
         values = tuple(
-            (params[name] if process is None else process(params[name])) if fixed is _GIVEN else fixed
-            for name, process, fixed in compiled.binds
+            [  # a list first: cheaper than a generator
+                (params[name] if process is None else process(params[name])) if fixed is _GIVEN else fixed
+                for name, process, fixed in compiled.binds
+            ]
         )
         if not conn.in_transaction():
             conn.begin()  # as autobegin would: commit() and rollback() then cover this statement
