@@ -26,7 +26,7 @@ Rules (each is tested in tests/unit/test_pricing.py):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -197,18 +197,31 @@ def rates_for(rates: Sequence[ShippingRate], country: str, currency: str) -> lis
     return [rate for rate in usable if REST_OF_WORLD in rate.countries]
 
 
-def tax_rate_for(rates: Sequence[TaxRate], destination: Destination, category: str) -> TaxRate | None:
-    """The rate for ``category`` at ``destination`` (see the module's lookup rule), or None (no tax)."""
-    if category_key(category) == ZERO:
+class TaxTable:
+    """Tax rates indexed for the module's lookup rule (build it once for a set of rates, e.g. per country
+    of a store's configuration, not per line)."""
+
+    __slots__ = ("_by_key",)
+
+    def __init__(self, rates: Iterable[TaxRate]) -> None:
+        self._by_key = {(rate.country, rate.region, category_key(rate.category)): rate for rate in rates}
+
+    def rate_for(self, destination: Destination, category: str) -> TaxRate | None:
+        """The rate for ``category`` at ``destination`` (see the module's lookup rule), or None (no tax)."""
+        wanted = category_key(category) or STANDARD
+        if wanted == ZERO:
+            return None
+        for cat in (wanted, STANDARD) if wanted != STANDARD else (STANDARD,):
+            for region in (destination.region, "") if destination.region else ("",):
+                found = self._by_key.get((destination.country, region, cat))
+                if found is not None:
+                    return found
         return None
-    by_key = {(rate.country, rate.region, category_key(rate.category)): rate for rate in rates}
-    wanted = category_key(category) or STANDARD
-    for cat in (wanted, STANDARD) if wanted != STANDARD else (STANDARD,):
-        for region in (destination.region, "") if destination.region else ("",):
-            found = by_key.get((destination.country, region, cat))
-            if found is not None:
-                return found
-    return None
+
+
+def tax_rate_for(rates: Sequence[TaxRate] | TaxTable, destination: Destination, category: str) -> TaxRate | None:
+    """The rate for ``category`` at ``destination`` (see the module's lookup rule), or None (no tax)."""
+    return (rates if isinstance(rates, TaxTable) else TaxTable(rates)).rate_for(destination, category)
 
 
 def tax_of(amount: int, rate_bps: int, *, inclusive: bool) -> int:
@@ -264,7 +277,7 @@ def quote(
     prices_include_tax: bool,
     destination: Destination | None = None,
     shipping: ShippingRate | None = None,
-    tax_rates: Sequence[TaxRate] = (),
+    tax_rates: Sequence[TaxRate] | TaxTable = (),
     discounts: Sequence[DiscountCode] = (),
     frozen_discounts: Sequence[int] | None = None,
 ) -> Quote:
@@ -304,10 +317,11 @@ def quote(
     line_taxes = [0] * len(lines)
     shipping_tax = 0
     if destination is not None:
+        table = tax_rates if isinstance(tax_rates, TaxTable) else TaxTable(tax_rates)
         for i, line in enumerate(lines):
-            rate = tax_rate_for(tax_rates, destination, line.tax_category)
+            rate = table.rate_for(destination, line.tax_category)
             line_taxes[i] = tax_of(left[i], rate.rate_bps, inclusive=prices_include_tax) if rate else 0
-        standard = tax_rate_for(tax_rates, destination, STANDARD)
+        standard = table.rate_for(destination, STANDARD)
         if standard is not None and standard.applies_to_shipping:
             shipping_tax = tax_of(shipping_total, standard.rate_bps, inclusive=prices_include_tax)
     tax_total = sum(line_taxes) + shipping_tax

@@ -97,19 +97,23 @@ def discount_rejected(notice: Notice) -> DiscountCodeRejected:
     return error(notice.message, details={"field": notice.path}, next_actions=["update_cart", "get_cart"])
 
 
-def take_use(conn: Connection, priced: quotes.Priced, code: str, buyer_key: str) -> None:
-    """Count one use of ``code`` for this order, or fail the order with ``discount_code_exhausted``: the
-    conditional update lets only as many orders as there are uses left through."""
+def redeem(
+    conn: Connection, priced: quotes.Priced, order_id: str, code: str, amount: int, buyer_key: str, now: datetime
+) -> None:
+    """Count one use of ``code`` for the order ``order_id`` and record its redemption, or fail the order with
+    ``discount_code_exhausted``: the conditional update lets only as many orders as there are uses left
+    through."""
     gone = DiscountCodeExhausted(
         f"Discount code {code} has just been used up. Remove it (update_cart(discount_codes=[])) and order again.",
         details={"code": code},
         next_actions=["update_cart", "get_cart"],
     )
-    if not pricing_store.take_use(conn, code):
+    if not pricing_store.redeem(conn, order_id, code, buyer_key, amount, now):
         raise gone
     limit = next((c.max_uses_per_buyer for c in priced.codes if c.code == code), None)
-    # The code's row is locked now (PostgreSQL), so this count sees every committed order of this buyer.
-    if limit is not None and pricing_store.buyer_uses(conn, code, buyer_key) >= limit:
+    # The code's row is locked now (PostgreSQL), so this count sees every committed order of this buyer,
+    # and this order's own redemption: more than the limit means the buyer had used them all already.
+    if limit is not None and pricing_store.buyer_uses(conn, code, buyer_key) > limit:
         raise gone
 
 
@@ -320,8 +324,6 @@ class OrderService:
                 )
                 raise AssertionError("reservation failed with stock available")
         q = priced.quote
-        for code, _ in q.discounts:  # usage counted once, here, in the order's own transaction
-            take_use(conn, priced, code, buyer_key)
         option = priced.option
         values: dict[str, Any] = {
             "id": order_id,
@@ -370,8 +372,8 @@ class OrderService:
         event = {"from_status": None, "to_status": status, "actor": actor, "principal_id": principal.id,
                  "reason": reason, "at": now}  # fmt: skip
         number = order_store.insert_order(conn, values, items, event)
-        for code, amount in q.discounts:
-            pricing_store.record_redemption(conn, order_id, code, buyer_key, amount, now)
+        for code, amount in q.discounts:  # usage counted once, here, in the order's own transaction
+            redeem(conn, priced, order_id, code, amount, buyer_key, now)
         if also is None:
             # Nothing but this transaction knows the order yet: show what was written instead of
             # reading it back (six statements). Timestamps as the database returns them: UTC.

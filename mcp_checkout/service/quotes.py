@@ -158,7 +158,7 @@ def quote(
                 messages += _full_address_notices(shipping_address)
     elif destination is None and profile.origin_country:
         destination = Destination(profile.origin_country)  # nothing ships: taxed where the store is
-    tax_rates = config.tax_rates_in(destination.country) if destination is not None else []
+    tax_rates = config.tax_table_in(destination.country) if destination is not None else ()
     result = pricing.quote(
         lines, currency=currency, prices_include_tax=profile.prices_include_tax, destination=destination,
         shipping=option, tax_rates=tax_rates, discounts=codes, frozen_discounts=frozen_discounts,

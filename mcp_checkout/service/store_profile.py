@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import Clock, Principal
 from mcp_checkout.domain.address import check_country
-from mcp_checkout.domain.pricing import DiscountCode, ShippingRate, TaxRate
+from mcp_checkout.domain.pricing import DiscountCode, ShippingRate, TaxRate, TaxTable
 from mcp_checkout.domain.store_profile import PROFILE_FIELDS, StoreProfile
 from mcp_checkout.errors import InvalidInput
 from mcp_checkout.service import audit, config_checks, policy
@@ -62,6 +62,7 @@ class StoreConfig:
     webhook_kinds: frozenset[str] = frozenset({webhook_store.STANDARD, webhook_store.UCP})  # of active endpoints
     version: int | None = None
     _codes: dict[str, DiscountCode | None] = field(default_factory=dict)
+    _tax_tables: dict[str, TaxTable] = field(default_factory=dict)
 
     @property
     def webhooks_active(self) -> bool:
@@ -78,6 +79,13 @@ class StoreConfig:
 
     def tax_rates_in(self, country: str) -> list[TaxRate]:
         return list(self.tax_rates.get(country, ()))
+
+    def tax_table_in(self, country: str) -> TaxTable:
+        """The tax rates of ``country`` indexed for look-ups, built once per configuration."""
+        table = self._tax_tables.get(country)
+        if table is None:
+            table = self._tax_tables[country] = TaxTable(self.tax_rates.get(country, ()))
+        return table
 
     def codes(self, conn: Connection, names: Collection[str]) -> dict[str, DiscountCode]:
         """The codes among ``names`` (stored, upper-case form) that exist. Their settings come from this

@@ -10,10 +10,23 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Connection,
+    RowMapping,
+    String,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from mcp_checkout.domain.pricing import AppliesTo, DiscountCode, DiscountKind, ShippingRate, TaxRate, normalize_code
 from mcp_checkout.store.models import (
+    Timestamp,
     discount_codes,
     discount_redemptions,
     order_items,
@@ -118,37 +131,73 @@ def code_uses(conn: Connection, wanted: Collection[str]) -> dict[str, int]:
     return {str(code): int(uses) for code, uses in conn.execute(query).all()}
 
 
+# Built once: building a Core statement per call costs more than running it (values come as parameters).
+_CODE: BindParameter[str] = bindparam("r_code")
+_BUYER: BindParameter[str] = bindparam("r_buyer")
+_BUYER_USES = select(func.count()).where(
+    discount_redemptions.c.code == _CODE,
+    discount_redemptions.c.buyer_key == _BUYER,
+    discount_redemptions.c.status == APPLIED,
+)
+_TAKE_USE = (
+    update(discount_codes)
+    .where(
+        discount_codes.c.code == _CODE,
+        (discount_codes.c.max_uses.is_(None)) | (discount_codes.c.uses < discount_codes.c.max_uses),
+    )
+    .values(uses=discount_codes.c.uses + 1)
+)
+_REDEMPTION_COLUMNS = ("order_id", "code", "buyer_key", "amount_minor", "status", "created_at", "updated_at")
+_RECORD = insert(discount_redemptions)
+# PostgreSQL: the conditional update and the redemption in ONE statement (one round trip): the row is
+# inserted only if the update took a use (a data-modifying CTE runs once, whatever reads it).
+_TAKEN = _TAKE_USE.returning(discount_codes.c.code).cte("taken")
+_REDEEM_PG = (
+    insert(discount_redemptions)
+    .from_select(
+        list(_REDEMPTION_COLUMNS),
+        select(
+            bindparam("r_order", type_=String),
+            _TAKEN.c.code,
+            bindparam("r_buyer", type_=String),
+            bindparam("r_amount", type_=BigInteger),
+            literal(APPLIED, String),
+            bindparam("r_now", type_=Timestamp),
+            bindparam("r_now", type_=Timestamp),
+        ).select_from(_TAKEN),
+    )
+    .add_cte(_TAKEN)
+)
+
+
 def buyer_uses(conn: Connection, code: str, buyer_key: str) -> int:
     """How many placed orders of this buyer hold ``code`` (released ones do not count)."""
-    query = select(func.count()).where(
-        discount_redemptions.c.code == code,
-        discount_redemptions.c.buyer_key == buyer_key,
-        discount_redemptions.c.status == APPLIED,
-    )
-    return int(conn.execute(query).scalar_one())
+    return int(conn.execute(_BUYER_USES, {"r_code": code, "r_buyer": buyer_key}).scalar_one())
 
 
 def take_use(conn: Connection, code: str) -> bool:
     """Count one use of ``code`` if it has one left: a conditional update only as many orders as there
     are uses can win (on PostgreSQL it also holds the code's row lock until the transaction ends)."""
-    result = conn.execute(
-        update(discount_codes)
-        .where(
-            discount_codes.c.code == code,
-            (discount_codes.c.max_uses.is_(None)) | (discount_codes.c.uses < discount_codes.c.max_uses),
-        )
-        .values(uses=discount_codes.c.uses + 1)
-    )
-    return result.rowcount == 1
+    return conn.execute(_TAKE_USE, {"r_code": code}).rowcount == 1
+
+
+def redeem(conn: Connection, order_id: str, code: str, buyer_key: str, amount: int, now: datetime) -> bool:
+    """Count one use of ``code`` for the order ``order_id`` (inserted already) and record its redemption, if
+    the code has a use left; False, and nothing written, if not. The use is taken by :func:`take_use`'s
+    conditional update (on PostgreSQL in the same statement as the redemption's insert), so only as many
+    orders as there are uses get one, and the code's row stays locked until the transaction ends."""
+    if conn.dialect.name == "postgresql":
+        values = {"r_code": code, "r_order": order_id, "r_buyer": buyer_key, "r_amount": amount, "r_now": now}
+        return conn.execute(_REDEEM_PG, values).rowcount == 1
+    if not take_use(conn, code):
+        return False
+    record_redemption(conn, order_id, code, buyer_key, amount, now)
+    return True
 
 
 def record_redemption(conn: Connection, order_id: str, code: str, buyer_key: str, amount: int, now: datetime) -> None:
-    conn.execute(
-        insert(discount_redemptions).values(
-            order_id=order_id, code=code, buyer_key=buyer_key, amount_minor=amount, status=APPLIED,
-            created_at=now, updated_at=now,
-        )
-    )  # fmt: skip
+    row = (order_id, code, buyer_key, amount, APPLIED, now, now)
+    conn.execute(_RECORD, dict(zip(_REDEMPTION_COLUMNS, row, strict=True)))
 
 
 def release(conn: Connection, order_id: str, now: datetime) -> list[str]:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select, update
 
 from mcp_checkout.domain import Principal, utc_now
 from mcp_checkout.errors import CheckoutError, DiscountCodeExhausted
+from mcp_checkout.service import quotes
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.store import pricing as pricing_store
@@ -253,6 +254,60 @@ async def test_ten_concurrent_orders_on_a_code_with_three_uses_left_exactly_thre
     assert await _uses(seeded, "THREE") == 2
     assert await order(99) != "exhausted"
     assert await order(100) == "exhausted"
+
+
+class _QuoteSeesNoBuyerUses:
+    """store/pricing as a quote sees it when another order of the same buyer commits just after the quote
+    read: no use of this buyer yet. Only the order's own transaction can then hold the limit."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(pricing_store, name)
+
+    @staticmethod
+    def buyer_uses(conn: Connection, code: str, buyer_key: str) -> int:
+        return 0
+
+
+async def test_a_buyers_limit_is_counted_again_in_the_orders_transaction(
+    seeded: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seeded.db.write(lambda conn: add_discount_code(conn, "TWICE", "percent", 1000, max_uses_per_buyer=2))
+    monkeypatch.setattr(quotes, "pricing_store", _QuoteSeesNoBuyerUses())
+
+    async def order(n: int, email: str = "ada@example.com") -> str:
+        cmd = CreateOrder(idempotency_key=f"twice-{n}", items=[("SOCK-M-GRY", 1)], email=email,
+                          discount_codes=["TWICE"])  # fmt: skip
+        return (await seeded.orders.create(LOCAL, cmd)).order_id
+
+    first, second = await order(1), await order(2)  # the buyer's 1st and 2nd use: both allowed
+    with pytest.raises(DiscountCodeExhausted):
+        await order(3)
+    assert await order(4, email="bob@example.com")  # another buyer's first
+    assert await _uses(seeded, "TWICE") == 3  # the refused order counted nothing and recorded nothing
+    redemptions = await seeded.db.read(
+        lambda conn: (
+            conn.execute(select(discount_redemptions.c.order_id).where(discount_redemptions.c.code == "TWICE"))
+            .scalars()
+            .all()
+        )
+    )
+    assert first in redemptions and second in redemptions and len(redemptions) == 3
+
+
+async def test_concurrent_orders_of_one_buyer_get_the_code_only_as_often_as_the_buyer_may(seeded: Services) -> None:
+    await seeded.db.write(lambda conn: add_discount_code(conn, "TWICE", "percent", 1000, max_uses_per_buyer=2))
+
+    async def order(n: int) -> str:
+        cmd = CreateOrder(idempotency_key=f"twice-{n}", items=[("SOCK-M-GRY", 1)], email="ada@example.com",
+                          discount_codes=["TWICE"])  # fmt: skip
+        try:
+            return (await seeded.orders.create(LOCAL, cmd)).order_id
+        except DiscountCodeExhausted:
+            return "exhausted"
+
+    outcomes = await asyncio.gather(*(order(n) for n in range(6)))
+    assert outcomes.count("exhausted") == 4
+    assert await _uses(seeded, "TWICE") == 2
 
 
 async def test_erasing_a_buyer_clears_their_carts(server: Any, seeded: Services) -> None:
