@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
-    BigInteger,
     BindParameter,
     Connection,
     RowMapping,
@@ -25,8 +24,8 @@ from sqlalchemy import (
 )
 
 from mcp_checkout.domain.pricing import AppliesTo, DiscountCode, DiscountKind, ShippingRate, TaxRate, normalize_code
+from mcp_checkout.store.lean import Lean, bound_values
 from mcp_checkout.store.models import (
-    Timestamp,
     discount_codes,
     discount_redemptions,
     order_items,
@@ -139,35 +138,49 @@ _BUYER_USES = select(func.count()).where(
     discount_redemptions.c.buyer_key == _BUYER,
     discount_redemptions.c.status == APPLIED,
 )
+# A use is taken by a conditional update only as many orders as there are uses can win; RETURNING says
+# whether this one did. The redemption's columns: see _redemption. Both run lean (store/lean.py): they are
+# on create_order's path.
 _TAKE_USE = (
     update(discount_codes)
     .where(
-        discount_codes.c.code == _CODE,
+        discount_codes.c.code == bindparam("code", type_=discount_codes.c.code.type),
         (discount_codes.c.max_uses.is_(None)) | (discount_codes.c.uses < discount_codes.c.max_uses),
     )
     .values(uses=discount_codes.c.uses + 1)
+    .returning(discount_codes.c.code)
 )
+_REDEMPTION_FIELDS = ("order_id", "buyer_key", "amount_minor")
 _REDEMPTION_COLUMNS = ("order_id", "code", "buyer_key", "amount_minor", "status", "created_at", "updated_at")
-_RECORD = insert(discount_redemptions)
-# PostgreSQL: the conditional update and the redemption in ONE statement (one round trip): the row is
-# inserted only if the update took a use (a data-modifying CTE runs once, whatever reads it).
-_TAKEN = _TAKE_USE.returning(discount_codes.c.code).cte("taken")
-_REDEEM_PG = (
-    insert(discount_redemptions)
-    .from_select(
-        list(_REDEMPTION_COLUMNS),
-        select(
-            bindparam("r_order", type_=String),
-            _TAKEN.c.code,
-            bindparam("r_buyer", type_=String),
-            bindparam("r_amount", type_=BigInteger),
-            literal(APPLIED, String),
-            bindparam("r_now", type_=Timestamp),
-            bindparam("r_now", type_=Timestamp),
-        ).select_from(_TAKEN),
+
+
+def _redemption(code: Any) -> dict[str, Any]:
+    """The values of a new redemption row: bound by name, ``code`` as given, applied, created now."""
+    now = bindparam("now", type_=discount_redemptions.c.created_at.type)
+    fixed = {"code": code, "status": literal(APPLIED, String), "created_at": now, "updated_at": now}
+    return bound_values(discount_redemptions, _REDEMPTION_FIELDS, **fixed)
+
+
+def _redeem_at_once(_dialect: str) -> Any:
+    """PostgreSQL: the use and the redemption in ONE statement (one round trip): the data-modifying CTE runs
+    once, and the redemption is inserted from its row only if it took a use."""
+    taken = _TAKE_USE.cte("taken")
+    values = _redemption(taken.c.code)
+    chosen = select(*(values[name] for name in _REDEMPTION_COLUMNS)).select_from(taken)
+    return (
+        insert(discount_redemptions)
+        .from_select(list(_REDEMPTION_COLUMNS), chosen)
+        .add_cte(taken)
+        .returning(discount_redemptions.c.code)
     )
-    .add_cte(_TAKEN)
+
+
+_TAKE = Lean(_TAKE_USE, "take a discount code's use")
+_RECORD = Lean(
+    insert(discount_redemptions).values(_redemption(bindparam("code", type_=discount_redemptions.c.code.type))),
+    "record a redemption",
 )
+_REDEEM_AT_ONCE = Lean(_redeem_at_once, "take a use and record its redemption")
 
 
 def buyer_uses(conn: Connection, code: str, buyer_key: str) -> int:
@@ -178,7 +191,7 @@ def buyer_uses(conn: Connection, code: str, buyer_key: str) -> int:
 def take_use(conn: Connection, code: str) -> bool:
     """Count one use of ``code`` if it has one left: a conditional update only as many orders as there
     are uses can win (on PostgreSQL it also holds the code's row lock until the transaction ends)."""
-    return conn.execute(_TAKE_USE, {"r_code": code}).rowcount == 1
+    return bool(_TAKE.rows(conn, {"code": code}))
 
 
 def redeem(conn: Connection, order_id: str, code: str, buyer_key: str, amount: int, now: datetime) -> bool:
@@ -186,18 +199,13 @@ def redeem(conn: Connection, order_id: str, code: str, buyer_key: str, amount: i
     the code has a use left; False, and nothing written, if not. The use is taken by :func:`take_use`'s
     conditional update (on PostgreSQL in the same statement as the redemption's insert), so only as many
     orders as there are uses get one, and the code's row stays locked until the transaction ends."""
+    values = {"code": code, "order_id": order_id, "buyer_key": buyer_key, "amount_minor": amount, "now": now}
     if conn.dialect.name == "postgresql":
-        values = {"r_code": code, "r_order": order_id, "r_buyer": buyer_key, "r_amount": amount, "r_now": now}
-        return conn.execute(_REDEEM_PG, values).rowcount == 1
+        return bool(_REDEEM_AT_ONCE.rows(conn, values))
     if not take_use(conn, code):
         return False
-    record_redemption(conn, order_id, code, buyer_key, amount, now)
+    _RECORD.rows(conn, values)
     return True
-
-
-def record_redemption(conn: Connection, order_id: str, code: str, buyer_key: str, amount: int, now: datetime) -> None:
-    row = (order_id, code, buyer_key, amount, APPLIED, now, now)
-    conn.execute(_RECORD, dict(zip(_REDEMPTION_COLUMNS, row, strict=True)))
 
 
 def release(conn: Connection, order_id: str, now: datetime) -> list[str]:
