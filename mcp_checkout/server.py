@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, GetPromptResult
 from mcp.types import Prompt as MCPPrompt
 from mcp.types import Tool as MCPTool
-from mcp_types import InputRequiredResult
+from mcp_types import Icon, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
 
 from mcp_checkout import __version__
@@ -38,6 +38,7 @@ from mcp_checkout.tools import (
     merchant,
     orders,
     payments,
+    registry,
     resources,
     store_config,
     subscriptions,
@@ -65,6 +66,30 @@ class CheckoutMCPServer(MCPServer[AppState]):
 
     def _caller_kind(self) -> PrincipalKind:
         return key_kind() or self.local_kind
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        """As the SDK's, from a tool built once per process (tools/registry.py: 1.4 s per server otherwise)."""
+        registry.add_tool(
+            self._tool_manager,
+            fn,
+            name=name,
+            title=title,
+            description=description,
+            annotations=annotations,
+            icons=icons,
+            meta=meta,
+            structured_output=structured_output,
+        )
 
     async def list_tools(self) -> list[MCPTool]:
         kind = self._caller_kind()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.server.mcpserver.tools import Tool
 from pydantic import ValidationError
 
 from mcp_checkout.config import Settings
@@ -162,3 +163,30 @@ async def test_the_order_model_is_listed_in_full_once_and_every_result_still_car
         assert not result.is_error, result.content[0].text
     assert "status_history" in waited.structured_content["order"]
     assert canceled.structured_content["status"] == "canceled" and canceled.structured_content["status_history"]
+
+
+@SQLITE_ONLY
+async def test_tools_are_built_once_per_process_and_each_server_shapes_its_own_copy(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build_server builds each tool's argument model and schemas once per process (tools/registry.py); a server
+    shaped for other toolsets or read-only, built in between, changes nothing in what another one lists."""
+
+    async def listed(chosen: Settings) -> dict[str, dict[str, Any]]:
+        async with Client(build_server(chosen)) as client:
+            return {tool.name: tool.model_dump() for tool in (await client.list_tools()).tools}
+
+    full = await listed(settings)
+    built: list[Any] = []
+    from_function = Tool.from_function
+    monkeypatch.setattr(
+        Tool, "from_function", lambda *args, **kwargs: built.append(args) or from_function(*args, **kwargs)
+    )
+    orders_only = await listed(settings.model_copy(update={"toolsets": ["orders"]}))
+    read_only = await listed(settings.model_copy(update={"read_only": True}))
+    again = await listed(settings)
+    assert built == []
+    assert again == full
+    assert full["create_order"]["input_schema"]["properties"]["buyer"]["description"] == "As update_cart's."
+    assert "email" in orders_only["create_order"]["input_schema"]["properties"]["buyer"]["properties"]
+    assert read_only["get_order"] == full["get_order"] and "create_order" not in read_only
