@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_checkout import logs
 from mcp_checkout.config import Settings
 from mcp_checkout.server import build_server
-from mcp_checkout.service.container import Services, build_services
+from mcp_checkout.service.container import Services, build_services, open_services
 from mcp_checkout.service.maintenance import upkeep_forever
 from mcp_checkout.tools.auth import ApiKeyVerifier
 from mcp_checkout.tools.jwt_tokens import ExternalTokens
@@ -40,12 +40,6 @@ from mcp_checkout.web.mcp_events import BoundedEventStore
 
 log = logging.getLogger(__name__)
 STREAM_RETRY_MS = 2_000  # how soon a client whose stream dropped should reconnect and resume
-
-
-async def open_services(settings: Settings) -> Services:
-    services = build_services(settings)
-    await services.prepare_database()
-    return services
 
 
 def _uvicorn(app: Starlette, host: str, port: int, *, lifespan: bool, grace: float = 10) -> uvicorn.Server:

@@ -77,6 +77,13 @@ class Services:
         await self.store_profile.seed()
 
 
+async def open_services(settings: Settings) -> Services:
+    """Services for ``settings`` over a migrated database (what every process opens on start)."""
+    services = build_services(settings)
+    await services.prepare_database()
+    return services
+
+
 def open_keyring(settings: Settings) -> Keyring:
     return Keyring(settings.secret_keys(), settings.resolved_secret_key_file())
 

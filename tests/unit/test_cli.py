@@ -220,3 +220,23 @@ def test_serve_http_on_a_taken_port_is_one_line(capsys: pytest.CaptureFixture[st
         code, line = run(["serve", "--http", "--port", str(port), "--data-dir", "store"], capsys)
     assert code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
+
+
+def test_a_command_on_the_store_alone_imports_no_server(tmp_path: Path) -> None:
+    """`keys`, `webhooks`, `store`, `audit` … open the services only: the MCP server, the HTTP app and UCP (about
+    half of a command's start-up CPU) stay unimported. The e2e suite runs such commands by the hundred."""
+    import subprocess
+
+    probe = (
+        "import sys\nfrom mcp_checkout.cli import main\n"
+        f"code = main(['keys', 'list', '--data-dir', {str(tmp_path / 'data')!r}])\n"
+        "print(code, sorted(m for m in ('mcp_checkout.hosting', 'mcp_checkout.server', 'mcp.server', 'ucp_sdk')"
+        " if m in sys.modules))"
+    )
+    source = str(Path(mcp_checkout.__file__).parents[1])  # the package under test, however it is installed
+    env = {**os.environ, "PYTHONPATH": source}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
