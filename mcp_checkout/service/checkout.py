@@ -55,12 +55,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Visit:
-    """What one open of a link found: the link, its session and its order (and, when the read that found them
-    also read what the page shows (_page_facts): one snapshot, one read)."""
+    """What one open of a link found: the link, its session and its order (and, when the transaction that found
+    them also read what the page shows (_page_facts): one snapshot, no second read)."""
 
-    link: RowMapping
-    session: RowMapping
-    order: RowMapping
+    link: Mapping[Any, Any]
+    session: Mapping[Any, Any]
+    order: Mapping[Any, Any]
     shown: tuple[Sequence[RowMapping], StoreProfile, list[FulfillmentOptionOut]] | None = None
 
 
@@ -90,30 +90,44 @@ class CheckoutService:
 
     def _claim(self, conn: Connection, token: str) -> Visit:
         """Find the link and claim (first open) or resume (later opens) its one session."""
+        return self._claim_found(conn, token)[0]
+
+    def _claim_found(self, conn: Connection, token: str) -> tuple[Visit, checkout_store.LockedVisit]:
+        """:meth:`_claim`, and what its first statement read (checkout_store.visit_for_update: the link and its
+        order locked, the configuration stamp and, on SQLite, the order's latest payment attempt)."""
         now = self._clock()
-        link = checkout_store.link_by_hash(conn, hash_token(token), for_update=True)
-        if link is None:
+        found = checkout_store.visit_for_update(conn, hash_token(token))
+        if found is None:
             raise LinkNotFound("This checkout link does not exist. Check that the whole link was copied.")
-        order = order_store.get(conn, link["order_id"], for_update=True)
-        assert order is not None
+        link, order = found.link, found.order
         problem = link_problem(link, order, now)
         if problem is not None:
             raise problem
+        session: Mapping[Any, Any] | None = None
         if link["status"] == LinkStatus.ACTIVE.value and checkout_store.set_link_status(
             conn, link["id"], [LinkStatus.ACTIVE.value], LinkStatus.IN_SESSION.value, now
         ):
-            checkout_store.insert_session(conn, domain.new_id("cs"), link["id"], order["id"], now)
-        session = checkout_store.session_of_link(conn, link["id"])
+            session = checkout_store.insert_session(conn, domain.new_id("cs"), link["id"], order["id"], now)
+        elif found.current:
+            session = found.session
+        if session is None:
+            session = checkout_store.session_of_link(conn, link["id"])
         assert session is not None
-        return Visit(link=link, session=session, order=order)
+        return Visit(link=link, session=session, order=order), found
 
     def _claim_to_pay(self, conn: Connection, token: str, proof: str | None) -> tuple[Visit, PreparedIntent | None]:
         """:meth:`_claim` and, once this buyer can pay (email proven, delivery chosen), the order's payment
-        attempt (:meth:`PaymentService.prepare_intent`), in one write transaction."""
-        visit = self._claim(conn, token)
-        if self._email_pending(visit, proof) or delivery_missing(visit.order):
+        attempt (:meth:`PaymentService.prepare_intent`), and what the page shows, in one write transaction."""
+        visit, found = self._claim_found(conn, token)
+        order = visit.order
+        config = self._config.at(conn, found.config_stamp)
+        email_pending = self._email_pending(visit, proof)
+        with_options = not email_pending and _delivery_step(order) == "delivery"
+        visit = replace(visit, shown=self._page_facts(conn, order, with_options=with_options, config=config))
+        if email_pending or delivery_missing(order):
             return visit, None
-        return visit, self._payments.prepare_intent(conn, visit.order["id"])
+        latest = found.payment if found.current else payment_store.latest_payment(conn, order["id"], for_update=True)
+        return visit, self._payments.prepare_intent(conn, order["id"], (order, latest))
 
     def _email_pending(self, visit: Visit, proof: str | None) -> bool:
         """An email-locked link whose email THIS browser (its proof cookie) has not proven."""
@@ -200,11 +214,13 @@ class CheckoutService:
         )
 
     def _page_facts(
-        self, conn: Connection, order: RowMapping, *, with_options: bool
+        self, conn: Connection, order: Mapping[Any, Any], *, with_options: bool, config: StoreConfig | None = None
     ) -> tuple[Sequence[RowMapping], StoreProfile, list[FulfillmentOptionOut]]:
-        """The order's lines, the store profile and (for the delivery step) the options for its address."""
+        """The order's lines, the store profile and (for the delivery step) the options for its address.
+        ``config``: the configuration as this transaction already read it (else read here)."""
+        if config is None:
+            config = self._config.get(conn)
         items = order_store.items(conn, order["id"])
-        config = self._config.get(conn)
         options = delivery_options(config, order, config.profile.locale) if with_options else []
         return items, config.profile, options
 

@@ -9,9 +9,10 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, RowMapping
@@ -93,7 +94,7 @@ class CreateLink:
     sent: Collection[str] | None = None
 
 
-def link_problem(link: RowMapping, order: RowMapping, now: datetime) -> Exception | None:
+def link_problem(link: Mapping[Any, Any], order: Mapping[Any, Any], now: datetime) -> Exception | None:
     """Why this link can no longer be used, as the error the buyer should see (None: usable)."""
     status = link["status"]
     if status == LinkStatus.CONSUMED.value or order["status"] in SETTLED:

@@ -10,10 +10,10 @@ commit never makes a second intent. Amount and currency always come from the ord
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, RowMapping
 
@@ -63,6 +63,9 @@ _RANK = {
     "succeeded": 4,
 }
 
+
+# A latest attempt in these states is replaced by attempt N+1 on the next handoff.
+_REPLACED = ("canceled", "amount_mismatch")
 
 # States in which an intent can no longer be canceled (the buyer's money is on its way).
 _UNSTOPPABLE = ("processing", "requires_capture", "succeeded")
@@ -119,11 +122,35 @@ class PaymentService:
         prepared = await self._db.write(lambda conn: self.prepare_intent(conn, order_id))
         return await self.finish_intent(order_id, prepared)
 
-    def prepare_intent(self, conn: Connection, order_id: str) -> PreparedIntent:
+    def prepare_intent(
+        self, conn: Connection, order_id: str, locked: tuple[Mapping[Any, Any], Mapping[Any, Any] | None] | None = None
+    ) -> PreparedIntent:
         """In the caller's write transaction: the order's current attempt (made if needed) and, on the
-        offline gateway, its live intent, made and recorded here. Then :meth:`finish_intent`."""
-        attempt = self._current_attempt(conn, order_id)
+        offline gateway, its live intent, made and recorded here. Then :meth:`finish_intent`. ``locked``:
+        the order and its latest payment attempt (None: it has none) when the caller has already read them
+        in this transaction, the order row-locked and the payment current (locked, or read under SQLite's
+        write lock); else they are read here, locked."""
+        order, latest = locked if locked is not None else self._lock_order(conn, order_id)
+        self._check_payable(conn, order)
         gateway = self._local
+        if gateway is not None and (latest is None or latest["status"] in _REPLACED):
+            # A new attempt on the offline gateway: its intent first, then the attempt's row already carrying
+            # it (one INSERT each; what the attempt, its intent and _record_intent make, in one transaction).
+            number = (latest["attempt"] + 1) if latest is not None else 1
+            values = gateway.new_intent(
+                amount=order["total_minor"],
+                currency=order["currency"],
+                metadata=_metadata(order, number),
+                idempotency_key=intent_key(order["id"], number),
+            )
+            intent = gateway.intent_of(offline_intents.create_once_in(conn, values))
+            row = self._insert_attempt(conn, order, number, intent_id=intent.id, status=intent.status)
+            if row is not None:
+                return PreparedIntent(_attempt_of(row, order), intent)
+            attempt = self._attempt(conn, order, latest)  # made meanwhile by another caller: record ours on it
+            self._record_intent(conn, attempt, intent)
+            return PreparedIntent(attempt, intent)
+        attempt = self._attempt(conn, order, latest)
         if gateway is None:
             return PreparedIntent(attempt, None)
         if attempt.intent_id is not None:
@@ -176,9 +203,19 @@ class PaymentService:
         return intent, attempt.attempt
 
     def _current_attempt(self, conn: Connection, order_id: str) -> _Attempt:
+        order, latest = self._lock_order(conn, order_id)
+        self._check_payable(conn, order)
+        return self._attempt(conn, order, latest)
+
+    def _lock_order(self, conn: Connection, order_id: str) -> tuple[Mapping[Any, Any], Mapping[Any, Any] | None]:
+        """The order and its latest payment attempt, locked in that order."""
         order = order_store.get(conn, order_id, for_update=True)
         if order is None:
             raise InvalidState(f"Order {order_id} does not exist.")
+        return order, payment_store.latest_payment(conn, order_id, for_update=True)
+
+    def _check_payable(self, conn: Connection, order: Mapping[Any, Any]) -> None:
+        order_id = order["id"]
         if order["status"] != OrderStatus.PENDING_PAYMENT.value:
             raise InvalidState(
                 f"Order {order_id} is {order['status']}; only pending_payment orders can be paid. "
@@ -192,18 +229,29 @@ class PaymentService:
                 details={"order_id": order_id, "missing": [notice.code for notice in missing]},
                 next_actions=["create_checkout_link"],
             )
-        latest = payment_store.latest_payment(conn, order_id, for_update=True)
-        if latest is not None and latest["status"] not in ("canceled", "amount_mismatch"):
+
+    def _attempt(self, conn: Connection, order: Mapping[Any, Any], latest: Mapping[Any, Any] | None) -> _Attempt:
+        """The order's current attempt: its latest, unless that one was replaced (then attempt N+1, made)."""
+        if latest is not None and latest["status"] not in _REPLACED:
             return _attempt_of(latest, order)
         number = (latest["attempt"] + 1) if latest is not None else 1
+        row = self._insert_attempt(conn, order, number) or payment_store.payment_by_attempt(conn, order["id"], number)
+        assert row is not None
+        return _attempt_of(row, order)
+
+    def _insert_attempt(
+        self, conn: Connection, order: Mapping[Any, Any], number: int, *, intent_id: str | None = None,
+        status: str = "creating",
+    ) -> Mapping[Any, Any] | None:  # fmt: skip
         now = self._clock()
-        payment_store.try_insert_payment(
+        return payment_store.insert_payment(
             conn,
             {
-                "order_id": order_id,
+                "order_id": order["id"],
                 "attempt": number,
                 "gateway": self.gateway.name,
-                "status": "creating",
+                "intent_id": intent_id,
+                "status": status,
                 "amount_minor": order["total_minor"],
                 "currency": order["currency"],
                 "amount_received_minor": 0,
@@ -212,9 +260,6 @@ class PaymentService:
                 "updated_at": now,
             },
         )
-        row = payment_store.payment_by_attempt(conn, order_id, number)
-        assert row is not None
-        return _attempt_of(row, order)
 
     def _record_intent(self, conn: Connection, attempt: _Attempt, intent: Intent) -> None:
         row = payment_store.payment_by_attempt(conn, attempt.order_id, attempt.attempt)
@@ -498,12 +543,17 @@ def _intent_metadata(attempt: _Attempt) -> dict[str, str]:
     return {"order_id": attempt.order_id, "attempt": str(attempt.attempt), "number": attempt.order_number}
 
 
+def _metadata(order: Mapping[Any, Any], attempt: int) -> dict[str, str]:
+    """:func:`_intent_metadata` of the order's attempt ``attempt``, before its row exists."""
+    return {"order_id": order["id"], "attempt": str(attempt), "number": order["number"]}
+
+
 def _usable(intent: Intent, attempt: _Attempt) -> bool:
     """An attempt's intent still serves: not canceled, and for the order's total now (or past stopping)."""
     return intent.status != "canceled" and (intent.amount == attempt.amount or intent.status in _UNSTOPPABLE)
 
 
-def _attempt_of(row: RowMapping, order: RowMapping) -> _Attempt:
+def _attempt_of(row: Mapping[Any, Any], order: Mapping[Any, Any]) -> _Attempt:
     return _Attempt(
         payment_id=row["id"],
         attempt=row["attempt"],

@@ -24,14 +24,17 @@ def _get(conn: Connection, intent_id: str) -> dict[str, Any] | None:
     return None if row is None else dict(row)
 
 
-def _create_once(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
-    conn.execute(insert_or_ignore(conn, offline_intents, ("idempotency_key",)), dict(values))
-    return dict(conn.execute(_BY_KEY, {"idempotency_key": values["idempotency_key"]}).mappings().one())
+_COLUMNS = frozenset(column.name for column in offline_intents.c)
 
 
 def create_once_in(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
-    """:meth:`OfflineIntentRepository.create_once` in the caller's transaction (on the repository's database)."""
-    return _create_once(conn, values)
+    """:meth:`OfflineIntentRepository.create_once` in the caller's transaction (on the repository's database):
+    once inserted, ``values`` themselves when they give every column (the row is what was sent; no read back),
+    else the row as stored (or the one already made with this key)."""
+    inserted = conn.execute(insert_or_ignore(conn, offline_intents, ("idempotency_key",)), dict(values)).rowcount
+    if inserted == 1 and values.keys() >= _COLUMNS:
+        return dict(values)
+    return dict(conn.execute(_BY_KEY, {"idempotency_key": values["idempotency_key"]}).mappings().one())
 
 
 def get_in(conn: Connection, intent_id: str) -> dict[str, Any] | None:
@@ -44,7 +47,7 @@ class OfflineIntentRepository:
         self.db = db  # a transaction on this database can also make and read intents (create_once_in, get_in)
 
     async def create_once(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
-        return await self.db.write(lambda conn: _create_once(conn, values))
+        return await self.db.write(lambda conn: create_once_in(conn, values))
 
     async def get(self, intent_id: str) -> Mapping[str, Any] | None:
         return await self.db.read(

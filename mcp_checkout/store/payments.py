@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 
-from mcp_checkout.store.db import insert_or_ignore
+from mcp_checkout.store.db import dialect_insert, insert_or_ignore
 from mcp_checkout.store.models import gateway_events, order_issues, payments, refunds
 
 CLOSED_PAYMENT_STATES = ("canceled", "failed_final")
@@ -46,6 +46,18 @@ def try_insert_payment(conn: Connection, values: Mapping[str, Any]) -> bool:
     """Insert attempt N for an order; False if another caller inserted it first."""
     statement = insert_or_ignore(conn, payments, ("order_id", "attempt"))
     return conn.execute(statement, dict(values)).rowcount == 1
+
+
+_INSERTS_RETURNING: dict[str, Any] = {}
+
+
+def insert_payment(conn: Connection, values: Mapping[str, Any]) -> RowMapping | None:
+    """Insert attempt N for an order and return its row as stored; None if another caller inserted it first."""
+    statement = _INSERTS_RETURNING.get(conn.dialect.name)
+    if statement is None:  # built once per backend
+        statement = dialect_insert(conn, payments).on_conflict_do_nothing(index_elements=["order_id", "attempt"])
+        statement = _INSERTS_RETURNING[conn.dialect.name] = statement.returning(*payments.c)
+    return conn.execute(statement, dict(values)).mappings().first()
 
 
 def update_payment(conn: Connection, payment_id: int, now: datetime, **values: Any) -> None:
