@@ -122,12 +122,25 @@ async def measure(settings: Settings, tokens: list[str], args: argparse.Namespac
         cpu, wall = time.process_time(), time.perf_counter()
         if profile is not None:
             profile.enable()
-        for token in todo:
+
+        async def one(token: str) -> None:
             if args.target == "service":  # CheckoutService.open alone, without the web app
                 await services.checkout.open(token)
-                continue
+                return
             status, body = await get(app, "/healthz" if args.target == "healthz" else f"/checkout/{token}", args.html)
             assert status == 200, (status, body[:300])
+
+        if args.concurrency <= 1:
+            for token in todo:
+                await one(token)
+        else:  # as web_bench's connections: this many opens in flight at once
+            pending = iter(todo)
+
+            async def worker() -> None:
+                for token in pending:
+                    await one(token)
+
+            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         if profile is not None:
             profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -164,6 +177,7 @@ def main() -> None:
     parser.add_argument("--mint", type=int, default=0, help="make the template with this many fresh links")
     parser.add_argument("--opens", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=1, help="opens in flight at once (default 1)")
     parser.add_argument("--html", action="store_true", help="open as a browser does (the HTML page)")
     parser.add_argument(
         "--target",
