@@ -38,26 +38,20 @@ def add_tool(
     structured_output: bool | None,
 ) -> Tool:
     """What ``manager.add_tool`` does (a name already registered keeps its tool), from a tool built once."""
+    options: dict[str, Any] = {
+        "name": name,
+        "title": title,
+        "description": description,
+        "annotations": annotations,
+        "icons": icons,
+        "meta": meta,
+        "structured_output": structured_output,
+    }
     code = getattr(fn, "__code__", None)
     if not isinstance(code, CodeType):  # not a plain function (a callable object): nothing to key it on
-        return manager.add_tool(
-            fn,
-            name=name,
-            title=title,
-            description=description,
-            annotations=annotations,
-            icons=icons,
-            meta=meta,
-            structured_output=structured_output,
-        )
+        return manager.add_tool(fn, **options)
     inputs = (
-        name,
-        title,
-        description,
-        annotations,
-        icons,
-        meta,
-        structured_output,
+        *options.values(),
         getattr(fn, "__defaults__", None),
         getattr(fn, "__kwdefaults__", None),
         getattr(fn, "__annotations__", None),
@@ -65,16 +59,7 @@ def add_tool(
     )
     known = _BUILT.get(code)
     if known is None or known[0] != inputs:
-        built = Tool.from_function(
-            fn,
-            name=name,
-            title=title,
-            description=description,
-            annotations=annotations,
-            icons=icons,
-            meta=meta,
-            structured_output=structured_output,
-        )
+        built = Tool.from_function(fn, **options)
         known = _BUILT[code] = (inputs, built)
     tool = _copy_for(known[1], fn)
     existing = manager.get_tool(tool.name)
