@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from mcp_checkout.domain import CatalogRow, utc_now
@@ -146,3 +147,24 @@ async def prepare_database(url: str, rows: list[CatalogRow]) -> None:
         await db.write(lambda conn: upsert_catalog(conn, rows, now))
     finally:
         await db.dispose()
+
+
+@contextlib.contextmanager
+def counted(db: Database) -> Iterator[dict[str, list[Any]]]:
+    """The SQL statements and commits ``db`` runs inside the block."""
+    engine = db.sync_engine if db.dialect == "sqlite" else db.async_engine.sync_engine
+    seen: dict[str, list[Any]] = {"statements": [], "commits": []}
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen["statements"].append(sql)
+
+    def commit(_conn: Any) -> None:
+        seen["commits"].append(1)
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)

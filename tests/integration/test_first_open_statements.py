@@ -5,38 +5,14 @@ after the row locks); it was 16 statements in three transactions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from mcp_checkout.domain import Principal
 from mcp_checkout.service.checkout_links import CreateLink
 from mcp_checkout.service.container import Services
+from tests.support import counted
 
 MERCHANT = Principal(id="local", kind="merchant", client="test")
-
-
-@contextmanager
-def counted(services: Services) -> Iterator[dict[str, list[Any]]]:
-    db = services.db
-    engine = db.sync_engine if db.dialect == "sqlite" else db.async_engine.sync_engine
-    seen: dict[str, list[Any]] = {"statements": [], "commits": []}
-
-    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen["statements"].append(sql)
-
-    def commit(_conn: Any) -> None:
-        seen["commits"].append(1)
-
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "commit", commit)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", statement)
-        event.remove(engine, "commit", commit)
 
 
 async def token(services: Services, key: str) -> str:
@@ -48,7 +24,7 @@ async def token(services: Services, key: str) -> str:
 async def test_a_first_open_is_one_read_and_one_write_transaction(seeded: Services) -> None:
     await seeded.checkout.open(await token(seeded, "warm"))  # the configuration cached, statements compiled
     fresh = await token(seeded, "k1")
-    with counted(seeded) as seen:
+    with counted(seeded.db) as seen:
         page = await seeded.checkout.open(fresh)
     expected = 7 if seeded.db.dialect == "sqlite" else 8
     assert len(seen["statements"]) == expected, "\n".join(seen["statements"])

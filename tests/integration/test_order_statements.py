@@ -5,45 +5,21 @@ With an active endpoint the order's event is still queued."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from mcp_checkout.domain import Principal
 from mcp_checkout.service.container import Services
 from mcp_checkout.service.orders import CreateOrder
 from mcp_checkout.store.models import webhook_events
+from tests.support import counted
 
 MERCHANT = Principal(id="local", kind="merchant", client="test")
 TWO_LINES = [("MUG-01", 1), ("SOCK-M-GRY", 1)]
 
 
-@contextmanager
-def counted(services: Services) -> Iterator[dict[str, list[Any]]]:
-    db = services.db
-    engine = db.sync_engine if db.dialect == "sqlite" else db.async_engine.sync_engine
-    seen: dict[str, list[Any]] = {"statements": [], "commits": []}
-
-    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen["statements"].append(sql)
-
-    def commit(_conn: Any) -> None:
-        seen["commits"].append(1)
-
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "commit", commit)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", statement)
-        event.remove(engine, "commit", commit)
-
-
 async def test_a_two_line_order_is_one_transaction_of_six_statements_four_on_postgresql(seeded: Services) -> None:
     await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="warm", items=[("MUG-02", 1)]))
-    with counted(seeded) as seen:
+    with counted(seeded.db) as seen:
         order = await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="k1", items=TWO_LINES))
     assert len(seen["commits"]) == 1
     expected = 4 if seeded.db.dialect == "postgresql" else 6
@@ -66,7 +42,7 @@ async def test_without_an_active_ucp_endpoint_a_new_order_reads_no_followers(see
     # A merchant's endpoint is active: the order reads who subscribed, but no UCP platform can follow it.
     await seeded.webhooks.create_endpoint(MERCHANT, "http://127.0.0.1:9/hooks", ["order.created"])
     await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="warm", items=[("MUG-02", 1)]))
-    with counted(seeded) as seen:
+    with counted(seeded.db) as seen:
         await seeded.orders.create(MERCHANT, CreateOrder(idempotency_key="k1", items=TWO_LINES))
     assert not [sql for sql in seen["statements"] if "order_webhook_targets" in sql]
     assert [sql for sql in seen["statements"] if "FROM webhook_endpoints" in sql]  # the subscribers, read
