@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, Table, bindparam, insert, select, update
 
 from mcp_checkout.store.models import checkout_links, checkout_sessions, orders, payments
+from mcp_checkout.store.order_rows import LATEST_PAYMENT_ID
 from mcp_checkout.store.sealing import email_hash
 from mcp_checkout.store.store_profile import CONFIG_STAMP
 
@@ -151,15 +152,6 @@ class LockedVisit:
     payment: Mapping[Any, Any] | None = None
 
 
-_latest_attempt = payments.alias("latest_attempt")
-_LATEST_PAYMENT_ID = (
-    select(_latest_attempt.c.id)
-    .where(_latest_attempt.c.order_id == orders.c.id)
-    .order_by(_latest_attempt.c.attempt.desc())
-    .limit(1)
-    .correlate(orders)
-    .scalar_subquery()
-)
 _LINK_AND_ORDER = checkout_links.join(orders, orders.c.id == checkout_links.c.order_id)
 _VISIT_TABLES: tuple[Table, ...] = (checkout_links, orders, checkout_sessions, payments)
 # SQLite: the link, its order, the link's session, the order's latest payment attempt and the stamp.
@@ -167,7 +159,7 @@ _VISIT = (
     select(*(column for table in _VISIT_TABLES for column in table.c), CONFIG_STAMP)
     .select_from(
         _LINK_AND_ORDER.outerjoin(checkout_sessions, checkout_sessions.c.link_id == checkout_links.c.id).outerjoin(
-            payments, payments.c.id == _LATEST_PAYMENT_ID
+            payments, payments.c.id == LATEST_PAYMENT_ID
         )
     )
     .where(checkout_links.c.token_hash == bindparam("token_hash"))

@@ -84,7 +84,7 @@ _NEWEST_LINK_ID = (
     .correlate(orders)
     .scalar_subquery()
 )
-_LATEST_PAYMENT_ID = (
+LATEST_PAYMENT_ID = (  # the id of the order's newest payment attempt, correlated to ``orders``
     select(_latest_attempt.c.id)
     .where(_latest_attempt.c.order_id == orders.c.id)
     .order_by(_latest_attempt.c.attempt.desc())
@@ -95,7 +95,7 @@ _LATEST_PAYMENT_ID = (
 _WITH_RELATED = (
     orders.outerjoin(checkout_links, checkout_links.c.id == _NEWEST_LINK_ID)
     .outerjoin(checkout_sessions, checkout_sessions.c.link_id == checkout_links.c.id)
-    .outerjoin(payments, payments.c.id == _LATEST_PAYMENT_ID)
+    .outerjoin(payments, payments.c.id == LATEST_PAYMENT_ID)
 )
 _RELATED_COLUMNS: dict[str, ColumnElement[Any]] = {
     **{f"link_{name}": checkout_links.c[name] for name in _LINK_FIELDS},
