@@ -36,13 +36,10 @@ import anyio.to_thread
 from mcp import Client
 from sqlalchemy import event
 
-from mcp_checkout.config import Settings
-from mcp_checkout.domain import CatalogRow, Principal, utc_now
+from bench.pricing_bench import priced_store
+from mcp_checkout.domain import Principal
 from mcp_checkout.server import build_server
-from mcp_checkout.service.container import build_services
 from mcp_checkout.service.orders import CreateOrder
-from mcp_checkout.store.catalog_write import upsert_catalog
-from tests.pricing_rows import add_discount_code, add_shipping_rate, add_tax_rate
 
 ADDRESS = {"name": "Ada", "line1": "1 Market St", "city": "San Francisco", "region": "CA", "postal_code": "94105",
            "country": "US"}  # fmt: skip
@@ -57,19 +54,7 @@ async def inline(func: Callable[..., Any], *args: Any, **_kw: Any) -> Any:
 async def main(calls: int, warm: int, mcp: bool, under_valgrind: bool) -> None:
     anyio.to_thread.run_sync = inline  # type: ignore[assignment]  # SQLite transactions on this thread: cProfile sees them
     with tempfile.TemporaryDirectory() as workdir:
-        settings = Settings(data_dir=Path(workdir), database_url=f"sqlite+aiosqlite:///{workdir}/bench.db")
-        services = build_services(settings)
-        await services.prepare_database()
-        rows = [CatalogRow(f"Mug {i}", f"MUG-{i:04d}", 1800 + i, "USD", 10**6, category="Kitchen") for i in range(200)]
-
-        def setup(conn: Any) -> None:
-            upsert_catalog(conn, rows, utc_now())
-            add_shipping_rate(conn, "ground", 599, ["US"], free_over=100_000)
-            add_shipping_rate(conn, "express", 1999, ["US"], carrier="UPS")
-            add_tax_rate(conn, "US", 725, region="CA", applies_to_shipping=True)
-            add_discount_code(conn, "TEN", "percent", 1000)
-
-        await services.db.write(setup)
+        settings, services = await priced_store(workdir)
         statements: list[str] = []
         event.listen(services.db.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
         keys = iter(range(10**9))

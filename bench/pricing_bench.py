@@ -31,7 +31,7 @@ from mcp.server.mcpserver import Context
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import CatalogRow, utc_now
 from mcp_checkout.server import build_server
-from mcp_checkout.service.container import build_services
+from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.views import CartOut
 from mcp_checkout.store.catalog_write import upsert_catalog
 from mcp_checkout.tools.annotations import OVERWRITES
@@ -54,21 +54,27 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> float:
     return (time.perf_counter_ns() - started) / 1e6
 
 
+async def priced_store(workdir: str) -> tuple[Settings, Services]:
+    """A SQLite store in ``workdir`` with 200 mugs, US ground and express rates, CA tax and the code TEN."""
+    settings = Settings(data_dir=Path(workdir), database_url=f"sqlite+aiosqlite:///{workdir}/bench.db")
+    services = build_services(settings)
+    await services.prepare_database()
+    rows = [CatalogRow(f"Mug {i}", f"MUG-{i:04d}", 1800 + i, "USD", 10**6, category="Kitchen") for i in range(200)]
+
+    def setup(conn: Any) -> None:
+        upsert_catalog(conn, rows, utc_now())
+        add_shipping_rate(conn, "ground", 599, ["US"], free_over=100_000)
+        add_shipping_rate(conn, "express", 1999, ["US"], carrier="UPS")
+        add_tax_rate(conn, "US", 725, region="CA", applies_to_shipping=True)
+        add_discount_code(conn, "TEN", "percent", 1000)
+
+    await services.db.write(setup)
+    return settings, services
+
+
 async def main(calls: int) -> None:
     with tempfile.TemporaryDirectory() as workdir:
-        settings = Settings(data_dir=Path(workdir), database_url=f"sqlite+aiosqlite:///{workdir}/bench.db")
-        services = build_services(settings)
-        await services.prepare_database()
-        rows = [CatalogRow(f"Mug {i}", f"MUG-{i:04d}", 1800 + i, "USD", 10**6, category="Kitchen") for i in range(200)]
-
-        def setup(conn: Any) -> None:
-            upsert_catalog(conn, rows, utc_now())
-            add_shipping_rate(conn, "ground", 599, ["US"], free_over=100_000)
-            add_shipping_rate(conn, "express", 1999, ["US"], carrier="UPS")
-            add_tax_rate(conn, "US", 725, region="CA", applies_to_shipping=True)
-            add_discount_code(conn, "TEN", "percent", 1000)
-
-        await services.db.write(setup)
+        settings, services = await priced_store(workdir)
         server = build_server(settings, services=services)
         floor: dict[str, CartOut] = {}
 
