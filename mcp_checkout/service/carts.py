@@ -119,8 +119,8 @@ def cart_view(conn: Connection, cart: Mapping[Any, Any], config: StoreConfig, no
                 quantity=line.quantity,
                 unit_price=MoneyOut.of(line.unit_price),
                 line_total=MoneyOut.of(line.line_total),
-                discount=MoneyOut.of(Money(quoted.discount, cart["currency"])),
-                tax=MoneyOut.of(Money(quoted.tax, cart["currency"])),
+                discount=MoneyOut.minor(quoted.discount, cart["currency"]),
+                tax=MoneyOut.minor(quoted.tax, cart["currency"]),
                 available=domain.available_units(row["stock_on_hand"], row["reserved"]),
             )
             for line, row, quoted in zip(lines, rows, priced.quote.lines, strict=True)

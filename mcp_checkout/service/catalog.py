@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Money
 from mcp_checkout.errors import InvalidInput, ProductNotFound, SkuNotFound
 from mcp_checkout.service.views import MoneyOut, ProductOut, SearchHit, SearchResult, SkuOut
 from mcp_checkout.store import catalog as catalog_store
@@ -38,7 +37,7 @@ def sku_out(row: Mapping[str, Any]) -> SkuOut:
         sku=row["sku"],
         name=row["name"],
         title=row["title"],
-        price=MoneyOut.of(Money(row["price_minor"], row["currency"])),
+        price=MoneyOut.minor(row["price_minor"], row["currency"]),
         available=available,
         in_stock=available > 0,
         image_url=row.get("image_url") or None,
@@ -55,7 +54,7 @@ def _hit(row: RowMapping) -> SearchHit:
         product_id=row["product_id"],
         title=row["title"],
         category=row["category"],
-        price=MoneyOut.of(Money(row["price_minor"], row["currency"])),
+        price=MoneyOut.minor(row["price_minor"], row["currency"]),
         available=available,
         in_stock=available > 0,
     )

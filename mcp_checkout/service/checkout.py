@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Actor, Clock, LinkStatus, Money, OrderStatus, SessionStatus, pricing
+from mcp_checkout.domain import Actor, Clock, LinkStatus, OrderStatus, SessionStatus, pricing
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import (
     EmailMismatch,
@@ -412,7 +412,7 @@ def delivery_options(config: StoreConfig, order: Mapping[Any, Any], locale: str)
     rates = pricing.rates_for(config.shipping_rates_in(currency), destination.country, currency)
     goods = order["subtotal_minor"] - order["discount_total_minor"]
     return [
-        quotes.option_out(rate, price).model_copy(update={"price": MoneyOut.of(Money(price, currency), locale)})
+        quotes.option_out(rate, price).model_copy(update={"price": MoneyOut.minor(price, currency, locale)})
         for rate, price in ((rate, rate.charge(goods)) for rate in rates)
     ]
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, RowMapping
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Clock, LinkStatus, Money, OrderStatus, Principal
+from mcp_checkout.domain import Clock, LinkStatus, OrderStatus, Principal
 from mcp_checkout.errors import (
     CartAlreadyOrdered,
     InvalidInput,
@@ -377,7 +377,7 @@ class LinkService:
                 status=status,
                 order_id=order["id"],
                 order_number=order["number"],
-                total=MoneyOut.of(Money(order["total_minor"], order["currency"])),
+                total=MoneyOut.minor(order["total_minor"], order["currency"]),
                 email_locked=link["email_lock"] is not None,
                 merchant_reference_id=link["merchant_reference_id"],
                 success_url=link["success_url"],

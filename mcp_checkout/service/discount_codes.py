@@ -23,7 +23,7 @@ from typing import Any, Final
 from sqlalchemy import Connection
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Clock, Money, Principal
+from mcp_checkout.domain import Clock, Principal
 from mcp_checkout.domain.pricing import BPS, DISCOUNT_KINDS, normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import InvalidInput
@@ -161,7 +161,7 @@ def _code_out(row: Mapping[str, Any]) -> DiscountCodeOut:
     minimum, currency = row["min_subtotal_minor"], row["currency"]
     return DiscountCodeOut(
         code=row["code"], kind=row["kind"], value=row["value"], currency=currency,
-        min_subtotal=MoneyOut.of(Money(minimum, currency)) if minimum is not None and currency else None,
+        min_subtotal=MoneyOut.minor(minimum, currency) if minimum is not None and currency else None,
         starts_at=_utc(row["starts_at"]), ends_at=_utc(row["ends_at"]), max_uses=row["max_uses"],
         max_uses_per_buyer=row["max_uses_per_buyer"], uses=row["uses"],
         applies_to=DiscountScopeOut(categories=scope.get("categories") or [], skus=scope.get("skus") or []),

@@ -30,6 +30,7 @@ A new keyed operation is a few lines: declare its ``Operation``, give its comman
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import secrets
 from collections.abc import Collection, Mapping
@@ -64,14 +65,20 @@ class KeyedCommand(Protocol):
 
 def fingerprint(command: KeyedCommand, *, exclude: Collection[str] = ()) -> str:
     """The request fingerprint of a keyed command: its fields the client sent, validated, without the key."""
-    skip = NOT_FINGERPRINTED | frozenset(exclude)
     sent = command.sent
     request = {
-        field.name: getattr(command, field.name)
-        for field in dataclasses.fields(command)
-        if field.name not in skip and (sent is None or field.name in sent)
+        name: getattr(command, name)
+        for name in _fingerprinted_fields(type(command), frozenset(exclude))
+        if sent is None or name in sent
     }
     return domain.fingerprint(request)
+
+
+@functools.cache
+def _fingerprinted_fields(command_type: type, exclude: frozenset[str]) -> tuple[str, ...]:
+    """The fields of a keyed command that its fingerprint covers (looked up once per command type)."""
+    skip = NOT_FINGERPRINTED | exclude
+    return tuple(field.name for field in dataclasses.fields(command_type) if field.name not in skip)
 
 
 def sent_fields(arguments: Mapping[str, Any]) -> frozenset[str]:

@@ -18,7 +18,7 @@ from typing import Any, Final
 from sqlalchemy import Connection
 
 from mcp_checkout import domain
-from mcp_checkout.domain import Clock, Money, OrderStatus, Principal
+from mcp_checkout.domain import Clock, OrderStatus, Principal
 from mcp_checkout.errors import (
     CatalogImportInvalid,
     Forbidden,
@@ -94,7 +94,7 @@ def _priced(price_minor: int | None, currency: str, stock_on_hand: int, title: s
 
 def signed_money(amount: int, currency: str) -> MoneyOut:
     """MoneyOut that may be negative (e.g. a day with more refunds than sales)."""
-    return MoneyOut.of(Money(amount, currency))
+    return MoneyOut.minor(amount, currency)
 
 
 # ---------------------------------------------------------------- import paths
@@ -516,7 +516,7 @@ def _summary(row: Any) -> OrderSummary:
         order_id=row["id"],
         number=row["number"],
         status=row["status"],
-        total=MoneyOut.of(Money(row["total_minor"], row["currency"])),
+        total=MoneyOut.minor(row["total_minor"], row["currency"]),
         item_count=int(row["item_count"]),
         merchant_reference_id=row["reference"],
         created_at=row["created_at"],
@@ -534,7 +534,7 @@ def _summarise(conn: Connection, start: datetime, end: datetime) -> SalesSummary
     def top(rows: list[reports.ProductSales], currency: str) -> list[ProductSalesOut]:
         return [
             ProductSalesOut(
-                sku=row.sku, title=row.title, units=row.units, revenue=MoneyOut.of(Money(row.revenue_minor, currency))
+                sku=row.sku, title=row.title, units=row.units, revenue=MoneyOut.minor(row.revenue_minor, currency)
             )
             for row in rows
             if row.currency == currency
@@ -548,9 +548,9 @@ def _summarise(conn: Connection, start: datetime, end: datetime) -> SalesSummary
             CurrencySales(
                 currency=currency,
                 paid_orders=paid[currency].count if currency in paid else 0,
-                revenue=MoneyOut.of(Money(gross, currency)),
+                revenue=MoneyOut.minor(gross, currency),
                 refunds=refunded[currency].count if currency in refunded else 0,
-                refunded=MoneyOut.of(Money(back, currency)),
+                refunded=MoneyOut.minor(back, currency),
                 net=signed_money(gross - back, currency),
                 top_by_units=top(by_units, currency),
                 top_by_revenue=top(by_revenue, currency),

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from mcp_checkout.domain import DISPLAY_LOCALE, Money, OrderStatus
+from mcp_checkout.domain import DISPLAY_LOCALE, OrderStatus
 from mcp_checkout.domain.pricing import ShippingRate
 from mcp_checkout.service import quotes
 from mcp_checkout.service.views import (
@@ -48,7 +48,7 @@ def order_lines(items: Sequence[Mapping[Any, Any]], currency: str, locale: str =
     """An order's lines as shown to agents and buyers, from its stored lines (amounts shown for ``locale``)."""
 
     def money(amount: int) -> MoneyOut:
-        return MoneyOut.of(Money(amount, currency), locale)
+        return MoneyOut.minor(amount, currency, locale)
 
     return [
         OrderLineOut(
@@ -71,7 +71,7 @@ def order_breakdown(order: Mapping[Any, Any], locale: str = DISPLAY_LOCALE) -> d
     currency = order["currency"]
 
     def money(column: str) -> MoneyOut:
-        return MoneyOut.of(Money(order.get(column) or 0, currency), locale)
+        return MoneyOut.minor(order.get(column) or 0, currency, locale)
 
     return {
         "subtotal": money("subtotal_minor"),
@@ -96,7 +96,7 @@ def order_delivery(
         "buyer": BuyerOut(email=email, name=buyer.get("name"), phone=buyer.get("phone")) if (email or buyer) else None,
         "fulfillment_option": FulfillmentOptionOut.model_validate(option) if option else None,
         "discounts": [
-            AppliedDiscount(code=entry["code"], amount=MoneyOut.of(Money(entry["amount"], order["currency"]), locale))
+            AppliedDiscount(code=entry["code"], amount=MoneyOut.minor(entry["amount"], order["currency"], locale))
             for entry in order.get("discount_codes") or ()
             if isinstance(entry, dict)
         ],
@@ -202,7 +202,7 @@ def refunds_of(conn: Connection, order_id: str) -> list[RefundEntry]:
         RefundEntry(
             refund_id=row["id"],
             status=row["status"],
-            amount=MoneyOut.of(Money(row["amount_minor"], row["currency"])),
+            amount=MoneyOut.minor(row["amount_minor"], row["currency"]),
             reason=row["reason"],
             at=row["created_at"],
         )
@@ -231,8 +231,8 @@ def _payment_state(payment: Mapping[str, Any]) -> PaymentState:
         intent_id=payment["intent_id"],
         status=payment["status"],
         attempt=payment["attempt"],
-        amount_received=MoneyOut.of(Money(payment["amount_received_minor"], currency)),
-        refunded=MoneyOut.of(Money(payment["refunded_minor"], currency)),
+        amount_received=MoneyOut.minor(payment["amount_received_minor"], currency),
+        refunded=MoneyOut.minor(payment["refunded_minor"], currency),
         last_error=payment["last_error"],
     )
 

@@ -276,7 +276,7 @@ class PaymentService:
             intent_id=intent.id,
             attempt=attempt,
             status=intent.status,
-            amount=MoneyOut.of(Money(intent.amount, intent.currency)),
+            amount=MoneyOut.minor(intent.amount, intent.currency),
             client_secret=intent.client_secret,
             publishable_key=self.gateway.publishable_key,
         )

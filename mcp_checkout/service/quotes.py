@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, RowMapping
 
-from mcp_checkout.domain import Money, format_money, pricing
+from mcp_checkout.domain import format_money, pricing
 from mcp_checkout.domain.pricing import Destination, DiscountCode, Notice, ShippingRate, normalize_code
 from mcp_checkout.domain.store_profile import StoreProfile
 from mcp_checkout.errors import InvalidInput
@@ -213,7 +213,7 @@ def option_out(rate: ShippingRate, price: int) -> FulfillmentOptionOut:
         kind=rate.kind,
         name=rate.name,
         carrier=rate.carrier,
-        price=MoneyOut.of(Money(price, rate.currency)),
+        price=MoneyOut.minor(price, rate.currency),
         min_days=rate.min_days,
         max_days=rate.max_days,
         pickup_address=ShippingAddressOut.model_validate(pickup) if pickup else None,
@@ -235,16 +235,14 @@ def breakdown(priced: Priced) -> dict[str, Any]:
     money = q.currency
     goods = q.subtotal - q.discount_total
     return {
-        "subtotal": MoneyOut.of(Money(q.subtotal, money)),
-        "discount_total": MoneyOut.of(Money(q.discount_total, money)),
-        "shipping_total": MoneyOut.of(Money(q.shipping_total, money)),
-        "tax_total": MoneyOut.of(Money(q.tax_total, money)),
-        "total": MoneyOut.of(Money(q.total, money)),
+        "subtotal": MoneyOut.minor(q.subtotal, money),
+        "discount_total": MoneyOut.minor(q.discount_total, money),
+        "shipping_total": MoneyOut.minor(q.shipping_total, money),
+        "tax_total": MoneyOut.minor(q.tax_total, money),
+        "total": MoneyOut.minor(q.total, money),
         "prices_include_tax": q.prices_include_tax,
         "fulfillment_options": [option_out(rate, rate.charge(goods)) for rate in priced.options],
-        "discounts": [
-            AppliedDiscount(code=code, amount=MoneyOut.of(Money(amount, money))) for code, amount in q.discounts
-        ],
+        "discounts": [AppliedDiscount(code=code, amount=MoneyOut.minor(amount, money)) for code, amount in q.discounts],
         "messages": messages_out(priced.messages),
         "ready": priced.ready,
     }

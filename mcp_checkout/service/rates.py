@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import Connection
 
-from mcp_checkout.domain import Clock, Money, Principal
+from mcp_checkout.domain import Clock, Principal
 from mcp_checkout.domain.address import REST_OF_WORLD, check_country, check_region
 from mcp_checkout.domain.pricing import BPS, STANDARD
 from mcp_checkout.domain.store_profile import StoreProfile
@@ -193,8 +193,8 @@ def _shipping_out(row: Mapping[str, Any]) -> ShippingRateOut:
     address = row["pickup_address"]
     return ShippingRateOut(
         rate_id=row["id"], kind=row["kind"], name=row["name"], countries=list(row["countries"]),
-        price=MoneyOut.of(Money(row["price_minor"], currency)),
-        free_over=None if free_over is None else MoneyOut.of(Money(free_over, currency)),
+        price=MoneyOut.minor(row["price_minor"], currency),
+        free_over=None if free_over is None else MoneyOut.minor(free_over, currency),
         min_days=row["min_days"], max_days=row["max_days"], carrier=row["carrier"], active=bool(row["active"]),
         pickup_address=ShippingAddressOut(**address) if address else None,
     )  # fmt: skip

@@ -236,7 +236,7 @@ class RefundService:
             return RefundOut(
                 refund_id=refund_id,
                 status=refund["status"],
-                amount=MoneyOut.of(Money(refund["amount_minor"], refund["currency"])),
+                amount=MoneyOut.minor(refund["amount_minor"], refund["currency"]),
                 replayed=replayed,
                 order=order_view(conn, order),
             )

@@ -25,6 +25,11 @@ class MoneyOut(Out):
         """``money`` with its display for ``locale`` (the store profile's, on buyer pages)."""
         return _money_out(money.amount, money.currency, locale)
 
+    @classmethod
+    def minor(cls, amount: int, currency: str, locale: str = DISPLAY_LOCALE) -> MoneyOut:
+        """``amount`` minor units of ``currency`` with its display for ``locale`` (as :meth:`of`)."""
+        return _money_out(amount, currency, locale)
+
 
 @functools.lru_cache(maxsize=8192)  # views show the same prices and totals again and again; MoneyOut is frozen
 def _money_out(amount: int, currency: str, locale: str) -> MoneyOut:

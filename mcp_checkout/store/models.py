@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -55,6 +57,23 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_utc_text  # one step instead of two (process_bind_param, then SQLite's DATETIME format)
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """``value`` as SQLite stores it: naive UTC, ``YYYY-MM-DD HH:MM:SS.ffffff`` (the text SQLAlchemy's SQLite
+    DATETIME writes, so old and new rows compare and sort alike)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 # BigInteger with an Integer variant keeps SQLite's INTEGER PRIMARY KEY rowid alias.

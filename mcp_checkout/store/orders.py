@@ -74,24 +74,34 @@ def insert_order(
     """Insert a new order (:data:`ORDER_FIELDS` but ``email_hash``), its lines (:data:`ITEM_FIELDS`) and its
     first status event (:data:`EVENT_FIELDS`); return its human number (set from the row's sequence on insert).
     Lean statements: on PostgreSQL one, on SQLite three (no round trips there)."""
-    params: dict[str, Any] = {**values, "email_hash": email_hash(conn, values.get("email"))}
-    for name in EVENT_FIELDS:
-        params[f"{name}_event"] = event[name]
-    for i, line in enumerate(lines):
-        for name in ITEM_FIELDS:
-            params[f"{name}_{i}"] = line[name]
+    params: dict[str, Any] = dict(values)
+    params["email_hash"] = email_hash(conn, values.get("email"))
+    for name, key in _EVENT_KEYS:
+        params[key] = event[name]
     count = len(lines)
     if conn.dialect.name == "postgresql" and count <= ORDER_LINES_MAX:
+        _bind_lines(params, lines)
         seq = _INSERT_ALL.get(count).rows(conn, params)[0][0]
     else:
         seq = _INSERT_ORDER.rows(conn, params)[0][0]
         for start in range(0, count, ORDER_LINES_MAX):
             part = lines[start : start + ORDER_LINES_MAX]
-            shifted = {f"{name}_{i}": line[name] for i, line in enumerate(part) for name in ITEM_FIELDS}
-            _INSERT_ITEMS.get(len(part)).rows(conn, {**params, **shifted})
+            _bind_lines(params, part)  # the statement for len(part) lines reads only these lines' keys
+            _INSERT_ITEMS.get(len(part)).rows(conn, params)
         _INSERT_FIRST_EVENT.rows(conn, params)
     note_changed(conn, values["id"])  # waiters and subscribers of this order hear of it after the commit
     return order_number(seq)
+
+
+def _bind_lines(params: dict[str, Any], lines: Sequence[Mapping[str, Any]]) -> None:
+    for keys, line in zip(_LINE_KEYS, lines, strict=False):
+        for name, key in keys:
+            params[key] = line[name]
+
+
+# The bind names of the insert statements' per-line and event values (field, bind name), made once.
+_LINE_KEYS = tuple(tuple((name, f"{name}_{i}") for name in ITEM_FIELDS) for i in range(ORDER_LINES_MAX))
+_EVENT_KEYS = tuple((name, f"{name}_event") for name in EVENT_FIELDS)
 
 
 def add_event(
