@@ -3,6 +3,8 @@ the same SQL on one connection, in Python calls (cProfile) or instructions (call
 Counts do not depend on the machine's load; wall-clock figures here do.
 
     .venv/bin/python bench/read_instructions.py setup                  # a database of 1,000 SKUs and one order
+    .venv/bin/python bench/read_instructions.py setup --sqlite         # the same in a SQLite file (then --sqlite
+                                                                       # with every mode; raw_*: the sqlite3 driver)
     .venv/bin/python bench/read_instructions.py svc_product 300 --calls  # Python calls per call
     valgrind --tool=callgrind --zero-before=sys_getrefcount --dump-before=sys_getallocatedblocks \\
         .venv/bin/python bench/read_instructions.py svc_order 200         # Ir of callgrind.out.<pid>.1 / 200
@@ -17,6 +19,7 @@ import cProfile
 import json
 import os
 import pstats
+import sqlite3
 import sys
 import tempfile
 import time
@@ -40,16 +43,21 @@ from mcp_checkout.store.catalog_write import upsert_catalog
 
 NAME = os.environ.get("READ_BENCH_DB", "mcp_checkout_read_instructions")
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{NAME}"
-STATE = Path(tempfile.gettempdir()) / f"{NAME}.json"
+SQLITE = "--sqlite" in sys.argv
+SQLITE_FILE = Path(tempfile.gettempdir()) / f"{NAME}.db"
+URL = f"sqlite:///{SQLITE_FILE}" if SQLITE else f"postgresql+asyncpg://postgres@127.0.0.1:5432/{NAME}"
+STATE = Path(tempfile.gettempdir()) / f"{NAME}{'-sqlite' if SQLITE else ''}.json"
 WHO = Principal(id="local", kind="merchant", client="bench")
 
 
 async def setup() -> None:
-    admin = await asyncpg.connect(ADMIN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{NAME}"')
-    await admin.close()
+    if SQLITE:
+        SQLITE_FILE.unlink(missing_ok=True)
+    else:
+        admin = await asyncpg.connect(ADMIN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{NAME}"')
+        await admin.close()
     with tempfile.TemporaryDirectory() as home:
         services = build_services(Settings(data_dir=Path(home), database_url=URL))
         await migrate.upgrade(services.db)
@@ -62,7 +70,8 @@ async def setup() -> None:
 
 
 def _raw_sql(services: Services, which: str, state: dict[str, str]) -> tuple[str, list[Any]]:
-    dialect = services.db.async_engine.sync_engine.dialect
+    db = services.db
+    dialect = db.sync_engine.dialect if db.dialect == "sqlite" else db.async_engine.sync_engine.dialect
     if which == "product":
         compiled = catalog_store.PRODUCT_WITH_SKUS_BY_CODE.statement.compile(dialect=dialect)
         params = compiled.construct_params({"code": state["sku"]})
@@ -85,8 +94,15 @@ async def run(mode: str, n: int, count_calls: bool) -> None:
             call = lambda: services.orders.get(WHO, state["order_id"])  # noqa: E731
         else:
             sql, args = _raw_sql(services, which, state)
-            raw = await asyncpg.connect(URL.replace("+asyncpg", ""))
-            call = lambda: raw.fetch(sql, *args)  # noqa: E731
+            if SQLITE:
+                driver = sqlite3.connect(SQLITE_FILE, isolation_level=None)
+
+                async def call() -> Any:
+                    return driver.execute(sql, args).fetchall()
+
+            else:
+                raw = await asyncpg.connect(URL.replace("+asyncpg", ""))
+                call = lambda: raw.fetch(sql, *args)  # noqa: E731
         for _ in range(50):
             await call()
         profile = cProfile.Profile() if count_calls else None

@@ -323,18 +323,26 @@ class Database:
         ``values``, by position: a one-statement quick read (:meth:`read`). On PostgreSQL without a pooler
         it runs straight on the driver (store/hot_read.py), one round trip and none of SQLAlchemy's
         per-statement machinery."""
-        if self._async_engine is None or not self._autocommit_reads:
+        if self._sync_engine is not None:
+            compiled = self._hot_read(read, self._sync_engine)
+            return await self._run(
+                _no_work, write=False, driver_call=lambda engine: hot_read.fetch_sqlite(engine, read, compiled, values)
+            )
+        if not self._autocommit_reads:
             params = dict(zip(read.names, values, strict=True))
             return await self.read(
                 lambda conn: conn.execute(read.statement, params).all(), quick=True, one_statement=True
             )
-        engine = self._async_engine.sync_engine
+        compiled = self._hot_read(read, self.async_engine.sync_engine)
+        return await self._run(
+            _no_work, write=False, driver_call=lambda engine: hot_read.fetch(engine, read, compiled, values)
+        )
+
+    def _hot_read(self, read: HotRead, engine: Engine) -> hot_read.Compiled:
         compiled = self._hot_reads.get(read)
         if compiled is None:
             compiled = self._hot_reads[read] = hot_read.compile_for(read, engine)
-        return await self._run(
-            _no_work, write=False, pg_call=lambda engine: hot_read.fetch(engine, read, compiled, values)
-        )
+        return compiled
 
     async def run_on_connection(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` with a connection and no transaction of ours (migrations, bulk loads)."""
@@ -356,19 +364,21 @@ class Database:
         write: bool,
         inline: bool = False,
         one_statement: bool = False,
-        pg_call: Callable[[Engine], T] | None = None,
+        driver_call: Callable[[Engine], T] | None = None,
     ) -> T:
         for attempt in range(1, _BUSY_ATTEMPTS + 1):
             try:
                 if self._sync_engine is not None:
+                    if driver_call is not None:  # a hot read: one quick statement on the driver, inline
+                        return driver_call(self._sync_engine)
                     if inline and not write:
                         return self._sqlite_transaction(work, write, one_statement)
                     return await anyio.to_thread.run_sync(self._sqlite_transaction, work, write, one_statement)
                 # Checkout, work and return to the pool in ONE greenlet: what AsyncConnection would
                 # do in three (connect, run_sync, close), each a round through the event loop.
                 engine = self.async_engine.sync_engine
-                if pg_call is not None:
-                    return await greenlet_spawn(pg_call, engine)
+                if driver_call is not None:
+                    return await greenlet_spawn(driver_call, engine)
                 if write:
                     return await greenlet_spawn(_pg_write, engine, work)
                 one = one_statement and self._autocommit_reads

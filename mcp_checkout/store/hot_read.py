@@ -21,9 +21,10 @@ Connection or cursor: statement counters only look at the SQL).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from asyncpg.exceptions import InvalidCachedStatementError, OutdatedSchemaCacheError
 from sqlalchemy import CompoundSelect, Engine, Select
@@ -52,6 +53,7 @@ class Compiled:
 
     sql: str
     slots: tuple[tuple[int, Any, Processor | None], ...]  # (index in the caller's values or -1, fixed value, bind)
+    sqlite_results: tuple[tuple[int, Processor], ...] = ()  # SQLite: (column, result processor) that convert
 
     def arguments(self, values: Sequence[Any]) -> list[Any]:
         arguments = []
@@ -78,7 +80,13 @@ def compile_for(read: HotRead, engine: Engine) -> Compiled:
         )
         for name in positions
     )
-    return Compiled(compiled.string, slots)
+    sqlite_results: list[tuple[int, Processor]] = []
+    if dialect.name == "sqlite":
+        for index, column in enumerate(read.statement.selected_columns):
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if processor is not None:
+                sqlite_results.append((index, processor))
+    return Compiled(compiled.string, slots, tuple(sqlite_results))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +161,30 @@ def _run(
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def fetch_sqlite(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[Any]) -> Sequence[Sequence[Any]]:
+    """Run ``read`` on a pooled SQLite connection, outside any transaction (pysqlite leaves BEGIN to us, so the
+    SELECT is its own snapshot), on the calling thread: a few indexed look-ups. The driver's rows with the
+    statement's result processors applied: the same values, by position, as ``Connection.execute(...).all()``.
+    Driver errors come back as SQLAlchemy's :class:`DBAPIError` (a busy database is retried by the caller)."""
+    arguments = compiled.arguments(values)
+    for listener in engine.dispatch.before_cursor_execute:  # statement counters (tests, benchmarks) hear it
+        listener(None, None, compiled.sql, arguments, None, False)
+    pooled = engine.raw_connection()
+    try:
+        driver: Any = pooled.driver_connection
+        records = driver.execute(compiled.sql, arguments).fetchall()
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(compiled.sql, arguments, exc, sqlite3.Error) from exc
+    finally:
+        pooled.close()
+    if not compiled.sqlite_results:
+        return cast(Sequence[Sequence[Any]], records)
+    rows = []
+    for record in records:
+        row = list(record)
+        for index, processor in compiled.sqlite_results:
+            row[index] = processor(row[index])
+        rows.append(tuple(row))
+    return rows

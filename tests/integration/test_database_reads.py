@@ -27,7 +27,12 @@ from sqlalchemy import (
     text,
 )
 
+from mcp_checkout.domain import Principal
 from mcp_checkout.errors import StorageUnavailable
+from mcp_checkout.service.container import Services
+from mcp_checkout.service.orders import CreateOrder
+from mcp_checkout.store import catalog as catalog_store
+from mcp_checkout.store import order_rows
 from mcp_checkout.store.db import Database, OneStatementOnly
 from mcp_checkout.store.hot_read import HotRead
 from mcp_checkout.store.models import order_events
@@ -252,3 +257,34 @@ async def test_postgresql_fetch_after_a_schema_change(pg_url: str) -> None:
     finally:
         await db.write(lambda conn: table.drop(conn, checkfirst=True))
         await db.dispose()
+
+
+async def test_the_hot_reads_of_a_product_and_an_order_read_what_sqlalchemy_reads(seeded: Services) -> None:
+    # Every kind of column the two views read: sealed buyer data, JSON (null and not), booleans, timestamps.
+    who = Principal(id="reader", kind="agent", client="test")
+    order = await seeded.orders.create(
+        who,
+        CreateOrder(
+            idempotency_key="hot-read",
+            items=[("MUG-01", 2), ("SOCK-M-GRY", 1)],
+            email="buyer@example.com",
+            buyer={"name": "Ada Buyer", "phone": "+15550100"},
+            merchant_reference_id="ref-hot-read",
+        ),
+    )
+    product = (await seeded.catalog.get_product(sku="SOCK-M-GRY")).product_id
+    for read, value in (
+        (catalog_store.PRODUCT_WITH_SKUS_BY_CODE, "SOCK-M-GRY"),
+        (catalog_store.PRODUCT_WITH_SKUS_BY_ID, product),
+        (order_rows.VIEW_ROWS, order.order_id),
+    ):
+        params = dict(zip(read.names, [value], strict=True))
+        expected = await seeded.db.read(
+            lambda conn, read=read, params=params: conn.execute(read.statement, params).all()
+        )  # type: ignore[misc]
+        assert expected, read.statement
+        for _ in range(2):  # the first call compiles (and on PostgreSQL prepares), the second reuses
+            assert [tuple(row) for row in await seeded.db.fetch(read, value)] == [tuple(row) for row in expected]
+    fetched = await seeded.orders.get(who, order.order_id)
+    assert fetched.email == "buyer@example.com" and fetched.buyer is not None and fetched.buyer.name == "Ada Buyer"
+    assert fetched.model_dump() == order.model_dump()
