@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BindParameter,
@@ -50,30 +50,39 @@ from mcp_checkout.store.lean import LeanFamily
 from mcp_checkout.store.models import Timestamp, products, skus
 from mcp_checkout.store.store_profile import CONFIG_STAMP, stamp_of
 
-SKU_COLUMNS = (
-    skus.c.id,
-    skus.c.sku,
-    skus.c.product_id,
-    skus.c.name,
-    skus.c.title,
-    skus.c.category,
-    skus.c.price_minor,
-    skus.c.currency,
-    skus.c.stock_on_hand,
-    skus.c.reserved,
-    skus.c.image_url,
-    skus.c.requires_shipping,
-    skus.c.tax_category,
-    skus.c.weight_grams,
-)
-PRODUCT_COLUMNS = (
-    products.c.id,
-    products.c.external_id,
-    products.c.name,
-    products.c.description,
-    products.c.category,
-    products.c.description_html,
-)
+
+class SkuRow(NamedTuple):
+    """A SKU's columns (:data:`SKU_COLUMNS`, in this order), by name."""
+
+    id: int
+    sku: str
+    product_id: str
+    name: str
+    title: str
+    category: str
+    price_minor: int
+    currency: str
+    stock_on_hand: int
+    reserved: int
+    image_url: str
+    requires_shipping: bool
+    tax_category: str
+    weight_grams: int | None
+
+
+class ProductRow(NamedTuple):
+    """A product's columns (:data:`PRODUCT_COLUMNS`, in this order), by name."""
+
+    id: str
+    external_id: str | None
+    name: str
+    description: str
+    category: str
+    description_html: str
+
+
+SKU_COLUMNS = tuple(skus.c[name] for name in SkuRow._fields)
+PRODUCT_COLUMNS = tuple(products.c[name] for name in ProductRow._fields)
 
 RANK_DEPTH = 500
 """How many ranked ids of a query are computed in one go and, for broad queries, cached."""
@@ -127,8 +136,8 @@ _PRODUCT_WITH_SKUS_BY_CODE = _PRODUCT_WITH_SKUS.where(
 
 @dataclass(frozen=True, slots=True)
 class ProductWithSkus:
-    product: Mapping[str, Any]
-    skus: list[Mapping[str, Any]]
+    product: ProductRow
+    skus: list[SkuRow]
 
 
 def get_product(conn: Connection, product_id: str) -> RowMapping | None:
@@ -165,15 +174,9 @@ def product_of_rows(rows: Sequence[Sequence[Any]]) -> ProductWithSkus | None:
     if not rows:
         return None
     width = len(PRODUCT_COLUMNS)
-    product = dict(zip(_PRODUCT_NAMES, rows[0][:width], strict=True))
-    variants: list[Mapping[str, Any]] = [
-        dict(zip(_SKU_NAMES, row[width:], strict=True)) for row in rows if row[width] is not None
-    ]
-    return ProductWithSkus(product, variants)
-
-
-_PRODUCT_NAMES = tuple(col.name for col in PRODUCT_COLUMNS)
-_SKU_NAMES = tuple(col.name for col in SKU_COLUMNS)
+    make_sku = SkuRow._make
+    variants = [make_sku(row[width:]) for row in rows if row[width] is not None]
+    return ProductWithSkus(ProductRow._make(rows[0][:width]), variants)
 
 
 def get_skus(conn: Connection, codes: Iterable[str]) -> dict[str, RowMapping]:
