@@ -33,10 +33,8 @@ class MoneyOut(Out):
 
 @functools.lru_cache(maxsize=8192)  # views show the same prices and totals again and again; MoneyOut is frozen
 def _money_out(amount: int, currency: str, locale: str) -> MoneyOut:
-    # Three typed values this module made: nothing for pydantic to validate (model_construct skips it).
-    return MoneyOut.model_construct(
-        amount=int(amount), currency=currency, display=Money(amount, currency).display(locale)
-    )
+    # Validated: pydantic-core checks three plain values in less time than model_construct's Python loop takes.
+    return MoneyOut(amount=int(amount), currency=currency, display=Money(amount, currency).display(locale))
 
 
 class SkuOut(Out):
