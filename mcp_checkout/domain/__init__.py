@@ -247,8 +247,17 @@ _PLAIN = frozenset({str, int, bool, type(None)})  # canonical as they are (exact
 
 
 def _canonical(value: Any) -> Any:
-    if type(value) in _PLAIN:
+    kind = type(value)
+    if kind in _PLAIN:
         return value
+    # The usual shapes first, their plain members checked here rather than in a call each.
+    if kind is dict:
+        return {
+            (key if type(key) is str else str(key)): (item if type(item) in _PLAIN else _canonical(item))
+            for key, item in value.items()
+        }
+    if kind is list or kind is tuple:
+        return [item if type(item) in _PLAIN else _canonical(item) for item in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
@@ -266,7 +275,10 @@ def _canonical(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no whitespace, and integral floats written as integers."""
-    return json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL_JSON.encode(_canonical(value))
+
+
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # stateless: made once
 
 
 def fingerprint(request: Mapping[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -107,6 +108,21 @@ def test_the_acp_examples() -> None:
     assert fp({"a": {}}) != fp({"a": []})
     assert fp({"a": ""}) != fp({"a": None})
     assert len(fp({})) == 64
+
+
+def test_the_canonical_form_is_stable_across_releases() -> None:
+    # Stored keys keep their fingerprints across an upgrade only if these bytes never change.
+    request = {
+        "items": [("SKU-2", 1.0), ["SKU-1", 3]],
+        "buyer": {"name": "Zoë", "tags": (True, None, 2.5)},
+        "n": {2: "two", "1": "one"},
+        "cart_id": None,
+    }
+    assert domain.canonical_json(request) == (
+        '{"buyer":{"name":"Zoë","tags":[true,null,2.5]},"cart_id":null,'
+        '"items":[["SKU-2",1],["SKU-1",3]],"n":{"1":"one","2":"two"}}'
+    )
+    assert domain.fingerprint(request) == hashlib.sha256(domain.canonical_json(request).encode()).hexdigest()
 
 
 @FAST
