@@ -92,19 +92,25 @@ def compile_for(read: HotRead, engine: Engine) -> Compiled:
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     statement: Any  # asyncpg.prepared_stmt.PreparedStatement
-    processors: tuple[tuple[int, Processor], ...]  # (column, result processor) of the columns that convert
+    # (column, result processor) of the columns that convert: of values only (the processor gives NULL for
+    # NULL, so a NULL is left as it is: most of a UNION ALL's columns in most rows), or of every value.
+    value_processors: tuple[tuple[int, Processor], ...]
+    processors: tuple[tuple[int, Processor], ...]
 
 
 def _prepare(read: HotRead, compiled: Compiled, engine: Engine, driver: Any) -> _Prepared:
     statement = await_only(driver.prepare(compiled.sql))
     dialect = engine.dialect
-    processors = []
+    value_processors: list[tuple[int, Processor]] = []
+    processors: list[tuple[int, Processor]] = []
     columns = zip(read.statement.selected_columns, statement.get_attributes(), strict=True)
     for index, (column, attribute) in enumerate(columns):
         processor = dialect.type_descriptor(column.type).result_processor(dialect, attribute.type.oid)
-        if processor is not None:
-            processors.append((index, processor))
-    return _Prepared(statement, tuple(processors))
+        if processor is None:
+            continue
+        # SQLAlchemy hands a NULL to the processor like any value; what it makes of one is asked once, here.
+        (value_processors if processor(None) is None else processors).append((index, processor))
+    return _Prepared(statement, tuple(value_processors), tuple(processors))
 
 
 def fetch(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[Any]) -> Sequence[Sequence[Any]]:
@@ -128,12 +134,18 @@ def fetch(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[An
             raise DBAPIError(compiled.sql, None, exc, connection_invalidated=broken) from exc
     finally:
         pooled.close()
-    if not prepared.processors:
+    value_processors = prepared.value_processors
+    processors = prepared.processors
+    if not value_processors and not processors:
         return records
     rows = []
     for record in records:
         row = list(record)
-        for index, processor in prepared.processors:
+        for index, processor in value_processors:
+            value = row[index]
+            if value is not None:
+                row[index] = processor(value)
+        for index, processor in processors:
             row[index] = processor(row[index])
         rows.append(tuple(row))
     return rows
