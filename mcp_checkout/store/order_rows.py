@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -140,6 +141,15 @@ for _part, _prefix, _columns, _from, _where in _PARTS:
     _SLICES[_part] = (slice(_start, _start + len(_columns)), tuple(label[len(_prefix) :] for label in _columns))
     _start += len(_columns)
 _ORDER_FIELDS = tuple(column.name for column in orders.c)
+# Where the "o" part's values sit in its row: the order's own columns (labelled by their names), its newest
+# link's and latest payment attempt's, and the columns that say whether it has them.
+_AT = {label: index for index, label in enumerate(("part", *_LABELS))}
+_ORDER_AT = slice(_AT[_ORDER_FIELDS[0]], _AT[_ORDER_FIELDS[-1]] + 1)
+if ("part", *_LABELS)[_ORDER_AT] != _ORDER_FIELDS:
+    raise AssertionError("the order's own columns must lead the 'o' part, in table order")
+_link_values = itemgetter(*(_AT[f"link_{name}"] for name in _LINK_FIELDS))
+_payment_values = itemgetter(*(_AT[f"payment_{name}"] for name in _PAYMENT_FIELDS))
+_LINK_ID_AT, _SESSION_STATUS_AT, _PAYMENT_ATTEMPT_AT = _AT["link_id"], _AT["session_status"], _AT["payment_attempt"]
 
 
 def _fields(row: Sequence[Any], part: str) -> dict[str, Any]:
@@ -170,12 +180,19 @@ def of_rows(rows: Sequence[Sequence[Any]]) -> OrderRows | None:
         parts[row[0]].append(row)
     if not parts["o"]:
         return None
-    head = _fields(parts["o"][0], "o")
-    order = {name: head[name] for name in _ORDER_FIELDS}
+    head = parts["o"][0]
     issues = sorted((_fields(row, "x") for row in parts["x"]), key=lambda issue: issue["id"])
+    related = Related(
+        link=dict(zip(_LINK_FIELDS, _link_values(head), strict=True)) if head[_LINK_ID_AT] is not None else None,
+        session_status=head[_SESSION_STATUS_AT],
+        payment=dict(zip(_PAYMENT_FIELDS, _payment_values(head), strict=True))
+        if head[_PAYMENT_ATTEMPT_AT] is not None
+        else None,
+        has_issues=bool(issues),
+    )
     return OrderRows(
-        order=order,
-        related=_related_of(head, has_issues=bool(issues)),
+        order=dict(zip(_ORDER_FIELDS, head[_ORDER_AT], strict=True)),
+        related=related,
         items=sorted((_fields(row, "i") for row in parts["i"]), key=lambda item: item["line_no"]),
         events=sorted((_fields(row, "e") for row in parts["e"]), key=lambda event: event["id"]),
         issues=issues,
