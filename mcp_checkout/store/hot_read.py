@@ -117,10 +117,11 @@ def fetch(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[An
     """Run ``read`` on a pooled connection, in SQLAlchemy's greenlet bridge (``greenlet_spawn``); its rows."""
     pooled = engine.raw_connection()
     try:
-        driver: Any = pooled.driver_connection
-        cached = pooled.info.get(_PREPARED)
-        if cached is None or cached[0] is not driver:
-            cached = pooled.info[_PREPARED] = (driver, {})
+        info = pooled.info  # cleared by the pool whenever it replaces the DBAPI connection
+        cached = info.get(_PREPARED)
+        if cached is None:
+            cached = info[_PREPARED] = (pooled.driver_connection, {})
+        driver: Any = cached[0]
         prepared_reads: dict[HotRead, _Prepared] = cached[1]
         try:
             prepared, records = _run(read, compiled, engine, driver, prepared_reads, values)
