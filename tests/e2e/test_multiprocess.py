@@ -363,7 +363,13 @@ async def test_the_rate_limit_of_a_key_holds_across_processes(pg_shop: Shop) -> 
     """RATE_LIMIT calls per key per minute in all, whichever process answers. The server counts in minute
     windows of the wall clock; a burst that straddles a boundary may use two windows' budgets, so the
     budget is checked per window against the database's own counts and against the client's clock."""
-    env = pg_shop.env | {"MCP_CHECKOUT_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)}
+    # Small pools: this module's other servers (the trio, PgBouncer's pool) still hold connections meanwhile, and
+    # three default pools on top of them could pass PostgreSQL's 100 ("too many clients": a 503 at the key check).
+    env = pg_shop.env | {
+        "MCP_CHECKOUT_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+        "MCP_CHECKOUT_DB_POOL_SIZE": "4",
+        "MCP_CHECKOUT_DB_MAX_OVERFLOW": "2",
+    }
     key = pg_shop.keys["rate"]
     per_process = RATE_LIMIT  # 3 times the budget offered in total
     outcomes: list[tuple[float, float, str | None, Any]] = []  # (sent, answered, error code, result)
