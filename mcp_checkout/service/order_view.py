@@ -16,18 +16,15 @@ from mcp_checkout.service.views import (
     AppliedDiscount,
     BuyerOut,
     CheckoutState,
-    CreatedBy,
     FulfilledLine,
     FulfillmentOptionOut,
     FulfillmentOut,
     MoneyOut,
-    OrderIssue,
     OrderLineOut,
     OrderOut,
     PaymentState,
     RefundEntry,
     ShippingAddressOut,
-    StatusChange,
 )
 from mcp_checkout.store import fulfillments as fulfillment_store
 from mcp_checkout.store import order_rows
@@ -46,22 +43,30 @@ class Written:
 
 def order_lines(items: Sequence[Mapping[Any, Any]], currency: str, locale: str = DISPLAY_LOCALE) -> list[OrderLineOut]:
     """An order's lines as shown to agents and buyers, from its stored lines (amounts shown for ``locale``)."""
+    return [OrderLineOut.model_validate(fields) for fields in _line_fields(items, currency, locale)]
+
+
+def _line_fields(
+    items: Sequence[Mapping[Any, Any]], currency: str, locale: str = DISPLAY_LOCALE
+) -> list[dict[str, Any]]:
+    """The :class:`OrderLineOut` fields of an order's lines (validated by the caller: alone, or inside the
+    OrderOut, in one pydantic call with all its parts)."""
 
     def money(amount: int) -> MoneyOut:
         return MoneyOut.minor(amount, currency, locale)
 
     return [
-        OrderLineOut(
-            sku=item["sku"],
-            title=item["title"],
-            quantity=item["quantity"],
-            unit_price=money(item["unit_price_minor"]),
-            line_total=money(item["line_total_minor"]),
-            discount=money(item.get("discount_minor") or 0),
-            tax=money(item.get("tax_minor") or 0),
-            fulfilled_quantity=item.get("fulfilled_quantity") or 0,
-            image_url=item.get("image_url") or None,
-        )
+        {
+            "sku": item["sku"],
+            "title": item["title"],
+            "quantity": item["quantity"],
+            "unit_price": money(item["unit_price_minor"]),
+            "line_total": money(item["line_total_minor"]),
+            "discount": money(item.get("discount_minor") or 0),
+            "tax": money(item.get("tax_minor") or 0),
+            "fulfilled_quantity": item.get("fulfilled_quantity") or 0,
+            "image_url": item.get("image_url") or None,
+        }
         for item in items
     ]
 
@@ -138,37 +143,42 @@ def view_of(rows: order_rows.OrderRows, rates: Callable[[], Sequence[ShippingRat
     status = OrderStatus(order["status"])
     address = order["shipping_address"]
     related = rows.related
-    return OrderOut(
-        order_id=order["id"],
-        number=order["number"],
-        status=status.value,
-        currency=currency,
-        lines=order_lines(rows.items, currency),
-        **order_breakdown(order),
-        **order_delivery(order, rates),
-        email=order["email"],
-        merchant_reference_id=order["merchant_reference_id"],
-        shipping_address=ShippingAddressOut.model_validate(address) if address else None,
-        cart_id=order["cart_id"],
-        stock=order["stock_state"],
-        created_at=order["created_at"],
-        updated_at=order["updated_at"],
-        expires_at=order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
-        created_by=CreatedBy(principal_id=order["principal_id"], client=order["client_name"]),
-        fulfillments=_shipments(rows.fulfillments) if status in SHIPPED_STATES else [],
-        checkout=_checkout_state(related),
-        payment=_payment_state(related.payment) if related.payment else None,
-        issues=[OrderIssue(code=issue["code"], message=issue["message"], at=issue["at"]) for issue in rows.issues],
-        status_history=[
-            StatusChange(
-                from_status=event["from_status"],
-                to_status=event["to_status"],
-                at=event["at"],
-                actor=event["actor"],
-                reason=event["reason"],
-            )
-            for event in rows.events
-        ],
+    # One pydantic call for the whole view: its parts go in as field dicts (cheaper than a model each).
+    return OrderOut.model_validate(
+        {
+            "order_id": order["id"],
+            "number": order["number"],
+            "status": status.value,
+            "currency": currency,
+            "lines": _line_fields(rows.items, currency),
+            **order_breakdown(order),
+            **order_delivery(order, rates),
+            "email": order["email"],
+            "merchant_reference_id": order["merchant_reference_id"],
+            "shipping_address": ShippingAddressOut.model_validate(address) if address else None,
+            "cart_id": order["cart_id"],
+            "stock": order["stock_state"],
+            "created_at": order["created_at"],
+            "updated_at": order["updated_at"],
+            "expires_at": order["expires_at"] if status is OrderStatus.PENDING_PAYMENT else None,
+            "created_by": {"principal_id": order["principal_id"], "client": order["client_name"]},
+            "fulfillments": _shipments(rows.fulfillments) if status in SHIPPED_STATES else [],
+            "checkout": _checkout_state(related),
+            "payment": _payment_state(related.payment) if related.payment else None,
+            "issues": [
+                {"code": issue["code"], "message": issue["message"], "at": issue["at"]} for issue in rows.issues
+            ],
+            "status_history": [
+                {
+                    "from_status": event["from_status"],
+                    "to_status": event["to_status"],
+                    "at": event["at"],
+                    "actor": event["actor"],
+                    "reason": event["reason"],
+                }
+                for event in rows.events
+            ],
+        }
     )
 
 
