@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # Connections kept open per process. Keep it at or above the requests a process serves at once: a
     # connection opened beyond the pool is closed again on return, and that churn (a new PostgreSQL
     # backend, or a new SQLite handle with its PRAGMAs, per request) cost a third of the HTTP throughput
-    # in bench/http_scale.py. 4 processes x (15 + 5) stay under PostgreSQL's default 100 connections.
+    # in bench/http_scale.py. 4 processes x (15 + 5, + 1 for hot reads) stay under PostgreSQL's default 100.
     db_pool_size: int = Field(default=15, ge=1, le=200)
     db_max_overflow: int = Field(default=5, ge=0, le=500)
     db_busy_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)

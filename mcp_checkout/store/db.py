@@ -41,7 +41,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -231,6 +231,8 @@ class Database:
         self._sqlite_write_lock = threading.Lock()
         self._commit_listeners: list[CommitListener] = []
         self._hot_reads: dict[HotRead, hot_read.Compiled] = {}
+        self._pinned: hot_read.Pinned | None = None  # PostgreSQL hot reads' own connection, made on first use
+        self._pinning = False
         # Behind a transaction-pooling PgBouncer a statement outside a transaction may be prepared on one
         # server connection and executed on another: there every read is a transaction.
         self._autocommit_reads = pooler == "none"
@@ -334,9 +336,46 @@ class Database:
                 lambda conn: conn.execute(read.statement, params).all(), quick=True, one_statement=True
             )
         compiled = self._hot_read(read, self.async_engine.sync_engine)
+        pinned = self._pinned
+        # One read at a time on the pinned connection (made by the first read that finds none); the others
+        # meanwhile take a pooled connection.
+        if (pinned is None and not self._pinning) or (pinned is not None and not pinned.busy):
+            if pinned is None:
+                self._pinning = True
+            else:
+                pinned.busy = True
+            return await self._run(
+                _no_work, write=False, async_call=lambda: self._fetch_pinned(pinned, read, compiled, values)
+            )
         return await self._run(
             _no_work, write=False, driver_call=lambda engine: hot_read.fetch(engine, read, compiled, values)
         )
+
+    async def _fetch_pinned(
+        self, pinned: hot_read.Pinned | None, read: HotRead, compiled: hot_read.Compiled, values: Sequence[Any]
+    ) -> Sequence[Sequence[Any]]:
+        engine = self.async_engine.sync_engine
+        pinning = pinned is None
+        try:
+            if pinned is None:
+                pinned = self._pinned = await greenlet_spawn(hot_read.pin, engine)
+            pinned.busy = True
+            return await hot_read.fetch_pinned(pinned, engine, read, compiled, values)
+        except BaseException:
+            if pinned is not None and pinned.driver.is_closed():  # lost: the next read pins a new one
+                if self._pinned is pinned:
+                    self._pinned = None
+                await self._unpin(pinned)
+            raise
+        finally:
+            if pinning:
+                self._pinning = False
+            if pinned is not None:
+                pinned.busy = False
+
+    async def _unpin(self, pinned: hot_read.Pinned) -> None:
+        with contextlib.suppress(Exception):
+            await greenlet_spawn(pinned.pooled.close)  # detached: closed, not returned to the pool
 
     def _hot_read(self, read: HotRead, engine: Engine) -> hot_read.Compiled:
         compiled = self._hot_reads.get(read)
@@ -365,6 +404,7 @@ class Database:
         inline: bool = False,
         one_statement: bool = False,
         driver_call: Callable[[Engine], T] | None = None,
+        async_call: Callable[[], Awaitable[T]] | None = None,
     ) -> T:
         for attempt in range(1, _BUSY_ATTEMPTS + 1):
             try:
@@ -377,6 +417,8 @@ class Database:
                 # Checkout, work and return to the pool in ONE greenlet: what AsyncConnection would
                 # do in three (connect, run_sync, close), each a round through the event loop.
                 engine = self.async_engine.sync_engine
+                if async_call is not None:  # straight on the driver, from the event loop
+                    return await async_call()
                 if driver_call is not None:
                     return await greenlet_spawn(driver_call, engine)
                 if write:
@@ -418,6 +460,9 @@ class Database:
     async def dispose(self) -> None:
         if self._sync_engine is not None:
             self._sync_engine.dispose()
+        if self._pinned is not None:
+            pinned, self._pinned = self._pinned, None
+            await self._unpin(pinned)
         if self._async_engine is not None:
             await self._async_engine.dispose()
 

@@ -10,6 +10,11 @@ them) and run with one round trip (Bind/Execute), outside any transaction: a sta
 Rows come back as asyncpg Records, or as tuples when a column's type converts its values (UTC timestamps,
 sealed text): the same values, by position, as ``Connection.execute(...).all()`` gives.
 
+Each :class:`~mcp_checkout.store.db.Database` keeps one connection of its own for these reads (:class:`Pinned`,
+detached from the pool: one connection more than the pool's), used straight from the event loop, one read at a
+time; a read that finds it busy takes a pooled connection in the greenlet bridge (:func:`fetch`). Inside an MCP
+call the pool's checkout and check-in and the bridge cost get_product ~0.12 ms (bench/README.md, third pass).
+
 Only without a transaction-pooling PgBouncer in front (pooler="none"): behind one, a prepared statement may
 not exist on the server connection the next call gets, and :meth:`Database.fetch` reads as before, in a
 transaction. A statement prepared before a schema change that alters its result is prepared again and run
@@ -99,7 +104,10 @@ class _Prepared:
 
 
 def _prepare(read: HotRead, compiled: Compiled, engine: Engine, driver: Any) -> _Prepared:
-    statement = await_only(driver.prepare(compiled.sql))
+    return _prepared(read, engine, await_only(driver.prepare(compiled.sql)))
+
+
+def _prepared(read: HotRead, engine: Engine, statement: Any) -> _Prepared:
     dialect = engine.dialect
     value_processors: list[tuple[int, Processor]] = []
     processors: list[tuple[int, Processor]] = []
@@ -135,6 +143,10 @@ def fetch(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[An
             raise DBAPIError(compiled.sql, None, exc, connection_invalidated=broken) from exc
     finally:
         pooled.close()
+    return _rows(prepared, records)
+
+
+def _rows(prepared: _Prepared, records: list[Any]) -> Sequence[Sequence[Any]]:
     value_processors = prepared.value_processors
     processors = prepared.processors
     if not value_processors and not processors:
@@ -160,9 +172,7 @@ def _run(
     prepared_reads: dict[HotRead, _Prepared],
     values: Sequence[Any],
 ) -> tuple[_Prepared, list[Any]]:
-    arguments = compiled.arguments(values)
-    for listener in engine.dispatch.before_cursor_execute:  # statement counters (tests, benchmarks) hear it
-        listener(None, None, compiled.sql, arguments, None, False)
+    arguments = _heard(engine, compiled, values)
     for attempt in (1, 2):
         prepared = prepared_reads.get(read)
         if prepared is None:
@@ -171,6 +181,70 @@ def _run(
             return prepared, await_only(prepared.statement.fetch(*arguments))
         except _STALE_STATEMENT:  # a schema change since it was prepared: prepare it again, once
             prepared_reads.pop(read, None)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _heard(engine: Engine, compiled: Compiled, values: Sequence[Any]) -> list[Any]:
+    """The statement's arguments, after its ``before_cursor_execute`` listeners (statement counters) heard it."""
+    arguments = compiled.arguments(values)
+    for listener in engine.dispatch.before_cursor_execute:
+        listener(None, None, compiled.sql, arguments, None, False)
+    return arguments
+
+
+class Pinned:
+    """One connection taken out of the pool for good (detached) on which hot reads run straight from the event
+    loop: no pool checkout and check-in, no greenlet bridge. One read at a time (``busy``); a read that finds it
+    busy takes the pooled path (:func:`fetch`)."""
+
+    __slots__ = ("busy", "driver", "pooled", "prepared")
+
+    def __init__(self, pooled: Any, driver: Any) -> None:
+        self.pooled = pooled
+        self.driver = driver
+        self.prepared: dict[HotRead, _Prepared] = {}
+        self.busy = False
+
+
+def pin(engine: Engine) -> Pinned:
+    """A new connection for :class:`Pinned`, detached from the pool (closed, not returned, when it is closed);
+    in the greenlet bridge."""
+    pooled = engine.raw_connection()
+    driver = pooled.driver_connection  # asked before detaching: the pool's record of it goes with detach()
+    pooled.detach()
+    return Pinned(pooled, driver)
+
+
+async def fetch_pinned(
+    pinned: Pinned, engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[Any]
+) -> Sequence[Sequence[Any]]:
+    """Run ``read`` on ``pinned`` (the caller marked it busy); its rows, as :func:`fetch` gives them. A driver
+    error comes back as :class:`DBAPIError`; if it closed the connection, ``pinned`` must be dropped."""
+    arguments = _heard(engine, compiled, values)
+    try:
+        prepared, records = await _run_pinned(pinned, engine, read, compiled, arguments)
+    except Exception as exc:
+        pinned.prepared.pop(read, None)
+        if isinstance(exc, OSError):
+            raise
+        raise DBAPIError(compiled.sql, None, exc, connection_invalidated=bool(pinned.driver.is_closed())) from exc
+    return _rows(prepared, records)
+
+
+async def _run_pinned(
+    pinned: Pinned, engine: Engine, read: HotRead, compiled: Compiled, arguments: list[Any]
+) -> tuple[_Prepared, list[Any]]:
+    for attempt in (1, 2):
+        prepared = pinned.prepared.get(read)
+        if prepared is None:
+            statement = await pinned.driver.prepare(compiled.sql)
+            prepared = pinned.prepared[read] = _prepared(read, engine, statement)
+        try:
+            return prepared, await prepared.statement.fetch(*arguments)
+        except _STALE_STATEMENT:  # a schema change since it was prepared: prepare it again, once
+            pinned.prepared.pop(read, None)
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")

@@ -223,22 +223,73 @@ async def test_fetch_is_heard_by_statement_counters(db: Database) -> None:
 async def test_postgresql_fetch_is_one_round_trip(pg_url: str) -> None:
     db = Database(pg_url, pool_size=1, max_overflow=0)
     try:
-        sent = await db.read(_log_simple_queries)
+        await db.fetch(_BACKEND_PID)  # the first hot read pins its connection
+        assert db._pinned is not None
+        sent: list[str] = []
+        db._pinned.driver.add_query_logger(lambda record: sent.append(" ".join(record.query.split())))
         assert await db.fetch(_EVENTS, "no such order") == []
         assert await _heard(sent) == []  # no BEGIN, no COMMIT: the prepared statement alone
     finally:
         await db.dispose()
 
 
+_BACKEND_PID = HotRead(select(func.pg_backend_pid()))
+
+
+async def test_postgresql_hot_reads_run_on_one_pinned_connection_and_overflow_to_the_pool(pg_url: str) -> None:
+    db = Database(pg_url, pool_size=2, max_overflow=0)
+    try:
+        pinned = {row[0] for _ in range(5) for row in await db.fetch(_BACKEND_PID)}
+        assert len(pinned) == 1  # one after another: the pinned connection every time
+        pooled = {await db.read(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar_one())}
+        assert not pooled & pinned  # it is not one of the pool's
+        # Reads at once: one on the pinned connection, the others on pooled ones; every one answers.
+        slow = HotRead(select(func.pg_backend_pid(), func.pg_sleep(0.2)))
+        at_once = await asyncio.gather(*(db.fetch(slow) for _ in range(3)))
+        pids = [rows[0][0] for rows in at_once]
+        assert pinned < set(pids) and len(set(pids)) == 3
+        assert {row[0] for row in await db.fetch(_BACKEND_PID)} == pinned  # and it is still pinned
+    finally:
+        await db.dispose()
+    left = await _connections_of(pg_url)
+    assert not left & pinned, "dispose closes the pinned connection"
+
+
+async def _connections_of(url: str) -> set[int]:
+    probe = Database(url, pool_size=1, max_overflow=0)
+    try:
+        own = await probe.read(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        return {
+            int(pid)
+            for pid in await probe.read(
+                lambda conn: (
+                    conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
+                    .scalars()
+                    .all()
+                )
+            )
+        } - {int(own)}
+    finally:
+        await probe.dispose()
+
+
 async def test_postgresql_fetch_after_its_connection_was_lost(pg_url: str) -> None:
     db = Database(pg_url, pool_size=1, max_overflow=0)
     try:
         assert await db.fetch(_EVENTS, "no such order") == []
-        pid = await db.read(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-        await pg_admin(f"SELECT pg_terminate_backend({int(pid)})", pg_url)
-        with pytest.raises(StorageUnavailable):
-            await db.fetch(_EVENTS, "no such order")
-        assert await db.fetch(_EVENTS, "no such order") == []  # the broken connection was replaced
+        for kill in ("the pinned connection", "a pooled connection"):
+            if kill == "the pinned connection":
+                pid = (await db.fetch(_BACKEND_PID))[0][0]
+            else:  # a read that finds the pinned connection busy takes a pooled one: lose that one
+                assert db._pinned is not None
+                db._pinned.busy = True
+                pid = (await db.fetch(_BACKEND_PID))[0][0]
+            await pg_admin(f"SELECT pg_terminate_backend({int(pid)})", pg_url)
+            with pytest.raises(StorageUnavailable):
+                await db.fetch(_EVENTS, "no such order")
+            if db._pinned is not None:
+                db._pinned.busy = False
+            assert await db.fetch(_EVENTS, "no such order") == []  # the broken connection was replaced
     finally:
         await db.dispose()
 
