@@ -87,6 +87,10 @@ class Receiver:
 
         class Server(ThreadingHTTPServer):
             allow_reuse_address = True
+            # socketserver's default listen backlog is 5: two dispatching processes sending at once overflowed it
+            # on a busy machine, a connection waited out its SYN retransmit (1 s, the tests' webhook timeout) and
+            # a delivery took a second attempt (test_two_dispatching_processes_on_postgresql_deliver_each_event_once).
+            request_queue_size = 128
 
             def verify_request(self, request: Any, client_address: Any) -> bool:
                 with receiver._lock:
