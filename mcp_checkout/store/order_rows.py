@@ -147,25 +147,37 @@ _AT = {label: index for index, label in enumerate(("part", *_LABELS))}
 _ORDER_AT = slice(_AT[_ORDER_FIELDS[0]], _AT[_ORDER_FIELDS[-1]] + 1)
 if ("part", *_LABELS)[_ORDER_AT] != _ORDER_FIELDS:
     raise AssertionError("the order's own columns must lead the 'o' part, in table order")
-_link_values = itemgetter(*(_AT[f"link_{name}"] for name in _LINK_FIELDS))
-_payment_values = itemgetter(*(_AT[f"payment_{name}"] for name in _PAYMENT_FIELDS))
-_LINK_ID_AT, _SESSION_STATUS_AT, _PAYMENT_ATTEMPT_AT = _AT["link_id"], _AT["session_status"], _AT["payment_attempt"]
+
+
+class _RelatedAt:
+    """Where a row labelled as :data:`_RELATED_COLUMNS` holds the :class:`Related` facts, and those facts read
+    from it by position: the newest link if there is one, its session's status, the latest payment attempt if
+    there is one."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        at = {label: index for index, label in enumerate(labels)}
+        self._link = itemgetter(*(at[f"link_{name}"] for name in _LINK_FIELDS))
+        self._payment = itemgetter(*(at[f"payment_{name}"] for name in _PAYMENT_FIELDS))
+        self._link_id, self._session_status = at["link_id"], at["session_status"]
+        self._payment_attempt = at["payment_attempt"]
+
+    def related(self, row: Sequence[Any], has_issues: bool) -> Related:
+        return Related(
+            link=dict(zip(_LINK_FIELDS, self._link(row), strict=True)) if row[self._link_id] is not None else None,
+            session_status=row[self._session_status],
+            payment=dict(zip(_PAYMENT_FIELDS, self._payment(row), strict=True))
+            if row[self._payment_attempt] is not None
+            else None,
+            has_issues=has_issues,
+        )
+
+
+_VIEW_RELATED = _RelatedAt(("part", *_LABELS))
 
 
 def _fields(row: Sequence[Any], part: str) -> dict[str, Any]:
     where, names = _SLICES[part]
     return dict(zip(names, row[where], strict=True))
-
-
-def _related_of(facts: Mapping[Any, Any], has_issues: bool) -> Related:
-    return Related(
-        link={name: facts[f"link_{name}"] for name in _LINK_FIELDS} if facts["link_id"] is not None else None,
-        session_status=facts["session_status"],
-        payment={name: facts[f"payment_{name}"] for name in _PAYMENT_FIELDS}
-        if facts["payment_attempt"] is not None
-        else None,
-        has_issues=has_issues,
-    )
 
 
 def read(conn: Connection, order_id: str) -> OrderRows | None:
@@ -182,17 +194,9 @@ def of_rows(rows: Sequence[Sequence[Any]]) -> OrderRows | None:
         return None
     head = parts["o"][0]
     issues = sorted((_fields(row, "x") for row in parts["x"]), key=lambda issue: issue["id"])
-    related = Related(
-        link=dict(zip(_LINK_FIELDS, _link_values(head), strict=True)) if head[_LINK_ID_AT] is not None else None,
-        session_status=head[_SESSION_STATUS_AT],
-        payment=dict(zip(_PAYMENT_FIELDS, _payment_values(head), strict=True))
-        if head[_PAYMENT_ATTEMPT_AT] is not None
-        else None,
-        has_issues=bool(issues),
-    )
     return OrderRows(
         order=dict(zip(_ORDER_FIELDS, head[_ORDER_AT], strict=True)),
-        related=related,
+        related=_VIEW_RELATED.related(head, has_issues=bool(issues)),
         items=sorted((_fields(row, "i") for row in parts["i"]), key=lambda item: item["line_no"]),
         events=sorted((_fields(row, "e") for row in parts["e"]), key=lambda event: event["id"]),
         issues=issues,
@@ -212,5 +216,8 @@ _RELATED = (
 
 def related(conn: Connection, order_id: str) -> Related:
     """The :class:`Related` facts of an order that exists (read in the caller's transaction), in one statement."""
-    facts = conn.execute(_RELATED, {"order_id": order_id}).mappings().one()
-    return _related_of(facts, has_issues=bool(facts["has_issues"]))
+    facts = conn.execute(_RELATED, {"order_id": order_id}).one()
+    return _RELATED_AT.related(facts, has_issues=bool(facts[-1]))
+
+
+_RELATED_AT = _RelatedAt(list(_RELATED_COLUMNS))  # then has_issues, last
