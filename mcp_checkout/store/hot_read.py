@@ -29,7 +29,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from asyncpg.exceptions import InvalidCachedStatementError, OutdatedSchemaCacheError
 from sqlalchemy import CompoundSelect, Engine, Select
@@ -103,10 +103,6 @@ class _Prepared:
     processors: tuple[tuple[int, Processor], ...]
 
 
-def _prepare(read: HotRead, compiled: Compiled, engine: Engine, driver: Any) -> _Prepared:
-    return _prepared(read, engine, await_only(driver.prepare(compiled.sql)))
-
-
 def _prepared(read: HotRead, engine: Engine, statement: Any) -> _Prepared:
     dialect = engine.dialect
     value_processors: list[tuple[int, Processor]] = []
@@ -131,8 +127,9 @@ def fetch(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[An
             cached = info[_PREPARED] = (pooled.driver_connection, {})
         driver: Any = cached[0]
         prepared_reads: dict[HotRead, _Prepared] = cached[1]
+        arguments = _heard(engine, compiled, values)
         try:
-            prepared, records = _run(read, compiled, engine, driver, prepared_reads, values)
+            prepared, records = await_only(_fetched(driver, prepared_reads, engine, read, compiled, arguments))
         except Exception as exc:
             prepared_reads.pop(read, None)  # prepared again by the next call
             broken = bool(driver.is_closed())
@@ -143,12 +140,16 @@ def fetch(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[An
             raise DBAPIError(compiled.sql, None, exc, connection_invalidated=broken) from exc
     finally:
         pooled.close()
-    return _rows(prepared, records)
+    return _rows(records, prepared.value_processors, prepared.processors)
 
 
-def _rows(prepared: _Prepared, records: list[Any]) -> Sequence[Sequence[Any]]:
-    value_processors = prepared.value_processors
-    processors = prepared.processors
+def _rows(
+    records: list[Any],
+    value_processors: tuple[tuple[int, Processor], ...],
+    processors: tuple[tuple[int, Processor], ...],
+) -> Sequence[Sequence[Any]]:
+    """``records`` with their converting columns converted: ``value_processors`` skip NULLs, ``processors``
+    take every value."""
     if not value_processors and not processors:
         return records
     rows = []
@@ -164,21 +165,21 @@ def _rows(prepared: _Prepared, records: list[Any]) -> Sequence[Sequence[Any]]:
     return rows
 
 
-def _run(
-    read: HotRead,
-    compiled: Compiled,
-    engine: Engine,
+async def _fetched(
     driver: Any,
     prepared_reads: dict[HotRead, _Prepared],
-    values: Sequence[Any],
+    engine: Engine,
+    read: HotRead,
+    compiled: Compiled,
+    arguments: list[Any],
 ) -> tuple[_Prepared, list[Any]]:
-    arguments = _heard(engine, compiled, values)
+    """``read``'s records on ``driver``, its statement prepared once (``prepared_reads`` keeps it)."""
     for attempt in (1, 2):
         prepared = prepared_reads.get(read)
         if prepared is None:
-            prepared = prepared_reads[read] = _prepare(read, compiled, engine, driver)
+            prepared = prepared_reads[read] = _prepared(read, engine, await driver.prepare(compiled.sql))
         try:
-            return prepared, await_only(prepared.statement.fetch(*arguments))
+            return prepared, await prepared.statement.fetch(*arguments)
         except _STALE_STATEMENT:  # a schema change since it was prepared: prepare it again, once
             prepared_reads.pop(read, None)
             if attempt == 2:
@@ -224,30 +225,13 @@ async def fetch_pinned(
     error comes back as :class:`DBAPIError`; if it closed the connection, ``pinned`` must be dropped."""
     arguments = _heard(engine, compiled, values)
     try:
-        prepared, records = await _run_pinned(pinned, engine, read, compiled, arguments)
+        prepared, records = await _fetched(pinned.driver, pinned.prepared, engine, read, compiled, arguments)
     except Exception as exc:
         pinned.prepared.pop(read, None)
         if isinstance(exc, OSError):
             raise
         raise DBAPIError(compiled.sql, None, exc, connection_invalidated=bool(pinned.driver.is_closed())) from exc
-    return _rows(prepared, records)
-
-
-async def _run_pinned(
-    pinned: Pinned, engine: Engine, read: HotRead, compiled: Compiled, arguments: list[Any]
-) -> tuple[_Prepared, list[Any]]:
-    for attempt in (1, 2):
-        prepared = pinned.prepared.get(read)
-        if prepared is None:
-            statement = await pinned.driver.prepare(compiled.sql)
-            prepared = pinned.prepared[read] = _prepared(read, engine, statement)
-        try:
-            return prepared, await prepared.statement.fetch(*arguments)
-        except _STALE_STATEMENT:  # a schema change since it was prepared: prepare it again, once
-            pinned.prepared.pop(read, None)
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    return _rows(records, prepared.value_processors, prepared.processors)
 
 
 def fetch_sqlite(engine: Engine, read: HotRead, compiled: Compiled, values: Sequence[Any]) -> Sequence[Sequence[Any]]:
@@ -255,9 +239,7 @@ def fetch_sqlite(engine: Engine, read: HotRead, compiled: Compiled, values: Sequ
     SELECT is its own snapshot), on the calling thread: a few indexed look-ups. The driver's rows with the
     statement's result processors applied: the same values, by position, as ``Connection.execute(...).all()``.
     Driver errors come back as SQLAlchemy's :class:`DBAPIError` (a busy database is retried by the caller)."""
-    arguments = compiled.arguments(values)
-    for listener in engine.dispatch.before_cursor_execute:  # statement counters (tests, benchmarks) hear it
-        listener(None, None, compiled.sql, arguments, None, False)
+    arguments = _heard(engine, compiled, values)
     pooled = engine.raw_connection()
     try:
         driver: Any = pooled.driver_connection
@@ -266,12 +248,4 @@ def fetch_sqlite(engine: Engine, read: HotRead, compiled: Compiled, values: Sequ
         raise DBAPIError.instance(compiled.sql, arguments, exc, sqlite3.Error) from exc
     finally:
         pooled.close()
-    if not compiled.sqlite_results:
-        return cast(Sequence[Sequence[Any]], records)
-    rows = []
-    for record in records:
-        row = list(record)
-        for index, processor in compiled.sqlite_results:
-            row[index] = processor(row[index])
-        rows.append(tuple(row))
-    return rows
+    return _rows(records, (), compiled.sqlite_results)
