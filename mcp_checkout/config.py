@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=15, ge=1, le=200)
     db_max_overflow: int = Field(default=5, ge=0, le=500)
     db_busy_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
+    db_busy_poll_ms: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description="PostgreSQL: how long the event loop polls for a statement's answer before it sleeps "
+        "(store/busy_poll.py): CPU for latency while it has nothing else to do; 0 turns it off.",
+    )
 
     # These two only seed the store profile on first start; after that the profile decides (service/store_profile).
     merchant_name: str = Field(default="Demo Store", max_length=120)

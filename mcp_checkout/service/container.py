@@ -96,6 +96,7 @@ def open_database(settings: Settings, keyring: Keyring | None = None) -> Databas
         max_overflow=settings.db_max_overflow,
         busy_timeout_ms=settings.db_busy_timeout_ms,
         pooler=settings.database_pooler,
+        busy_poll_ms=settings.db_busy_poll_ms,
     )
     bind_database(db, keyring or open_keyring(settings))
     return db

@@ -59,6 +59,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from mcp_checkout.errors import StorageBusy, StorageUnavailable
 from mcp_checkout.store import hot_read
+from mcp_checkout.store.busy_poll import BusyPoll
 from mcp_checkout.store.hot_read import HotRead
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ class Database:
         max_overflow: int = 20,
         busy_timeout_ms: int = 10_000,
         pooler: Literal["none", "pgbouncer"] = "none",
+        busy_poll_ms: float = 0.5,
     ) -> None:
         self.url = normalise_url(url)
         backend = make_url(self.url).get_backend_name()
@@ -233,6 +235,7 @@ class Database:
         self._hot_reads: dict[HotRead, hot_read.Compiled] = {}
         self._pinned: hot_read.Pinned | None = None  # PostgreSQL hot reads' own connection, made on first use
         self._pinning = False
+        self._busy_poll: BusyPoll | None = None  # PostgreSQL: store/busy_poll.py
         # Behind a transaction-pooling PgBouncer a statement outside a transaction may be prepared on one
         # server connection and executed on another: there every read is a transaction.
         self._autocommit_reads = pooler == "none"
@@ -260,6 +263,9 @@ class Database:
                 pool_use_lifo=True,
                 connect_args=_POOLER_CONNECT_ARGS if pooler == "pgbouncer" else {},
             )
+            if busy_poll_ms > 0:
+                poll = self._busy_poll = BusyPoll(busy_poll_ms / 1000)
+                event.listen(self._async_engine.sync_engine, "before_cursor_execute", lambda *_: poll.extend())
 
     @property
     def sync_engine(self) -> Engine:
@@ -414,17 +420,14 @@ class Database:
                     if inline and not write:
                         return self._sqlite_transaction(work, write, one_statement)
                     return await anyio.to_thread.run_sync(self._sqlite_transaction, work, write, one_statement)
-                # Checkout, work and return to the pool in ONE greenlet: what AsyncConnection would
-                # do in three (connect, run_sync, close), each a round through the event loop.
-                engine = self.async_engine.sync_engine
-                if async_call is not None:  # straight on the driver, from the event loop
-                    return await async_call()
-                if driver_call is not None:
-                    return await greenlet_spawn(driver_call, engine)
-                if write:
-                    return await greenlet_spawn(_pg_write, engine, work)
-                one = one_statement and self._autocommit_reads
-                return await greenlet_spawn(_pg_read_one if one else _pg_read, engine, work)
+                poll = self._busy_poll
+                if poll is None:
+                    return await self._run_pg(work, write, one_statement, driver_call, async_call)
+                poll.start()
+                try:
+                    return await self._run_pg(work, write, one_statement, driver_call, async_call)
+                finally:
+                    poll.stop()
             except IntegrityError:
                 raise  # a broken invariant, not an outage: reported as internal_error upstream
             except DBAPIError as exc:
@@ -439,6 +442,26 @@ class Database:
                     retry_after_seconds=2,
                 ) from None
         raise AssertionError("unreachable")
+
+    async def _run_pg(
+        self,
+        work: Callable[[Connection], T],
+        write: bool,
+        one_statement: bool,
+        driver_call: Callable[[Engine], T] | None,
+        async_call: Callable[[], Awaitable[T]] | None,
+    ) -> T:
+        # Checkout, work and return to the pool in ONE greenlet: what AsyncConnection would
+        # do in three (connect, run_sync, close), each a round through the event loop.
+        engine = self.async_engine.sync_engine
+        if async_call is not None:  # straight on the driver, from the event loop
+            return await async_call()
+        if driver_call is not None:
+            return await greenlet_spawn(driver_call, engine)
+        if write:
+            return await greenlet_spawn(_pg_write, engine, work)
+        one = one_statement and self._autocommit_reads
+        return await greenlet_spawn(_pg_read_one if one else _pg_read, engine, work)
 
     def _sqlite_transaction(self, work: Callable[[Connection], T], write: bool, one_statement: bool = False) -> T:
         engine = self.sync_engine
