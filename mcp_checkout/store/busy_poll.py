@@ -16,6 +16,7 @@ thread would hold.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 
@@ -60,6 +61,7 @@ class BusyPoll:
 
     def _tick(self) -> None:
         if self._waiting > 0 and time.monotonic() < self._until and self._loop is not None:
+            os.sched_yield()  # a process waiting for this CPU (the database's own, on a small machine) runs first
             self._loop.call_soon(self._tick)
         else:
             self._ticking = False
