@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping
+from sqlalchemy import Connection
 
 from mcp_checkout import domain
 from mcp_checkout.errors import InvalidInput, ProductNotFound, SkuNotFound
@@ -48,7 +48,7 @@ def _variant(row: catalog_store.SkuRow) -> dict[str, Any]:
     }
 
 
-def _hit(row: RowMapping) -> SearchHit:
+def _hit(row: catalog_store.SearchRow) -> SearchHit:
     available = domain.available_units(row["stock_on_hand"], row["reserved"])
     return SearchHit(
         sku=row["sku"],
@@ -93,19 +93,15 @@ class CatalogService:
             {"t": terms, "c": filters.category_key, "lo": min_price, "hi": max_price, "s": in_stock_only}
         )
         offset = domain.decode_cursor(cursor, "search_catalog", scope) if cursor else 0
-        rows: Sequence[RowMapping] | None = None
+        rows: Sequence[catalog_store.SearchRow] | None = None
         if not terms and query.strip():
             rows = []  # only symbols or emoji: nothing can match
         elif terms and filters.empty and self._rankings.covers(terms, filters, offset + limit + 1):
             # A page of a query ranked before is one indexed fetch (unless the catalog's text changed since).
-            rows = await self._db.read(
-                lambda conn: catalog_store.cached_page(conn, terms, filters, limit + 1, offset, self._rankings),
-                quick=True,
-                one_statement=True,
-            )
+            rows = await catalog_store.cached_page(self._db, terms, limit + 1, offset, self._rankings)
         if rows is None:
 
-            def run(conn: Connection) -> Sequence[RowMapping]:
+            def run(conn: Connection) -> Sequence[catalog_store.SearchRow]:
                 return catalog_store.search(conn, terms, filters, limit + 1, offset, cache=self._rankings)
 
             # Ranking may take thousands of matches, which is kept off the event loop.

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     BindParameter,
@@ -45,10 +45,13 @@ from sqlalchemy import (
 )
 
 from mcp_checkout.domain import MAX_CART_LINES
-from mcp_checkout.store.hot_read import HotRead
+from mcp_checkout.store.hot_read import HotRead, IdList, InIds
 from mcp_checkout.store.lean import LeanFamily
 from mcp_checkout.store.models import Timestamp, products, skus
 from mcp_checkout.store.store_profile import CONFIG_STAMP, stamp_of
+
+if TYPE_CHECKING:
+    from mcp_checkout.store.db import Database
 
 
 class SkuRow(NamedTuple):
@@ -396,9 +399,11 @@ _PG_RANKED_IDS = text(
     "WHERE search_vector @@ to_tsquery('english', :tsq) "
     "ORDER BY ts_rank_cd(search_vector, to_tsquery('english', :tsq), 1) DESC, id LIMIT :depth"
 )
-_ROWS_BY_ID = select(*SKU_COLUMNS, _VERSION.label("text_version")).where(
-    skus.c.id.in_(bindparam("ids", expanding=True)), _LISTED
-)
+_IN_PAGE = InIds(skus.c.id, bindparam("ids", type_=IdList()))
+ROWS_BY_IDS = HotRead(select(*SKU_COLUMNS, _VERSION.label("text_version")).where(_IN_PAGE, _LISTED), "ids")
+"""Listed SKUs by id (in any order) and the catalog's text version: a ranked page's rows, for any page size."""
+_PAGE_NAMES = (*SkuRow._fields, "text_version")
+SearchRow = Mapping[Any, Any]  # a SKU's columns by name (a RowMapping or, from a cached ranking, a dict)
 _filtered_rows_by_id: dict[tuple[bool, bool, bool, bool], Select[*tuple[Any, ...]]] = {}
 
 
@@ -437,7 +442,7 @@ def search(
     offset: int,
     *,
     cache: RankingCache | None = None,
-) -> Sequence[RowMapping]:
+) -> Sequence[SearchRow]:
     """Ranked matches (best first, ties by SKU id), ``limit`` rows from ``offset``. No terms: browse by title.
 
     With a ``cache`` the ranking of a broad query is reused while the catalog's text is unchanged
@@ -469,21 +474,34 @@ def _ranked_ids(conn: Connection, terms: Sequence[str]) -> Ranking | None:
     return Ranking(int(rows[0][1]), tuple(int(row[0]) for row in rows), complete=len(rows) < RANK_DEPTH)
 
 
-def cached_page(
-    conn: Connection, terms: Sequence[str], filters: SearchFilters, limit: int, offset: int, cache: RankingCache
-) -> list[RowMapping] | None:
-    """The page :func:`search` gives, from the cached ranking of ``terms`` in ONE statement (the version check
-    included); None when that cannot be (no or a stale ranking, too few ranked ids, or filters, which may
-    need several statements): then call :func:`search`."""
+async def cached_page(
+    db: Database, terms: Sequence[str], limit: int, offset: int, cache: RankingCache
+) -> list[SearchRow] | None:
+    """The page :func:`search` gives without filters, from the cached ranking of ``terms`` in ONE prebuilt statement
+    (:data:`ROWS_BY_IDS`, with the version check); None (then call :func:`search`) for no, a stale or a short one."""
     cached = cache.get(terms)
-    if cached is None or not filters.empty:
+    window = cached.ids[offset : offset + limit] if cached is not None else ()
+    if cached is None or not window:  # nothing cached, or no row to check its version against
         return None
-    return _page(conn, cached.ids, cached.version, filters, limit, offset, complete=cached.complete)
+    rows = await db.fetch(ROWS_BY_IDS, list(window))
+    return _ranked_page(rows, window, cached.version, limit, cached.complete)
+
+
+def _ranked_page(
+    rows: Sequence[Sequence[Any]], window: tuple[int, ...], version: int | None, limit: int, complete: bool
+) -> list[SearchRow] | None:
+    """``rows`` of :data:`ROWS_BY_IDS` in the order of ``window``; None if ``version`` (of a cached ranking) is
+    not the rows' own, or if the page falls short while the ranking is not ``complete``."""
+    if version is not None and (not rows or rows[0][len(SkuRow._fields)] != version):
+        return None
+    by_id = {row[0]: row for row in rows}
+    page: list[SearchRow] = [dict(zip(_PAGE_NAMES, by_id[i], strict=True)) for i in window if i in by_id]
+    return page if complete or len(page) == limit else None
 
 
 def _search_ranked(
     conn: Connection, terms: Sequence[str], filters: SearchFilters, limit: int, offset: int, cache: RankingCache
-) -> list[RowMapping] | None:
+) -> list[SearchRow] | None:
     """The page from ranked ids (cached or fresh); None when they cannot fill it (then rank everything)."""
     cached = cache.get(terms)
     if cached is not None:
@@ -506,7 +524,7 @@ def _page(
     offset: int,
     *,
     complete: bool,
-) -> list[RowMapping] | None:
+) -> list[SearchRow] | None:
     """Rows ``offset``..``offset+limit`` of ``ids`` that pass ``filters``, in the order of ``ids``.
 
     ``version``: the text version a cached ``ids`` was ranked at, checked against the current one in
@@ -520,16 +538,10 @@ def _page(
         window = ids[offset:wanted]
         if not window:
             return [] if complete and verified else None
-        rows = conn.execute(_ROWS_BY_ID, {"ids": list(window)}).mappings().all()
-        if not verified and (not rows or rows[0]["text_version"] != version):
-            return None
-        by_id = {row["id"]: row for row in rows}
-        page = [by_id[i] for i in window if i in by_id]
-        if complete:
-            return page
-        return page if len(page) == limit else None
+        return _ranked_page(conn.execute(ROWS_BY_IDS.statement, {"ids": list(window)}).all(), window, version, limit,
+                            complete)  # fmt: skip
     statement, params = _rows_by_id_filtered(filters)
-    passing: list[RowMapping] = []
+    passing: list[SearchRow] = []
     chunk = max(4 * wanted, 100)
     for start in range(0, len(ids), chunk):
         window = ids[start : start + chunk]

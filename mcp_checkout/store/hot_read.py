@@ -26,14 +26,21 @@ Connection or cursor: statement counters only look at the SQL).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from asyncpg.exceptions import InvalidCachedStatementError, OutdatedSchemaCacheError
-from sqlalchemy import CompoundSelect, Engine, Select
+from sqlalchemy import BigInteger, Boolean, ColumnElement, CompoundSelect, Dialect, Engine, Select, String
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.type_api import TypeEngine
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_only
 
 _PREPARED = "mcp_checkout_hot_reads"  # pooled connection's info: (driver connection, {HotRead: _Prepared})
@@ -50,6 +57,51 @@ class HotRead:
     def __init__(self, statement: Select[Any] | CompoundSelect[Any], *names: str) -> None:
         self.statement = statement
         self.names = names
+
+
+class IdList(TypeDecorator[list[int]]):
+    """Integer ids bound as ONE parameter, so a statement stays the same for any number of them: a ``bigint[]``
+    on PostgreSQL, JSON text on SQLite (read there with ``json_each``). Use it with :class:`InIds`."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(BigInteger()))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: list[int] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return json.dumps(value)
+
+
+class InIds(ColumnElement[bool]):
+    """``column`` is one of the ids bound to ``ids`` (a parameter of type :class:`IdList`)."""
+
+    type = Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True  # a predicate: no "= 1" after it on SQLite
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own declaration, read per class)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[int], ids: ColumnElement[list[int]]) -> None:
+        self.column = column
+        self.ids = ids
+
+
+@compiles(InIds)
+def _in_ids_in_json(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return f"{column} IN (SELECT value FROM json_each({ids}))"  # noqa: S608 (compiled SQL: a bound parameter)
+
+
+@compiles(InIds, "postgresql")
+def _in_ids_any(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.ids, **kw)})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,15 @@ change of the catalog's text is seen at once (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import event, select
 
 from mcp_checkout.domain import CatalogRow, utc_now
 from mcp_checkout.service.container import Services
 from mcp_checkout.store import catalog as catalog_store
 from mcp_checkout.store.catalog_write import upsert_catalog
+from mcp_checkout.store.models import skus
 
 WORDS = ["linen", "wool", "steel", "cedar", "amber", "slate", "canvas", "copper", "maple", "indigo"]
 
@@ -69,3 +73,36 @@ async def test_cached_pages_equal_the_full_ranking_and_follow_text_changes(servi
     assert [hit.sku for hit in after.items] == await full_ranking(
         services, ["organic"], catalog_store.SearchFilters(), 5, 0
     )
+
+
+async def test_a_cached_page_is_one_prebuilt_statement_whatever_the_number_of_ids(services: Services) -> None:
+    """The rows of a page of a cached ranking come from ONE statement that takes its ids as one parameter
+    (a bigint[] on PostgreSQL, JSON text on SQLite), so it is prepared once, for any page size."""
+    await services.db.write(lambda conn: upsert_catalog(conn, rows(60), utc_now()))
+    by_sku = await services.db.read(lambda conn: conn.execute(select(skus.c.sku, skus.c.id)).all())
+    ids = [row.id for row in sorted(by_sku)]
+    heard: list[str] = []
+    engine = services.db.sync_engine if services.db.dialect == "sqlite" else services.db.async_engine.sync_engine
+    listen = event.listens_for(engine, "before_cursor_execute")
+
+    @listen
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        heard.append(statement)
+
+    for wanted in ([], ids[:1], [*ids[3:9], 10**9], ids, ids[::-1]):
+        got = await services.db.fetch(catalog_store.ROWS_BY_IDS, wanted)
+        assert sorted(row[1] for row in got) == sorted(sku for sku, id_ in by_sku if id_ in wanted)
+        assert all(len(row) == len(catalog_store.SkuRow._fields) + 1 for row in got)
+    assert len(heard) == 5 and len(set(heard)) == 1, heard
+    event.remove(engine, "before_cursor_execute", note)
+
+    # A search served from the cache reads its page that way, and gives what ranking every match gives.
+    filters = catalog_store.SearchFilters()
+    first = await services.catalog.search("organic", limit=10)  # ranks, and caches the ranking
+    heard.clear()
+    event.listen(engine, "before_cursor_execute", note)
+    again = await services.catalog.search("organic", limit=10)
+    event.remove(engine, "before_cursor_execute", note)
+    assert heard == [catalog_store.ROWS_BY_IDS.statement.compile(dialect=engine.dialect).string]
+    assert [hit.sku for hit in again.items] == [hit.sku for hit in first.items]
+    assert [hit.sku for hit in again.items] == await full_ranking(services, ["organic"], filters, 10, 0)
