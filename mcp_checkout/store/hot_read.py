@@ -1,4 +1,6 @@
-"""Hot reads of ONE prebuilt statement (get_product, get_order), straight on the PostgreSQL driver.
+"""Hot reads of ONE prebuilt statement (get_product, get_order, a page of a cached search ranking), straight on
+the PostgreSQL driver. A list of ids is one parameter (:class:`IdList`, :class:`InIds`), so the statement is the
+same for any number of them.
 
 Through SQLAlchemy a one-statement read paid, on top of asyncpg, for a Connection and its execution
 context, the statement's parameters put together again from the compiled statement (get_order's has 80
