@@ -54,11 +54,6 @@ class BusyPoll:
         """Database work ended (returned or raised): the loop sleeps again once no work is in flight."""
         self._waiting -= 1
 
-    @property
-    def polling(self) -> bool:
-        """Whether the loop is being kept from sleeping now."""
-        return self._ticking
-
     def _tick(self) -> None:
         if self._waiting > 0 and time.monotonic() < self._until and self._loop is not None:
             os.sched_yield()  # a process waiting for this CPU (the database's own, on a small machine) runs first
