@@ -413,7 +413,7 @@ def _rows_by_id_filtered(filters: SearchFilters) -> tuple[Select[*tuple[Any, ...
              filters.in_stock_only)  # fmt: skip
     statement = _filtered_rows_by_id.get(shape)
     if statement is None:
-        clauses: list[Any] = [skus.c.id.in_(bindparam("ids", expanding=True)), _LISTED]
+        clauses: list[Any] = [_IN_PAGE, _LISTED]
         if shape[0]:
             clauses.append(skus.c.category_key == bindparam("category_key"))
         if shape[1]:
