@@ -12,7 +12,6 @@ connection of its own, fetched once per round between two floor calls (what no s
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ import asyncpg
 from mcp import Client
 
 from bench.floors import floor_server
-from bench.read_instructions import STATE, URL
+from bench.read_instructions import URL, setup_state
 from mcp_checkout.config import Settings
 from mcp_checkout.server import build_server
 from mcp_checkout.service.container import build_services
@@ -37,7 +36,7 @@ from mcp_checkout.store import catalog as catalog_store
 
 
 async def main(rounds: int) -> None:
-    state = json.loads(STATE.read_text())
+    state = setup_state()
     cases: list[tuple[str, str, dict[str, Any], str, Any]] = [
         ("get_product", "bench_floor_product", {"sku": state["sku"]}, "product", ProductOut),
         ("get_order", "bench_floor_order", {"order_id": state["order_id"]}, "order", OrderOut),

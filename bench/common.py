@@ -23,7 +23,7 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,6 +290,41 @@ async def throughput(call: Callable[[int], Awaitable[Any]], count: int, concurre
         for _ in range(concurrency):
             tasks.start_soon(worker)
     return count / ((time.perf_counter_ns() - started) / 1e9)
+
+
+async def interleaved_throughput(
+    calls: Mapping[str, Callable[[int], Awaitable[Any]]], count: int, concurrency: int, block: int
+) -> dict[str, float]:
+    """Calls per second of each of ``calls``, measured side by side: the cases take turns, ``block`` calls at a
+    time (``concurrency`` callers at a time), until each has made ``count``; each case's rate is its calls over
+    the time of its own turns only. One case after another, each for a second or two, would put the machine's
+    drift (other VMs, CPU frequency, idle states) between a figure and its baseline; in turns of a few
+    milliseconds both see the same machine."""
+    elapsed = dict.fromkeys(calls, 0)
+    made = dict.fromkeys(calls, 0)
+    gc.collect()  # once: a collection the calls' own garbage triggers later is paid inside the turn that made it
+    while any(done < count for done in made.values()):
+        for name, call in calls.items():
+            stop = min(made[name] + block, count)
+            if made[name] < stop:
+                elapsed[name] += await _turn(call, range(made[name], stop), concurrency)
+                made[name] = stop
+    return {name: count / (elapsed[name] / 1e9) for name in calls}
+
+
+async def _turn(call: Callable[[int], Awaitable[Any]], indexes: range, concurrency: int) -> int:
+    """Nanoseconds taken by ``call(i)`` for each i of ``indexes``, ``concurrency`` callers at a time."""
+    pending = iter(indexes)
+
+    async def worker() -> None:
+        for index in pending:
+            await call(index)
+
+    started = time.perf_counter_ns()
+    async with anyio.create_task_group() as tasks:
+        for _ in range(concurrency):
+            tasks.start_soon(worker)
+    return time.perf_counter_ns() - started
 
 
 async def pg_admin(sql: str) -> None:

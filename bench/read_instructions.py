@@ -50,6 +50,16 @@ STATE = Path(tempfile.gettempdir()) / f"{NAME}{'-sqlite' if SQLITE else ''}.json
 WHO = Principal(id="local", kind="merchant", client="bench")
 
 
+def setup_state() -> dict[str, Any]:
+    """What ``setup`` left (the order's id and a SKU); exits with what to run first when it is missing."""
+    try:
+        state: dict[str, Any] = json.loads(STATE.read_text())
+    except (OSError, ValueError):
+        sys.exit(f"No benchmark database yet: run `.venv/bin/python bench/read_instructions.py setup"
+                 f"{' --sqlite' if SQLITE else ''}` first.")  # fmt: skip
+    return state
+
+
 async def setup() -> None:
     if SQLITE:
         SQLITE_FILE.unlink(missing_ok=True)
@@ -82,7 +92,7 @@ def _raw_sql(services: Services, which: str, state: dict[str, str]) -> tuple[str
 
 
 async def run(mode: str, n: int, count_calls: bool) -> None:
-    state = json.loads(STATE.read_text())
+    state = setup_state()
     kind, which = mode.split("_")
     with tempfile.TemporaryDirectory() as home:
         services = build_services(Settings(data_dir=Path(home), database_url=URL, sweep_interval_seconds=3600))

@@ -42,6 +42,7 @@ from bench.common import (
     Figure,
     Samples,
     catalog_rows,
+    interleaved_throughput,
     print_report,
     throughput,
 )
@@ -60,6 +61,7 @@ from mcp_checkout.store.models import products, skus
 
 PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 CONCURRENCY = 8
+RATE_BLOCK = 25  # calls per caller per turn when the create_order rates take turns (common.interleaved_throughput)
 SEARCHES = {"common term": COMMON_TERM, "rare term": RARE_TERM, "two-term query": TWO_TERM_QUERY}
 
 _raw_metadata = MetaData()
@@ -580,12 +582,11 @@ class BackendBench:
                     await pair_run(kind, args, plan.latency_n, pair)
                     latency[name].append(pair)
                 log(f"[{self.label}] create_order throughput, repetition {rep + 1}/{plan.reps} ...")
-                for name, call in rate_cases:
-                    for concurrency in (1, CONCURRENCY):
-                        count = plan.orders_seq if concurrency == 1 else plan.orders_conc
-                        orders_rates.setdefault(f"{name}/{concurrency}", []).append(
-                            await throughput(call, count, concurrency)
-                        )
+                for concurrency in (1, CONCURRENCY):
+                    count = plan.orders_seq if concurrency == 1 else plan.orders_conc
+                    rates = await interleaved_throughput(dict(rate_cases), count, concurrency, RATE_BLOCK * concurrency)
+                    for name, rate in rates.items():
+                        orders_rates.setdefault(f"{name}/{concurrency}", []).append(rate)
 
         section = f"{self.label}: MCP in-memory client, tool latency / payload floor (worst of {plan.reps})"
         for name, _kind, _args, _floor_key, target in cases:
