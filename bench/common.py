@@ -275,21 +275,8 @@ PG_ADMIN_URL = os.environ.get("MCP_CHECKOUT_BENCH_PG_URL", "postgresql+asyncpg:/
 
 async def throughput(call: Callable[[int], Awaitable[Any]], count: int, concurrency: int) -> float:
     """Calls per second of ``call(i)`` for i in range(count), ``concurrency`` callers at a time."""
-    next_index = 0
-
-    async def worker() -> None:
-        nonlocal next_index
-        while next_index < count:
-            index = next_index
-            next_index += 1
-            await call(index)
-
     gc.collect()
-    started = time.perf_counter_ns()
-    async with anyio.create_task_group() as tasks:
-        for _ in range(concurrency):
-            tasks.start_soon(worker)
-    return count / ((time.perf_counter_ns() - started) / 1e9)
+    return count / (await _turn(call, range(count), concurrency) / 1e9)
 
 
 async def interleaved_throughput(
