@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import re
+import shutil
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -168,3 +172,19 @@ def counted(db: Database) -> Iterator[dict[str, list[Any]]]:
     finally:
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "commit", commit)
+
+
+def npm_ci_once(folder: Path, installed: Path, *, what: str, timeout: float = 300) -> None:
+    """``npm ci`` in ``folder`` (from its package-lock.json; node_modules is not committed) unless ``installed``
+    exists. Test workers run in parallel (pytest-xdist) and ``npm ci`` first deletes node_modules, so one
+    process installs under a lock on the folder while the others wait for it. Without node and npm the test
+    fails: the Node side must run wherever the suite runs."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        raise AssertionError(f"{' and '.join(missing)} not found: install Node.js 20+ for {what}")
+    with open(folder / ".npm-ci.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not installed.exists():
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, check=True, capture_output=True, timeout=timeout
+            )

@@ -14,6 +14,8 @@ from pathlib import Path
 from auth_proxy import auth_proxy
 from servers import cli, create_keys, running, server_env, write_catalog
 
+from tests.support import npm_ci_once
+
 SUITE_DIR = Path(__file__).with_name("conformance")
 NODE = SUITE_DIR / "node_modules" / ".bin" / "node"
 SUITE = SUITE_DIR / "node_modules" / ".bin" / "conformance"
@@ -33,10 +35,7 @@ MUST_PASS = {
 
 
 def ensure_suite() -> None:
-    if not SUITE.exists():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=SUITE_DIR, check=True, capture_output=True, timeout=300
-        )
+    npm_ci_once(SUITE_DIR, SUITE, what="the MCP conformance suite")
 
 
 def test_the_official_conformance_suite_passes_what_applies(tmp_path: Path) -> None:

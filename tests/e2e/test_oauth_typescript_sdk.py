@@ -6,27 +6,22 @@ on 401, and revoke (after which /mcp answers 401)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.servers import cli, running, server_env
+from tests.support import npm_ci_once
 
 NODE_DIR = Path(__file__).with_name("node_oauth")
 pytestmark = pytest.mark.timeout(300)
 
 
 def ensure_node_modules() -> None:
-    """Install the pinned SDK from package-lock.json on first use (node_modules is not committed)."""
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    if missing:
-        raise AssertionError(f"{' and '.join(missing)} not found: install Node.js 20 to run the TypeScript SDK test")
-    if not (NODE_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True, timeout=300
-        )
+    """Install the pinned SDK from package-lock.json on first use."""
+    sdk = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "sdk"
+    npm_ci_once(NODE_DIR, sdk, what="the TypeScript SDK test")
 
 
 def test_typescript_sdk_client_connects_with_oauth_refreshes_and_is_cut_off_by_revoke(tmp_path: Path) -> None:

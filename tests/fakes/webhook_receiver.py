@@ -5,7 +5,6 @@ can be taken down and brought back on the same port, and verifies signatures wit
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from standardwebhooks import Webhook
+
+from tests.support import npm_ci_once
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "e2e" / "node_webhooks"
 UCP_NODE_DIR = Path(__file__).resolve().parents[1] / "e2e" / "node_ucp_signatures"
@@ -137,15 +138,8 @@ def verify_python(secret: str, received: Received) -> dict[str, Any]:
 
 
 def ensure_node_modules(folder: Path = NODE_DIR, package: str = "standardwebhooks") -> None:
-    """Install the npm library from package-lock.json on first use (node_modules is not committed).
-    Without node and npm the test fails: the Node verification must run wherever the suite runs."""
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    if missing:
-        raise AssertionError(f"{' and '.join(missing)} not found: install Node.js 18+ to verify webhooks with npm")
-    if not (folder / "node_modules" / package).is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, check=True, capture_output=True, timeout=180
-        )
+    """Install the npm library from package-lock.json on first use."""
+    npm_ci_once(folder, folder / "node_modules" / package, what="verifying webhooks with npm", timeout=180)
 
 
 def verify_ucp_node(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
