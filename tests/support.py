@@ -16,12 +16,14 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import anyio
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import event
@@ -188,3 +190,12 @@ def npm_ci_once(folder: Path, installed: Path, *, what: str, timeout: float = 30
             subprocess.run(
                 ["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, check=True, capture_output=True, timeout=timeout
             )
+
+
+async def a_fresh_minute(seconds_needed: float = 20) -> None:
+    """Rate limits count per clock minute (``int(time // 60)``): a test that spends a budget and then expects the
+    refusal must not straddle two minutes. With fewer than ``seconds_needed`` seconds left in this one, wait for
+    the next."""
+    left = 60 - time.time() % 60
+    if left < seconds_needed:
+        await anyio.sleep(left + 0.05)

@@ -18,7 +18,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support import free_port
+from tests.support import a_fresh_minute, free_port
 from tests.support import tool_data as data
 
 CLI = Path(sys.executable).with_name("mcp-checkout")
@@ -177,6 +177,7 @@ async def test_a_server_without_keys_refuses_everything(tmp_path: Path) -> None:
 async def test_each_key_has_a_per_minute_budget(tmp_path: Path) -> None:
     process, server = start(tmp_path, {"MCP_CHECKOUT_RATE_LIMIT_PER_MINUTE": "5"})
     try:
+        await a_fresh_minute()
         async with server.client(server.buyer) as client:
             results = [await client.call_tool("search_catalog", {"query": "mug"}) for _ in range(7)]
         limited = [r for r in results if r.is_error]

@@ -25,7 +25,7 @@ from ucp_sdk.models.schemas.shopping.checkout import Checkout
 from ucp_sdk.models.schemas.shopping.order import Order
 
 from tests.fakes.webhook_receiver import Receiver, verify_ucp_node, wait_for
-from tests.support import json_server
+from tests.support import a_fresh_minute, json_server
 from tests.ucp_client import Platform, conforms, platform_capabilities
 from tests.ucp_schemas import BUSINESS_PROFILE, CHECKOUT, validate
 
@@ -287,6 +287,7 @@ async def test_the_mcp_binding_answers_refusals_with_the_specs_http_status(shop:
 
 
 async def test_guest_mode_opens_the_ucp_mcp_binding_without_a_key_but_not_the_native_tools(guest_shop: Shop) -> None:
+    await a_fresh_minute()  # the guest budget is spent and refused below within one clock minute
     meta = {"ucp-agent": {"profile": guest_shop.platform}}
     async with _ucp_mcp(guest_shop, None, "auto") as client:  # no key at all
         line = {"item": {"id": "MUG-01"}, "quantity": 1}

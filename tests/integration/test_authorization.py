@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import httpx2
 import pytest
 from conftest import seed_catalog
@@ -32,6 +30,7 @@ from mcp_checkout.hosting import build_http_app
 from mcp_checkout.service import policy
 from mcp_checkout.service.container import Services, build_services
 from mcp_checkout.service.refunds import RefundOrder
+from tests.support import a_fresh_minute
 from tests.support import tool_data as data
 
 HOST = "127.0.0.1:8000"  # what the app is built for; nothing listens there, the transport is in-process
@@ -220,8 +219,7 @@ async def _outcome(call: Callable[[], Awaitable[Any]]) -> str:
 async def test_every_authenticated_request_counts_against_the_rate_limit(http_shop: ShopFactory) -> None:
     """Before the fix only tool calls that passed argument checks counted: with a limit of 5 a minute,
     resources/read, prompts/get, list calls and bad tool calls all went through, 120 of 120."""
-    if time.time() % 60 > 40:  # the budget is per clock minute: start the 120 requests in a fresh one
-        await anyio.sleep(61 - time.time() % 60)
+    await a_fresh_minute()  # the 120 requests in one clock minute
     async with http_shop(rate_limit_per_minute=5) as shop, shop.client("buyer_a") as client:
         requests = _mixed_requests(client) * 10
         outcomes = [await _outcome(call) for call in requests]

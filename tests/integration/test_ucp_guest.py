@@ -16,6 +16,7 @@ import pytest
 from mcp_checkout.config import Settings
 from mcp_checkout.domain import Principal
 from mcp_checkout.service.container import Services, build_services
+from tests.support import a_fresh_minute
 from tests.ucp_client import PLATFORM_PROFILE, Platform, conforms, ucp_app
 
 BASE = "http://shop.test"
@@ -99,6 +100,7 @@ async def test_on_guests_reach_no_keyed_platforms_checkout_and_a_wrong_key_is_st
 
 
 async def test_on_each_client_address_has_its_own_per_minute_budget(open_shop: Open) -> None:
+    await a_fresh_minute()
     async with open_shop(public=True, per_minute=3) as (client_for, _):
         busy = guest(client_for("203.0.113.7"))
         for _ in range(3):
