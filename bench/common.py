@@ -288,14 +288,11 @@ async def interleaved_throughput(
     drift (other VMs, CPU frequency, idle states) between a figure and its baseline; in turns of a few
     milliseconds both see the same machine."""
     elapsed = dict.fromkeys(calls, 0)
-    made = dict.fromkeys(calls, 0)
     gc.collect()  # once: a collection the calls' own garbage triggers later is paid inside the turn that made it
-    while any(done < count for done in made.values()):
+    for start in range(0, count, block):
+        indexes = range(start, min(start + block, count))
         for name, call in calls.items():
-            stop = min(made[name] + block, count)
-            if made[name] < stop:
-                elapsed[name] += await _turn(call, range(made[name], stop), concurrency)
-                made[name] = stop
+            elapsed[name] += await _turn(call, indexes, concurrency)
     return {name: count / (elapsed[name] / 1e9) for name in calls}
 
 
